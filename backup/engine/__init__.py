@@ -1,0 +1,92 @@
+"""Backup engine: the vault's content-addressed store and backup algorithms.
+
+Plain Python: no Django, Celery or backup.fabric imports (import-linter
+contract). The fabric satisfies protocols.SnapshotDisk / Snapshot
+structurally.
+
+Store layout (store.py)
+-----------------------
+    <store>/vault-store.json         marker {"format": "vault-engine-store", "version": 1,
+                                      "chunk_size": 4194304}; written last by Store.init
+    <store>/chunks/<hh>/<hash>       chunk files, 256 pre-created fan-out dirs (hh = hash[:2])
+    <store>/manifests/<point>.json   committed recovery points
+    <store>/leases/<random>.lease    running backups (leases.py)
+    <store>/gc.lock                  flock held by a running GC
+Every path is derived from a validated id ([A-Za-z0-9_-]{1,64}) or a 64-hex
+hash, never from a user-given name. Dot files (".tmp-*", ".gc-*") are
+invisible to readers.
+
+Chunks
+------
+Fixed 4 MiB chunks (store.CHUNK_SIZE; the last chunk of a disk may be
+shorter). Name = BLAKE3 of the uncompressed data. File = 1 header byte
+(0x00 raw, 0x01 zstd level 1) + payload; raw when zstd saves < ~1.5 %.
+Chunks are shared by every item of the store (dedup): if the file exists it
+is not rewritten, only touched (utime), which GC relies on. Every read
+decompresses and re-hashes, so corruption is always detected.
+
+Manifest (manifest.py)
+----------------------
+JSON: format_version, point_id, item, time (ISO 8601), consistency, totals,
+and per disk: key, size, change_id, chunk_size, logical_bytes (allocated
+data), bytes_read, bytes_transferred (new compressed bytes), stored_bytes_new,
+and "chunks": one entry per chunk index, a hash or null (hole or all zeros).
+
+Backup (backup.py)
+------------------
+Per disk and chunk: unallocated -> null (never read); with a usable base
+(same key, size and chunk size, changed_ranges_since(base change id) not
+None) chunks outside the changed ranges copy the base reference (touched; if
+GC removed it meanwhile the chunk is read again); everything else is read,
+zero-checked, hashed, compressed and written by a pool of `workers` threads
+with at most 2*workers chunks in flight (memory independent of disk size).
+
+Crash safety
+------------
+Each chunk: write .tmp-* in its fan-out dir, fsync, rename. Before the
+manifest is committed, the fan-out dirs holding its chunks are fsynced (one
+batched fsync per dir instead of one per chunk). The manifest itself is
+written the same tmp+fsync+rename+dir-fsync way, last. So after SIGKILL or
+power loss at any point: no half manifest is visible, a visible chunk file
+is always complete, and leftovers are only dot files that readers ignore and
+GC deletes once they are older than its cutoff. A retried backup whose
+manifest was committed returns it (idempotent on point_id); otherwise it
+simply redoes the work, deduplicating against the chunks already written.
+ENOSPC/EDQUOT -> StoreFull, the temporary file is removed, no manifest.
+
+GC and leases (gc.py, leases.py)
+--------------------------------
+A backup holds a lease file (pid, host, start time) for its whole run and
+heartbeats it (mtime) every 30 s; a lease is stale after 10 minutes without
+heartbeat or when its pid is dead on this host. Every chunk a backup relies
+on gets mtime >= its lease start (written or touched). GC takes gc.lock,
+records t0, reads live leases, then reads all manifests (mark), and sweeps
+unreferenced chunks with mtime < min(t0, oldest live lease start) - grace.
+Sweeping renames to .gc-<hash>, re-stats and renames back if a backup
+touched it meanwhile; a backup touching after the rename sees ENOENT and
+rewrites the chunk. prune()/delete_item() only delete manifests (rename to
+a trash name, unlink, dir fsync); GC frees the chunks later.
+
+Retention (retention.py)
+------------------------
+Pure GFS selection: see select_points_to_prune.
+"""
+
+from .backup import backup_snapshot
+from .errors import Cancelled, ChunkError, CorruptChunk, EngineError, MissingChunk, NotAStore, StoreFull
+from .gc import GcReport, collect_garbage
+from .manifest import DiskManifest, Manifest
+from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
+from .prune import delete_item, prune
+from .restore import RestoreResult, restore_point
+from .retention import RetentionPolicy, select_points_to_prune
+from .store import CHUNK_SIZE, Store, StoreStats
+from .verify import ChunkProblem, VerifyReport, verify
+
+__all__ = [
+    "CHUNK_SIZE", "CancelCheck", "Cancelled", "ChunkError", "ChunkProblem", "CorruptChunk",
+    "DiskManifest", "EngineError", "GcReport", "Manifest", "MissingChunk", "NotAStore",
+    "ProgressSink", "RestoreResult", "RetentionPolicy", "Snapshot", "SnapshotDisk", "Store",
+    "StoreFull", "StoreStats", "VerifyReport", "backup_snapshot", "collect_garbage",
+    "delete_item", "prune", "restore_point", "select_points_to_prune", "verify",
+]

@@ -1,0 +1,24 @@
+"""Deleting recovery points (manifests only; gc.py frees the chunks later)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .manifest import check_id
+from .store import Store
+
+
+def prune(store: Store, point_ids: Iterable[str]) -> list[str]:
+    """Delete the manifests of `point_ids` atomically; return the ids actually removed."""
+    removed = []
+    for pid in point_ids:
+        check_id(pid, "point_id")
+        if store.delete_manifest(pid):
+            removed.append(pid)
+    return removed
+
+
+def delete_item(store: Store, item: str) -> list[str]:
+    """Delete every recovery point of `item`; collect_garbage() then frees its chunks."""
+    check_id(item, "item")
+    return prune(store, [m.point_id for m in store.list_manifests(item)])

@@ -1,0 +1,250 @@
+"""The content-addressed chunk store and the manifest folder of a vault.
+
+Layout (see the package docstring for the whole design):
+
+    <root>/vault-store.json        marker: format name, version, chunk size
+    <root>/chunks/<hh>/<hash>      one file per chunk, hh = first 2 hex digits
+    <root>/manifests/<point>.json  committed recovery points
+    <root>/leases/<id>.lease       live backups (see leases.py)
+
+Chunk file = 1 header byte (0 = raw, 1 = zstd) + payload. The name is the
+BLAKE3 hash of the *uncompressed* data, checked on every read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+import zstandard
+
+from . import fsutil
+from .errors import CorruptChunk, EngineError, MissingChunk, NotAStore
+from .manifest import Manifest, check_hash, check_id
+
+CHUNK_SIZE = 4 * 1024 * 1024
+STORE_FORMAT = "vault-engine-store"
+STORE_VERSION = 1
+MARKER = "vault-store.json"
+RAW, ZSTD = b"\x00", b"\x01"
+ZSTD_LEVEL = 1  # level 1: ~GB/s per core; higher levels cost more than they save here
+GC_PREFIX = ".gc-"  # a chunk being swept (gc.py); readers fall back to it
+_KNOWN = {MARKER, "chunks", "manifests", "leases"}
+_FANOUT = [f"{i:02x}" for i in range(256)]
+
+_local = threading.local()  # zstd contexts are not thread-safe; one per thread
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    c = getattr(_local, "cctx", None)
+    if c is None:
+        c = _local.cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d = getattr(_local, "dctx", None)
+    if d is None:
+        d = _local.dctx = zstandard.ZstdDecompressor()
+    return d
+
+
+def hash_data(data: bytes | memoryview) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    chunk_count: int
+    stored_bytes: int  # bytes of chunk files on disk
+    logical_bytes: int  # sum of the allocated data of every recovery point
+
+
+@dataclass(frozen=True)
+class PutResult:
+    written: bool  # False: the chunk already existed and was only touched
+    payload_bytes: int  # compressed (or raw) bytes written
+    file_bytes: int  # size of the new chunk file
+
+
+class Store:
+    def __init__(self, root: Path, chunk_size: int = CHUNK_SIZE) -> None:
+        self.root = root
+        self.chunk_size = chunk_size
+        self.chunks_dir = root / "chunks"
+        self.manifests_dir = root / "manifests"
+        self.leases_dir = root / "leases"
+
+    # --- creation -----------------------------------------------------------
+    @classmethod
+    def init(cls, path: str | os.PathLike) -> "Store":
+        """Create a store in `path` (idempotent). Refuses a foreign non-empty folder."""
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        if (root / MARKER).exists():
+            return cls.open(root)
+        foreign = [p.name for p in root.iterdir() if p.name not in _KNOWN and not p.name.startswith(fsutil.TMP_PREFIX)]
+        if foreign:
+            raise NotAStore(f"{root} is not empty and is not a vault store (found {sorted(foreign)[:3]})")
+        for sub in ("chunks", "manifests", "leases"):
+            (root / sub).mkdir(exist_ok=True)
+        # Pre-create the fan-out so the hot path never creates directories.
+        for name in _FANOUT:
+            (root / "chunks" / name).mkdir(exist_ok=True)
+        for name in _FANOUT:
+            fsutil.fsync_dir(root / "chunks" / name)
+        for sub in ("chunks", "manifests", "leases"):
+            fsutil.fsync_dir(root / sub)
+        marker = {"format": STORE_FORMAT, "version": STORE_VERSION, "chunk_size": CHUNK_SIZE}
+        # The marker is written last: its presence means the layout is complete.
+        fsutil.write_file_durable(root / MARKER, [json.dumps(marker).encode()])
+        return cls(root)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Store":
+        root = Path(path)
+        try:
+            doc = json.loads((root / MARKER).read_bytes())
+        except FileNotFoundError:
+            raise NotAStore(f"{root} is not a vault store (no {MARKER})") from None
+        except (OSError, ValueError) as exc:
+            raise NotAStore(f"{root} is not a vault store ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != STORE_FORMAT:
+            raise NotAStore(f"{root} is not a vault store (foreign marker)")
+        if doc.get("version") != STORE_VERSION:
+            raise NotAStore(f"{root}: unsupported store version {doc.get('version')!r}")
+        return cls(root, int(doc.get("chunk_size", CHUNK_SIZE)))
+
+    # --- chunks -------------------------------------------------------------
+    def chunk_path(self, chunk_hash: str) -> Path:
+        return self.chunks_dir / chunk_hash[:2] / chunk_hash
+
+    def touch_chunk(self, chunk_hash: str) -> bool:
+        """Mark a chunk as in use (mtime = now) for GC. False if it does not exist.
+
+        utime is the existence check itself, so GC cannot slip between a
+        check and a touch (see gc.py for the other half of the protocol).
+        """
+        try:
+            os.utime(self.chunk_path(chunk_hash))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def put_chunk(self, chunk_hash: str, data: bytes | memoryview) -> PutResult:
+        """Store `data` under its hash unless present (then only touch it).
+
+        The caller must call sync_chunk_dirs() before committing a manifest:
+        chunk files are fsynced here, their directory entries in one batch.
+        """
+        if self.touch_chunk(chunk_hash):
+            return PutResult(False, 0, 0)
+        packed = _compressor().compress(data)
+        if len(packed) < len(data) - len(data) // 64:  # must save > ~1.5% to be worth a decompress
+            header, payload = ZSTD, packed
+        else:
+            header, payload = RAW, data
+        fsutil.write_file_durable(self.chunk_path(chunk_hash), [header, payload], sync_dir=False)
+        return PutResult(True, len(payload), len(payload) + 1)
+
+    def sync_chunk_dirs(self, prefixes: set[str] | None = None) -> None:
+        """Make renamed chunk files durable (batched directory fsync)."""
+        for name in sorted(prefixes if prefixes is not None else _FANOUT):
+            fsutil.fsync_dir(self.chunks_dir / name)
+
+    def read_chunk(self, chunk_hash: str, expected_length: int | None = None) -> bytes:
+        """Return the uncompressed chunk; raise MissingChunk / CorruptChunk."""
+        check_hash(chunk_hash)
+        path = self.chunk_path(chunk_hash)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            try:  # a GC sweep may hold it under its temporary name for a moment
+                raw = (path.parent / (GC_PREFIX + chunk_hash)).read_bytes()
+            except FileNotFoundError:
+                raise MissingChunk(chunk_hash) from None
+        if not raw:
+            raise CorruptChunk(chunk_hash, detail="empty file")
+        header, payload = raw[:1], memoryview(raw)[1:]
+        if header == RAW:
+            data = bytes(payload)
+        elif header == ZSTD:
+            try:
+                data = _decompressor().decompress(payload, max_output_size=self.chunk_size)
+            except zstandard.ZstdError as exc:
+                raise CorruptChunk(chunk_hash, detail=f"cannot decompress: {exc}") from None
+        else:
+            raise CorruptChunk(chunk_hash, detail="unknown header")
+        if hash_data(data) != chunk_hash:
+            raise CorruptChunk(chunk_hash, detail="hash mismatch")
+        if expected_length is not None and len(data) != expected_length:
+            raise CorruptChunk(chunk_hash, detail=f"length {len(data)} != {expected_length}")
+        return data
+
+    def iter_chunk_files(self):
+        """Yield os.DirEntry of every chunk file (temporary names excluded)."""
+        for name in _FANOUT:
+            with os.scandir(self.chunks_dir / name) as it:
+                for entry in it:
+                    if not entry.name.startswith("."):
+                        yield entry
+
+    # --- manifests ----------------------------------------------------------
+    def manifest_path(self, point_id: str) -> Path:
+        return self.manifests_dir / f"{check_id(point_id, 'point_id')}.json"
+
+    def has_manifest(self, point_id: str) -> bool:
+        return self.manifest_path(point_id).exists()
+
+    def commit_manifest(self, manifest: Manifest) -> None:
+        """Atomically publish a manifest. Its chunks must already be durable."""
+        fsutil.write_file_durable(self.manifest_path(manifest.point_id), [manifest.to_json()])
+
+    def load_manifest(self, point_id: str) -> Manifest:
+        try:
+            raw = self.manifest_path(point_id).read_bytes()
+        except FileNotFoundError:
+            raise EngineError(f"recovery point {point_id} does not exist in the store") from None
+        return Manifest.from_json(raw)
+
+    def list_manifests(self, item: str | None = None) -> list[Manifest]:
+        """Committed manifests, oldest first; temporary/trash files are ignored."""
+        out = []
+        for entry in os.scandir(self.manifests_dir):
+            if entry.name.startswith(".") or not entry.name.endswith(".json"):
+                continue
+            try:
+                m = Manifest.from_json(Path(entry.path).read_bytes())
+            except FileNotFoundError:  # pruned meanwhile
+                continue
+            if item is None or m.item == item:
+                out.append(m)
+        out.sort(key=lambda m: (m.time, m.point_id))
+        return out
+
+    def delete_manifest(self, point_id: str) -> bool:
+        """Remove one manifest atomically: rename to a trash name, unlink, fsync dir."""
+        path = self.manifest_path(point_id)
+        trash = fsutil.tmp_name(self.manifests_dir, "trash-")
+        try:
+            os.rename(path, trash)
+        except FileNotFoundError:
+            return False
+        os.unlink(trash)
+        fsutil.fsync_dir(self.manifests_dir)
+        return True
+
+    def stats(self) -> StoreStats:
+        count = size = 0
+        for entry in self.iter_chunk_files():
+            try:
+                size += entry.stat().st_size
+            except FileNotFoundError:
+                continue
+            count += 1
+        logical = sum(m.logical_bytes for m in self.list_manifests())
+        return StoreStats(count, size, logical)
