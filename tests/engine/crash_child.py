@@ -1,0 +1,35 @@
+"""Run by test_crash.py in a subprocess that gets SIGKILLed mid-backup."""
+
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from backup.engine import Store, backup_snapshot  # noqa: E402
+from conftest import FakeSnapshotDisk, FakeSnapshot  # noqa: E402
+
+
+class _NoTracking:
+    def changes_between(self, change_id, gen):
+        return None
+
+
+def main() -> None:
+    store_path, image, point_id, delay = sys.argv[1], Path(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    store = Store.open(store_path)
+    snap = FakeSnapshot([FakeSnapshotDisk("os", image, "x:1", _NoTracking(), 1)])
+
+    def slow(done: int, total: int) -> None:
+        print(f"progress {done} {total}", flush=True)
+        time.sleep(delay)
+
+    backup_snapshot(store, item="vm1", point_id=point_id, snapshot=snap,
+                    time=datetime(2025, 1, 1, tzinfo=timezone.utc), base=None, progress=slow, workers=2)
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import filecmp
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from backup.engine import backup_snapshot, collect_garbage, restore_point, verify
+from conftest import CS, fill
+
+CHILD = Path(__file__).with_name("crash_child.py")
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+
+def _all_chunk_files_valid(store) -> int:
+    n = 0
+    for entry in store.iter_chunk_files():
+        store.read_chunk(entry.name)  # raises on a half-written chunk
+        n += 1
+    return n
+
+
+def _run_and_kill(store, image: Path, point_id: str, kill_after_progress: int) -> bool:
+    """Start a backup in a child, SIGKILL it after N progress lines. True if it finished first."""
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD), str(store.root), str(image), point_id, "0.03"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    seen = 0
+    try:
+        for line in proc.stdout:
+            if line.startswith("progress"):
+                seen += 1
+                if seen > kill_after_progress:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    break
+            if line.startswith("done"):
+                break
+    finally:
+        proc.wait(10)
+        proc.stdout.close()
+    return proc.returncode == 0
+
+
+@pytest.mark.parametrize("kills", [[1, 3, 6, 9]])
+def test_sigkill_at_several_points_leaves_usable_store(store, make_disk, snapper, tmp_path, kills):
+    disk = make_disk("vm1", 16 * CS)
+    for i in range(0, 12):
+        fill(disk, i * CS, CS, seed=i, compressible=bool(i % 2))
+    snap = snapper({"os": disk})
+    image = snap.disk("os").path
+    for n, k in enumerate(kills):
+        finished = _run_and_kill(store, image, f"crash{n}", k)
+        assert not finished
+        assert not store.has_manifest(f"crash{n}")
+        assert store.list_manifests() == []
+        assert verify(store).ok
+        # Some chunks were written before the kill, and every one is complete.
+        assert _all_chunk_files_valid(store) >= min(k, 1)
+    # Let a child finish: the retry with the same point id returns it.
+    assert _run_and_kill(store, image, "crash-final", 10_000)
+    m = store.load_manifest("crash-final")
+    again = backup_snapshot(store, item="vm1", point_id="crash-final", snapshot=snap, time=T0, base=None)
+    assert again == m and snap.disk("os").bytes_read == 0
+    # Next backup, verify and restore work without repair; GC cleans up.
+    fill(disk, 0, 100, seed=77)
+    snap2 = snapper({"os": disk})
+    backup_snapshot(store, item="vm1", point_id="after", snapshot=snap2, time=T0, base=m)
+    assert verify(store).ok
+    restore_point(store, "after", {"os": tmp_path / "after.img"})
+    assert filecmp.cmp(snap2.disk("os").path, tmp_path / "after.img", shallow=False)
+    restore_point(store, "crash-final", {"os": tmp_path / "final.img"})
+    assert filecmp.cmp(image, tmp_path / "final.img", shallow=False)
+    collect_garbage(store, grace=timedelta(0), now=datetime.now(timezone.utc) + timedelta(seconds=2))
+    assert not [n for d in store.chunks_dir.iterdir() for n in os.listdir(d) if n.startswith(".")]
+    assert not list(store.leases_dir.iterdir())
+    assert verify(store).ok
+    time.sleep(0)
