@@ -28,11 +28,54 @@ FILE_TABLE_SLOT = 4096
 MIN_USED_AREA = 64 * 1024 * 1024
 
 _WORDS = (
-    "backup vault azure virtual machine storage account recovery point policy "
-    "retention job protected item extension agent snapshot consistency region "
-    "cloud service subscription container blob page disk restore schedule daily "
-    "weekly the of and to in is for on with as by at from log error info warn"
-).split()
+    "backup",
+    "vault",
+    "azure",
+    "virtual",
+    "machine",
+    "storage",
+    "account",
+    "recovery",
+    "point",
+    "policy",
+    "retention",
+    "job",
+    "protected",
+    "item",
+    "extension",
+    "agent",
+    "snapshot",
+    "consistency",
+    "region",
+    "cloud",
+    "service",
+    "subscription",
+    "container",
+    "blob",
+    "page",
+    "disk",
+    "restore",
+    "schedule",
+    "daily",
+    "weekly",
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "for",
+    "on",
+    "with",
+    "as",
+    "by",
+    "at",
+    "from",
+    "log",
+    "error",
+    "info",
+    "warn",
+)
 
 
 @contextmanager
@@ -103,7 +146,7 @@ def write_file(disk: Disk, offset: int, data: bytes, slot: int) -> None:
     """Write file content in chunks, then its file-table record (a
     multi-block operation; callers hold the guest-writer lock)."""
     for pos in range(0, len(data), CHUNK):
-        disk.write(offset + pos, data[pos:pos + CHUNK])
+        disk.write(offset + pos, data[pos : pos + CHUNK])
     record = f"FILE {offset} {len(data)} {hashlib.sha256(data).hexdigest()}\n".encode()
     disk.write(slot * FILE_TABLE_SLOT, record.ljust(FILE_TABLE_SLOT, b"\0"))
 
@@ -115,7 +158,7 @@ def read_file_table(read: object, size: int) -> list[tuple[int, int, str]]:
     table = read(0, min(FILE_TABLE_BYTES, size))  # type: ignore[operator]
     entries = []
     for slot in range(len(table) // FILE_TABLE_SLOT):
-        raw = table[slot * FILE_TABLE_SLOT:(slot + 1) * FILE_TABLE_SLOT]
+        raw = table[slot * FILE_TABLE_SLOT : (slot + 1) * FILE_TABLE_SLOT]
         if raw.startswith(b"FILE "):
             _, off, length, digest = raw.split(b"\n", 1)[0].decode().split()
             entries.append((int(off), int(length), digest))
@@ -178,8 +221,7 @@ def populate_disk(disk: Disk, rng: random.Random, data_bytes: int) -> None:
     cursor = FILE_TABLE_BYTES
     slot = 1
     while written < data_bytes and cursor < disk.size:
-        n = min(data_bytes - written, rng.choice((256 * 1024, 1024 * 1024, 4 * 1024 * 1024)),
-                disk.size - cursor)
+        n = min(data_bytes - written, rng.choice((256 * 1024, 1024 * 1024, 4 * 1024 * 1024)), disk.size - cursor)
         kind = "text" if rng.random() < 0.6 else "binary"
         data = file_content(rng, n, kind)
         write_file(disk, cursor, data, slot % (FILE_TABLE_BYTES // FILE_TABLE_SLOT) or 1)

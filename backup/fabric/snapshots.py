@@ -26,14 +26,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import cow
 from .cow import BLOCK_SIZE, pread_full, saved_runs
 from .disks import Disk, live_data_spans, tracking_path
 from .locks import SharedReaderLock, disk_exclusive, disks_exclusive
-from .ranges import Range, merge_spans, subtract_spans, to_ranges, to_spans
+from .ranges import Range, merge_spans, subtract_spans, to_ranges
 from .tracking import ChangeLog
 
 CONSISTENCIES = ("application", "file", "crash")
@@ -110,7 +110,7 @@ class SnapshotDisk:
             for b0, b1 in saved_runs(flags, first):
                 lo = max(b0 * BLOCK_SIZE, offset)
                 hi = min(b1 * BLOCK_SIZE, end)
-                buf[lo - offset:hi - offset] = pread_full(cow_fd, hi - lo, lo)
+                buf[lo - offset : hi - offset] = pread_full(cow_fd, hi - lo, lo)
         return bytes(buf)
 
     def data_ranges(self) -> list[Range]:
@@ -181,8 +181,7 @@ class Snapshot:
         self.close()
 
 
-def take_snapshot(disks: Mapping[str, Disk], consistency: str,
-                  quiesce: Quiesce | None = None) -> Snapshot:
+def take_snapshot(disks: Mapping[str, Disk], consistency: str, quiesce: Quiesce | None = None) -> Snapshot:
     """Freeze all ``disks`` at one instant.
 
     ``quiesce`` returns a context manager held around the freeze, normally
@@ -196,7 +195,7 @@ def take_snapshot(disks: Mapping[str, Disk], consistency: str,
     if consistency == "application" and quiesce is None:
         raise ValueError("an application-consistent snapshot needs a quiesce callable")
     snapshot_id = uuid.uuid4().hex
-    created_at = datetime.now(timezone.utc)
+    created_at = datetime.now(UTC)
     guard = quiesce() if quiesce is not None and consistency != "crash" else nullcontext()
     snap = Snapshot(id=snapshot_id, consistency=consistency, created_at=created_at)
     with guard, disks_exclusive([d.path for d in disks.values()]):
@@ -215,10 +214,7 @@ def _write_manifests(snap: Snapshot) -> None:
         "consistency": snap.consistency,
         "created_at": snap.created_at.isoformat(),
         "block_size": BLOCK_SIZE,
-        "disks": [
-            {"key": d.key, "image": d.image.name, "size": d.size, "change_id": d.change_id}
-            for d in snap.disks
-        ],
+        "disks": [{"key": d.key, "image": d.image.name, "size": d.size, "change_id": d.change_id} for d in snap.disks],
     }
     for folder in {cow.snapshots_root(d.image) / snap.id for d in snap.disks}:
         tmp = folder / (MANIFEST + ".tmp")
@@ -244,8 +240,9 @@ def open_snapshot(disk_paths: Mapping[str, Path], snapshot_id: str) -> Snapshot:
         if not cow.store_paths(path, snapshot_id)[0].exists():
             raise SnapshotDeleted(f"snapshot {snapshot_id} of {path} was deleted")
         if snap is None:
-            snap = Snapshot(id=snapshot_id, consistency=doc["consistency"],
-                            created_at=datetime.fromisoformat(doc["created_at"]))
+            snap = Snapshot(
+                id=snapshot_id, consistency=doc["consistency"], created_at=datetime.fromisoformat(doc["created_at"])
+            )
         snap.disks.append(SnapshotDisk(key, path, int(entry["size"]), entry["change_id"], snapshot_id))
     if snap is None:
         raise SnapshotNotFound("no disks given")

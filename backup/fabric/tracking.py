@@ -53,8 +53,9 @@ def parse_change_id(change_id: str) -> tuple[str, int] | None:
 class ChangeLog:
     """The tracking sidecar of one disk. Callers hold the disk lock."""
 
-    def __init__(self, path: Path, keep_change_ids: int = KEEP_CHANGE_IDS,
-                 compact_at_bytes: int = COMPACT_AT_BYTES) -> None:
+    def __init__(
+        self, path: Path, keep_change_ids: int = KEEP_CHANGE_IDS, compact_at_bytes: int = COMPACT_AT_BYTES
+    ) -> None:
         self.path = path
         self.keep_change_ids = keep_change_ids
         self.compact_at_bytes = compact_at_bytes
@@ -171,10 +172,12 @@ class ChangeLog:
     def compact(self) -> None:
         """Merge writes between kept marks; drop what no kept id can ask about."""
         parsed = self._parse()
-        marks = sorted(parsed.marks)[-self.keep_change_ids:]
+        marks = sorted(parsed.marks)[-self.keep_change_ids :]
         floor = marks[0] if marks else parsed.seq
         # Group boundaries: each kept mark after the floor, then "now".
-        bounds = [m for m in marks if m > floor] + ([parsed.seq] if parsed.seq > (marks[-1] if marks else floor) else [])
+        bounds = [m for m in marks if m > floor] + (
+            [parsed.seq] if parsed.seq > (marks[-1] if marks else floor) else []
+        )
         groups: dict[int, list[Span]] = {b: [] for b in bounds}
         for seq, start, end in parsed.writes:
             if seq <= floor:

