@@ -1,0 +1,70 @@
+from datetime import datetime
+
+from ninja import Router, Schema, Status
+
+from . import services
+from .errors import JobFailed
+from .models import Job
+from .views import get_job_for_user
+
+router = Router(tags=["jobs"])
+
+
+class SubTaskOut(Schema):
+    name: str
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class JobOut(Schema):
+    id: int
+    vault_id: int | None
+    item_name: str
+    operation: str
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float
+    progress_percent: int
+    bytes_done: int
+    bytes_total: int
+    error_code: str
+    error_message: str
+    recommended_action: str
+    cancellable: bool
+    result: dict
+
+
+class JobDetailOut(JobOut):
+    subtasks: list[SubTaskOut]
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+def job_out(job: Job) -> dict:
+    return {
+        "id": job.pk, "vault_id": job.vault_id, "item_name": job.item_name, "operation": job.operation,
+        "status": job.status, "started_at": job.started_at, "ended_at": job.ended_at,
+        "duration_s": job.duration.total_seconds(), "progress_percent": job.progress_percent,
+        "bytes_done": job.bytes_done, "bytes_total": job.bytes_total, "error_code": job.error_code,
+        "error_message": job.error_message, "recommended_action": job.recommended_action,
+        "cancellable": job.cancellable, "result": job.result,
+    }
+
+
+@router.get("/jobs/{job_id}", response=JobDetailOut)
+def get_job(request, job_id: int):
+    job = get_job_for_user(request.auth, job_id)
+    return job_out(job) | {"subtasks": list(job.subtasks.all())}
+
+
+@router.post("/jobs/{job_id}/cancel", response={200: JobOut, 409: ErrorOut})
+def cancel_job(request, job_id: int):
+    job = get_job_for_user(request.auth, job_id)
+    try:
+        return Status(200, job_out(services.request_cancel(job)))
+    except JobFailed as failure:
+        return Status(409, {"detail": failure.message})

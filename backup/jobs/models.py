@@ -1,0 +1,129 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Operation(models.TextChoices):
+    DISCOVERY = "discovery", "Discovery"
+    REGISTER = "register", "Register"
+    UNREGISTER = "unregister", "Unregister"
+    CONFIGURE_PROTECTION = "configure_protection", "Configure Protection"
+    BACKUP = "backup", "Backup"
+    RESTORE = "restore", "Restore"
+    STOP_PROTECTION = "stop_protection", "Stop Protection"
+    DELETE_BACKUP_DATA = "delete_backup_data", "Delete Backup Data"
+    PRUNE = "prune", "Prune"
+    GARBAGE_COLLECTION = "garbage_collection", "Garbage Collection"
+    VERIFY = "verify", "Verify"
+    DELETE_VAULT = "delete_vault", "Delete Vault"
+
+
+class JobStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLING = "cancelling", "Cancelling"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.IN_PROGRESS, JobStatus.CANCELLING)
+FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobQuerySet(models.QuerySet):
+    def for_user(self, user) -> "JobQuerySet":
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(subscription__memberships__user=user)
+
+    def active(self) -> "JobQuerySet":
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+
+class Job(models.Model):
+    """One operation on one item, run by a Celery worker; its row is the truth about it.
+
+    The jobs app stays generic: it names its vault and item by id and type instead of importing
+    the apps above it. `lock_key` names what the job needs to itself (an item, or a vault's
+    discovery); a partial unique index lets only one active job hold a key, so two requests
+    racing for the same item cannot both run.
+    """
+
+    subscription = models.ForeignKey("tenancy.Subscription", on_delete=models.CASCADE, related_name="jobs")
+    vault_id = models.BigIntegerField(null=True, blank=True)
+    item_type = models.CharField(max_length=30, blank=True)
+    item_id = models.BigIntegerField(null=True, blank=True)
+    item_name = models.CharField(max_length=200, blank=True)
+    operation = models.CharField(max_length=30, choices=Operation.choices)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.IN_PROGRESS)
+    lock_key = models.CharField(max_length=100, null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    scheduled = models.BooleanField(default=False)
+    cancellable = models.BooleanField(default=False)
+    cancel_requested = models.BooleanField(default=False)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    progress_percent = models.PositiveSmallIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    recommended_action = models.TextField(blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lock_key"],
+                condition=models.Q(status__in=["in_progress", "cancelling"]),
+                name="one_active_job_per_lock_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["vault_id", "-started_at"], name="job_vault_started"),
+            models.Index(fields=["vault_id", "status", "-started_at"], name="job_vault_status_started"),
+            models.Index(fields=["vault_id", "operation", "-started_at"], name="job_vault_op_started"),
+            models.Index(fields=["vault_id", "item_name", "-started_at"], name="job_vault_item_started"),
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()} {self.item_name} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration(self):
+        end = self.ended_at or timezone.now()
+        return end - self.started_at
+
+
+class SubTask(models.Model):
+    """A step of a job ("Take Snapshot", "Transfer data to vault"), with its own status and time."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="subtasks")
+    position = models.PositiveSmallIntegerField(default=0)
+    name = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.IN_PROGRESS)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def duration(self):
+        end = self.ended_at or timezone.now()
+        return end - self.started_at

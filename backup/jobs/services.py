@@ -1,0 +1,189 @@
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from backup.notifications.models import Notification
+from backup.notifications.services import notify, notify_members
+
+from . import errors, registry
+from .context import Heartbeat, JobContext
+from .models import ACTIVE_STATUSES, Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+
+def start(
+    *,
+    subscription,
+    operation: str,
+    item_name: str = "",
+    item_type: str = "",
+    item_id: int | None = None,
+    vault_id: int | None = None,
+    lock_key: str | None = None,
+    params: dict | None = None,
+    user=None,
+    scheduled: bool = False,
+    busy_message: str = errors.ANOTHER_OPERATION_IN_PROGRESS,
+) -> Job:
+    """Record a job and queue it for a worker once the transaction commits.
+
+    When another active job holds the same lock key, the new job is recorded as Failed with the
+    product's "another operation is in progress" message instead of running beside it.
+    """
+    fields = {
+        "subscription": subscription,
+        "operation": operation,
+        "item_name": item_name,
+        "item_type": item_type,
+        "item_id": item_id,
+        "vault_id": vault_id,
+        "lock_key": lock_key,
+        "params": params or {},
+        "created_by": user if user is not None and user.is_authenticated else None,
+        "scheduled": scheduled,
+        "cancellable": operation in registry.CANCELLABLE,
+        "heartbeat_at": timezone.now(),
+    }
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(**fields)
+    except IntegrityError:
+        now = timezone.now()
+        job = Job.objects.create(
+            **fields | {"status": JobStatus.FAILED, "cancellable": False},
+            ended_at=now,
+            error_code="OperationInProgress",
+            error_message=busy_message,
+            recommended_action="Wait until the running operation on this item has completed, then try again.",
+        )
+        _notify(job)
+        return job
+    from . import tasks  # tasks import this module; importing late avoids a cycle.
+
+    transaction.on_commit(lambda: tasks.run_job.delay(job.pk))
+    _notify(job)
+    return job
+
+
+def request_cancel(job: Job) -> Job:
+    """Ask a running job to stop at its next safe point; a job no worker has claimed stops now."""
+    if job.status not in ACTIVE_STATUSES:
+        raise errors.JobFailed(
+            "Cannot cancel the job because it is not in progress - Cancellation is only supported for jobs "
+            "which are in progress. Please attempt cancel on an in progress job."
+        )
+    if not job.cancellable:
+        raise errors.JobFailed("Cancellation is not supported for this job type - Please wait until the job completes.")
+    Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
+        cancel_requested=True, status=JobStatus.CANCELLING
+    )
+    if Job.objects.filter(pk=job.pk, claimed_at__isnull=True).exists():
+        _finish(job.pk, JobStatus.CANCELLED, message="The job was cancelled before it started.")
+    job.refresh_from_db()
+    return job
+
+
+def claim(job_id: int) -> Job | None:
+    """Take a job for this worker with a conditional UPDATE: a fresh claim, or a redelivery of a
+    job whose previous worker stopped sending heartbeats. Returns None when there is nothing to do."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S)
+    claimable = Q(claimed_at__isnull=True) | Q(heartbeat_at__lt=stale)
+    taken = Job.objects.filter(Q(pk=job_id, status__in=ACTIVE_STATUSES) & claimable).update(
+        claimed_at=now, heartbeat_at=now
+    )
+    if taken != 1:
+        return None
+    job = Job.objects.get(pk=job_id)
+    Job.objects.filter(pk=job_id).update(attempts=job.attempts + 1)
+    return job
+
+
+def run(job_id: int) -> None:
+    """Run a job's handler and always write a final status with a reason."""
+    job = claim(job_id)
+    if job is None:
+        return
+    if job.cancel_requested:
+        _finish(job.pk, JobStatus.CANCELLED, message="Cancelled at the user's request.")
+        return
+    handler = registry.HANDLERS.get(job.operation)
+    try:
+        if handler is None:
+            raise errors.JobFailed(f"No worker handles the operation {job.operation!r}.", code="UnknownOperation")
+        with Heartbeat(job.pk):
+            handler(JobContext(job))
+    except errors.JobCancelled:
+        _finish(job.pk, JobStatus.CANCELLED, message="Cancelled at the user's request. Nothing partial was kept.")
+    except errors.JobFailed as failure:
+        _finish(job.pk, JobStatus.FAILED, message=failure.message, action=failure.action, code=failure.code)
+    except Exception as exc:
+        log.exception("job %s failed unexpectedly", job.pk)
+        _finish(
+            job.pk,
+            JobStatus.FAILED,
+            message=f"{errors.INTERNAL_ERROR} ({type(exc).__name__}: {exc})",
+            action="Retry the operation in a few minutes.",
+            code="InternalError",
+        )
+    else:
+        _finish(job.pk, JobStatus.COMPLETED)
+
+
+def reap_lost_jobs() -> int:
+    """Fail claimed jobs whose worker stopped sending heartbeats (killed, or its host restarted)."""
+    stale = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S)
+    lost = Job.objects.filter(status__in=ACTIVE_STATUSES, claimed_at__isnull=False, heartbeat_at__lt=stale)
+    count = 0
+    for job_id in lost.values_list("pk", flat=True):
+        count += _finish(job_id, JobStatus.FAILED, message=errors.WORKER_LOST, action=errors.WORKER_LOST_ACTION,
+                         code="WorkerLost")
+    return count
+
+
+def _finish(job_id: int, status: str, *, message: str = "", action: str = "", code: str = "") -> int:
+    updated = Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
+        status=status,
+        ended_at=timezone.now(),
+        error_message=message,
+        recommended_action=action,
+        error_code=code,
+        cancellable=False,
+        **({"progress_percent": 100} if status == JobStatus.COMPLETED else {}),
+    )
+    if updated:
+        _notify(Job.objects.get(pk=job_id))
+    return updated
+
+
+_LEVELS = {
+    JobStatus.IN_PROGRESS: (Notification.Level.PROGRESS, "started"),
+    JobStatus.CANCELLING: (Notification.Level.PROGRESS, "is being cancelled"),
+    JobStatus.COMPLETED: (Notification.Level.SUCCESS, "completed"),
+    JobStatus.FAILED: (Notification.Level.ERROR, "failed"),
+    JobStatus.CANCELLED: (Notification.Level.INFO, "was cancelled"),
+}
+
+
+def _notify(job: Job) -> None:
+    level, verb = _LEVELS[job.status]
+    subject = f" for '{job.item_name}'" if job.item_name else ""
+    title = f"{job.get_operation_display()} job{subject} {verb}"
+    kwargs = {
+        "message": job.error_message,
+        "level": level,
+        "key": f"job-{job.pk}",
+        "subscription": job.subscription,
+        "link_url": reverse("job-detail", args=[job.pk]),
+        "link_label": "VIEW JOB",
+    }
+    if job.created_by is not None:
+        notify(job.created_by, title, **kwargs)
+    elif job.scheduled:
+        notify_members(job.subscription, title, **kwargs)

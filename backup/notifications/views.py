@@ -1,0 +1,32 @@
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .models import Notification
+
+
+def _render_toasts(request):
+    notes = Notification.objects.for_user(request.user).for_toasts()[:5]
+    return render(request, "notifications/partials/toasts.html", {"toasts": notes})
+
+
+@require_GET
+@login_required
+def toasts(request):
+    return _render_toasts(request)
+
+
+@require_GET
+@login_required
+def panel(request):
+    notes = list(Notification.objects.for_user(request.user)[:50])
+    services.mark_all_read(request.user)
+    return render(request, "notifications/partials/panel.html", {"notifications": notes})
+
+
+@require_POST
+@login_required
+def dismiss(request, pk: int):
+    services.dismiss(request.user, pk)
+    return _render_toasts(request)

@@ -1,0 +1,75 @@
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling, trigger_client_event
+
+from . import services
+from .forms import QuickCreateForm, RedundancyForm
+from .models import Vault
+
+
+@require_GET
+@login_required
+def vault_list(request):
+    vaults = Vault.objects.for_user(request.user).select_related("subscription")
+    return render(request, "vaults/vault_list.html", {"vaults": vaults, "section": "recovery"})
+
+
+@require_GET
+@login_required
+def vault_row(request, pk: int):
+    vault = services.get_vault_for_user(request.user, pk)
+    response = render(request, "vaults/partials/vault_row.html", {"vault": vault})
+    if vault.status != Vault.Status.CREATING:
+        # Tell htmx to stop polling: the vault has reached its final state.
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def quick_create(request):
+    form = QuickCreateForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        vault = form.save()
+        if vault is not None:
+            if request.htmx:
+                return trigger_client_event(HttpResponseClientRedirect("/vaults/"), "refresh-toasts")
+            return redirect("vault-list")
+    return render(request, "vaults/partials/quick_create.html", {"form": form})
+
+
+def _vault_page(request, pk: int, tab: str, template: str, **context):
+    vault = services.get_vault_for_user(request.user, pk)
+    return render(request, template, {"vault": vault, "tab": tab, "section": "recovery", **context})
+
+
+@require_GET
+@login_required
+def quickstart(request, pk: int):
+    return _vault_page(request, pk, "quickstart", "vaults/quickstart.html")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def configure(request, pk: int):
+    vault = services.get_vault_for_user(request.user, pk)
+    form = RedundancyForm(request.POST or None, initial={"redundancy": vault.redundancy})
+    saved = False
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.set_redundancy(vault, form.cleaned_data["redundancy"])
+            saved = True
+        except ValidationError as error:
+            form.add_error(None, error)
+    context = {"vault": vault, "tab": "configure", "section": "recovery", "form": form, "saved": saved,
+               "locked_message": services.REDUNDANCY_LOCKED_MESSAGE}
+    return render(request, "vaults/configure.html", context)
+
+
+@require_GET
+@login_required
+def coming_tab(request, pk: int, tab: str):
+    """Tabs that later slices of the product fill in; until then they say so plainly."""
+    return _vault_page(request, pk, tab, "vaults/coming_tab.html")

@@ -1,0 +1,15 @@
+"""The JSON API at /api/v1/: each app contributes a router; all of it needs a bearer token."""
+
+from ninja import NinjaAPI
+
+from backup.jobs.api import router as jobs_router
+from backup.notifications.api import router as notifications_router
+from backup.tenancy.api import router as tenancy_router
+from backup.tenancy.api_auth import BearerToken
+from backup.vaults.api import router as vaults_router
+
+api = NinjaAPI(title="Backup portal API", version="1", auth=BearerToken(), urls_namespace="api")
+api.add_router("", tenancy_router)
+api.add_router("", vaults_router)
+api.add_router("", jobs_router)
+api.add_router("", notifications_router)

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+from .api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("new/", views.new_menu, name="new-menu"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("vaults/", include("backup.vaults.urls")),
+    path("jobs/", include("backup.jobs.urls")),
+    path("notifications/", include("backup.notifications.urls")),
+    path("", include("backup.vms.urls")),
+    path("billing/", include("backup.billing.urls")),
+]

@@ -1,0 +1,83 @@
+"""A real Celery worker process for end-to-end tests: never eager.
+
+The worker gets the test database's name through DATABASE_URL, and the broker settings through
+the environment the tests run in, so it consumes exactly the tasks the tests enqueue.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+
+def worker_env() -> dict:
+    db = connection.settings_dict
+    env = os.environ.copy()
+    if db["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        user = db.get("USER") or "postgres"
+        host = db.get("HOST") or "127.0.0.1"
+        port = db.get("PORT") or 5432
+        env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{db['NAME']}"
+    env["JOB_HEARTBEAT_TIMEOUT_S"] = str(settings.JOB_HEARTBEAT_TIMEOUT_S)
+    return env
+
+
+def start_worker(name: str, log_dir: Path, extra_env: dict | None = None, concurrency: int = 2):
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"worker-{name}.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed when the worker stops
+    cmd = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
+           "--concurrency", str(concurrency), "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
+           "--without-mingle"]
+    process = subprocess.Popen(cmd, env=worker_env() | (extra_env or {}), stdout=log, stderr=subprocess.STDOUT,
+                               cwd=settings.BASE_DIR)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited early:\n{log_path.read_text()}")
+        if " ready." in log_path.read_text():
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError(f"worker did not start:\n{log_path.read_text()}")
+    process.log_path = log_path
+    process.log_file = log
+    return process
+
+
+def stop_worker(process) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    process.log_file.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """One real worker for the whole session, consuming from the test broker queue."""
+    process = start_worker("session", Path(settings.VAR_DIR) / "logs")
+    yield process
+    stop_worker(process)
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
