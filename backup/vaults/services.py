@@ -53,7 +53,8 @@ def create_vault(*, user, subscription, name: str, region: str) -> Vault:
         raise ValidationError({"region": "Choose one of the listed regions."})
     if Vault.objects.filter(subscription=subscription).count() >= MAX_VAULTS_PER_SUBSCRIPTION:
         limit = MAX_VAULTS_PER_SUBSCRIPTION
-        raise ValidationError({"subscription": f"This subscription already has {limit} backup vaults, the most allowed."})
+        message = f"This subscription already has {limit} backup vaults, the most allowed."
+        raise ValidationError({"subscription": message})
     with transaction.atomic():
         vault = Vault.objects.create(subscription=subscription, name=name, region=region, created_by=user)
         from . import tasks  # tasks import this module
