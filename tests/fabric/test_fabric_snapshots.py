@@ -210,17 +210,25 @@ def test_application_snapshot_waits_for_guest_write(tmp_path: Path) -> None:
     assert snap.disk("data-0").read(0, 10) == b"N" * 10
     snap.delete()
 
-    # A crash-consistent snapshot does not wait and can catch it half done.
-    started.clear()
-    t = threading.Thread(target=guest_file_write)
+    # A crash-consistent snapshot does not wait and can catch a write half done.
     disks["os"].write(0, bytes(8 * BLOCK_SIZE))
+    halfway, go = threading.Event(), threading.Event()
+
+    def interrupted_write() -> None:
+        with guest_writer_lock(vm_dir):
+            for i in range(8):
+                disks["os"].write(i * BLOCK_SIZE, b"N" * BLOCK_SIZE)
+                if i == 3:
+                    halfway.set()
+                    go.wait(5)
+
+    t = threading.Thread(target=interrupted_write)
     t.start()
-    started.wait()
-    time.sleep(0.03)
+    halfway.wait(5)
     crash = take_snapshot(disks, "crash")
+    go.set()
     t.join()
-    blocks = crash.disk("os").read(0, 8 * BLOCK_SIZE)
-    assert 0 < blocks.count(b"N") < 8 * BLOCK_SIZE
+    assert crash.disk("os").read(0, 8 * BLOCK_SIZE) == b"N" * (4 * BLOCK_SIZE) + bytes(4 * BLOCK_SIZE)
     crash.delete()
     with pytest.raises(ValueError):
         take_snapshot(disks, "application")
