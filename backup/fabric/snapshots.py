@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -67,6 +68,7 @@ class SnapshotDisk:
         self.map_path, self.cow_path = cow.store_paths(image, snapshot_id)
         self._lock = SharedReaderLock(image)
         self._fds: tuple[int, int, int] | None = None  # live, map, cow
+        self._open_mutex = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SnapshotDisk(key={self.key!r}, image={str(self.image)!r}, snapshot={self.snapshot_id})"
@@ -74,7 +76,11 @@ class SnapshotDisk:
     def _open(self) -> tuple[int, int, int]:
         # Shared descriptors: os.pread does not move a file offset, so threads
         # can use them concurrently.
-        if self._fds is None:
+        if self._fds is not None:
+            return self._fds
+        with self._open_mutex:  # first reads may race from several threads
+            if self._fds is not None:
+                return self._fds
             try:
                 fds = (
                     os.open(self.image, os.O_RDONLY | os.O_CLOEXEC),
@@ -84,7 +90,7 @@ class SnapshotDisk:
             except FileNotFoundError as exc:
                 raise SnapshotDeleted(f"snapshot {self.snapshot_id} of {self.image} is gone") from exc
             self._fds = fds
-        return self._fds
+        return fds
 
     def _check_alive(self, map_fd: int) -> None:
         if os.fstat(map_fd).st_nlink == 0:  # deleted by another handle/process
@@ -134,11 +140,18 @@ class SnapshotDisk:
         return sum(length for _, length in self.data_ranges())
 
     def close(self) -> None:
-        if self._fds is not None:
-            for fd in self._fds:
-                os.close(fd)
-            self._fds = None
+        with self._open_mutex:
+            fds, self._fds = self._fds, None
+        for fd in fds or ():
+            os.close(fd)
         self._lock.close()
+
+    def __del__(self) -> None:
+        # Engines may drop snapshots without closing them; don't leak fds.
+        try:
+            self.close()
+        except Exception:
+            pass
 
 
 @dataclass
@@ -199,12 +212,20 @@ def take_snapshot(disks: Mapping[str, Disk], consistency: str, quiesce: Quiesce 
     guard = quiesce() if quiesce is not None and consistency != "crash" else nullcontext()
     snap = Snapshot(id=snapshot_id, consistency=consistency, created_at=created_at)
     with guard, disks_exclusive([d.path for d in disks.values()]):
-        for key, disk in disks.items():
-            cow.create_store(disk.path, snapshot_id, disk.size)
-            # The disk lock is already held: use the log directly.
-            change_id = ChangeLog(tracking_path(disk.path)).change_id()
-            snap.disks.append(SnapshotDisk(key, disk.path, disk.size, change_id, snapshot_id))
-        _write_manifests(snap)
+        try:
+            for key, disk in disks.items():
+                cow.create_store(disk.path, snapshot_id, disk.size)
+                # The disk lock is already held: use the log directly.
+                change_id = ChangeLog(tracking_path(disk.path)).change_id()
+                snap.disks.append(SnapshotDisk(key, disk.path, disk.size, change_id, snapshot_id))
+            _write_manifests(snap)
+        except BaseException:
+            # Half-made snapshot (e.g. ENOSPC): remove every store we created
+            # so writes stop paying copy-on-write for it.
+            for disk in disks.values():
+                cow.remove_store(disk.path, snapshot_id)
+                shutil.rmtree(cow.snapshots_root(disk.path) / snapshot_id, ignore_errors=True)
+            raise
     return snap
 
 
