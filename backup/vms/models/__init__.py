@@ -1,0 +1,17 @@
+"""The vms app's models, one module per concept: the fabric's inventory, backup policies,
+and the protection of machines in vaults (registered items, protected items, recovery points)."""
+
+from .inventory import CloudService, StorageAccount, VirtualDisk, VirtualMachine
+from .policy import BackupPolicy
+from .protection import ProtectedItem, RecoveryPoint, RegisteredItem
+
+__all__ = [
+    "BackupPolicy",
+    "CloudService",
+    "ProtectedItem",
+    "RecoveryPoint",
+    "RegisteredItem",
+    "StorageAccount",
+    "VirtualDisk",
+    "VirtualMachine",
+]
