@@ -1,9 +1,9 @@
 from django.urls import path
 
-from . import views
+from .views import inventory
 
 urlpatterns = [
-    path("vms/", views.vm_list, name="vm-list"),
-    path("cloud-services/", views.cloud_service_list, name="cloud-service-list"),
-    path("storage/", views.storage_list, name="storage-list"),
+    path("vms/", inventory.vm_list, name="vm-list"),
+    path("cloud-services/", inventory.cloud_service_list, name="cloud-service-list"),
+    path("storage/", inventory.storage_list, name="storage-list"),
 ]

@@ -1,0 +1,3 @@
+"""Job handlers of the vms app, registered with the jobs runner when the app is ready."""
+
+from . import backups, inventory, manage  # noqa: F401

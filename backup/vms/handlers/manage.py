@@ -1,0 +1,1 @@
+"""Job handlers; see backup/jobs/registry.py."""

@@ -1,0 +1,1 @@
+"""Celery tasks; each calls one service."""
