@@ -94,7 +94,9 @@ class VirtualMachine(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["cloud_service", "name"], name="vm_name_unique_in_cloud_service")]
+        constraints = [
+            models.UniqueConstraint(fields=["cloud_service", "name"], name="vm_name_unique_in_cloud_service")
+        ]
         indexes = [models.Index(fields=["subscription", "name"])]
 
     def __str__(self) -> str:

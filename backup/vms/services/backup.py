@@ -1,0 +1,263 @@
+"""Backups of protected machines: starting Backup jobs (on demand and on the policy's schedule) and
+the pieces the Backup job handler (backup/vms/handlers/backups.py) is made of.
+
+A Backup job is one row in the jobs app, locked on `vm:<vm id>` so only one operation per machine
+runs at a time. Its recovery point id is derived from the job id (`job-<id>`): a job redelivered
+after its worker died adopts a manifest the first attempt already committed instead of making a
+second point.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from backup import engine
+from backup.fabric import cow
+from backup.fabric.disks import Disk, DiskError
+from backup.fabric.guest import GUEST_LOCK_NAME
+from backup.fabric.machines import consistency_for
+from backup.fabric.snapshots import Snapshot, SnapshotError, list_snapshot_ids, open_snapshot, take_snapshot
+from backup.jobs import services as jobs
+from backup.jobs.errors import JobFailed
+from backup.jobs.models import Job, Operation
+
+from ..models import ProtectedItem, RecoveryPoint, VirtualDisk
+
+# -- The product's messages (azure-backup-spec.md, section 4) ------------------------------------
+VM_NO_LONGER_EXISTS = "Could not perform the operation as VM no longer exists."
+VM_NO_LONGER_EXISTS_ACTION = "Stop protection and keep the data (stop protection with retain backup data)."
+SNAPSHOT_TIMED_OUT = (
+    "Could not communicate with the VM agent for snapshot status. Snapshot VM sub task timed out. - "
+    "Please see the troubleshooting guide on how to resolve this."
+)
+SNAPSHOT_TIMED_OUT_ACTION = (
+    "The VM agent or the network of the virtual machine did not answer in time. Restart the virtual machine "
+    "and retry the backup."
+)
+AGENT_MISSING = (
+    "Virtual machine agent is not present on the virtual machine - Please install the required pre-requisite, "
+    "VM agent and restart the operation."
+)
+AGENT_MISSING_ACTION = "Install the Azure VM agent inside the virtual machine, then retry the backup."
+STORE_FULL = "Backup failed: the vault storage is full."
+STORE_FULL_ACTION = (
+    "Free space in the vault: stop protection and delete the backup data of items you no longer need, or "
+    "shorten the retention of the policy, then retry the backup."
+)
+PROTECTION_STOPPED = "Protection of this item is stopped - Backups run only for protected items."
+PROTECTION_STOPPED_ACTION = "Configure protection for the item again, then retry the backup."
+VAULT_UNAVAILABLE = "The backup vault's storage cannot be opened - Backup failed with an internal error."
+VAULT_UNAVAILABLE_ACTION = "Retry the operation in a few minutes. If the problem persists, contact support."
+
+# Sub-task names, as the product shows them.
+STEP_SNAPSHOT = "Take Snapshot"
+STEP_TRANSFER = "Transfer data to vault"
+STEP_POINT = "Create recovery point"
+STEP_DELETE_SNAPSHOT = "Delete snapshot"
+
+
+def snapshot_timeout_s() -> float:
+    """How long the snapshot waits for the guest to quiesce (VSS freeze / fsfreeze) before giving up."""
+    return float(os.environ.get("SNAPSHOT_QUIESCE_TIMEOUT_S") or getattr(settings, "SNAPSHOT_QUIESCE_TIMEOUT_S", 60))
+
+
+def test_throttle_s() -> float:
+    """Seconds slept per transferred chunk. Only the end-to-end tests set it (BACKUP_TEST_THROTTLE_S), so a
+    backup of a few MB lasts long enough to cancel it or kill its worker mid-transfer."""
+    return float(os.environ.get("BACKUP_TEST_THROTTLE_S") or 0)
+
+
+# -- Starting jobs -------------------------------------------------------------------------------
+def lock_key_for(item: ProtectedItem) -> str:
+    return f"vm:{item.vm_id}" if item.vm_id else f"protected-item:{item.pk}"
+
+
+def _start_backup(item: ProtectedItem, *, user=None, scheduled: bool = False) -> Job:
+    return jobs.start(
+        subscription=item.vault.subscription,
+        operation=Operation.BACKUP,
+        item_name=item.vm_name,
+        item_type="vm",
+        item_id=item.vm_id,
+        vault_id=item.vault_id,
+        lock_key=lock_key_for(item),
+        params={"protected_item_id": item.pk},
+        user=user,
+        scheduled=scheduled,
+    )
+
+
+def back_up_now(item: ProtectedItem, user) -> Job:
+    """BACK UP NOW: start an on-demand Backup job for a protected item (queued once committed)."""
+    if item.status == ProtectedItem.Status.STOPPED:
+        raise JobFailed(PROTECTION_STOPPED, PROTECTION_STOPPED_ACTION, code="ProtectionStopped")
+    return _start_backup(item, user=user)
+
+
+def run_scheduled_backups(policy_id: int) -> list[Job]:
+    """The policy's scheduled time has come: one Backup job per item it protects (not stopped)."""
+    items = (
+        ProtectedItem.objects.filter(policy_id=policy_id)
+        .exclude(status=ProtectedItem.Status.STOPPED)
+        .select_related("vault__subscription")
+        .order_by("pk")
+    )
+    started = []
+    for item in items:
+        with transaction.atomic():
+            started.append(_start_backup(item, scheduled=True))
+    return started
+
+
+# -- The pieces of a Backup job --------------------------------------------------------------------
+@dataclass
+class BackupTarget:
+    item: ProtectedItem
+    disks: dict[str, Disk]  # the disks a backup reads: every disk but the resource disk
+    consistency: str
+    vm_dir: Path
+
+
+def load_target(item_id: int) -> BackupTarget:
+    """Check the item can be backed up and open its disks; explained failures otherwise."""
+    try:
+        item = ProtectedItem.objects.select_related("vault", "policy", "vm__cloud_service").get(pk=item_id)
+    except ProtectedItem.DoesNotExist:
+        raise JobFailed("The protected item no longer exists.", "Refresh the protected items list.",
+                        code="ItemNotFound") from None
+    if item.status == ProtectedItem.Status.STOPPED:
+        raise JobFailed(PROTECTION_STOPPED, PROTECTION_STOPPED_ACTION, code="ProtectionStopped")
+    vm = item.vm
+    if vm is None:
+        raise JobFailed(VM_NO_LONGER_EXISTS, VM_NO_LONGER_EXISTS_ACTION, code="VmNotFound")
+    spec = vm.spec()
+    if not spec.agent_installed:
+        raise JobFailed(AGENT_MISSING, AGENT_MISSING_ACTION, code="VmAgentNotPresent")
+    disks: dict[str, Disk] = {}
+    for row in vm.disks.exclude(kind=VirtualDisk.Kind.RESOURCE).order_by("kind", "lun"):
+        try:
+            disks[row.key] = Disk.open(row.path)
+        except (DiskError, OSError):
+            raise JobFailed(VM_NO_LONGER_EXISTS, VM_NO_LONGER_EXISTS_ACTION, code="VmNotFound") from None
+    if not disks:
+        raise JobFailed(VM_NO_LONGER_EXISTS, VM_NO_LONGER_EXISTS_ACTION, code="VmNotFound")
+    return BackupTarget(item=item, disks=disks, consistency=consistency_for(spec), vm_dir=vm.folder)
+
+
+def open_store(item: ProtectedItem) -> engine.Store:
+    try:
+        return engine.Store.open(item.vault.store_path)
+    except engine.NotAStore:
+        raise JobFailed(VAULT_UNAVAILABLE, VAULT_UNAVAILABLE_ACTION, code="VaultStoreUnavailable") from None
+
+
+@contextmanager
+def quiesce_guest(vm_dir: Path, timeout_s: float):
+    """Take the VM's guest-writer lock like a VSS freeze, but give up after `timeout_s` with the
+    product's snapshot time-out message (a guest that never lets go must not hang the job)."""
+    vm_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(vm_dir / GUEST_LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise JobFailed(SNAPSHOT_TIMED_OUT, SNAPSHOT_TIMED_OUT_ACTION, code="SnapshotTimedOut") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_leftover_snapshots(disks: dict[str, Disk]) -> int:
+    """Delete snapshots an earlier, killed attempt left on these disks. Safe: the job's lock key lets only
+    one operation per machine run, and nothing but backups snapshot a machine's disks."""
+    ids = {sid for disk in disks.values() for sid in list_snapshot_ids(disk.path)}
+    for sid in ids:
+        try:
+            open_snapshot({k: d.path for k, d in disks.items()}, sid).delete()
+        except SnapshotError:
+            for disk in disks.values():
+                cow.remove_store(disk.path, sid)
+    return len(ids)
+
+
+def take_vm_snapshot(target: BackupTarget) -> Snapshot:
+    remove_leftover_snapshots(target.disks)
+    return take_snapshot(target.disks, target.consistency,
+                         quiesce=lambda: quiesce_guest(target.vm_dir, snapshot_timeout_s()))
+
+
+def base_manifest(store: engine.Store, item: ProtectedItem) -> engine.Manifest | None:
+    """The item's newest recovery point whose manifest is still in the store: the incremental's base."""
+    for point_id in item.recovery_points.order_by("-created_at").values_list("point_id", flat=True)[:5]:
+        if store.has_manifest(point_id):
+            try:
+                return store.load_manifest(point_id)
+            except (engine.EngineError, ValueError):
+                continue
+    return None
+
+
+def point_id_for(job: Job) -> str:
+    return f"job-{job.pk}"
+
+
+def transfer(store, target: BackupTarget, snapshot: Snapshot, job: Job, *, progress, cancel) -> engine.Manifest:
+    throttle = test_throttle_s()
+
+    def report(done: int, total: int) -> None:
+        progress(done, total)
+        if throttle and done < total:
+            time.sleep(throttle)
+
+    try:
+        return engine.backup_snapshot(
+            store, item=target.item.store_item_id, point_id=point_id_for(job), snapshot=snapshot,
+            time=snapshot.created_at, base=base_manifest(store, target.item), progress=report, cancel=cancel,
+        )
+    except engine.StoreFull:
+        raise JobFailed(STORE_FULL, STORE_FULL_ACTION, code="VaultStorageFull") from None
+
+
+def record_point(target: BackupTarget, manifest: engine.Manifest, job: Job) -> RecoveryPoint:
+    """Make the committed manifest visible as a RecoveryPoint and mark the item Protected."""
+    item = target.item
+    # Protected-instance size: the data of the backed-up disks (OS + data), never the resource disk.
+    instance_bytes = sum(d.logical_bytes for d in manifest.disks if d.key != "resource")
+    with transaction.atomic():
+        point, _ = RecoveryPoint.objects.get_or_create(
+            vault_id=item.vault_id, point_id=manifest.point_id,
+            defaults={
+                "protected_item": item, "registered_item_id": item.registered_item_id, "vm_name": item.vm_name,
+                "created_at": manifest.time, "consistency": manifest.consistency,
+                "logical_bytes": manifest.logical_bytes, "bytes_read": manifest.bytes_read,
+                "bytes_transferred": manifest.bytes_transferred, "stored_bytes_new": manifest.stored_bytes_new,
+                "protected_instance_bytes": instance_bytes, "job_id": job.pk,
+                "disks": [{"key": d.key, "size": d.size, "logical_bytes": d.logical_bytes} for d in manifest.disks],
+            },
+        )
+        ProtectedItem.objects.filter(pk=item.pk).exclude(status=ProtectedItem.Status.STOPPED).update(
+            status=ProtectedItem.Status.PROTECTED, last_backup_at=timezone.now(), last_backup_status="completed",
+            protected_instance_bytes=instance_bytes,
+        )
+    return point
+
+
+def mark_backup_failed(item_id: int) -> None:
+    """After a failed backup the item reads "Protected (backup failing)" until a backup succeeds."""
+    ProtectedItem.objects.filter(pk=item_id).exclude(status=ProtectedItem.Status.STOPPED).update(
+        status=ProtectedItem.Status.BACKUP_FAILING, last_backup_status="failed"
+    )

@@ -1,0 +1,45 @@
+"""Garbage collection per vault: frees chunks no recovery point references any more.
+
+Beat runs `collect_garbage_all_vaults` on a schedule (CELERY_BEAT_SCHEDULE); it starts one Garbage
+Collection job per Active vault, locked on `gc:vault:<id>` so two never run on one store. The engine's
+collector is safe beside running backups (leases and a grace period; see backup/engine/gc.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from backup import engine
+from backup.jobs import services as jobs
+from backup.jobs.errors import JobFailed
+from backup.jobs.models import Job, Operation
+from backup.vaults.models import Vault
+
+
+def start_gc(vault: Vault, *, user=None, scheduled: bool = False) -> Job:
+    # Housekeeping is recorded as scheduled=False so hourly runs do not toast every member of the subscription.
+    return jobs.start(
+        subscription=vault.subscription, operation=Operation.GARBAGE_COLLECTION, item_name=vault.name,
+        item_type="vault", item_id=vault.pk, vault_id=vault.pk, lock_key=f"gc:vault:{vault.pk}", user=user,
+        scheduled=scheduled,
+    )
+
+
+def collect_garbage_all_vaults() -> list[Job]:
+    return [start_gc(vault) for vault in Vault.objects.filter(status=Vault.Status.ACTIVE).select_related(
+        "subscription").order_by("pk")]
+
+
+def collect_vault_garbage(vault_id: int, grace: timedelta | None = None) -> engine.GcReport:
+    vault = Vault.objects.get(pk=vault_id)
+    try:
+        store = engine.Store.open(vault.store_path)
+    except engine.NotAStore:
+        raise JobFailed("The backup vault's storage cannot be opened.", "Retry in a few minutes.",
+                        code="VaultStoreUnavailable") from None
+    try:
+        if grace is None:
+            return engine.collect_garbage(store)
+        return engine.collect_garbage(store, grace=grace)
+    except engine.EngineError as exc:
+        raise JobFailed(str(exc), "Wait for the running garbage collection to finish.", code="GcBusy") from None

@@ -1,0 +1,143 @@
+"""Registration: one Register job per machine installs the backup extension through the VM agent.
+
+The checks run in the job, in the order the product hit them: the machine's configuration first
+(Resource Manager, Premium storage, data disks, networking), then whatever installing the
+extension runs into (operating system, VM agent, power state). Each failure ends the job with the
+product's message and a recommended action, and marks the item "Registration failed".
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from backup.fabric import agents, limits
+from backup.jobs import services as jobs
+from backup.jobs.context import JobContext
+from backup.jobs.errors import INTERNAL_ERROR, JobFailed
+from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus, Operation
+from backup.vaults import services as vault_services
+from backup.vaults.models import Vault
+
+from ..models import RegisteredItem, VirtualMachine
+from .discovery import TAKEN_STATUSES, require_active, vms_in_region
+
+REGISTERED_ELSEWHERE = "The virtual machine is already registered with another backup vault."
+REGISTERED_ELSEWHERE_ACTION = "Protect it from the vault it is registered with, or unregister it there first."
+VM_NOT_FOUND = "Azure Virtual Machine Not Found."
+VM_NOT_FOUND_ACTION = "Discover the virtual machines again; the machine may have been deleted."
+
+
+def registrable_items(vault: Vault) -> QuerySet[RegisteredItem]:
+    """Discovered machines of the vault's region that can be (re-)registered: what REGISTER offers."""
+    return (vault.registered_items
+            .filter(status__in=[RegisteredItem.Status.NOT_REGISTERED, RegisteredItem.Status.FAILED],
+                    vm__in=vms_in_region(vault))
+            .select_related("vm", "vm__cloud_service").order_by("vm_name", "cloud_service_name"))
+
+
+def _candidates(vault: Vault, vm_ids) -> list[VirtualMachine]:
+    try:
+        wanted = {int(pk) for pk in vm_ids}
+    except (TypeError, ValueError):
+        raise ValidationError({"vm_ids": "Virtual machine ids must be numbers."}) from None
+    if not wanted:
+        raise ValidationError({"vm_ids": "Choose at least one virtual machine to register."})
+    vms = list(vms_in_region(vault).filter(pk__in=wanted))
+    missing = sorted(wanted - {vm.pk for vm in vms})
+    if missing:
+        raise ValidationError({"vm_ids": (
+            f"These virtual machines cannot be registered with this vault: {', '.join(map(str, missing))}. "
+            f"Only machines of your subscription in the vault's region ({vault.region}) that are not registered "
+            "with another vault can be registered."
+        )})
+    registered = vault.registered_items.filter(vm__in=vms, status=RegisteredItem.Status.REGISTERED)
+    names = sorted(str(item) for item in registered)
+    if names:
+        raise ValidationError({"vm_ids": f"Already registered with this vault: {', '.join(names)}."})
+    return vms
+
+
+def start_registration(vault: Vault, vm_ids, user=None) -> list[Job]:
+    """One Register job per machine. Machines not yet discovered are discovered on the way, as
+    Register-AzureRmBackupContainer did."""
+    require_active(vault)
+    vms = _candidates(vault, vm_ids)
+    started = []
+    with transaction.atomic():
+        for vm in vms:
+            item, _ = RegisteredItem.objects.get_or_create(
+                vault=vault, vm=vm, defaults={"vm_name": vm.name, "cloud_service_name": vm.cloud_service.name})
+            job = jobs.start(
+                subscription=vault.subscription, operation=Operation.REGISTER, item_name=vm.name, item_type="vm",
+                item_id=vm.pk, vault_id=vault.pk, lock_key=f"vm:{vm.pk}", user=user,
+                params={"registered_item_id": item.pk, "cloud_service": vm.cloud_service.name},
+            )
+            if job.status == JobStatus.IN_PROGRESS:
+                RegisteredItem.objects.filter(pk=item.pk).update(status=RegisteredItem.Status.REGISTERING,
+                                                                 status_reason="")
+            started.append(job)
+    return started
+
+
+def register(ctx: JobContext) -> None:
+    """The Register job's work (see the module docstring)."""
+    item = RegisteredItem.objects.select_related("vault", "vm", "vm__cloud_service").get(
+        pk=ctx.job.params["registered_item_id"])
+    try:
+        _register(ctx, item)
+    except JobFailed as failure:
+        _mark(item, RegisteredItem.Status.FAILED, failure.message)
+        raise
+    except Exception:
+        _mark(item, RegisteredItem.Status.FAILED, INTERNAL_ERROR)
+        raise
+
+
+def _register(ctx: JobContext, item: RegisteredItem) -> None:
+    vm = item.vm
+    if vm is None:
+        raise JobFailed(VM_NOT_FOUND, VM_NOT_FOUND_ACTION, "VmNotFound")
+    with ctx.step("Check the virtual machine's configuration"):
+        taken = RegisteredItem.objects.filter(vm=vm, status__in=TAKEN_STATUSES).exclude(vault=item.vault)
+        if taken.exists():
+            raise JobFailed(REGISTERED_ELSEWHERE, REGISTERED_ELSEWHERE_ACTION, "AlreadyRegistered")
+        spec = vm.spec()
+        problems = limits.configuration_problems(spec)
+        if problems:
+            raise JobFailed(problems[0].message, problems[0].recommended_action, problems[0].code)
+    with ctx.step("Install the Azure Recovery Services extension"):
+        try:
+            info = agents.install_backup_extension(spec)
+        except agents.ExtensionInstallError as error:
+            problem = error.limitation
+            raise JobFailed(problem.message, problem.recommended_action, problem.code) from None
+    with transaction.atomic():
+        VirtualMachine.objects.filter(pk=vm.pk).update(backup_extension_installed=True)
+        RegisteredItem.objects.filter(pk=item.pk).update(status=RegisteredItem.Status.REGISTERED, status_reason="",
+                                                         registered_at=timezone.now())
+        # The first registration fixes the vault's storage redundancy for good.
+        vault_services.lock_redundancy(item.vault)
+    ctx.set_result(**{"Extension": f"{info.publisher}.{info.name}", "Extension version": info.version})
+
+
+def _mark(item: RegisteredItem, status: str, reason: str) -> None:
+    RegisteredItem.objects.filter(pk=item.pk).update(status=status, status_reason=reason)
+
+
+def reconcile(item: RegisteredItem) -> RegisteredItem:
+    """An item left "Registering" by a job that ended without reaching the handler (worker lost,
+    cancelled before start) takes the job's outcome, so no row stays "Registering" forever."""
+    if item.status != RegisteredItem.Status.REGISTERING or item.vm_id is None:
+        return item
+    job = (Job.objects.filter(vault_id=item.vault_id, item_type="vm", item_id=item.vm_id,
+                              operation=Operation.REGISTER).order_by("-started_at", "-id").first())
+    if job is None or job.status in ACTIVE_STATUSES:
+        return item
+    if job.status != JobStatus.COMPLETED:
+        reason = job.error_message or "The registration job did not complete."
+        updated = RegisteredItem.objects.filter(pk=item.pk, status=RegisteredItem.Status.REGISTERING).update(
+            status=RegisteredItem.Status.FAILED, status_reason=reason)
+        if updated:
+            item.status, item.status_reason = RegisteredItem.Status.FAILED, reason
+    return item

@@ -1,0 +1,73 @@
+"""Retention pruning: after a successful backup, the item's points its policy no longer keeps are removed.
+
+Runs as its own Prune job (locked per item, `prune:<protected item id>`), so the user sees what was
+expired. Rows go first, then the manifests (engine.prune); garbage collection frees the chunks later.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from backup import engine
+from backup.jobs import services as jobs
+from backup.jobs.errors import JobFailed
+from backup.jobs.models import Job, Operation
+
+from ..models import BackupPolicy, ProtectedItem, RecoveryPoint
+
+
+def retention_for(policy: BackupPolicy) -> engine.RetentionPolicy:
+    # An item without a daily rule still keeps the newest point (select_points_to_prune never drops it).
+    return engine.RetentionPolicy(
+        daily_days=policy.daily_retention_days or 0,
+        weekly_weeks=policy.weekly_retention_weeks,
+        monthly_months=policy.monthly_retention_months,
+        yearly_years=policy.yearly_retention_years,
+    )
+
+
+def start_prune(item: ProtectedItem, *, user=None, scheduled: bool = False) -> Job | None:
+    """Queue a Prune job for the item, unless it has no policy (nothing says what to expire)."""
+    if item.policy_id is None:
+        return None
+    return jobs.start(
+        subscription=item.vault.subscription, operation=Operation.PRUNE, item_name=item.vm_name, item_type="vm",
+        item_id=item.vm_id, vault_id=item.vault_id, lock_key=f"prune:{item.pk}",
+        params={"protected_item_id": item.pk}, user=user, scheduled=scheduled,
+    )
+
+
+def points_to_prune(item: ProtectedItem, now=None) -> list[RecoveryPoint]:
+    """The item's points the policy does not keep. On-demand points count like any other, so the
+    daily rule keeps the newest point of each day whether it was scheduled or on demand."""
+    points = list(item.recovery_points.order_by("created_at"))
+    if item.policy is None or not points:
+        return []
+    expired = engine.select_points_to_prune(
+        [(p.point_id, p.created_at) for p in points], retention_for(item.policy), now or timezone.now()
+    )
+    return [p for p in points if p.point_id in expired]
+
+
+def prune_item(item_id: int, now=None) -> list[str]:
+    """Delete the expired points of one item: rows, then manifests. Returns the removed point ids."""
+    try:
+        item = ProtectedItem.objects.select_related("vault", "policy").get(pk=item_id)
+    except ProtectedItem.DoesNotExist:
+        raise JobFailed("The protected item no longer exists.", code="ItemNotFound") from None
+    expired = points_to_prune(item, now)
+    if not expired:
+        return []
+    try:
+        store = engine.Store.open(item.vault.store_path)
+    except engine.NotAStore:
+        raise JobFailed("The backup vault's storage cannot be opened.", "Retry in a few minutes.",
+                        code="VaultStoreUnavailable") from None
+    ids = [p.point_id for p in expired]
+    with transaction.atomic():
+        RecoveryPoint.objects.filter(pk__in=[p.pk for p in expired]).delete()
+    # A manifest left behind by a crash here is harmless: no row points at it, and the next prune of the
+    # item does not see it; GC keeps its chunks until an operator deletes the item's data.
+    engine.prune(store, ids)
+    return ids
