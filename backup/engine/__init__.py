@@ -38,8 +38,9 @@ Per disk and chunk: unallocated -> null (never read); with a usable base
 (same key, size and chunk size, changed_ranges_since(base change id) not
 None) chunks outside the changed ranges copy the base reference (touched; if
 GC removed it meanwhile the chunk is read again); everything else is read,
-zero-checked, hashed, compressed and written by a pool of `workers` threads
-with at most 2*workers chunks in flight (memory independent of disk size).
+zero-checked, hashed, compressed and written by a pool of 4 * `workers` threads
+(IO-bound: pread/fsync dominate) with at most threads + 2 chunks in flight
+(memory independent of disk size).
 
 Crash safety
 ------------

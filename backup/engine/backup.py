@@ -2,8 +2,9 @@
 
 Planning decides per 4 MiB chunk: hole, copy the base's reference, or read.
 Reads go through a bounded thread pool (read -> zero check -> BLAKE3 ->
-zstd -> durable write); blake3, zstd and file IO release the GIL, and at most
-`2 * workers` chunks are in flight, so memory does not grow with disk size.
+zstd -> durable write) of IO_THREADS_PER_WORKER * workers threads; blake3,
+zstd and file IO release the GIL, and at most threads + 2 chunks are in
+flight, so memory does not grow with disk size.
 The manifest is committed only after every chunk it names is durable.
 """
 
@@ -20,6 +21,13 @@ from .leases import Lease
 from .manifest import DiskManifest, Manifest, check_id
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
 from .store import Store, hash_data
+
+# Most of a chunk's time is spent blocked in pread/write/fsync (the device,
+# not the CPU, is the limit: measured ~1.4x faster with 12-16 threads than 4 on
+# a 2-core VM), and blake3/zstd release the GIL; so each unit of `workers`
+# gets several threads. In-flight chunks = threads + 2 bounds memory
+# (~8 MiB each: data + compressed copy).
+IO_THREADS_PER_WORKER = 4
 
 _ZEROS: dict[int, bytes] = {}
 
@@ -135,13 +143,13 @@ def backup_snapshot(
     keys = [d.key for d in snapshot.disks]
     if len(set(keys)) != len(keys):
         raise ValueError(f"duplicate disk keys in snapshot: {keys}")
-    workers = max(1, int(workers))
+    threads = max(1, int(workers)) * IO_THREADS_PER_WORKER
 
     with Lease(store.leases_dir, purpose=f"backup {item}/{point_id} on {socket.gethostname()}"):
         plans = [_plan(store, d, base) for d in snapshot.disks]
         cs = store.chunk_size
         total = sum(min(cs, p.disk.size - i * cs) for p in plans for i in p.to_read)
-        _run(store, plans, total, progress, cancel, workers)
+        _run(store, plans, total, progress, cancel, threads)
         if cancel is not None and cancel():
             raise Cancelled("backup cancelled")
         # Directory entries of the chunks renamed into place must be durable
@@ -184,9 +192,9 @@ def _run(
     total: int,
     progress: ProgressSink | None,
     cancel: CancelCheck | None,
-    workers: int,
+    threads: int,
 ) -> None:
-    max_inflight = 2 * workers  # bounds memory: ~2 chunks (data + compressed) per worker
+    max_inflight = threads + 2  # bounds memory independently of the disk size
     done = 0
     inflight: dict[Future, tuple[_DiskPlan, int]] = {}
 
@@ -206,7 +214,7 @@ def _run(
 
     if progress is not None:
         progress(0, total)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backup")
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="backup")
     try:
         for plan, index, offset, length in _jobs(plans, store.chunk_size):
             if cancel is not None and cancel():

@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import Cancelled, ChunkError
 from .manifest import DiskManifest
 from .protocols import CancelCheck, ProgressSink
+from .backup import IO_THREADS_PER_WORKER
 from .store import Store
 
 SPARSE_BLOCK = 64 * 1024  # zero runs of this granularity stay holes
@@ -95,7 +96,8 @@ def restore_point(
             os.ftruncate(fd, disk.size)  # holes everywhere until data lands
         if progress is not None:
             progress(0, total)
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="restore") as pool:
+        threads = max(1, workers) * IO_THREADS_PER_WORKER
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="restore") as pool:
             inflight: dict[Future, DiskManifest] = {}
 
             def collect() -> None:
@@ -119,7 +121,7 @@ def restore_point(
                             continue
                         if cancel is not None and cancel():
                             raise Cancelled("restore cancelled")
-                        while len(inflight) >= 2 * workers:
+                        while len(inflight) >= threads + 2:
                             collect()
                         inflight[pool.submit(_restore_chunk, store, fd, disk, index, h)] = disk
                 while inflight:

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .errors import ChunkError, CorruptChunk, MissingChunk
+from .backup import IO_THREADS_PER_WORKER
 from .store import Store
 
 
@@ -58,7 +59,7 @@ def verify(store: Store, point_ids: list[str] | None = None, workers: int = 2) -
             for i, h in enumerate(d.chunks):
                 if h is not None:
                     lengths[h] = d.chunk_length(i)
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, workers) * IO_THREADS_PER_WORKER, thread_name_prefix="verify") as pool:
         results = pool.map(lambda kv: (kv[0], _check(store, kv[0], kv[1])), lengths.items())
         bad = {h: err for h, err in results if err is not None}
     # Pass 2: who references the bad chunks (only these are kept in memory).
