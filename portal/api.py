@@ -2,6 +2,7 @@
 
 from ninja import NinjaAPI
 
+from backup.billing.api import router as billing_router
 from backup.jobs.api import router as jobs_router
 from backup.notifications.api import router as notifications_router
 from backup.tenancy.api import router as tenancy_router
@@ -13,3 +14,4 @@ api.add_router("", tenancy_router)
 api.add_router("", vaults_router)
 api.add_router("", jobs_router)
 api.add_router("", notifications_router)
+api.add_router("", billing_router)
