@@ -159,6 +159,7 @@ LOGGING = {
 # System schedules; django-celery-beat copies them into its tables, where operators can edit them.
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-jobs": {"task": "backup.jobs.tasks.reap_lost_jobs", "schedule": 30.0},
+    "collect-vault-garbage": {"task": "backup.vms.tasks.collect_garbage_all_vaults", "schedule": 3600.0},
     "meter-billing-usage": {"task": "backup.billing.tasks.meter_usage", "schedule": 3600.0},
     "guest-writes": {"task": "backup.vms.tasks.inventory.guest_writes", "schedule": 300.0},
 }

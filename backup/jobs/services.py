@@ -179,11 +179,10 @@ def _notify(job: Job) -> None:
         "message": job.error_message,
         "level": level,
         "key": f"job-{job.pk}",
-        "subscription": job.subscription,
         "link_url": reverse("job-detail", args=[job.pk]),
         "link_label": "VIEW JOB",
     }
     if job.created_by is not None:
-        notify(job.created_by, title, **kwargs)
+        notify(job.created_by, title, subscription=job.subscription, **kwargs)
     elif job.scheduled:
         notify_members(job.subscription, title, **kwargs)

@@ -1,1 +1,65 @@
-"""Job handlers; see backup/jobs/registry.py."""
+"""Job handlers of backups: Backup (cancellable), Prune and Garbage Collection; see backup/jobs/registry.py.
+
+A Backup job's sub-tasks: Take Snapshot -> Transfer data to vault -> Create recovery point, and always
+Delete snapshot at the end (also after a failure or a cancel). Cancelling stops the transfer at the next
+chunk boundary; the engine commits nothing, so no half recovery point is ever visible.
+"""
+
+from backup import engine
+from backup.jobs.context import JobContext
+from backup.jobs.errors import JobCancelled
+from backup.jobs.models import Operation
+from backup.jobs.registry import handler
+
+from ..services import backup as backups
+from ..services import gc, retention
+
+
+@handler(Operation.BACKUP, cancellable=True)
+def back_up_vm(ctx: JobContext) -> None:
+    item_id = ctx.job.params["protected_item_id"]
+    try:
+        _back_up(ctx, item_id)
+    except JobCancelled:
+        raise
+    except BaseException:
+        backups.mark_backup_failed(item_id)
+        raise
+
+
+def _back_up(ctx: JobContext, item_id: int) -> None:
+    with ctx.step(backups.STEP_SNAPSHOT):
+        target = backups.load_target(item_id)
+        store = backups.open_store(target.item)
+        snapshot = backups.take_vm_snapshot(target)
+        ctx.set_result(consistency=snapshot.consistency)
+    try:
+        with ctx.step(backups.STEP_TRANSFER):
+            try:
+                manifest = backups.transfer(store, target, snapshot, ctx.job, progress=ctx.progress,
+                                            cancel=ctx.cancel_requested)
+            except engine.Cancelled:
+                raise JobCancelled() from None
+            ctx.set_result(backup_size_bytes=manifest.bytes_transferred, data_read_bytes=manifest.bytes_read)
+        with ctx.step(backups.STEP_POINT):
+            point = backups.record_point(target, manifest, ctx.job)
+            ctx.set_result(recovery_point=point.point_id)
+    finally:
+        with ctx.step(backups.STEP_DELETE_SNAPSHOT):
+            snapshot.delete()
+    retention.start_prune(target.item)
+
+
+@handler(Operation.PRUNE)
+def prune_points(ctx: JobContext) -> None:
+    with ctx.step("Expire recovery points"):
+        removed = retention.prune_item(ctx.job.params["protected_item_id"])
+    ctx.set_result(points_removed=len(removed))
+
+
+@handler(Operation.GARBAGE_COLLECTION)
+def collect_garbage(ctx: JobContext) -> None:
+    with ctx.step("Free unreferenced data"):
+        report = gc.collect_vault_garbage(ctx.job.vault_id)
+    ctx.set_result(chunks_removed=report.chunks_removed, bytes_freed=report.bytes_freed,
+                   chunks_kept=report.chunks_kept)

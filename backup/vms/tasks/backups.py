@@ -1,1 +1,17 @@
-"""Celery tasks; each calls one service."""
+"""Celery tasks of backups; each calls one service."""
+
+from celery import shared_task
+
+from ..services import backup, gc
+
+__all__ = ["collect_garbage_all_vaults", "run_scheduled_backups"]
+
+
+@shared_task(name="backup.vms.tasks.run_scheduled_backups")
+def run_scheduled_backups(policy_id: int) -> int:
+    return len(backup.run_scheduled_backups(policy_id))
+
+
+@shared_task(name="backup.vms.tasks.collect_garbage_all_vaults")
+def collect_garbage_all_vaults() -> int:
+    return len(gc.collect_garbage_all_vaults())
