@@ -1,9 +1,21 @@
 from django.urls import path
 
-from .views import inventory
+from .views import inventory, policies, protected, registered
 
 urlpatterns = [
     path("vms/", inventory.vm_list, name="vm-list"),
     path("cloud-services/", inventory.cloud_service_list, name="cloud-service-list"),
     path("storage/", inventory.storage_list, name="storage-list"),
+    # Vault tabs of the Discover -> Register -> Protect flow.
+    path("vaults/<int:pk>/registered/", registered.registered_items, name="vault-registered"),
+    path("vaults/<int:pk>/registered/<int:item_pk>/row/", registered.registered_row, name="vault-registered-row"),
+    path("vaults/<int:pk>/registered/discover/", registered.discover, name="vault-discover"),
+    path("vaults/<int:pk>/registered/discovery/", registered.discovery_status, name="vault-discovery-status"),
+    path("vaults/<int:pk>/registered/register/", registered.register, name="vault-register"),
+    path("vaults/<int:pk>/protected/", protected.protected_items, name="vault-protected"),
+    path("vaults/<int:pk>/protected/protect/", protected.protect, name="vault-protect"),
+    path("vaults/<int:pk>/policies/", policies.policy_list, name="vault-policies"),
+    path("vaults/<int:pk>/policies/new/", policies.policy_create, name="vault-policy-create"),
+    path("vaults/<int:pk>/policies/<int:policy_pk>/edit/", policies.policy_edit, name="vault-policy-edit"),
+    path("vaults/<int:pk>/policies/<int:policy_pk>/delete/", policies.policy_delete, name="vault-policy-delete"),
 ]

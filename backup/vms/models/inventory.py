@@ -9,6 +9,14 @@ from backup.fabric.machines import MachineSpec
 from backup.vaults.regions import REGION_CHOICES
 
 
+class SubscriptionScopedQuerySet(models.QuerySet):
+    def for_user(self, user) -> "SubscriptionScopedQuerySet":
+        """Rows of the subscriptions the user is a member of; nothing for anonymous users."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(subscription__memberships__user=user)
+
+
 class StorageAccount(models.Model):
     """A storage account: where a machine's disk images live (a folder of the fabric, by id)."""
 
@@ -23,6 +31,8 @@ class StorageAccount(models.Model):
     region = models.CharField(max_length=40, choices=REGION_CHOICES)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.STANDARD_LRS)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SubscriptionScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -45,6 +55,8 @@ class CloudService(models.Model):
     subnets = models.JSONField(default=list, blank=True)
     reserved_ip = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SubscriptionScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -91,6 +103,8 @@ class VirtualMachine(models.Model):
     domain_controller = models.BooleanField(default=False)
     multi_dc_domain = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SubscriptionScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -184,6 +184,8 @@ def _clean_retention(value, field: str, low: int, high: int, unit: str, errors: 
 
 
 def create_policy(vault: Vault, data: dict) -> BackupPolicy:
+    if vault.status != Vault.Status.ACTIVE:
+        raise ValidationError({"__all__": "Policies can be defined once the backup vault is active."})
     cleaned = clean_policy(vault, data)
     with transaction.atomic():
         policy = BackupPolicy.objects.create(vault=vault, **cleaned)
@@ -281,3 +283,12 @@ def describe_retention(policy: BackupPolicy) -> list[str]:
         if value is not None:
             parts.append(f"{RULE_LABELS[field].capitalize()}: {value} {unit}")
     return parts
+
+
+def described(queryset) -> list[BackupPolicy]:
+    """Policies with `schedule_text` and `retention_text` set, for read-only display."""
+    rows = list(queryset)
+    for policy in rows:
+        policy.schedule_text = describe_schedule(policy)
+        policy.retention_text = describe_retention(policy)
+    return rows

@@ -1,17 +1,28 @@
+"""VIRTUAL MACHINES, CLOUD SERVICES and STORAGE: the fabric's inventory, for the user's subscriptions."""
+
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from ..services import inventory
+
 
 @require_GET
+@login_required
 def vm_list(request):
-    return render(request, "portal/coming.html", {"section": "vms", "title": "Virtual machines"})
+    machines = inventory.machines_for(request.user)
+    return render(request, "vms/vm_list.html", {"machines": machines, "section": "vms"})
 
 
 @require_GET
+@login_required
 def cloud_service_list(request):
-    return render(request, "portal/coming.html", {"section": "cloud", "title": "Cloud services"})
+    services = inventory.cloud_services_for(request.user)
+    return render(request, "vms/cloud_service_list.html", {"services": services, "section": "cloud"})
 
 
 @require_GET
+@login_required
 def storage_list(request):
-    return render(request, "portal/coming.html", {"section": "storage", "title": "Storage"})
+    accounts = inventory.storage_accounts_for(request.user)
+    return render(request, "vms/storage_list.html", {"accounts": accounts, "section": "storage"})

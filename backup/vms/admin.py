@@ -1,0 +1,70 @@
+from django.contrib import admin
+
+from .models import (
+    BackupPolicy,
+    CloudService,
+    ProtectedItem,
+    RecoveryPoint,
+    RegisteredItem,
+    StorageAccount,
+    VirtualDisk,
+    VirtualMachine,
+)
+
+
+@admin.register(StorageAccount)
+class StorageAccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "subscription", "region", "kind", "created_at"]
+    list_filter = ["region", "kind"]
+    search_fields = ["name"]
+
+
+@admin.register(CloudService)
+class CloudServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "subscription", "region", "virtual_network", "created_at"]
+    list_filter = ["region"]
+    search_fields = ["name"]
+
+
+class VirtualDiskInline(admin.TabularInline):
+    model = VirtualDisk
+    extra = 0
+    fields = ["kind", "lun", "storage_account", "max_size"]
+
+
+@admin.register(VirtualMachine)
+class VirtualMachineAdmin(admin.ModelAdmin):
+    list_display = ["name", "cloud_service", "subscription", "deployment_model", "os_version", "power_state",
+                    "agent_installed", "backup_extension_installed", "size"]
+    list_filter = ["deployment_model", "os_family", "power_state", "agent_installed", "cloud_service__region"]
+    search_fields = ["name", "cloud_service__name"]
+    inlines = [VirtualDiskInline]
+
+
+@admin.register(BackupPolicy)
+class BackupPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "vault", "frequency", "time_of_day", "timezone", "daily_retention_days",
+                    "weekly_retention_weeks", "monthly_retention_months", "yearly_retention_years"]
+    list_filter = ["frequency"]
+    search_fields = ["name", "vault__name"]
+
+
+@admin.register(RegisteredItem)
+class RegisteredItemAdmin(admin.ModelAdmin):
+    list_display = ["vm_name", "cloud_service_name", "vault", "status", "discovered_at", "registered_at"]
+    list_filter = ["status"]
+    search_fields = ["vm_name", "cloud_service_name", "vault__name"]
+
+
+@admin.register(ProtectedItem)
+class ProtectedItemAdmin(admin.ModelAdmin):
+    list_display = ["vm_name", "cloud_service_name", "vault", "policy", "status", "protected_at", "last_backup_at"]
+    list_filter = ["status"]
+    search_fields = ["vm_name", "cloud_service_name", "vault__name"]
+
+
+@admin.register(RecoveryPoint)
+class RecoveryPointAdmin(admin.ModelAdmin):
+    list_display = ["vm_name", "vault", "point_id", "created_at", "consistency", "bytes_transferred"]
+    list_filter = ["consistency"]
+    search_fields = ["vm_name", "point_id"]
