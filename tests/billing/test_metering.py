@@ -121,3 +121,12 @@ def test_recompute_month_fills_only_missing_days(vault):
     assert written == 29
     assert DailyUsage.objects.filter(item_ref=item.registered_item_id).count() == 30
     assert _row(item, date(2015, 6, 2)).stored_bytes == 1
+
+
+def test_reprotected_item_still_counts_its_earlier_points_for_past_days(vault):
+    item = make_item(vault)
+    add_point(item, at(date(2015, 6, 1)))
+    item.protected_at = at(date(2015, 6, 20))  # stopped with data kept, then protected again
+    item.save()
+    meter_day(JUNE_10, now=end_of(date(2015, 6, 25)))
+    assert _row(item).billable is True

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from backup.fabric.disks import Disk
@@ -46,7 +46,8 @@ def _items_as_of(as_of: datetime):
     points = RecoveryPoint.objects.filter(protected_item=OuterRef("pk"), created_at__lt=as_of)
     in_time = Q(recovery_points__created_at__lt=as_of)
     return (
-        ProtectedItem.objects.filter(protected_at__lt=as_of)
+        # Re-protecting a stopped item moves protected_at; its earlier points still count.
+        ProtectedItem.objects.filter(Q(protected_at__lt=as_of) | Exists(points))
         .select_related("vault__subscription", "vm")
         .annotate(
             point_count=Count("recovery_points", filter=in_time),
