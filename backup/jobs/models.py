@@ -39,6 +39,36 @@ class JobQuerySet(models.QuerySet):
     def active(self) -> "JobQuerySet":
         return self.filter(status__in=ACTIVE_STATUSES)
 
+    def for_vault_page(
+        self, vault_id: int, *, operation: str = "", status: str = "", item: str = "", since=None, until=None
+    ) -> "JobQuerySet":
+        """A vault's Jobs page, newest first. Each filter matches an index (vault_id + field + started_at);
+        "In progress" includes Cancelling, as both are still running. The JSON params are left out."""
+        jobs = self.filter(vault_id=vault_id)
+        if operation:
+            jobs = jobs.filter(operation=operation)
+        if status == JobStatus.IN_PROGRESS:
+            jobs = jobs.filter(status__in=ACTIVE_STATUSES)
+        elif status:
+            jobs = jobs.filter(status=status)
+        if item:
+            jobs = jobs.filter(item_name=item)
+        if since is not None:
+            jobs = jobs.filter(started_at__gte=since)
+        if until is not None:
+            jobs = jobs.filter(started_at__lt=until)
+        return jobs.defer("params").order_by("-started_at", "-id")
+
+    def counts_since(self, vault_id: int, since) -> dict[str, int]:
+        """Succeeded / failed / in progress jobs of a vault since a time, in one query (the dashboard)."""
+        from django.db.models import Count, Q
+
+        return self.filter(vault_id=vault_id, started_at__gte=since).aggregate(
+            completed=Count("id", filter=Q(status=JobStatus.COMPLETED)),
+            failed=Count("id", filter=Q(status=JobStatus.FAILED)),
+            in_progress=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
+        )
+
 
 class Job(models.Model):
     """One operation on one item, run by a Celery worker; its row is the truth about it.
@@ -106,6 +136,20 @@ class Job(models.Model):
         end = self.ended_at or timezone.now()
         return end - self.started_at
 
+    @property
+    def duration_display(self) -> str:
+        return format_duration(self.duration)
+
+
+def format_duration(delta) -> str:
+    """"45s", "3m 05s", "2h 04m": how the Jobs page shows a duration."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
 
 class SubTask(models.Model):
     """A step of a job ("Take Snapshot", "Transfer data to vault"), with its own status and time."""
@@ -127,3 +171,7 @@ class SubTask(models.Model):
     def duration(self):
         end = self.ended_at or timezone.now()
         return end - self.started_at
+
+    @property
+    def duration_display(self) -> str:
+        return format_duration(self.duration)

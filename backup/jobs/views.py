@@ -1,11 +1,14 @@
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from . import services
 from .errors import JobFailed
+from .filters import PAGE_SIZE, JobFilterForm
 from .models import Job
 
 
@@ -16,12 +19,43 @@ def get_job_for_user(user, pk) -> Job:
         raise Http404("No such job.") from None
 
 
+def render_vault_jobs(request, vault, **context):
+    """The vault's JOBS tab. The vault was already checked for the user by the caller (the vms app, which
+    may import vaults; jobs may not). An htmx request gets only #job-list, which the filters replace."""
+    form = JobFilterForm(request.GET or None)
+    if form.is_bound:
+        form.is_valid()  # errors are shown at their fields; the valid filters still apply
+    jobs = Job.objects.for_vault_page(vault.pk, **form.filters())
+    page = Paginator(jobs, PAGE_SIZE).get_page(form.page_number())
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"vault": vault, "tab": "jobs", "section": "recovery", "form": form, "page": page,
+               "query": query.urlencode(), **context}
+    template = "jobs/partials/job_list.html" if request.htmx and not request.htmx.boosted else "jobs/job_list.html"
+    return render(request, template, context)
+
+
 @require_GET
 @login_required
+def job_row(request, pk: int):
+    """One row of the Jobs page; polled every 2 s while the job runs, 286 stops the polling."""
+    job = get_job_for_user(request.user, pk)
+    response = render(request, "jobs/partials/job_row.html", {"job": job})
+    if not job.is_active:
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
 def job_detail(request, pk: int):
     job = get_job_for_user(request.user, pk)
+    context = {"job": job, "subtasks": job.subtasks.all()}
+    if request.htmx and request.GET.get("modal"):
+        return render(request, "jobs/partials/job_modal.html", context)
     template = "jobs/partials/job_detail.html" if request.htmx else "jobs/job_detail.html"
-    response = render(request, template, {"job": job, "subtasks": job.subtasks.all()})
+    response = render(request, template, context)
     if request.htmx and not job.is_active and request.GET.get("poll"):
         response.status_code = HttpResponseStopPolling.status_code
     return response
@@ -36,5 +70,7 @@ def cancel(request, pk: int):
         job = services.request_cancel(job)
     except JobFailed as failure:
         error = failure.message
-    return render(request, "jobs/partials/job_detail.html", {"job": job, "subtasks": job.subtasks.all(),
-                                                              "cancel_error": error})
+    template = "jobs/partials/job_row.html" if request.GET.get("target") == "row" else "jobs/partials/job_detail.html"
+    return render(request, template, {"job": job, "subtasks": job.subtasks.all(), "cancel_error": error})
+
+

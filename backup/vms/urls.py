@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import inventory, policies, protected, registered
+from .views import backups, dashboard, inventory, policies, protected, registered
 
 urlpatterns = [
     path("vms/", inventory.vm_list, name="vm-list"),
@@ -18,4 +18,8 @@ urlpatterns = [
     path("vaults/<int:pk>/policies/new/", policies.policy_create, name="vault-policy-create"),
     path("vaults/<int:pk>/policies/<int:policy_pk>/edit/", policies.policy_edit, name="vault-policy-edit"),
     path("vaults/<int:pk>/policies/<int:policy_pk>/delete/", policies.policy_delete, name="vault-policy-delete"),
+    # Backups, the JOBS tab and the DASHBOARD (issue 5).
+    path("vaults/<int:pk>/protected/backup/", backups.back_up_now, name="vault-backup-now"),
+    path("vaults/<int:pk>/jobs/", dashboard.vault_jobs, name="vault-jobs"),
+    path("vaults/<int:pk>/dashboard/", dashboard.vault_dashboard, name="vault-dashboard"),
 ]

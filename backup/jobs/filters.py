@@ -1,0 +1,58 @@
+"""The Jobs page's filters (operation, status, item, time range), read from the URL's query string.
+
+The same form validates the web page and the API, so a bad value gets the same field error in both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from .models import JobStatus, Operation
+
+_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+_PICKER = forms.DateTimeInput(attrs={"type": "datetime-local"})
+RANGES = [("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("custom", "Custom range")]
+PAGE_SIZE = 50
+
+
+class JobFilterForm(forms.Form):
+    operation = forms.ChoiceField(choices=[("", "All operations"), *Operation.choices], required=False)
+    status = forms.ChoiceField(choices=[("", "All statuses"), *JobStatus.choices], required=False)
+    item = forms.CharField(max_length=200, required=False, strip=True)
+    range = forms.ChoiceField(choices=RANGES, required=False)
+    start = forms.DateTimeField(required=False, label="From", widget=_PICKER, input_formats=_FORMATS)
+    end = forms.DateTimeField(required=False, label="To", widget=_PICKER, input_formats=_FORMATS)
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def clean(self):
+        data = super().clean()
+        data["range"] = data.get("range") or "24h"
+        if data["range"] == "custom":
+            if not data.get("start"):
+                self.add_error("start", "Choose the start of the custom time range.")
+            if data.get("start") and data.get("end") and data["end"] <= data["start"]:
+                self.add_error("end", "The end of the time range must be after its start.")
+        return data
+
+    def window(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+        """(since, until) of the chosen time range; the default is the last 24 hours."""
+        now = now or timezone.now()
+        data = getattr(self, "cleaned_data", {}) or {}
+        chosen = data.get("range") or "24h"
+        if chosen == "7d":
+            return now - timedelta(days=7), None
+        if chosen == "custom" and data.get("start"):
+            return data["start"], data.get("end")
+        return now - timedelta(hours=24), None
+
+    def filters(self) -> dict:
+        data = getattr(self, "cleaned_data", {}) or {}
+        since, until = self.window()
+        return {"operation": data.get("operation") or "", "status": data.get("status") or "",
+                "item": data.get("item") or "", "since": since, "until": until}
+
+    def page_number(self) -> int:
+        return (getattr(self, "cleaned_data", {}) or {}).get("page") or 1

@@ -1,0 +1,66 @@
+"""Figures of the vault DASHBOARD, each in one query.
+
+Storage is computed from the recovery point rows rather than by scanning the store: logical = data of
+every point's disks, stored = new bytes each remaining point added to the store. The chart shows the stored
+bytes of the remaining points by the day they were made (cumulative), over the last 30 days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+
+from backup.jobs.models import Job
+from backup.vaults.models import Vault
+
+from ..models import ProtectedItem, RecoveryPoint
+
+
+def summary(vault: Vault, since: datetime) -> dict:
+    items = ProtectedItem.objects.filter(vault=vault).aggregate(
+        protected=Count("id", filter=~Q(status=ProtectedItem.Status.STOPPED)),
+        stopped=Count("id", filter=Q(status=ProtectedItem.Status.STOPPED)),
+    )
+    storage = RecoveryPoint.objects.filter(vault=vault).aggregate(
+        logical=Sum("logical_bytes"), stored=Sum("stored_bytes_new"), points=Count("id")
+    )
+    return {
+        "protected_vms": items["protected"], "stopped_vms": items["stopped"],
+        "jobs": Job.objects.counts_since(vault.pk, since),
+        "logical_bytes": storage["logical"] or 0, "stored_bytes": storage["stored"] or 0,
+        "recovery_points": storage["points"],
+    }
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    points: str  # SVG polyline points
+    area: str  # SVG polygon points (the filled area under the line)
+    max_bytes: int
+    first_day: str
+    last_day: str
+
+
+def storage_chart(vault: Vault, *, days: int, now: datetime, width: int = 360, height: int = 90) -> Chart:
+    start = (now - timedelta(days=days - 1)).date()
+    before = RecoveryPoint.objects.filter(vault=vault, created_at__date__lt=start).aggregate(s=Sum("stored_bytes_new"))
+    per_day = dict(
+        RecoveryPoint.objects.filter(vault=vault, created_at__date__gte=start)
+        .annotate(day=TruncDate("created_at")).values("day").annotate(s=Sum("stored_bytes_new")).values_list("day", "s")
+    )
+    total = before["s"] or 0
+    values = []
+    for i in range(days):
+        total += per_day.get(start + timedelta(days=i)) or 0
+        values.append(total)
+    top = max(values) or 1
+    step = width / max(1, days - 1)
+    coords = [(round(i * step, 1), round(height - 4 - (v / top) * (height - 8), 1)) for i, v in enumerate(values)]
+    line = " ".join(f"{x},{y}" for x, y in coords)
+    return Chart(width, height, line, f"0,{height} {line} {width},{height}", max(values),
+                 start.strftime("%b %-d"), (start + timedelta(days=days - 1)).strftime("%b %-d"))
