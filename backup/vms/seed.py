@@ -23,6 +23,7 @@ MiB = 1 << 20
 OS_DATA = 16 * MiB
 DATA_DISK_DATA = 5 * MiB
 RESOURCE_DATA = 1 * MiB
+SMALL_DATA_DISK_DATA = 1 * MiB  # the 17-data-disk machine: many disks, little data each
 
 # Storage accounts: (code, region, kind).
 ACCOUNTS = [
@@ -51,7 +52,7 @@ class Machine:
     service: str
     account: str = "wus"
     data_disks: int = 1
-    data_per_disk: int = DATA_DISK_DATA
+    small_data_disks: bool = False
     attrs: dict = field(default_factory=dict)
 
 
@@ -84,7 +85,7 @@ FLEET = [
     # One machine per case the product refused.
     Machine("armweb01", "arm", attrs=WIN12R2 | {"deployment_model": "resource_manager", "size": "Standard_A2"}),
     Machine("premium01", "app", "wusprem", attrs=WIN12R2 | {"size": "DS2"}),
-    Machine("bigdata01", "sql", data_disks=17, data_per_disk=MiB, attrs=WIN12R2 | {"size": "A7"}),
+    Machine("bigdata01", "sql", data_disks=17, small_data_disks=True, attrs=WIN12R2 | {"size": "A7"}),
     Machine("gateway01", "edge", data_disks=0, attrs=WIN12R2 | {"reserved_ip_count": 2}),
     Machine("gateway02", "edge", data_disks=0, attrs=WIN12R2 | {"reserved_ip_count": 1, "endpoint_count": 0}),
     Machine("router01", "edge", data_disks=0, attrs=WIN12R2 | {"nic_count": 2, "size": "A3"}),
@@ -153,6 +154,8 @@ def _disk_rows(vm: VirtualMachine, spec: Machine, account: StorageAccount) -> li
 def _ensure_images(subscription, vm: VirtualMachine, spec: Machine, rows: list[VirtualDisk]) -> int:
     """Write the disk images that do not exist yet; returns how many were written."""
     rng = random.Random(f"{subscription.pk}:{vm.cloud_service.name}:{vm.name}")
+    # Amounts are read at call time, so tests can shrink them.
+    data_per_disk = SMALL_DATA_DISK_DATA if spec.small_data_disks else DATA_DISK_DATA
     missing = [row for row in rows if not row.path.exists()]
     if not missing:
         return 0
@@ -161,9 +164,9 @@ def _ensure_images(subscription, vm: VirtualMachine, spec: Machine, rows: list[V
         resource = next(row.pk for row in rows if row.kind == VirtualDisk.Kind.RESOURCE)
         ids = layout.VmDiskIds(os=rows[0].pk, data=tuple(data), resource=resource)
         layout.create_vm_disks(settings.FABRIC_ROOT, rows[0].storage_account_id, ids, rng, os_data=OS_DATA,
-                               data_disk_data=spec.data_per_disk, resource_data=RESOURCE_DATA)
+                               data_disk_data=data_per_disk, resource_data=RESOURCE_DATA)
         return len(rows)
-    amounts = {VirtualDisk.Kind.OS: OS_DATA, VirtualDisk.Kind.DATA: spec.data_per_disk,
+    amounts = {VirtualDisk.Kind.OS: OS_DATA, VirtualDisk.Kind.DATA: data_per_disk,
                VirtualDisk.Kind.RESOURCE: RESOURCE_DATA}
     for row in missing:
         populate_disk(Disk.create(row.path, row.max_size), rng, amounts[row.kind])
