@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,9 +112,12 @@ def ensure_tools() -> str | None:
     if shutil.which("restic") and shutil.which("borg"):
         return None
     if shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "restic", "borgbackup"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "restic", "borgbackup"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
     missing = [t for t in ("restic", "borg") if not shutil.which(t)]
     return f"missing {', '.join(missing)} (apt-get install -y restic borgbackup failed)" if missing else None
 
@@ -138,8 +141,9 @@ def main() -> None:
     rng = random.Random(42)
     work = Path(tempfile.mkdtemp(prefix="engine-bench-", dir=args.tmp))
     try:
-        out("date", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        out("machine", f"{os.cpu_count()} cpus, {os.uname().sysname} {os.uname().release}, python {sys.version.split()[0]}")
+        out("date", datetime.now(UTC).isoformat(timespec="seconds"))
+        uname = os.uname()
+        out("machine", f"{os.cpu_count()} cpus, {uname.sysname} {uname.release}, python {sys.version.split()[0]}")
         out("image", f"{size / GiB:.2f} GiB max, {data / GiB:.2f} GiB data, workers={args.workers}")
         disk, positions = build_image(work / "vm1" / "os.img", size, data, rng)
         actual = disk.allocated_bytes()
@@ -153,8 +157,9 @@ def main() -> None:
         drop_cache(disk.path)
         t = time.perf_counter()
         snap = take_snapshot({"os": disk}, consistency="crash")
-        full = backup_snapshot(store, item="vm1", point_id="full", snapshot=snap,
-                               time=datetime.now(timezone.utc), base=None, workers=args.workers)
+        full = backup_snapshot(
+            store, item="vm1", point_id="full", snapshot=snap, time=datetime.now(UTC), base=None, workers=args.workers
+        )
         t_full = time.perf_counter() - t
         snap.delete()
         out("full_backup_s", round(t_full, 2))
@@ -172,10 +177,16 @@ def main() -> None:
         target.unlink()
 
         others = None if args.skip_others else ensure_tools()
-        restic_env = {"RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": str(work / "restic"),
-                      "RESTIC_CACHE_DIR": str(work / "restic-cache")}
-        borg_env = {"BORG_BASE_DIR": str(work / "borg-home"), "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes",
-                    "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
+        restic_env = {
+            "RESTIC_PASSWORD": "bench",
+            "RESTIC_REPOSITORY": str(work / "restic"),
+            "RESTIC_CACHE_DIR": str(work / "restic-cache"),
+        }
+        borg_env = {
+            "BORG_BASE_DIR": str(work / "borg-home"),
+            "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes",
+            "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes",
+        }
         theirs: dict[str, float] = {}
         if not args.skip_others and others is None:
             timed(["restic", "init"], restic_env)
@@ -192,8 +203,9 @@ def main() -> None:
         drop_cache(disk.path)
         t = time.perf_counter()
         snap = take_snapshot({"os": disk}, consistency="crash")
-        inc = backup_snapshot(store, item="vm1", point_id="inc", snapshot=snap,
-                              time=datetime.now(timezone.utc), base=full, workers=args.workers)
+        inc = backup_snapshot(
+            store, item="vm1", point_id="inc", snapshot=snap, time=datetime.now(UTC), base=full, workers=args.workers
+        )
         t_inc = time.perf_counter() - t
         snap.delete()
         out("incremental_blocks_written", len(changed))
@@ -203,8 +215,9 @@ def main() -> None:
 
         clone = disk.clone_to(work / "vm2" / "os.img")
         snap = take_snapshot({"os": clone}, consistency="crash")
-        m2 = backup_snapshot(store, item="vm2", point_id="clone", snapshot=snap,
-                             time=datetime.now(timezone.utc), base=None, workers=args.workers)
+        m2 = backup_snapshot(
+            store, item="vm2", point_id="clone", snapshot=snap, time=datetime.now(UTC), base=None, workers=args.workers
+        )
         snap.delete()
         out("dedup_stored_ratio", round(m2.stored_bytes_new / actual, 4))
 

@@ -51,7 +51,7 @@ class ChunkError(EngineError):
         extra = f" ({detail})" if detail else ""
         super().__init__(f"{self.kind} chunk {chunk_hash}{where}{extra}")
 
-    def located(self, point_id: str, disk_key: str) -> "ChunkError":
+    def located(self, point_id: str, disk_key: str) -> ChunkError:
         """Return the same error annotated with the point and disk using it."""
         return type(self)(self.chunk_hash, point_id=point_id, disk_key=disk_key, detail=self.detail)
 

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from . import fsutil
 from .errors import EngineError
 from .leases import DEFAULT_TIMEOUT_S, live_leases, remove_stale
-from .store import GC_PREFIX, Store, _FANOUT
+from .store import _FANOUT, GC_PREFIX, Store
 
 DEFAULT_GRACE = timedelta(hours=1)
 
@@ -43,7 +43,7 @@ def _restore_interrupted(store: Store) -> None:
         d = store.chunks_dir / name
         for entry in os.scandir(d):
             if entry.name.startswith(GC_PREFIX):
-                final = d / entry.name[len(GC_PREFIX):]
+                final = d / entry.name[len(GC_PREFIX) :]
                 if not final.exists():
                     os.rename(entry.path, final)
                 else:

@@ -57,7 +57,7 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "Lease":
+    def __enter__(self) -> Lease:
         self.start = time.time()
         doc = {"pid": os.getpid(), "host": socket.gethostname(), "start": self.start, "purpose": self.purpose}
         fsutil.write_file_durable(self.path, [json.dumps(doc).encode()])
@@ -91,8 +91,14 @@ def read_leases(leases_dir: Path) -> list[LeaseInfo]:
             st = entry.stat()
             doc = json.loads(Path(entry.path).read_bytes())
             out.append(
-                LeaseInfo(Path(entry.path), int(doc["pid"]), str(doc["host"]), float(doc["start"]),
-                          str(doc.get("purpose", "")), st.st_mtime)
+                LeaseInfo(
+                    Path(entry.path),
+                    int(doc["pid"]),
+                    str(doc["host"]),
+                    float(doc["start"]),
+                    str(doc.get("purpose", "")),
+                    st.st_mtime,
+                )
             )
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             continue  # released meanwhile, or garbage: not a live lease
@@ -102,9 +108,8 @@ def read_leases(leases_dir: Path) -> list[LeaseInfo]:
 def is_live(lease: LeaseInfo, now: float, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
     if now - lease.heartbeat > timeout_s:
         return False
-    if lease.host == socket.gethostname() and not _pid_alive(lease.pid):
-        return False  # the process died (e.g. SIGKILL) without releasing it
-    return True
+    # A lease of a process that died (e.g. SIGKILL) on this host is stale at once.
+    return not (lease.host == socket.gethostname() and not _pid_alive(lease.pid))
 
 
 def live_leases(leases_dir: Path, now: float, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[LeaseInfo]:

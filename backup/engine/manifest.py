@@ -112,7 +112,7 @@ class Manifest:
         return json.dumps(doc, separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "Manifest":
+    def from_json(cls, raw: bytes) -> Manifest:
         doc = json.loads(raw)
         if doc.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported manifest format {doc.get('format_version')!r}")

@@ -13,10 +13,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backup import IO_THREADS_PER_WORKER
 from .errors import Cancelled, ChunkError
 from .manifest import DiskManifest
 from .protocols import CancelCheck, ProgressSink
-from .backup import IO_THREADS_PER_WORKER
 from .store import Store
 
 SPARSE_BLOCK = 64 * 1024  # zero runs of this granularity stay holes
@@ -115,7 +115,7 @@ def restore_point(
                         progress(done, total)
 
             try:
-                for (disk, _), fd in zip(disks, fds):
+                for (disk, _), fd in zip(disks, fds, strict=True):
                     for index, h in enumerate(disk.chunks):
                         if h is None:
                             continue

@@ -44,9 +44,7 @@ def _local_date(t: datetime, now: datetime) -> date:
     return t.date()
 
 
-def kept_by_rules(
-    points: list[tuple[str, datetime]], policy: RetentionPolicy, now: datetime
-) -> dict[str, list[str]]:
+def kept_by_rules(points: list[tuple[str, datetime]], policy: RetentionPolicy, now: datetime) -> dict[str, list[str]]:
     """point_id -> names of the rules keeping it (exposed for explanations and tests)."""
     rules: list[tuple[str, int | None, Callable[[date], int]]] = [
         ("daily", policy.daily_days, _day),
@@ -73,8 +71,6 @@ def kept_by_rules(
     return reasons
 
 
-def select_points_to_prune(
-    points: list[tuple[str, datetime]], policy: RetentionPolicy, now: datetime
-) -> set[str]:
+def select_points_to_prune(points: list[tuple[str, datetime]], policy: RetentionPolicy, now: datetime) -> set[str]:
     """Return the ids of the points the policy does not keep."""
     return {pid for pid, why in kept_by_rules(points, policy, now).items() if not why}

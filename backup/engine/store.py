@@ -81,7 +81,7 @@ class Store:
 
     # --- creation -----------------------------------------------------------
     @classmethod
-    def init(cls, path: str | os.PathLike) -> "Store":
+    def init(cls, path: str | os.PathLike) -> Store:
         """Create a store in `path` (idempotent). Refuses a foreign non-empty folder."""
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
@@ -105,7 +105,7 @@ class Store:
         return cls(root)
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "Store":
+    def open(cls, path: str | os.PathLike) -> Store:
         root = Path(path)
         try:
             doc = json.loads((root / MARKER).read_bytes())

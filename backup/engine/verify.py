@@ -5,8 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .errors import ChunkError, CorruptChunk, MissingChunk
 from .backup import IO_THREADS_PER_WORKER
+from .errors import ChunkError, CorruptChunk, MissingChunk
 from .store import Store
 
 
@@ -48,10 +48,7 @@ def _check(store: Store, chunk_hash: str, length: int) -> ChunkError | None:
 
 def verify(store: Store, point_ids: list[str] | None = None, workers: int = 2) -> VerifyReport:
     """Check the given points (default: all). Each distinct chunk is read once."""
-    if point_ids is None:
-        manifests = store.list_manifests()
-    else:
-        manifests = [store.load_manifest(p) for p in point_ids]
+    manifests = store.list_manifests() if point_ids is None else [store.load_manifest(p) for p in point_ids]
     # Pass 1: distinct chunks only, so memory is O(distinct chunks), not O(references).
     lengths: dict[str, int] = {}
     for m in manifests:

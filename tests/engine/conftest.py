@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import sys
 import threading
 import uuid
@@ -72,7 +71,7 @@ def merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 class FakeSnapshotDisk:
-    def __init__(self, key: str, path: Path, change_id: str, tracker: "FakeDisk", gen: int) -> None:
+    def __init__(self, key: str, path: Path, change_id: str, tracker: FakeDisk, gen: int) -> None:
         self.key = key
         self.path = path
         self.size = path.stat().st_size

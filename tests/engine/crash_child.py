@@ -2,14 +2,15 @@
 
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from conftest import FakeSnapshot, FakeSnapshotDisk  # noqa: E402
+
 from backup.engine import Store, backup_snapshot  # noqa: E402
-from conftest import FakeSnapshotDisk, FakeSnapshot  # noqa: E402
 
 
 class _NoTracking:
@@ -26,8 +27,16 @@ def main() -> None:
         print(f"progress {done} {total}", flush=True)
         time.sleep(delay)
 
-    backup_snapshot(store, item="vm1", point_id=point_id, snapshot=snap,
-                    time=datetime(2025, 1, 1, tzinfo=timezone.utc), base=None, progress=slow, workers=2)
+    backup_snapshot(
+        store,
+        item="vm1",
+        point_id=point_id,
+        snapshot=snap,
+        time=datetime(2025, 1, 1, tzinfo=UTC),
+        base=None,
+        progress=slow,
+        workers=2,
+    )
     print("done", flush=True)
 
 

@@ -6,16 +6,16 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from backup.engine import backup_snapshot, collect_garbage, restore_point, verify
 from conftest import CS, fill
 
+from backup.engine import backup_snapshot, collect_garbage, restore_point, verify
+
 CHILD = Path(__file__).with_name("crash_child.py")
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def _all_chunk_files_valid(store) -> int:
@@ -30,7 +30,8 @@ def _run_and_kill(store, image: Path, point_id: str, kill_after_progress: int) -
     """Start a backup in a child, SIGKILL it after N progress lines. True if it finished first."""
     proc = subprocess.Popen(
         [sys.executable, str(CHILD), str(store.root), str(image), point_id, "0.03"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     seen = 0
     try:
@@ -77,7 +78,7 @@ def test_sigkill_at_several_points_leaves_usable_store(store, make_disk, snapper
     assert filecmp.cmp(snap2.disk("os").path, tmp_path / "after.img", shallow=False)
     restore_point(store, "crash-final", {"os": tmp_path / "final.img"})
     assert filecmp.cmp(image, tmp_path / "final.img", shallow=False)
-    collect_garbage(store, grace=timedelta(0), now=datetime.now(timezone.utc) + timedelta(seconds=2))
+    collect_garbage(store, grace=timedelta(0), now=datetime.now(UTC) + timedelta(seconds=2))
     assert not [n for d in store.chunks_dir.iterdir() for n in os.listdir(d) if n.startswith(".")]
     assert not list(store.leases_dir.iterdir())
     assert verify(store).ok

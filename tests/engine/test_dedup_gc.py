@@ -3,14 +3,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+
+from conftest import CS, MiB, fill
 
 from backup.engine import backup_snapshot, collect_garbage, delete_item, prune, restore_point, verify
 from backup.engine.leases import Lease, live_leases
 from backup.engine.store import RAW, ZSTD
-from conftest import CS, MiB, fill
 
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def test_dedup_across_items_and_compression(store, make_disk, snapper):
@@ -47,7 +48,7 @@ def test_delete_item_then_gc_frees_space(store, make_disk, snapper, tmp_path):
     # Fresh chunks are protected by the grace period...
     assert collect_garbage(store).chunks_removed == 0
     # ...and freed once older than it.
-    report = collect_garbage(store, grace=timedelta(0), now=datetime.now(timezone.utc) + timedelta(seconds=5))
+    report = collect_garbage(store, grace=timedelta(0), now=datetime.now(UTC) + timedelta(seconds=5))
     assert report.chunks_removed == 2 and report.bytes_freed > 0 and report.chunks_kept == 1
     assert store.stats().stored_bytes < before
     assert verify(store).ok
@@ -81,8 +82,13 @@ def test_gc_beside_running_backup(store, make_disk, snapper, tmp_path):
             release.wait(10)
 
     result = {}
-    t = threading.Thread(target=lambda: result.update(m=backup_snapshot(
-        store, item="new", point_id="new1", snapshot=snap, time=T0, base=None, progress=slow_progress, workers=1)))
+    t = threading.Thread(
+        target=lambda: result.update(
+            m=backup_snapshot(
+                store, item="new", point_id="new1", snapshot=snap, time=T0, base=None, progress=slow_progress, workers=1
+            )
+        )
+    )
     t.start()
     assert gate.wait(10)
     assert len(live_leases(store.leases_dir, time.time())) == 1

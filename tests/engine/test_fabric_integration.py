@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import filecmp
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from conftest import CS
 
 from backup.engine import Snapshot, SnapshotDisk, Store, backup_snapshot, restore_point
-from conftest import CS
 
 disks = pytest.importorskip("backup.fabric.disks")
 snapshots = pytest.importorskip("backup.fabric.snapshots")
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def test_backup_fabric_snapshot_full_and_incremental(tmp_path):

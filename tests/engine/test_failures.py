@@ -2,15 +2,14 @@ from __future__ import annotations
 
 import errno
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
-from backup.engine import CorruptChunk, MissingChunk, StoreFull, backup_snapshot, restore_point, verify
-from backup.engine import fsutil
 from conftest import CS, fill
 
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+from backup.engine import CorruptChunk, MissingChunk, StoreFull, backup_snapshot, fsutil, restore_point, verify
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def _two_points(store, make_disk, snapper):

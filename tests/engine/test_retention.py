@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backup.engine.retention import RetentionPolicy, kept_by_rules, select_points_to_prune
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)  # a Sunday
 
 

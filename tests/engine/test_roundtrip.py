@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import filecmp
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from backup.engine import Cancelled, Store, backup_snapshot, restore_point, verify
 from conftest import CS, MiB, allocated_bytes, fill
 
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+from backup.engine import Cancelled, Store, backup_snapshot, restore_point, verify
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 SIZE = 10 * CS + 12345  # last chunk is partial
 
 
@@ -31,7 +31,7 @@ def test_full_and_incrementals_restore_identical_and_sparse(store, make_disk, sn
         base = m
         fill(disk, (n + 1) * CS + 5000, 70000, seed=10 + n)  # writes between snapshots
     assert verify(store).ok
-    for m, snap in zip(points, snaps):
+    for m, snap in zip(points, snaps, strict=True):
         target = tmp_path / f"restore-{m.point_id}.img"
         res = restore_point(store, m.point_id, {"os": target})
         src = snap.disk("os")
@@ -117,8 +117,15 @@ def test_progress_and_cancel(store, make_disk, snapper):
     disk = make_disk("vm1", SIZE)
     _populate(disk)
     calls = []
-    backup_snapshot(store, item="vm1", point_id="p1", snapshot=snapper({"os": disk}), time=T0, base=None,
-                    progress=lambda d, t: calls.append((d, t)))
+    backup_snapshot(
+        store,
+        item="vm1",
+        point_id="p1",
+        snapshot=snapper({"os": disk}),
+        time=T0,
+        base=None,
+        progress=lambda d, t: calls.append((d, t)),
+    )
     assert calls[0] == (0, 5 * CS - CS + 12345) or calls[0][0] == 0
     assert calls[-1][0] == calls[-1][1] > 0
     counter = {"n": 0}
@@ -128,8 +135,9 @@ def test_progress_and_cancel(store, make_disk, snapper):
         return counter["n"] > 2
 
     with pytest.raises(Cancelled):
-        backup_snapshot(store, item="vm1", point_id="p2", snapshot=snapper({"os": disk}), time=T0, base=None,
-                        cancel=cancel)
+        backup_snapshot(
+            store, item="vm1", point_id="p2", snapshot=snapper({"os": disk}), time=T0, base=None, cancel=cancel
+        )
     assert not store.has_manifest("p2")
 
 
