@@ -83,3 +83,43 @@ def test_sigkill_at_several_points_leaves_usable_store(store, make_disk, snapper
     assert not list(store.leases_dir.iterdir())
     assert verify(store).ok
     time.sleep(0)
+
+
+def test_half_written_manifest_is_invisible_and_collected(store, make_disk, snapper):
+    disk = make_disk("vm1", 2 * CS)
+    fill(disk, 0, 100, seed=1)
+    backup_snapshot(store, item="vm1", point_id="p1", snapshot=snapper({"os": disk}), time=T0, base=None)
+    half = store.manifests_dir / ".tmp-p2.json-abc"  # what a SIGKILL mid-commit leaves
+    half.write_bytes(b'{"format_version": 1, "point_id": "p2", "ite')
+    assert [m.point_id for m in store.list_manifests()] == ["p1"]
+    assert not store.has_manifest("p2")
+    collect_garbage(store, grace=timedelta(0), now=datetime.now(UTC) + timedelta(seconds=2))
+    assert not half.exists()
+    assert verify(store).ok
+
+
+def test_memory_is_bounded_by_in_flight_chunks(store, make_disk, snapper):
+    """Reads started minus chunks completed never exceeds the in-flight bound."""
+    from backup.engine.backup import IO_THREADS_PER_WORKER
+
+    disk = make_disk("vm1", 40 * CS)
+    for i in range(40):
+        fill(disk, i * CS, 4096, seed=i)
+    snap = snapper({"os": disk})
+    sd = snap.disk("os")
+    state = {"started": 0, "done": 0, "max": 0}
+    real_read = sd.read
+
+    def read(offset: int, length: int) -> bytes:
+        state["started"] += 1
+        state["max"] = max(state["max"], state["started"] - state["done"])
+        return real_read(offset, length)
+
+    sd.read = read
+
+    def progress(done: int, total: int) -> None:
+        state["done"] = done // CS
+
+    backup_snapshot(store, item="vm1", point_id="p", snapshot=snap, time=T0, base=None, progress=progress, workers=1)
+    assert state["started"] == 40
+    assert state["max"] <= IO_THREADS_PER_WORKER + 2
