@@ -38,6 +38,10 @@ def billing(request):
     if context["subscription"] is not None:
         context["bill"] = services.compute_bill(context["subscription"], context["month"])
         context["history"] = services.month_history(context["subscription"], context["month"])
+        context["history_has_charges"] = any(bar.total for bar in context["history"])
+        today = timezone.now().date()
+        context["in_progress"] = context["month"] == Month.of(today)
+        context["metered_days"] = today.day
     return render(request, "billing/billing.html", {"section": "billing", **context})
 
 
@@ -80,7 +84,7 @@ def billing_csv(request):
 def billing_rules(request):
     today = timezone.now().date()
     book = SheetBook()
-    context = {"sheets": book.sheets, "in_force": book.on(today) if book.sheets else None, "gb_bytes": GB,
+    context = {"sheets": book.sheets, "in_force": book.on(today) if book.sheets else None, "gb_bytes_text": f"{GB:,}",
                "section": "billing"}
     template = "billing/partials/rules_modal.html" if request.htmx else "billing/rules.html"
     return render(request, template, context)

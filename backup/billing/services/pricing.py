@@ -60,10 +60,11 @@ def band_label(band: Band, sheet: PriceSheet | None = None) -> str:
     if sheet is None:
         return {"small": "Small", "medium": "Medium", "large": "Large"}[band.code]
     if band.code == DailyUsage.Band.SMALL:
-        return f"\u2264 {sheet.small_band_max_gb} GB"
+        return f"\u2264\u00a0{sheet.small_band_max_gb}\u00a0GB"
     if band.code == DailyUsage.Band.MEDIUM:
-        return f"{sheet.small_band_max_gb}\u2013{sheet.medium_band_max_gb} GB"
-    return f"> {sheet.medium_band_max_gb} GB ({band.large_units} \u00d7 {sheet.large_unit_gb} GB)"
+        return f"{sheet.small_band_max_gb}\u2013{sheet.medium_band_max_gb}\u00a0GB"
+    units = f"{band.large_units}\u00a0\u00d7\u00a0{sheet.large_unit_gb}\u00a0GB"
+    return f">\u00a0{sheet.medium_band_max_gb}\u00a0GB: {units}"
 
 
 def to_gb(num_bytes: int) -> Decimal:
