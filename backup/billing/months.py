@@ -22,8 +22,10 @@ class Month:
     @classmethod
     def parse(cls, text: str) -> Month:
         match = _MONTH_RE.match(text or "")
-        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
+        if not match or not 1 <= int(match.group(2)) <= 12:
             raise BadMonth("Enter a month as YYYY-MM, for example 2015-06.")
+        if not 2000 <= int(match.group(1)) <= 2999:
+            raise BadMonth("Enter a month between 2000-01 and 2999-12.")
         return cls(int(match.group(1)), int(match.group(2)))
 
     @classmethod

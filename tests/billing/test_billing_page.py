@@ -50,9 +50,16 @@ def test_billing_page_needs_sign_in(client):
 
 
 def test_bad_month_is_reported_at_the_field(alice_client, alpha):
-    r = alice_client.get("/billing/", {"subscription": alpha.pk, "month": "2015-13"})
+    for month in ("2015-13", "june", "9999-12"):
+        r = alice_client.get("/billing/", {"subscription": alpha.pk, "month": month})
+        assert r.status_code == 200
+        assert 'data-field="month"' in r.content.decode()
+
+
+def test_vault_dashboard_loads_the_estimate_with_htmx(alice_client, vault):
+    r = alice_client.get(f"/vaults/{vault.pk}/dashboard/")
     assert r.status_code == 200
-    assert 'data-field="month"' in r.content.decode()
+    assert f'hx-get="/billing/vaults/{vault.pk}/estimate/"' in r.content.decode()
 
 
 def test_csv_has_the_tables_columns_a_line_per_vm_and_a_total(alice_client, alpha, vault):
