@@ -44,7 +44,8 @@ def test_bad_policy_names_are_refused(vms_vault, name):
 
 def test_policy_name_clash_uses_the_products_message_case_insensitively(vms_vault):
     policies.create_policy(vms_vault, DAILY)
-    assert errors_of(vms_vault, name="NIGHTLY")["name"] == ["A protection policy with the specified name already exists."]
+    clash = errors_of(vms_vault, name="NIGHTLY")["name"]
+    assert clash == ["A protection policy with the specified name already exists."]
     other = make_vault(vms_vault.subscription, name="Other")
     policies.create_policy(other, DAILY)  # unique per vault only
 
