@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 
-# Paths that must answer without a session: sign-in itself, static files, the API (token auth).
-OPEN_PREFIXES = ("/accounts/login/", "/static/", "/api/", "/admin/", "/healthz")
+# Paths that must answer without a session: sign-in itself, static files, the API and /metrics (token auth).
+OPEN_PREFIXES = ("/accounts/login/", "/static/", "/api/", "/admin/", "/healthz", "/metrics")
 
 
 class LoginRequiredMiddleware:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from portal.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -50,7 +52,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -114,6 +118,15 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# WhiteNoise serves collected static files (`manage.py collectstatic`) from gunicorn, with hashed names
+# and far-future caching; in development (DEBUG) it serves them from the app folders as runserver did.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # Where vault stores and the fabric's disk images live. Paths below them are built from ids only.
 VAULT_STORAGE_ROOT = Path(os.environ.get("VAULT_STORAGE_ROOT", VAR_DIR / "vaults"))
@@ -128,9 +141,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Remote control (inspect ping, used by the admin overview) needs a fanout folder too.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
-    for _d in ("queue", "processed"):
+    for _d in ("queue", "processed", "control"):
         (_broker_dir / _d).mkdir(parents=True, exist_ok=True)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
@@ -148,13 +163,13 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 # A job whose worker has not reported for this long is declared lost by the reaper.
 JOB_HEARTBEAT_TIMEOUT_S = envint("JOB_HEARTBEAT_TIMEOUT_S", 120)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# JSON lines in production (one object per line, with the job id of a job's lines); text when developing.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
+LOGGING = logging_config(LOG_FORMAT if LOG_FORMAT in {"json", "text"} else "json", os.environ.get("LOG_LEVEL", "INFO"))
+
+# /metrics (Prometheus): with METRICS_TOKEN set, scrapers send `Authorization: Bearer <token>`; without it
+# the endpoint is open only when DEBUG is on, and answers 404 in production.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 # System schedules; django-celery-beat copies them into its tables, where operators can edit them.
 CELERY_BEAT_SCHEDULE = {

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import admin_views, metrics, views
 from .api import api
 
 urlpatterns = [
@@ -11,7 +11,11 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/overview/", admin.site.admin_view(admin_views.overview), name="admin-overview"),
+    path("admin/overview/recompute-usage/", admin.site.admin_view(admin_views.recompute_usage),
+         name="admin-recompute-usage"),
     path("admin/", admin.site.urls),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/v1/", api.urls),
     path("vaults/", include("backup.vaults.urls")),
     path("jobs/", include("backup.jobs.urls")),

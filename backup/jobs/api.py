@@ -4,7 +4,7 @@ from ninja import Router, Schema, Status
 
 from . import services
 from .errors import JobFailed
-from .models import Job
+from .models import ACTIVE_STATUSES, Job, JobStatus
 from .views import get_job_for_user
 
 router = Router(tags=["jobs"])
@@ -66,5 +66,32 @@ def cancel_job(request, job_id: int):
     job = get_job_for_user(request.auth, job_id)
     try:
         return Status(200, job_out(services.request_cancel(job)))
+    except JobFailed as failure:
+        return Status(409, {"detail": failure.message})
+
+
+@router.get("/jobs", response=list[JobOut])
+def list_jobs(request, status: JobStatus | None = None, operation: str = "", vault_id: int | None = None,
+              limit: int = 50):
+    """The newest jobs of every subscription of the caller (at most 500); status "in_progress" includes
+    Cancelling, as on the Jobs page."""
+    jobs = Job.objects.for_user(request.auth).defer("params")
+    if status == JobStatus.IN_PROGRESS:
+        jobs = jobs.filter(status__in=ACTIVE_STATUSES)
+    elif status:
+        jobs = jobs.filter(status=status)
+    if operation:
+        jobs = jobs.filter(operation=operation)
+    if vault_id is not None:
+        jobs = jobs.filter(vault_id=vault_id)
+    return [job_out(j) for j in jobs.order_by("-started_at", "-id")[: max(0, min(limit, 500))]]
+
+
+@router.post("/jobs/{job_id}/retry", response={202: JobOut, 409: ErrorOut})
+def retry_job(request, job_id: int):
+    """Start a new job with the same operation and item as a failed or cancelled one."""
+    job = get_job_for_user(request.auth, job_id)
+    try:
+        return Status(202, job_out(services.retry(job, request.auth)))
     except JobFailed as failure:
         return Status(409, {"detail": failure.message})

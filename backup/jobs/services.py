@@ -12,6 +12,7 @@ from backup.notifications.services import notify, notify_members
 
 from . import errors, registry
 from .context import Heartbeat, JobContext
+from .logging import job_log_context
 from .models import ACTIVE_STATUSES, Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,21 @@ def request_cancel(job: Job) -> Job:
     return job
 
 
+def retry(job: Job, user) -> Job:
+    """Start a NEW job with the same operation, item and parameters as a failed or cancelled one;
+    the old job stays as it was (history is never rewritten)."""
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise errors.JobFailed(
+            "Only a failed or cancelled job can be retried - This job is "
+            f"{job.get_status_display().lower()}.",
+            code="JobNotRetryable",
+        )
+    return start(
+        subscription=job.subscription, operation=job.operation, item_name=job.item_name, item_type=job.item_type,
+        item_id=job.item_id, vault_id=job.vault_id, lock_key=job.lock_key, params=job.params, user=user,
+    )
+
+
 def claim(job_id: int) -> Job | None:
     """Take a job for this worker with a conditional UPDATE: a fresh claim, or a redelivery of a
     job whose previous worker stopped sending heartbeats. Returns None when there is nothing to do."""
@@ -106,7 +122,13 @@ def claim(job_id: int) -> Job | None:
 
 
 def run(job_id: int) -> None:
-    """Run a job's handler and always write a final status with a reason."""
+    """Run a job's handler and always write a final status with a reason; every log line written
+    meanwhile carries the job id (backup/jobs/logging.py)."""
+    with job_log_context(job_id):
+        _run(job_id)
+
+
+def _run(job_id: int) -> None:
     job = claim(job_id)
     if job is None:
         return
@@ -114,6 +136,7 @@ def run(job_id: int) -> None:
         _finish(job.pk, JobStatus.CANCELLED, message="Cancelled at the user's request.")
         return
     handler = registry.HANDLERS.get(job.operation)
+    log.info("job %s started: %s %s (attempt %s)", job.pk, job.operation, job.item_name, job.attempts + 1)
     try:
         if handler is None:
             raise errors.JobFailed(f"No worker handles the operation {job.operation!r}.", code="UnknownOperation")
@@ -158,6 +181,7 @@ def _finish(job_id: int, status: str, *, message: str = "", action: str = "", co
         **({"progress_percent": 100} if status == JobStatus.COMPLETED else {}),
     )
     if updated:
+        log.info("job %s ended: %s%s", job_id, status, f" ({code})" if code else "")
         _notify(Job.objects.get(pk=job_id))
     return updated
 

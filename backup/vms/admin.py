@@ -1,5 +1,8 @@
 from django.contrib import admin
 
+from backup.jobs.admin import OperateActionsMixin, ReadOnlyAdminMixin
+
+from .admin_operations import back_up_now, verify_points
 from .models import (
     BackupPolicy,
     CloudService,
@@ -17,6 +20,7 @@ class StorageAccountAdmin(admin.ModelAdmin):
     list_display = ["name", "subscription", "region", "kind", "created_at"]
     list_filter = ["region", "kind"]
     search_fields = ["name"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(CloudService)
@@ -24,6 +28,7 @@ class CloudServiceAdmin(admin.ModelAdmin):
     list_display = ["name", "subscription", "region", "virtual_network", "created_at"]
     list_filter = ["region"]
     search_fields = ["name"]
+    date_hierarchy = "created_at"
 
 
 class VirtualDiskInline(admin.TabularInline):
@@ -38,6 +43,7 @@ class VirtualMachineAdmin(admin.ModelAdmin):
                     "agent_installed", "backup_extension_installed", "size"]
     list_filter = ["deployment_model", "os_family", "power_state", "agent_installed", "cloud_service__region"]
     search_fields = ["name", "cloud_service__name"]
+    date_hierarchy = "created_at"
     inlines = [VirtualDiskInline]
 
 
@@ -47,6 +53,7 @@ class BackupPolicyAdmin(admin.ModelAdmin):
                     "weekly_retention_weeks", "monthly_retention_months", "yearly_retention_years"]
     list_filter = ["frequency"]
     search_fields = ["name", "vault__name"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(RegisteredItem)
@@ -54,17 +61,24 @@ class RegisteredItemAdmin(admin.ModelAdmin):
     list_display = ["vm_name", "cloud_service_name", "vault", "status", "discovered_at", "registered_at"]
     list_filter = ["status"]
     search_fields = ["vm_name", "cloud_service_name", "vault__name"]
+    date_hierarchy = "discovered_at"
 
 
 @admin.register(ProtectedItem)
-class ProtectedItemAdmin(admin.ModelAdmin):
+class ProtectedItemAdmin(OperateActionsMixin, admin.ModelAdmin):
     list_display = ["vm_name", "cloud_service_name", "vault", "policy", "status", "protected_at", "last_backup_at"]
-    list_filter = ["status"]
+    list_filter = ["status", "vault__subscription"]
     search_fields = ["vm_name", "cloud_service_name", "vault__name"]
+    date_hierarchy = "protected_at"
+    list_select_related = ["vault", "policy"]
+    actions = [back_up_now]
 
 
 @admin.register(RecoveryPoint)
-class RecoveryPointAdmin(admin.ModelAdmin):
+class RecoveryPointAdmin(OperateActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["vm_name", "vault", "point_id", "created_at", "consistency", "bytes_transferred"]
-    list_filter = ["consistency"]
+    list_filter = ["consistency", "vault__subscription"]
     search_fields = ["vm_name", "point_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["vault"]
+    actions = [verify_points]

@@ -1,0 +1,83 @@
+"""API of operators' operations on a vault's backup data: recovery points, Verify and garbage collection.
+
+POST /vaults/{id}/verify, POST /recovery-points/{id}/verify and POST /vaults/{id}/gc start jobs (202);
+the CLI (`manage.py backup verify|gc`) and the admin actions start the same jobs.
+"""
+
+from datetime import datetime
+
+from django.http import Http404
+from ninja import Router, Schema, Status
+
+from backup.jobs.api import ErrorOut, JobOut, job_out
+from backup.jobs.errors import JobFailed
+from backup.vaults.services import get_vault_for_user
+
+from .models import RecoveryPoint
+from .services import operations
+
+router = Router(tags=["operations"])
+
+class RecoveryPointOut(Schema):
+    id: int
+    vault_id: int
+    protected_item_id: int | None
+    vm_name: str
+    point_id: str
+    created_at: datetime
+    consistency: str
+    logical_bytes: int
+    bytes_transferred: int
+
+
+def get_recovery_point_for_user(user, pk) -> RecoveryPoint:
+    try:
+        return RecoveryPoint.objects.select_related("vault__subscription").get(
+            pk=pk, vault__subscription__memberships__user=user)
+    except (RecoveryPoint.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such recovery point.") from None
+
+
+def point_out(point: RecoveryPoint) -> dict:
+    return {
+        "id": point.pk, "vault_id": point.vault_id, "protected_item_id": point.protected_item_id,
+        "vm_name": point.vm_name, "point_id": point.point_id, "created_at": point.created_at,
+        "consistency": point.consistency, "logical_bytes": point.logical_bytes,
+        "bytes_transferred": point.bytes_transferred,
+    }
+
+
+@router.get("/vaults/{vault_id}/recovery-points", response=list[RecoveryPointOut])
+def list_recovery_points(request, vault_id: int, protected_item_id: int | None = None):
+    vault = get_vault_for_user(request.auth, vault_id)
+    points = vault.recovery_points.order_by("-created_at", "-id")
+    if protected_item_id is not None:
+        points = points.filter(protected_item_id=protected_item_id)
+    return [point_out(p) for p in points]
+
+
+@router.post("/vaults/{vault_id}/verify", response={202: JobOut, 409: ErrorOut})
+def verify_vault(request, vault_id: int):
+    vault = get_vault_for_user(request.auth, vault_id)
+    try:
+        return Status(202, job_out(operations.start_verify(vault, user=request.auth)))
+    except JobFailed as failure:
+        return Status(409, {"detail": failure.message})
+
+
+@router.post("/recovery-points/{point_id}/verify", response={202: JobOut, 409: ErrorOut})
+def verify_recovery_point(request, point_id: int):
+    point = get_recovery_point_for_user(request.auth, point_id)
+    try:
+        return Status(202, job_out(operations.start_verify(point.vault, user=request.auth, point=point)))
+    except JobFailed as failure:
+        return Status(409, {"detail": failure.message})
+
+
+@router.post("/vaults/{vault_id}/gc", response={202: JobOut, 409: ErrorOut})
+def collect_garbage(request, vault_id: int):
+    vault = get_vault_for_user(request.auth, vault_id)
+    try:
+        return Status(202, job_out(operations.start_gc_now(vault, user=request.auth)))
+    except JobFailed as failure:
+        return Status(409, {"detail": failure.message})
