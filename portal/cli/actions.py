@@ -1,0 +1,266 @@
+"""One function per subcommand of `manage.py backup`. Each gets the acting user and the parsed options
+and returns (data, text): `data` is what --json prints (the API's shapes), `text` the human view."""
+
+import importlib
+import importlib.util
+import time
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
+
+from backup.jobs import services as jobs
+from backup.jobs.api import job_out
+from backup.jobs.errors import JobFailed
+from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from backup.vaults import services as vaults
+from backup.vaults.api import vault_out
+from backup.vaults.models import Vault
+from backup.vms.api_operations import point_out
+from backup.vms.services import backup, operations, protection
+
+from . import resolve
+from .output import fields, progress_bar, table
+
+JOB_FAILED = 1  # exit code: the job (or the request to start it) failed
+NOT_AVAILABLE = 2  # exit code: this portal has no such operation yet
+
+VAULT_COLUMNS = [("id", "id"), ("name", "name"), ("region", "region"), ("status", "status"),
+                 ("redundancy", "redundancy"), ("subscription", "subscription_id")]
+ITEM_COLUMNS = [("id", "id"), ("name", "name"), ("cloud service", "cloud_service"), ("status", "status"),
+                ("policy", "policy"), ("points", "recovery_points"), ("newest point", "newest_recovery_point")]
+POINT_COLUMNS = [("id", "id"), ("vm", "vm_name"), ("point", "point_id"), ("created", "created_at"),
+                 ("consistency", "consistency"), ("transferred", "bytes_transferred")]
+JOB_COLUMNS = [("id", "id"), ("operation", "operation"), ("item", "item_name"), ("status", "status"),
+               ("started", "started_at"), ("duration s", "duration"), ("%", "progress_percent"),
+               ("error", "error_code")]
+JOB_FIELDS = ["id", "operation", "item_name", "vault_id", "status", "started_at", "ended_at", "duration_s",
+              "progress_percent", "bytes_done", "bytes_total", "error_code", "error_message",
+              "recommended_action", "cancellable", "result"]
+
+
+def _job_rows(items: list[dict]) -> list[dict]:
+    return [row | {"duration": round(row["duration_s"])} for row in items]
+
+
+def job_detail(job: Job) -> dict:
+    subtasks = [{"name": s.name, "status": s.status, "started_at": s.started_at, "ended_at": s.ended_at}
+                for s in job.subtasks.all()]
+    return job_out(job) | {"subtasks": subtasks}
+
+
+def _job_text(data: dict) -> str:
+    steps = table(data["subtasks"], [("sub-task", "name"), ("status", "status"), ("started", "started_at"),
+                                     ("ended", "ended_at")]) if data.get("subtasks") else ""
+    return fields(data, JOB_FIELDS) + (f"\n\n{steps}" if steps else "")
+
+
+def _started(job: Job, options, stderr):
+    """A command that started a job: refused at once (another operation holds the item) is a failure;
+    with --wait, follow it to its end."""
+    if options.get("wait") and job.is_active:
+        return wait_job(job, options, stderr)
+    data = job_out(job)
+    if job.status == JobStatus.FAILED:
+        raise CommandError(f"Job {job.pk} failed: {job.error_message}", returncode=JOB_FAILED)
+    return data, f"Job {job.pk} started: {job.get_operation_display()} '{job.item_name}'. " \
+                 f"Follow it with: manage.py backup job wait {job.pk}"
+
+
+def _refused(failure: JobFailed) -> CommandError:
+    return CommandError(failure.message + (f" {failure.action}" if failure.action else ""), returncode=JOB_FAILED)
+
+
+# -- Vaults ---------------------------------------------------------------------------------------
+def vault_list(user, options, stderr):
+    data = [vault_out(v) for v in Vault.objects.for_user(user).order_by("name", "pk")]
+    return data, table(data, VAULT_COLUMNS)
+
+
+def vault_create(user, options, stderr):
+    subscription = resolve.subscription(user, options.get("subscription"))
+    try:
+        vault = vaults.create_vault(user=user, subscription=subscription, name=options["name"],
+                                    region=options["region"])
+    except ValidationError as error:
+        errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+        raise CommandError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())) from None
+    data = vault_out(vault)
+    return data, f"Vault '{vault.name}' (id {vault.pk}) is being created in {vault.region}."
+
+
+def vault_show(user, options, stderr):
+    vault = resolve.vault(user, options["vault"])
+    from portal.ops import store_stats
+
+    stats = store_stats(vault)
+    data = vault_out(vault) | {
+        "registered_items": vault.registered_items.count(),
+        "protected_items": vault.protected_items.exclude(status="stopped").count(),
+        "recovery_points": vault.recovery_points.count(),
+        "stored_bytes": stats.stored_bytes if stats else None,
+        "logical_bytes": stats.logical_bytes if stats else None,
+    }
+    return data, fields(data, list(data))
+
+
+# -- Items and recovery points ----------------------------------------------------------------------
+def item_list(user, options, stderr):
+    vault = resolve.vault(user, options["vault"])
+    data = [
+        {"id": p.pk, "vm_id": p.vm_id, "name": p.vm_name, "cloud_service": p.cloud_service_name,
+         "policy_id": p.policy_id, "policy": p.policy.name if p.policy else None, "status": p.status,
+         "recovery_points": p.point_count, "newest_recovery_point": p.newest_point}
+        for p in protection.protected_items(vault)
+    ]
+    return data, table(data, ITEM_COLUMNS)
+
+
+def point_list(user, options, stderr):
+    vault = resolve.vault(user, options["vault"])
+    points = vault.recovery_points.order_by("-created_at", "-id")
+    if options.get("item"):
+        points = points.filter(protected_item=resolve.protected_item(user, options["item"], options["vault"]))
+    data = [point_out(p) for p in points]
+    return data, table(data, POINT_COLUMNS)
+
+
+def backup_now(user, options, stderr):
+    item = resolve.protected_item(user, options["item"], options.get("vault"))
+    try:
+        job = backup.back_up_now(item, user)
+    except JobFailed as failure:
+        raise _refused(failure) from None
+    return _started(job, options, stderr)
+
+
+# -- Jobs -----------------------------------------------------------------------------------------
+def job_list(user, options, stderr):
+    found = Job.objects.for_user(user).defer("params").order_by("-started_at", "-id")
+    if options.get("vault"):
+        found = found.filter(vault_id=resolve.vault(user, options["vault"]).pk)
+    status = options.get("status")
+    if status == JobStatus.IN_PROGRESS:
+        found = found.filter(status__in=ACTIVE_STATUSES)
+    elif status:
+        found = found.filter(status=status)
+    if options.get("operation"):
+        found = found.filter(operation=options["operation"])
+    data = [job_out(j) for j in found[: options["limit"]]]
+    return data, table(_job_rows(data), JOB_COLUMNS)
+
+
+def job_show(user, options, stderr):
+    data = job_detail(resolve.job(user, options["job"]))
+    return data, _job_text(data)
+
+
+def job_cancel(user, options, stderr):
+    try:
+        job = jobs.request_cancel(resolve.job(user, options["job"]))
+    except JobFailed as failure:
+        raise _refused(failure) from None
+    return job_out(job), f"Job {job.pk}: {job.get_status_display()}."
+
+
+def job_retry(user, options, stderr):
+    try:
+        job = jobs.retry(resolve.job(user, options["job"]), user)
+    except JobFailed as failure:
+        raise _refused(failure) from None
+    return _started(job, options, stderr)
+
+
+def job_wait(user, options, stderr):
+    return wait_job(resolve.job(user, options["job"]), options, stderr)
+
+
+def wait_job(job: Job, options, stderr):
+    """Poll the job's row until it ends, drawing a progress bar on stderr; a job that does not complete
+    (failed, cancelled, or still running at --timeout) exits non-zero with its reason."""
+    deadline = time.monotonic() + options.get("timeout", 3600)
+    interval = options.get("interval", 0.5)
+    quiet = options.get("quiet", False)
+    while True:
+        job.refresh_from_db()
+        if not quiet:
+            step = job.subtasks.exclude(status=JobStatus.COMPLETED).order_by("-position").first()
+            stderr.write(f"\rJob {job.pk} {progress_bar(job.progress_percent)} {job.get_status_display():<12} "
+                         f"{step.name if step and job.is_active else ''}".ljust(100), ending="")
+            stderr.flush()
+        if not job.is_active:
+            break
+        if time.monotonic() >= deadline:
+            stderr.write("")
+            raise CommandError(f"Job {job.pk} is still {job.get_status_display().lower()} after the time-out.",
+                               returncode=JOB_FAILED)
+        time.sleep(interval)
+    if not quiet:
+        stderr.write("")
+    data = job_detail(job)
+    if job.status != JobStatus.COMPLETED:
+        reason = f" - {job.error_message}" if job.error_message else ""
+        action = f"\nRecommended action: {job.recommended_action}" if job.recommended_action else ""
+        raise CommandError(f"Job {job.pk} {job.get_status_display().lower()}{reason}{action}", returncode=JOB_FAILED)
+    return data, _job_text(data)
+
+
+# -- Operators' operations ------------------------------------------------------------------------
+def verify(user, options, stderr):
+    try:
+        if options.get("point"):
+            point = resolve.recovery_point(user, options["point"])
+            job = operations.start_verify(point.vault, user=user, point=point)
+        elif options.get("vault"):
+            job = operations.start_verify(resolve.vault(user, options["vault"]), user=user)
+        else:
+            raise CommandError("Say what to verify: --vault VAULT or --point RECOVERY_POINT_ID.")
+    except JobFailed as failure:
+        raise _refused(failure) from None
+    return _started(job, options, stderr)
+
+
+def gc(user, options, stderr):
+    try:
+        job = operations.start_gc_now(resolve.vault(user, options["vault"]), user=user)
+    except JobFailed as failure:
+        raise _refused(failure) from None
+    return _started(job, options, stderr)
+
+
+# -- Operations another part of the portal provides (restore, stop protection) ---------------------
+def _service(module: str, name: str, what: str):
+    """The service function, or a clear "not available" (exit code 2) when this portal has none yet."""
+    if importlib.util.find_spec(module) is not None:
+        function = getattr(importlib.import_module(module), name, None)
+        if function is not None:
+            return function
+    raise CommandError(f"{what} is not available in this portal yet.", returncode=NOT_AVAILABLE)
+
+
+def restore(user, options, stderr):
+    start_restore = _service("backup.vms.services.restore", "start_restore", "Restore")
+    point = resolve.recovery_point(user, options["point"])
+    try:
+        job = start_restore(point, user=user, **_restore_options(options))
+    except ValidationError as error:
+        raise CommandError("; ".join(error.messages)) from None
+    except JobFailed as failure:
+        raise _refused(failure) from None
+    return _started(job, options, stderr)
+
+
+def _restore_options(options) -> dict:
+    keys = ("vm_name", "cloud_service", "storage_account", "virtual_network", "subnet", "disks_only")
+    return {k: options[k] for k in keys if options.get(k) not in (None, "")}
+
+
+def stop_protection(user, options, stderr):
+    stop = _service("backup.vms.services.manage", "stop_protection", "Stop protection")
+    item = resolve.protected_item(user, options["item"], options.get("vault"))
+    try:
+        job = stop(item, user=user, delete_data=options.get("delete_data", False))
+    except ValidationError as error:
+        raise CommandError("; ".join(error.messages)) from None
+    except JobFailed as failure:
+        raise _refused(failure) from None
+    return _started(job, options, stderr)

@@ -1,0 +1,120 @@
+"""`manage.py backup ...`: vaults, items, backups, jobs, restore, verify and garbage collection from a shell.
+
+    manage.py backup --user alice vault list
+    manage.py backup --user alice backup-now --item 12 --wait
+    manage.py backup --user alice job wait 345 --json
+
+Tables by default, --json for scripts (the API's shapes). Exit codes: 0 done, 1 the job or the request
+failed, 2 the operation is not available, 3 not found; the reason goes to stderr.
+"""
+
+import argparse
+
+from django.core.management.base import BaseCommand
+
+from backup.jobs.models import JobStatus, Operation
+from portal.cli import actions, resolve
+from portal.cli.output import to_json
+
+
+def _common() -> argparse.ArgumentParser:
+    # Accepted after the subcommand too; SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    common.add_argument("--user", default=argparse.SUPPRESS, help="act as this user (default: the only superuser)")
+    return common
+
+
+def _wait_options(parser) -> None:
+    parser.add_argument("--wait", action="store_true", help="follow the job to its end (progress on stderr)")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait at most (default 3600)")
+    parser.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+class Command(BaseCommand):
+    help = "Operate the backup portal from a shell: vault, item, point, backup-now, job, restore, verify, gc."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--json", action="store_true", default=False, help="print JSON for scripts")
+        parser.add_argument("--user", default=None, help="act as this user (default: the only superuser)")
+        common = _common()
+        commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+        def sub(subparsers, name, handler, help_text):
+            p = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
+            p.set_defaults(handler=handler)
+            return p
+
+        vault = commands.add_parser("vault", help="backup vaults").add_subparsers(dest="vault_command", required=True)
+        sub(vault, "list", actions.vault_list, "List your backup vaults.")
+        p = sub(vault, "create", actions.vault_create, "Create a backup vault (Quick Create).")
+        p.add_argument("--name", required=True)
+        p.add_argument("--region", required=True, help='e.g. "West US"')
+        p.add_argument("--subscription", help="id or name (default: your only subscription)")
+        p = sub(vault, "show", actions.vault_show, "Show a vault with its item counts and storage used.")
+        p.add_argument("vault", help="id or name")
+
+        item = commands.add_parser("item", help="protected items").add_subparsers(dest="item_command", required=True)
+        p = sub(item, "list", actions.item_list, "List a vault's protected items.")
+        p.add_argument("--vault", required=True, help="id or name")
+
+        point = commands.add_parser("point", help="recovery points").add_subparsers(dest="point_command",
+                                                                                     required=True)
+        p = sub(point, "list", actions.point_list, "List a vault's recovery points, newest first.")
+        p.add_argument("--vault", required=True, help="id or name")
+        p.add_argument("--item", help="only this protected item (id, or VM name)")
+
+        p = sub(commands, "backup-now", actions.backup_now, "Back up a protected item now.")
+        p.add_argument("--item", required=True, help="protected item id, or VM name with --vault")
+        p.add_argument("--vault", help="id or name")
+        _wait_options(p)
+
+        job = commands.add_parser("job", help="jobs").add_subparsers(dest="job_command", required=True)
+        p = sub(job, "list", actions.job_list, "List jobs, newest first.")
+        p.add_argument("--vault", help="id or name")
+        p.add_argument("--status", choices=JobStatus.values)
+        p.add_argument("--operation", choices=Operation.values)
+        p.add_argument("--limit", type=int, default=50)
+        for name, handler, text in (("show", actions.job_show, "Show a job with its sub-tasks."),
+                                    ("cancel", actions.job_cancel, "Cancel a running job.")):
+            sub(job, name, handler, text).add_argument("job", help="job id")
+        p = sub(job, "wait", actions.job_wait, "Wait for a job to end; exits non-zero unless it completed.")
+        p.add_argument("job", help="job id")
+        _wait_options(p)
+        p = sub(job, "retry", actions.job_retry, "Retry a failed or cancelled job (as a new job).")
+        p.add_argument("job", help="job id")
+        _wait_options(p)
+
+        p = sub(commands, "restore", actions.restore, "Restore a virtual machine from a recovery point.")
+        p.add_argument("--point", required=True, help="recovery point id (see: point list)")
+        p.add_argument("--vm-name", dest="vm_name")
+        p.add_argument("--cloud-service", dest="cloud_service")
+        p.add_argument("--storage-account", dest="storage_account")
+        p.add_argument("--virtual-network", dest="virtual_network")
+        p.add_argument("--subnet")
+        p.add_argument("--disks-only", dest="disks_only", action="store_true",
+                       help="restore the disks only, e.g. for a domain controller in a multi-DC domain")
+        _wait_options(p)
+
+        p = sub(commands, "stop-protection", actions.stop_protection, "Stop protecting an item.")
+        p.add_argument("--item", required=True, help="protected item id, or VM name with --vault")
+        p.add_argument("--vault", help="id or name")
+        p.add_argument("--delete-data", dest="delete_data", action="store_true",
+                       help="also delete the backup data (default: keep it)")
+        _wait_options(p)
+
+        p = sub(commands, "verify", actions.verify, "Verify the backup data of a vault or of a recovery point.")
+        group = p.add_mutually_exclusive_group(required=True)
+        group.add_argument("--vault", help="id or name")
+        group.add_argument("--point", help="recovery point id")
+        _wait_options(p)
+
+        p = sub(commands, "gc", actions.gc, "Run garbage collection on a vault's store now.")
+        p.add_argument("--vault", required=True, help="id or name")
+        _wait_options(p)
+
+    def handle(self, *args, handler, **options) -> None:
+        user = resolve.acting_user(options.get("user"))
+        data, text = handler(user, options, self.stderr)
+        self.stdout.write(to_json(data) if options.get("json") else text)
