@@ -121,3 +121,33 @@ def test_gc_removes_old_tmp_files(store):
     report = collect_garbage(store, grace=timedelta(minutes=10))
     assert report.tmp_files_removed == 1 and not tmp.exists()
     assert MiB  # keep import used
+
+
+def test_gc_keeps_chunk_touched_between_stat_and_rename(store, make_disk, snapper, monkeypatch):
+    """The race the .gc- rename + re-stat closes: a backup touches a chunk GC already judged old."""
+    import backup.engine.gc as gc_module
+
+    a = make_disk("a", 2 * CS)
+    fill(a, 0, CS, seed=1)
+    m = backup_snapshot(store, item="vm-a", point_id="a1", snapshot=snapper({"os": a}), time=T0, base=None)
+    chunk = m.disks[0].chunks[0]
+    delete_item(store, "vm-a")
+    past = time.time() - 7200
+    os.utime(store.chunk_path(chunk), (past, past))
+    real_rename = os.rename
+
+    class _Os:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def rename(src, dst):
+            if str(src).endswith(chunk):
+                store.touch_chunk(chunk)  # a backup dedups against it right now
+            return real_rename(src, dst)
+
+    monkeypatch.setattr(gc_module, "os", _Os())
+    report = collect_garbage(store, grace=timedelta(minutes=1))
+    assert report.chunks_removed == 0 and report.chunks_kept == 1
+    assert store.chunk_path(chunk).exists()
+    assert not list(store.chunk_path(chunk).parent.glob(".gc-*"))
