@@ -1,5 +1,4 @@
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
@@ -26,7 +25,7 @@ def render_vault_jobs(request, vault, **context):
     if form.is_bound:
         form.is_valid()  # errors are shown at their fields; the valid filters still apply
     jobs = Job.objects.for_vault_page(vault.pk, **form.filters())
-    page = Paginator(jobs, PAGE_SIZE).get_page(form.page_number())
+    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE)
     query = request.GET.copy()
     query.pop("page", None)
     context = {"vault": vault, "tab": "jobs", "section": "recovery", "form": form, "page": page,

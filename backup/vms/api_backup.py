@@ -1,6 +1,5 @@
 """API of backups and of a vault's jobs: POST /protected-items/{id}/backup, GET /vaults/{id}/jobs."""
 
-from django.core.paginator import Paginator
 from django.http import Http404
 from ninja import Query, Router, Schema, Status
 
@@ -64,6 +63,6 @@ def vault_jobs(request, vault_id: int, filters: Query[JobFiltersIn]):
     if not form.is_valid():
         errors = {field: list(messages) for field, messages in form.errors.items()}
         return Status(400, {"detail": next(iter(errors.values()))[0], "errors": errors})
-    page = Paginator(Job.objects.for_vault_page(vault.pk, **form.filters()), PAGE_SIZE).get_page(form.page_number())
+    page = Job.objects.page_of(Job.objects.for_vault_page(vault.pk, **form.filters()), form.page_number(), PAGE_SIZE)
     return {"count": page.paginator.count, "page": page.number, "pages": page.paginator.num_pages,
             "page_size": PAGE_SIZE, "jobs": [job_out(job) for job in page.object_list]}

@@ -86,11 +86,11 @@ def test_jobs_tab_paginates(alice_client, vault):
 def test_jobs_tab_query_count_does_not_grow_with_rows(alice_client, vault, django_assert_max_num_queries):
     url = reverse("vault-jobs", args=[vault.pk])
     _job(vault)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         alice_client.get(url)
     for i in range(60):
         _job(vault, f"vm-{i}", status=JobStatus.IN_PROGRESS if i % 2 else JobStatus.FAILED, cancellable=True)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         alice_client.get(url)
 
 

@@ -1,0 +1,252 @@
+"""Portal load benchmark (not a test): python benchmarks/portal.py
+
+Seeds 10,000 VMs and 200,000 jobs into a database (PostgreSQL when DATABASE_URL is set, otherwise a
+throwaway SQLite file), starts the real server (gunicorn, DEBUG off, on loopback), and measures with 20
+concurrent clients (a thread pool of urllib clients, bounded in requests and time):
+
+  the Jobs page (first page, a filtered page, a deep page), the vault dashboard and the jobs API,
+
+then prints `name: value` lines: jobs_page_p50_ms, jobs_page_p95_ms, dashboard_p95_ms, jobs_api_p95_ms,
+queries_per_jobs_page (and a few more). The database is dropped/emptied first: point DATABASE_URL at a
+database made for it (e.g. postgres://postgres@127.0.0.1:5432/portal_bench).
+
+Options (environment): BENCH_REQUESTS (per endpoint, default 400), BENCH_SECONDS (per endpoint, default 30),
+BENCH_CLIENTS (default 20), BENCH_WORKERS (gunicorn workers, default 4), BENCH_SKIP_SEED=1 (reuse the data).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WORK = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+if not os.environ.get("DATABASE_URL"):
+    os.environ["DATABASE_URL"] = f"sqlite:///{WORK / 'bench.sqlite3'}"
+os.environ.setdefault("VAR_DIR", str(WORK / "var"))
+os.environ.setdefault("STATIC_ROOT", str(WORK / "static"))
+os.environ["DEBUG"] = "0"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from backup.jobs.models import Job, JobStatus, Operation  # noqa: E402
+from backup.tenancy.models import Membership, Subscription  # noqa: E402
+from backup.tenancy.services import issue_token  # noqa: E402
+from backup.vaults.models import Vault  # noqa: E402
+from backup.vms.models import (  # noqa: E402
+    CloudService,
+    ProtectedItem,
+    RecoveryPoint,
+    RegisteredItem,
+    VirtualMachine,
+)
+
+VMS = 10_000
+JOBS = 200_000
+VAULTS = 5
+BATCH = 5_000
+
+
+def seed() -> tuple[object, Vault]:
+    rng = random.Random(5)
+    call_command("flush", interactive=False, verbosity=0)
+    sub = Subscription.objects.create(name="Bench")
+    user = get_user_model().objects.create_user("bench", password="bench-Password-1")
+    Membership.objects.create(user=user, subscription=sub)
+    vaults = [Vault.objects.create(subscription=sub, name=f"vault-{i}", region="West US", status="active")
+              for i in range(VAULTS)]
+    services = CloudService.objects.bulk_create(
+        [CloudService(subscription=sub, name=f"cs-{i}", region="West US") for i in range(200)])
+    vms = VirtualMachine.objects.bulk_create(
+        [VirtualMachine(subscription=sub, cloud_service=services[i % 200], name=f"vm-{i:05d}") for i in range(VMS)],
+        batch_size=BATCH)
+    regs = RegisteredItem.objects.bulk_create(
+        [RegisteredItem(vault=vaults[i % VAULTS], vm=vm, vm_name=vm.name, cloud_service_name=f"cs-{i % 200}",
+                        status="registered") for i, vm in enumerate(vms)], batch_size=BATCH)
+    items = ProtectedItem.objects.bulk_create(
+        [ProtectedItem(vault=r.vault, registered_item=r, vm=r.vm, vm_name=r.vm_name,
+                       cloud_service_name=r.cloud_service_name, status="protected") for r in regs], batch_size=BATCH)
+    now = timezone.now()
+    points = []
+    for i, item in enumerate(items[:2000]):
+        points.append(RecoveryPoint(vault_id=item.vault_id, protected_item=item, vm_name=item.vm_name,
+                                    point_id=f"p-{i}", created_at=now - timedelta(days=i % 30),
+                                    consistency="application", logical_bytes=30 << 20, stored_bytes_new=12 << 20))
+    RecoveryPoint.objects.bulk_create(points, batch_size=BATCH)
+    ops = [Operation.BACKUP] * 8 + [Operation.RESTORE, Operation.PRUNE, Operation.REGISTER,
+                                     Operation.CONFIGURE_PROTECTION, Operation.GARBAGE_COLLECTION]
+    statuses = [JobStatus.COMPLETED] * 17 + [JobStatus.FAILED] * 2 + [JobStatus.CANCELLED]
+    batch: list[Job] = []
+    for i in range(JOBS):
+        vm = vms[rng.randrange(VMS)]
+        started = now - timedelta(seconds=rng.randrange(30 * 86400))
+        active = i % 2000 == 0
+        batch.append(Job(
+            subscription=sub, vault_id=vaults[vm.pk % VAULTS].pk, item_type="vm", item_id=vm.pk, item_name=vm.name,
+            operation=rng.choice(ops), status=JobStatus.IN_PROGRESS if active else rng.choice(statuses),
+            started_at=started, ended_at=None if active else started + timedelta(seconds=rng.randrange(30, 3600)),
+            claimed_at=started, heartbeat_at=started, bytes_total=30 << 20, bytes_done=15 << 20,
+            progress_percent=50 if active else 100, params={"protected_item_id": vm.pk}))
+        if len(batch) >= BATCH:
+            Job.objects.bulk_create(batch)
+            batch = []
+    Job.objects.bulk_create(batch)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")  # index-only scans need the visibility map
+    return user, vaults[0]
+
+
+def session_cookie(user) -> str:
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    return store.session_key
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    env = os.environ.copy() | {"CONN_MAX_AGE": "60"}
+    workers = os.environ.get("BENCH_WORKERS", "4")
+    cmd = [sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}", "-w", workers,
+           "--threads", "4", "--log-level", "warning"]
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the server did not start")
+
+
+def load(urls: list[str], headers: dict, clients: int, count: int, seconds: float) -> list[float]:
+    """`count` requests spread over `urls`, by `clients` threads, stopping after `seconds`."""
+    deadline = time.monotonic() + seconds
+    timings: list[float] = []
+    errors = []
+
+    def one(i: int) -> None:
+        if time.monotonic() > deadline:
+            return
+        request = urllib.request.Request(urls[i % len(urls)], headers=headers)
+        t0 = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+                if response.status != 200:
+                    errors.append(response.status)
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            errors.append(repr(exc))
+            return
+        timings.append((time.perf_counter() - t0) * 1000)
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(count)))
+    if errors:
+        print(f"# {len(errors)} failed requests, e.g. {errors[0]}", file=sys.stderr)
+    return timings
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    t0 = time.monotonic()
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # DEBUG is off: hashed static names
+    if os.environ.get("BENCH_SKIP_SEED"):
+        user, vault = get_user_model().objects.get(username="bench"), Vault.objects.order_by("pk").first()
+    else:
+        user, vault = seed()
+    print(f"# seeded {VirtualMachine.objects.count()} VMs and {Job.objects.count()} jobs "
+          f"({connection.vendor}) in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+
+    # SQL queries per Jobs page, counted in-process (session, user, vault, count, rows).
+    client = Client()
+    client.force_login(user)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/vaults/{vault.pk}/jobs/?range=7d").status_code == 200
+    queries_per_page = len(queries)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(f"/vaults/{vault.pk}/jobs/?range=7d&page=50")
+    queries_deep = len(queries)
+
+    port = free_port()
+    server = start_server(port)
+    base = f"http://127.0.0.1:{port}"
+    cookie = {"Cookie": f"sessionid={session_cookie(user)}"}
+    token = {"Authorization": f"Bearer {issue_token(user)}"}
+    clients = int(os.environ.get("BENCH_CLIENTS", 20))
+    count = int(os.environ.get("BENCH_REQUESTS", 400))
+    seconds = float(os.environ.get("BENCH_SECONDS", 30))
+    v = vault.pk
+    try:
+        load([f"{base}/vaults/{v}/jobs/"], cookie, clients, 40, seconds)  # warm-up
+        first = load([f"{base}/vaults/{v}/jobs/", f"{base}/vaults/{v}/jobs/?range=7d"], cookie, clients, count,
+                     seconds)
+        filtered = load([f"{base}/vaults/{v}/jobs/?operation=backup&status=failed&range=7d",
+                         f"{base}/vaults/{v}/jobs/?item=vm-00005&range=custom&start=2000-01-01",
+                         f"{base}/vaults/{v}/jobs/?status=in_progress&range=7d"], cookie, clients, count, seconds)
+        deep = load([f"{base}/vaults/{v}/jobs/?range=7d&page=150",
+                     f"{base}/vaults/{v}/jobs/?range=custom&start=2000-01-01&page=700"], cookie, clients, count,
+                    seconds)
+        dashboard = load([f"{base}/vaults/{v}/dashboard/"], cookie, clients, count, seconds)
+        api = load([f"{base}/api/v1/vaults/{v}/jobs", f"{base}/api/v1/vaults/{v}/jobs?status=failed&range=7d",
+                    f"{base}/api/v1/vaults/{v}/jobs?range=7d&page=150"], token, clients, count, seconds)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    pages = first + filtered + deep
+    print(f"database: {connection.vendor}")
+    print(f"jobs_in_database: {Job.objects.count()}")
+    print(f"jobs_page_p50_ms: {statistics.median(pages):.1f}")
+    print(f"jobs_page_p95_ms: {pct(pages, 95):.1f}")
+    print(f"jobs_page_first_p95_ms: {pct(first, 95):.1f}")
+    print(f"jobs_page_filtered_p95_ms: {pct(filtered, 95):.1f}")
+    print(f"jobs_page_deep_p95_ms: {pct(deep, 95):.1f}")
+    print(f"dashboard_p95_ms: {pct(dashboard, 95):.1f}")
+    print(f"jobs_api_p95_ms: {pct(api, 95):.1f}")
+    print(f"queries_per_jobs_page: {queries_per_page}")
+    print(f"queries_per_deep_jobs_page: {queries_deep}")
+    print(f"requests_measured: {len(pages) + len(dashboard) + len(api)}")
+
+
+if __name__ == "__main__":
+    main()
