@@ -8,3 +8,13 @@ document.addEventListener("keydown", (event) => {
   document.getElementById("drawer").innerHTML = "";
   document.getElementById("modal").innerHTML = "";
 });
+
+// Progress bars carry their percentage in data-progress: the Content-Security-Policy forbids style="" in markup,
+// but a script of our own may set the width.
+function applyProgress(root) {
+  const bars = [...root.querySelectorAll("[data-progress]")];
+  if (root.matches && root.matches("[data-progress]")) bars.push(root);
+  bars.forEach((bar) => { bar.style.width = `${Number(bar.dataset.progress) || 0}%`; });
+}
+document.addEventListener("DOMContentLoaded", () => applyProgress(document));
+document.addEventListener("htmx:load", (event) => applyProgress(event.target));
