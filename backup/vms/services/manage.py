@@ -1,0 +1,292 @@
+"""Managing protection: Stop Protection (keeping or deleting the backup data), Delete Backup Data, resuming
+protection, Unregister, and deleting a vault. Each is a job with the product's operation name.
+
+- Stop Protection keeps the data: the item reads "Protection stopped", scheduled and on-demand backups skip
+  it, its recovery points stay restorable (and billed). With "Delete associated backup data" the same job
+  then deletes the data: the RecoveryPoint rows and the ProtectedItem row go first, then the manifests
+  (engine.delete_item), and a Garbage Collection job of the vault frees the chunks nothing references any more.
+- Delete Backup Data does the second half later, for an item whose protection is stopped.
+- Resume is PROTECT again with a policy (protection.start_protection): the kept points stay.
+- Unregister removes the backup extension and the registration of an item with no protection and no data.
+- Delete Vault is refused while anything is left; otherwise the vault reads Deleting until its job removed
+  the store folder and the rows.
+
+Stop Protection, Delete Backup Data and Unregister lock the machine (`vm:<id>`), like backups do.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from backup import engine
+from backup.fabric import agents
+from backup.jobs import services as jobs
+from backup.jobs.context import JobContext
+from backup.jobs.errors import JobFailed
+from backup.jobs.models import Job, JobStatus, Operation
+from backup.vaults.models import Vault
+
+from ..models import BackupPolicy, ProtectedItem, RecoveryPoint, RegisteredItem, VirtualMachine
+from . import gc, policies, protection
+from .backup import lock_key_for
+
+ALREADY_STOPPED = ("Protection of '{name}' is already stopped - Its backup data is kept. To delete it, use DELETE "
+                   "(Delete backup data).")
+NOT_STOPPED = ("The backup data of '{name}' can be deleted only after its protection is stopped - Use STOP "
+               "PROTECTION with 'Delete associated backup data'.")
+NOT_STOPPED_RESUME = "Protection of '{name}' is not stopped; there is nothing to resume."
+VM_GONE_RESUME = "The virtual machine '{name}' no longer exists, so its protection cannot be resumed."
+ITEM_GONE = "The protected item no longer exists."
+STORE_UNAVAILABLE = "The backup vault's storage cannot be opened."
+VAULT_NOT_EMPTY = (
+    "The vault cannot be deleted while it still holds {what}. Stop protection with 'Delete associated backup "
+    "data' for every protected item, then unregister every registered item, and try again."
+)
+VAULT_BUSY = "The vault cannot be deleted while {count} operation{s} still run{verb} in it ({names})."
+MAX_REASON = 500
+
+STEP_STOP = "Stop protection"
+STEP_DELETE_DATA = "Delete backup data"
+STEP_UNREGISTER = "Remove the Azure Recovery Services extension"
+STEP_CHECK_EMPTY = "Check the vault is empty"
+STEP_DELETE_STORE = "Delete the vault's storage"
+STEP_DELETE_VAULT = "Delete the vault"
+
+
+def _job(item, operation: str, *, user, lock_key: str, params: dict, item_name: str) -> Job:
+    return jobs.start(subscription=item.vault.subscription, operation=operation, item_name=item_name, item_type="vm",
+                      item_id=item.vm_id, vault_id=item.vault_id, lock_key=lock_key, user=user, params=params)
+
+
+def _clean_text(value: str, field: str) -> str:
+    value = (value or "").strip()
+    if len(value) > MAX_REASON:
+        raise ValidationError({field: f"At most {MAX_REASON} characters."})
+    return value
+
+
+# -- Stop protection / delete backup data ----------------------------------------------------------
+def stop_protection(item: ProtectedItem, *, user=None, delete_data: bool = False, reason: str = "",
+                    comment: str = "") -> Job:
+    """STOP PROTECTION: one Stop Protection job (with a second sub-task when the data goes too)."""
+    reason, comment = _clean_text(reason, "reason"), _clean_text(comment, "comment")
+    if item.status == ProtectedItem.Status.STOPPED:
+        if delete_data:
+            return delete_backup_data(item, user=user, reason=reason, comment=comment)
+        raise ValidationError({"__all__": ALREADY_STOPPED.format(name=item.vm_name)})
+    return _job(item, Operation.STOP_PROTECTION, user=user, lock_key=lock_key_for(item), item_name=item.vm_name,
+                params={"protected_item_id": item.pk, "delete_data": bool(delete_data), "reason": reason,
+                        "comment": comment})
+
+
+def delete_backup_data(item: ProtectedItem, *, user=None, reason: str = "", comment: str = "") -> Job:
+    """DELETE on a Protection-stopped item: a Delete Backup Data job."""
+    reason, comment = _clean_text(reason, "reason"), _clean_text(comment, "comment")
+    if item.status != ProtectedItem.Status.STOPPED:
+        raise ValidationError({"__all__": NOT_STOPPED.format(name=item.vm_name)})
+    return _job(item, Operation.DELETE_BACKUP_DATA, user=user, lock_key=lock_key_for(item), item_name=item.vm_name,
+                params={"protected_item_id": item.pk, "reason": reason, "comment": comment})
+
+
+def resume_protection(item: ProtectedItem, policy: BackupPolicy | None, *, user=None) -> Job:
+    """Protect a stopped item again (a Configure Protection job); its recovery points are kept."""
+    if item.status != ProtectedItem.Status.STOPPED:
+        raise ValidationError({"__all__": NOT_STOPPED_RESUME.format(name=item.vm_name)})
+    if item.vm_id is None:
+        raise ValidationError({"__all__": VM_GONE_RESUME.format(name=item.vm_name)})
+    return protection.start_protection(item.vault, [item.vm_id], policy, user)[0]
+
+
+def run_stop_protection(ctx: JobContext) -> None:
+    params = ctx.job.params
+    with ctx.step(STEP_STOP):
+        updated = ProtectedItem.objects.filter(pk=params["protected_item_id"]).exclude(
+            status=ProtectedItem.Status.STOPPED).update(status=ProtectedItem.Status.STOPPED, stopped_at=timezone.now())
+        if not updated and not ProtectedItem.objects.filter(pk=params["protected_item_id"]).exists():
+            raise JobFailed(ITEM_GONE, "Refresh the protected items list.", code="ItemNotFound")
+    ctx.set_result(**{"Backup data": "deleted" if params.get("delete_data") else "retained"})
+    if params.get("delete_data"):
+        _delete_data_step(ctx)
+
+
+def run_delete_backup_data(ctx: JobContext) -> None:
+    _delete_data_step(ctx)
+
+
+def _delete_data_step(ctx: JobContext) -> None:
+    with ctx.step(STEP_DELETE_DATA):
+        item = ProtectedItem.objects.select_related("vault__subscription").filter(
+            pk=ctx.job.params["protected_item_id"]).first()
+        if item is None:
+            raise JobFailed(ITEM_GONE, "Refresh the protected items list.", code="ItemNotFound")
+        if item.status != ProtectedItem.Status.STOPPED:
+            raise JobFailed(NOT_STOPPED.format(name=item.vm_name), "Stop the protection first.", code="NotStopped")
+        removed = delete_item_data(item)
+    ctx.set_result(**{"Recovery points deleted": removed})
+    gc.start_gc(item.vault, user=ctx.job.created_by)
+
+
+def delete_item_data(item: ProtectedItem) -> int:
+    """Remove an item's recovery points (rows, then manifests) and the item itself. Returns the points removed."""
+    try:
+        store = engine.Store.open(item.vault.store_path)
+    except engine.NotAStore:
+        raise JobFailed(STORE_UNAVAILABLE, "Retry in a few minutes.", code="VaultStoreUnavailable") from None
+    with transaction.atomic():
+        points = RecoveryPoint.objects.filter(Q(protected_item=item) | Q(registered_item_id=item.registered_item_id),
+                                              vault_id=item.vault_id)
+        count = points.count()
+        points.delete()
+        item.delete()
+    # Manifests go after the rows: a crash in between leaves manifests no row shows, which the next delete of
+    # the item (or an operator) removes; GC keeps their chunks until then.
+    engine.delete_item(store, item.store_item_id)
+    return count
+
+
+# -- Unregister ----------------------------------------------------------------------------------------
+def unregister_problem(item: RegisteredItem) -> str | None:
+    """Why the item cannot be unregistered now, or None."""
+    if item.status not in (RegisteredItem.Status.REGISTERED, RegisteredItem.Status.FAILED):
+        return f"'{item.vm_name}' is {item.get_status_display().lower()}; only registered items can be unregistered."
+    current = ProtectedItem.objects.filter(registered_item=item).select_related("policy").first()
+    if current is not None and current.status != ProtectedItem.Status.STOPPED:
+        policy = current.policy.name if current.policy else "-"
+        return (f"'{item.vm_name}' is protected by the policy '{policy}' - Stop its protection with 'Delete "
+                "associated backup data' before unregistering it.")
+    points = RecoveryPoint.objects.filter(Q(registered_item=item) | Q(protected_item__registered_item=item)).count()
+    if current is not None or points:
+        return (f"'{item.vm_name}' still has backup data ({points} recovery point{'s' if points != 1 else ''}) - "
+                "Delete its backup data (DELETE on the PROTECTED ITEMS tab) before unregistering it.")
+    return None
+
+
+def unregistrable_items(vault: Vault) -> list[tuple[RegisteredItem, str | None]]:
+    items = vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED).order_by("vm_name")
+    return [(item, unregister_problem(item)) for item in items]
+
+
+def start_unregister(item: RegisteredItem, *, user=None) -> Job:
+    problem = unregister_problem(item)
+    if problem:
+        raise ValidationError({"__all__": problem})
+    with transaction.atomic():
+        job = jobs.start(subscription=item.vault.subscription, operation=Operation.UNREGISTER, item_name=item.vm_name,
+                         item_type="vm", item_id=item.vm_id, vault_id=item.vault_id,
+                         lock_key=f"vm:{item.vm_id}" if item.vm_id else f"registered-item:{item.pk}", user=user,
+                         params={"registered_item_id": item.pk, "previous_status": item.status})
+        if job.status == JobStatus.IN_PROGRESS:
+            RegisteredItem.objects.filter(pk=item.pk).update(status=RegisteredItem.Status.UNREGISTERING)
+    return job
+
+
+def run_unregister(ctx: JobContext) -> None:
+    item = RegisteredItem.objects.select_related("vault", "vm").filter(pk=ctx.job.params["registered_item_id"]).first()
+    if item is None:
+        return  # already gone: nothing left to do
+    previous = ctx.job.params.get("previous_status") or RegisteredItem.Status.REGISTERED
+    try:
+        with ctx.step(STEP_UNREGISTER):
+            item.status = previous
+            problem = unregister_problem(item)
+            if problem:
+                raise JobFailed(problem, "Remove the item's protection and backup data first.", code="ItemInUse")
+            if item.vm is not None:
+                agents.remove_backup_extension(item.vm.spec())
+            with transaction.atomic():
+                if item.vm_id is not None:
+                    VirtualMachine.objects.filter(pk=item.vm_id).update(backup_extension_installed=False)
+                item.delete()
+    except BaseException:
+        RegisteredItem.objects.filter(pk=item.pk, status=RegisteredItem.Status.UNREGISTERING).update(status=previous)
+        raise
+
+
+# -- Delete the vault ---------------------------------------------------------------------------------
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def vault_contents(vault: Vault) -> list[str]:
+    """What stops the vault from being deleted, e.g. ["2 registered items (web01, db01)", "3 recovery points"]."""
+    parts = []
+    registered = list(vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED)
+                      .order_by("vm_name").values_list("vm_name", flat=True))
+    if registered:
+        names = ", ".join(registered[:10]) + (", ..." if len(registered) > 10 else "")
+        parts.append(f"{_plural(len(registered), 'registered item')} ({names})")
+    protected = vault.protected_items.count()
+    if protected:
+        parts.append(_plural(protected, "protected item"))
+    points = vault.recovery_points.count()
+    if points:
+        parts.append(_plural(points, "recovery point"))
+    return parts
+
+
+def vault_deletion_problem(vault: Vault, *, running_job: Job | None = None) -> str | None:
+    """Why the vault cannot be deleted now (the DELETE command's message), or None."""
+    if vault.status == Vault.Status.DELETING and running_job is None:
+        return "The vault is already being deleted."
+    if vault.status == Vault.Status.CREATING:
+        return "The vault is still being created; wait until it is Active."
+    contents = vault_contents(vault)
+    if contents:
+        return VAULT_NOT_EMPTY.format(what=", ".join(contents))
+    busy = Job.objects.active().filter(vault_id=vault.pk)
+    if running_job is not None:
+        busy = busy.exclude(pk=running_job.pk)
+    names = sorted({job.get_operation_display() for job in busy})
+    if names:
+        count = busy.count()
+        return VAULT_BUSY.format(count=count, s="" if count == 1 else "s", verb="s" if count == 1 else "",
+                                 names=", ".join(names))
+    return None
+
+
+def start_delete_vault(vault: Vault, *, user=None, reason: str = "") -> Job:
+    reason = _clean_text(reason, "reason")
+    problem = vault_deletion_problem(vault)
+    if problem:
+        raise ValidationError({"__all__": problem})
+    with transaction.atomic():
+        job = jobs.start(subscription=vault.subscription, operation=Operation.DELETE_VAULT, item_name=vault.name,
+                         item_type="vault", item_id=vault.pk, vault_id=vault.pk, lock_key=f"vault:{vault.pk}:delete",
+                         user=user, params={"reason": reason, "previous_status": vault.status})
+        if job.status == JobStatus.IN_PROGRESS:
+            Vault.objects.filter(pk=vault.pk).update(status=Vault.Status.DELETING, status_reason="")
+    return job
+
+
+def run_delete_vault(ctx: JobContext) -> None:
+    vault = Vault.objects.filter(pk=ctx.job.vault_id).first()
+    if vault is None:
+        return  # deleted by an earlier attempt
+    previous = ctx.job.params.get("previous_status") or Vault.Status.ACTIVE
+    try:
+        with ctx.step(STEP_CHECK_EMPTY):
+            problem = vault_deletion_problem(vault, running_job=ctx.job)
+            if problem:
+                raise JobFailed(problem, "Empty the vault, then delete it again.", code="VaultNotEmpty")
+    except BaseException:
+        Vault.objects.filter(pk=vault.pk, status=Vault.Status.DELETING).update(status=previous)
+        raise
+    try:
+        with ctx.step(STEP_DELETE_STORE):
+            if vault.store_path.exists():
+                shutil.rmtree(vault.store_path)
+    except OSError as error:
+        Vault.objects.filter(pk=vault.pk).update(status=Vault.Status.FAILED,
+                                                  status_reason=f"Its storage could not be deleted: {error}")
+        raise JobFailed(f"The vault's storage could not be deleted: {error}", "Delete the vault again.",
+                        code="VaultStorageNotDeleted") from None
+    with ctx.step(STEP_DELETE_VAULT):
+        for policy in vault.policies.all():
+            policies.delete_policy(policy)  # also removes its schedule
+        vault.delete()
+    ctx.set_result(**{"Vault": vault.name})
