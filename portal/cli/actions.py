@@ -1,8 +1,6 @@
 """One function per subcommand of `manage.py backup`. Each gets the acting user and the parsed options
 and returns (data, text): `data` is what --json prints (the API's shapes), `text` the human view."""
 
-import importlib
-import importlib.util
 import time
 
 from django.core.exceptions import ValidationError
@@ -16,13 +14,13 @@ from backup.vaults import services as vaults
 from backup.vaults.api import vault_out
 from backup.vaults.models import Vault
 from backup.vms.api_operations import point_out
-from backup.vms.services import backup, operations, protection
+from backup.vms.services import backup, manage, operations, protection
+from backup.vms.services import restore as restores
 
 from . import resolve
 from .output import fields, progress_bar, table
 
-JOB_FAILED = 1  # exit code: the job (or the request to start it) failed
-NOT_AVAILABLE = 2  # exit code: this portal has no such operation yet
+JOB_FAILED = 1  # exit code: the job (or the request to start it) failed, or the input was refused
 
 VAULT_COLUMNS = [("id", "id"), ("name", "name"), ("region", "region"), ("status", "status"),
                  ("redundancy", "redundancy"), ("subscription", "subscription_id")]
@@ -66,6 +64,13 @@ def _started(job: Job, options, stderr):
                  f"Follow it with: manage.py backup job wait {job.pk}"
 
 
+def _invalid(error: ValidationError) -> CommandError:
+    """Field errors as `field: message`, like the API's 400 answers."""
+    errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+    return CommandError("; ".join(f"{field}: {' '.join(msgs)}" if field != "__all__" else " ".join(msgs)
+                                  for field, msgs in errors.items()))
+
+
 def _refused(failure: JobFailed) -> CommandError:
     return CommandError(failure.message + (f" {failure.action}" if failure.action else ""), returncode=JOB_FAILED)
 
@@ -82,8 +87,7 @@ def vault_create(user, options, stderr):
         vault = vaults.create_vault(user=user, subscription=subscription, name=options["name"],
                                     region=options["region"])
     except ValidationError as error:
-        errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
-        raise CommandError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())) from None
+        raise _invalid(error) from None
     data = vault_out(vault)
     return data, f"Vault '{vault.name}' (id {vault.pk}) is being created in {vault.region}."
 
@@ -227,40 +231,33 @@ def gc(user, options, stderr):
     return _started(job, options, stderr)
 
 
-# -- Operations another part of the portal provides (restore, stop protection) ---------------------
-def _service(module: str, name: str, what: str):
-    """The service function, or a clear "not available" (exit code 2) when this portal has none yet."""
-    if importlib.util.find_spec(module) is not None:
-        function = getattr(importlib.import_module(module), name, None)
-        if function is not None:
-            return function
-    raise CommandError(f"{what} is not available in this portal yet.", returncode=NOT_AVAILABLE)
-
-
+# -- Restore and stop protection ------------------------------------------------------------------
 def restore(user, options, stderr):
-    start_restore = _service("backup.vms.services.restore", "start_restore", "Restore")
+    """RESTORE from a recovery point: a new VM, or (--disks-only) its disks only, as a multi-DC domain
+    controller must be restored."""
     point = resolve.recovery_point(user, options["point"])
+    keys = ("vm_name", "cloud_service", "storage_account", "virtual_network", "subnet", "disks_only")
+    target = {k: options[k] for k in keys if options.get(k) not in (None, "")}
+    if options.get("create_cloud_service"):
+        target["create_cloud_service"] = True
+    if options.get("disk"):
+        target["disk_keys"] = options["disk"]
     try:
-        job = start_restore(point, user=user, **_restore_options(options))
+        job = restores.start_restore(point, user=user, **target)
     except ValidationError as error:
-        raise CommandError("; ".join(error.messages)) from None
+        raise _invalid(error) from None
     except JobFailed as failure:
         raise _refused(failure) from None
     return _started(job, options, stderr)
 
 
-def _restore_options(options) -> dict:
-    keys = ("vm_name", "cloud_service", "storage_account", "virtual_network", "subnet", "disks_only")
-    return {k: options[k] for k in keys if options.get(k) not in (None, "")}
-
-
 def stop_protection(user, options, stderr):
-    stop = _service("backup.vms.services.manage", "stop_protection", "Stop protection")
     item = resolve.protected_item(user, options["item"], options.get("vault"))
     try:
-        job = stop(item, user=user, delete_data=options.get("delete_data", False))
+        job = manage.stop_protection(item, user=user, delete_data=options.get("delete_data", False),
+                                     reason=options.get("reason") or "", comment=options.get("comment") or "")
     except ValidationError as error:
-        raise CommandError("; ".join(error.messages)) from None
+        raise _invalid(error) from None
     except JobFailed as failure:
         raise _refused(failure) from None
     return _started(job, options, stderr)

@@ -5,7 +5,7 @@
     manage.py backup --user alice job wait 345 --json
 
 Tables by default, --json for scripts (the API's shapes). Exit codes: 0 done, 1 the job or the request
-failed, 2 the operation is not available, 3 not found; the reason goes to stderr.
+failed or the input was refused, 2 bad command-line usage, 3 not found; the reason goes to stderr.
 """
 
 import argparse
@@ -93,8 +93,11 @@ class Command(BaseCommand):
         p.add_argument("--storage-account", dest="storage_account")
         p.add_argument("--virtual-network", dest="virtual_network")
         p.add_argument("--subnet")
+        p.add_argument("--create-cloud-service", dest="create_cloud_service", action="store_true",
+                       help="create the cloud service named by --cloud-service")
         p.add_argument("--disks-only", dest="disks_only", action="store_true",
                        help="restore the disks only, e.g. for a domain controller in a multi-DC domain")
+        p.add_argument("--disk", action="append", help="restore only this disk (repeat; with --disks-only)")
         _wait_options(p)
 
         p = sub(commands, "stop-protection", actions.stop_protection, "Stop protecting an item.")
@@ -102,6 +105,8 @@ class Command(BaseCommand):
         p.add_argument("--vault", help="id or name")
         p.add_argument("--delete-data", dest="delete_data", action="store_true",
                        help="also delete the backup data (default: keep it)")
+        p.add_argument("--reason", default="")
+        p.add_argument("--comment", default="")
         _wait_options(p)
 
         p = sub(commands, "verify", actions.verify, "Verify the backup data of a vault or of a recovery point.")
