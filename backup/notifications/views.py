@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -28,5 +29,6 @@ def panel(request):
 @require_POST
 @login_required
 def dismiss(request, pk: int):
-    services.dismiss(request.user, pk)
+    if not services.dismiss(request.user, pk):
+        raise Http404("No such notification.")
     return _render_toasts(request)
