@@ -212,3 +212,14 @@ def test_view_job_link_of_a_notification_opens_the_job_details(alice_client, ali
     assert note.link_label == "VIEW JOB"
     page = alice_client.get(note.link_url)
     assert page.status_code == 200 and b"SUB-TASKS" in page.content and b"vm-z" in page.content
+
+
+def test_job_links_built_by_formatting_match_the_url_patterns():
+    from django.urls import reverse
+
+    from backup.jobs.models import Job
+
+    job = Job(pk=42)
+    assert job.detail_url == reverse("job-detail", args=[42])
+    assert job.row_url == reverse("job-row", args=[42])
+    assert job.cancel_url == reverse("job-cancel", args=[42])
