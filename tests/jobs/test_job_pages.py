@@ -99,7 +99,7 @@ def test_running_row_polls_and_a_final_row_stops_polling(alice_client, vault):
     job = _job(vault, status=JobStatus.IN_PROGRESS, progress_percent=40, cancellable=True)
     response = alice_client.get(reverse("job-row", args=[job.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    assert 'hx-trigger="every 2s"' in response.content.decode() and "width: 40%" in response.content.decode()
+    assert 'hx-trigger="every 2s"' in response.content.decode() and 'data-progress="40"' in response.content.decode()
     assert "CANCEL" in response.content.decode()
     Job.objects.filter(pk=job.pk).update(status=JobStatus.COMPLETED, ended_at=timezone.now())
     response = alice_client.get(reverse("job-row", args=[job.pk]), HTTP_HX_REQUEST="true")
