@@ -192,7 +192,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     for _d in ("queue", "processed", "control"):
         (_broker_dir / _d).mkdir(parents=True, exist_ok=True)
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
+                                       "socket_connect_timeout": 3}
+# With the broker down, a page that starts a job waits about a second, then records the job for requeueing.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "portal")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -206,6 +209,9 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # A job whose worker has not reported for this long is declared lost by the reaper.
 JOB_HEARTBEAT_TIMEOUT_S = envint("JOB_HEARTBEAT_TIMEOUT_S", 120)
+# A job no worker has claimed for this long is sent to the broker again (its first message was never sent
+# because the broker was down, or was lost with it); see backup.jobs.services.requeue_unclaimed.
+JOB_REQUEUE_AFTER_S = envint("JOB_REQUEUE_AFTER_S", 300)
 
 # JSON lines in production (one object per line, with the job id of a job's lines); text when developing.
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
@@ -218,6 +224,7 @@ METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # System schedules; django-celery-beat copies them into its tables, where operators can edit them.
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-jobs": {"task": "backup.jobs.tasks.reap_lost_jobs", "schedule": 30.0},
+    "requeue-unclaimed-jobs": {"task": "backup.jobs.tasks.requeue_unclaimed_jobs", "schedule": 60.0},
     "collect-vault-garbage": {"task": "backup.vms.tasks.collect_garbage_all_vaults", "schedule": 3600.0},
     "meter-billing-usage": {"task": "backup.billing.tasks.meter_usage", "schedule": 3600.0},
     "guest-writes": {"task": "backup.vms.tasks.inventory.guest_writes", "schedule": 300.0},

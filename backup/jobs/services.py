@@ -65,11 +65,38 @@ def start(
         )
         _notify(job)
         return job
-    from . import tasks  # tasks import this module; importing late avoids a cycle.
-
-    transaction.on_commit(lambda: tasks.run_job.delay(job.pk))
+    transaction.on_commit(lambda: enqueue(job.pk))
     _notify(job)
     return job
+
+
+def enqueue(job_id: int) -> bool:
+    """Send a job to the workers. With the broker down the job stays recorded (In progress, unclaimed) and
+    requeue_unclaimed() sends it again once the broker is back: a request never fails because of the queue."""
+    from . import tasks  # tasks import this module; importing late avoids a cycle.
+
+    try:
+        tasks.run_job.delay(job_id)
+    except Exception:  # kombu's OperationalError, redis' ConnectionError...: any broker failure
+        log.warning("job %s could not be queued (broker unreachable); it will be requeued", job_id, exc_info=True)
+        return False
+    return True
+
+
+def requeue_unclaimed(older_than_s: int | None = None) -> int:
+    """Send again the active jobs no worker has claimed for a while (their message was never sent, or was lost
+    with a broker that restarted without persistence). A duplicate message is harmless: claim() lets one run."""
+    older_than_s = settings.JOB_REQUEUE_AFTER_S if older_than_s is None else older_than_s
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    waiting = Job.objects.filter(status__in=ACTIVE_STATUSES, claimed_at__isnull=True, started_at__lt=cutoff)
+    sent = 0
+    for job_id in waiting.order_by("pk").values_list("pk", flat=True):
+        if not enqueue(job_id):
+            break  # the broker is still down: the next beat tick tries again
+        sent += 1
+    if sent:
+        log.info("requeued %s unclaimed job(s)", sent)
+    return sent
 
 
 def request_cancel(job: Job) -> Job:

@@ -11,3 +11,8 @@ def run_job(job_id: int) -> None:
 @shared_task
 def reap_lost_jobs() -> int:
     return services.reap_lost_jobs()
+
+
+@shared_task
+def requeue_unclaimed_jobs() -> int:
+    return services.requeue_unclaimed()
