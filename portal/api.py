@@ -10,6 +10,7 @@ from backup.tenancy.api_auth import BearerToken
 from backup.vaults.api import router as vaults_router
 from backup.vms.api import router as vms_router
 from backup.vms.api_backup import router as vms_backup_router
+from backup.vms.api_manage import router as vms_manage_router
 from backup.vms.api_operations import router as vms_operations_router
 
 api = NinjaAPI(title="Backup portal API", version="1", auth=BearerToken(), urls_namespace="api")
@@ -18,6 +19,7 @@ api.add_router("", vaults_router)
 api.add_router("", vms_router)
 api.add_router("", vms_backup_router)
 api.add_router("", vms_operations_router)
+api.add_router("", vms_manage_router)
 api.add_router("", jobs_router)
 api.add_router("", notifications_router)
 api.add_router("", billing_router)

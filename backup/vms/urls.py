@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import backups, dashboard, inventory, policies, protected, registered
+from .views import backups, dashboard, inventory, item, manage, policies, protected, registered, restore
 
 urlpatterns = [
     path("vms/", inventory.vm_list, name="vm-list"),
@@ -22,4 +22,12 @@ urlpatterns = [
     path("vaults/<int:pk>/protected/backup/", backups.back_up_now, name="vault-backup-now"),
     path("vaults/<int:pk>/jobs/", dashboard.vault_jobs, name="vault-jobs"),
     path("vaults/<int:pk>/dashboard/", dashboard.vault_dashboard, name="vault-dashboard"),
+    # Restore and manage (issue 6).
+    path("vaults/<int:pk>/protected/<int:item_pk>/", item.item_detail, name="vault-protected-item"),
+    path("vaults/<int:pk>/protected/restore/", restore.restore_wizard, name="vault-restore"),
+    path("vaults/<int:pk>/protected/restore/calendar/", restore.restore_calendar, name="vault-restore-calendar"),
+    path("vaults/<int:pk>/protected/stop/", manage.stop_protection, name="vault-stop-protection"),
+    path("vaults/<int:pk>/protected/delete-data/", manage.delete_backup_data, name="vault-delete-backup-data"),
+    path("vaults/<int:pk>/registered/unregister/", manage.unregister, name="vault-unregister"),
+    path("vaults/<int:pk>/delete/", manage.delete_vault, name="vault-delete"),
 ]

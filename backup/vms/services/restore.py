@@ -213,7 +213,8 @@ class RestoreTarget:
             "storage_account_id": self.storage_account.pk, "storage_account": self.storage_account.name,
             "vm_name": self.vm_name, "cloud_service": self.cloud_service_name,
             "create_cloud_service": self.cloud_service is None and not self.disks_only,
-            "virtual_network": self.virtual_network, "subnet": self.subnet, "disk_keys": list(self.disk_keys) if self.single_disks else [],
+            "virtual_network": self.virtual_network, "subnet": self.subnet,
+            "disk_keys": list(self.disk_keys) if self.single_disks else [],
         }
 
 
@@ -508,7 +509,8 @@ def _restore_disks(ctx: JobContext, store, point: RecoveryPoint, targets: dict[s
 def _disks_result(params: dict, targets: dict[str, Path]) -> dict:
     folder = next(iter(targets.values())).parent.name if targets else ""
     return {"Target Storage Account Name": params["storage_account"], "Config Blob Container Name": folder,
-            "Config Blob Name": "", "restored_disks": {key: str(path) for key, path in targets.items()}}
+            "Config Blob Name": "", "container": folder,
+            "restored_disks": {key: str(path) for key, path in targets.items()}}
 
 
 def _finish_vm(vm_id: int) -> VirtualMachine:

@@ -1,0 +1,33 @@
+"""A protected item's page (click its name on PROTECTED ITEMS): its recovery points, Backup Details and
+Backup Policy, with the item's commands in the bottom bar."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from backup.jobs.models import Job, Operation
+from backup.vaults.services import get_vault_for_user
+
+from ..services import policies, protection, restore
+
+VIEWS = ("points", "details", "policy")
+
+
+@require_GET
+@login_required
+def item_detail(request, pk: int, item_pk: int):
+    vault = get_vault_for_user(request.user, pk)
+    item = protection.protected_items(vault).filter(pk=item_pk).first()
+    if item is None:
+        raise Http404("No such protected item.")
+    view = request.GET.get("view") if request.GET.get("view") in VIEWS else "points"
+    last_backup = (Job.objects.filter(vault_id=vault.pk, operation=Operation.BACKUP, params__protected_item_id=item.pk)
+                   .order_by("-started_at", "-id").first())
+    context = {
+        "vault": vault, "tab": "protected", "section": "recovery", "item": item, "view": view,
+        "points": restore.points_of(item), "last_backup": last_backup, "newest": restore.points_of(item).first(),
+        "policy": policies.described([item.policy])[0] if item.policy else None,
+        "restored_disks": restore.restored_disk_jobs(vault).filter(item_name=item.vm_name)[:10],
+    }
+    return render(request, "vms/item.html", context)

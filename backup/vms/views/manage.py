@@ -1,0 +1,127 @@
+"""Dialogs that manage protection and the vault: STOP PROTECTION and DELETE (backup data) on PROTECTED ITEMS,
+UNREGISTER on REGISTERED ITEMS, DELETE on the DASHBOARD. Each starts jobs through the manage service, then
+reloads the tab; the jobs' toasts tell the rest."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from backup.vaults.services import get_vault_for_user
+
+from ..models import ProtectedItem
+from ..services import manage
+
+REASONS = ["", "Decommissioned", "Moved to another backup vault", "Not needed any more", "Other"]
+
+
+def _done(request, url: str):
+    if request.htmx:
+        return trigger_client_event(HttpResponseClientRedirect(url), "refresh-toasts")
+    return redirect(url)
+
+
+def _ticked(vault, data) -> list[ProtectedItem]:
+    ids = [v for v in data.getlist("item") if v.isdigit()]
+    return list(vault.protected_items.filter(pk__in=ids).select_related("vault__subscription", "policy"))
+
+
+def _start_each(items, start) -> list[str]:
+    """Run `start(item)` for each item; the refusals, as "name: message" lines."""
+    refused = []
+    for item in items:
+        try:
+            start(item)
+        except ValidationError as error:
+            refused.append(f"{item.vm_name}: {' '.join(error.messages)}")
+    return refused
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def stop_protection(request, pk: int):
+    vault = get_vault_for_user(request.user, pk)
+    data = request.POST if request.method == "POST" else request.GET
+    items = _ticked(vault, data)
+    context = {"vault": vault, "items": items, "reasons": REASONS, "error": "",
+               "delete_data": data.get("delete_data") == "on", "reason": data.get("reason", ""),
+               "comment": data.get("comment", "")}
+    if not items:
+        context["error"] = "Select the protected items whose protection you want to stop (tick their rows)."
+    elif request.method == "POST":
+        refused = _start_each(items, lambda item: manage.stop_protection(
+            item, user=request.user, delete_data=context["delete_data"], reason=context["reason"],
+            comment=context["comment"]))
+        if not refused:
+            return _done(request, reverse("vault-protected", args=[vault.pk]))
+        context["error"] = " ".join(refused)
+    return render(request, "vms/partials/stop_protection.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def delete_backup_data(request, pk: int):
+    vault = get_vault_for_user(request.user, pk)
+    data = request.POST if request.method == "POST" else request.GET
+    items = _ticked(vault, data)
+    context = {"vault": vault, "items": items, "reasons": REASONS, "error": "", "reason": data.get("reason", ""),
+               "comment": data.get("comment", "")}
+    running = [i.vm_name for i in items if i.status != ProtectedItem.Status.STOPPED]
+    context["can_delete"] = bool(items) and not running
+    if not items:
+        context["error"] = "Select the protected items whose backup data you want to delete (tick their rows)."
+    elif running:
+        context["error"] = (f"Only the backup data of items whose protection is stopped can be deleted; still "
+                            f"protected: {', '.join(running)}. Use STOP PROTECTION with 'Delete associated backup "
+                            "data' for them.")
+    elif request.method == "POST":
+        refused = _start_each(items, lambda item: manage.delete_backup_data(
+            item, user=request.user, reason=context["reason"], comment=context["comment"]))
+        if not refused:
+            return _done(request, reverse("vault-protected", args=[vault.pk]))
+        context["error"] = " ".join(refused)
+    return render(request, "vms/partials/delete_backup_data.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def unregister(request, pk: int):
+    """Page 1: choose a registered item. POST without confirm: "Are you sure?". POST confirm=yes: the job."""
+    vault = get_vault_for_user(request.user, pk)
+    choices = manage.unregistrable_items(vault)
+    chosen_pk = request.POST.get("registered_item", "")
+    chosen = next(((item, problem) for item, problem in choices if str(item.pk) == chosen_pk), None)
+    context = {"vault": vault, "choices": choices, "chosen": chosen[0] if chosen else None, "error": ""}
+    if request.method == "POST":
+        if chosen is None:
+            context["error"] = "Choose the registered item to unregister."
+        elif chosen[1]:
+            context["error"] = chosen[1]
+        elif request.POST.get("confirm") == "yes":
+            try:
+                manage.start_unregister(chosen[0], user=request.user)
+            except ValidationError as error:
+                context["error"] = " ".join(error.messages)
+            else:
+                return _done(request, reverse("vault-registered", args=[vault.pk]))
+        else:
+            return render(request, "vms/partials/unregister_confirm.html", context)
+    return render(request, "vms/partials/unregister.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def delete_vault(request, pk: int):
+    vault = get_vault_for_user(request.user, pk)
+    context = {"vault": vault, "problem": manage.vault_deletion_problem(vault), "reasons": REASONS, "error": "",
+               "reason": request.POST.get("reason", "")}
+    if request.method == "POST" and not context["problem"]:
+        try:
+            manage.start_delete_vault(vault, user=request.user, reason=context["reason"])
+        except ValidationError as error:
+            context["error"] = " ".join(error.messages)
+        else:
+            return _done(request, reverse("vault-list"))
+    return render(request, "vms/partials/delete_vault.html", context)
