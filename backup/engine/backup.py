@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from .errors import Cancelled, EngineError
@@ -59,6 +59,7 @@ class _DiskPlan:
     refs: list[str | None]
     to_read: list[int]
     logical_bytes: int
+    fresh: set[str] = field(default_factory=set)  # hashes produced by reads (written or deduplicated)
     bytes_read: int = 0
     bytes_transferred: int = 0
     stored_bytes_new: int = 0
@@ -154,8 +155,10 @@ def backup_snapshot(
             raise Cancelled("backup cancelled")
         # Directory entries of the chunks renamed into place must be durable
         # before the manifest naming them is.
-        prefixes = {h[:2] for p in plans for h in p.refs if h is not None}
-        store.sync_chunk_dirs(prefixes)
+        # References copied from the base were made durable by the base's own
+        # commit; only chunks this run wrote or deduplicated against (which a
+        # crashed writer may have renamed without a directory fsync) count.
+        store.sync_chunk_dirs({h[:2] for p in plans for h in p.fresh})
         manifest = Manifest(
             point_id=point_id,
             item=item,
@@ -205,6 +208,8 @@ def _run(
             plan, index = inflight.pop(fut)
             h, nread, payload, fbytes = fut.result()  # re-raises StoreFull etc.
             plan.refs[index] = h
+            if h is not None:
+                plan.fresh.add(h)
             plan.bytes_read += nread
             plan.bytes_transferred += payload
             plan.stored_bytes_new += fbytes
