@@ -111,10 +111,11 @@ def _collect(store: Store, grace: timedelta, now: datetime | None, lease_timeout
             os.unlink(hidden)
             removed += 1
             freed += st2.st_size
-    for entry in os.scandir(store.manifests_dir):
-        if entry.name.startswith(fsutil.TMP_PREFIX) and entry.stat().st_mtime < cutoff:
-            _unlink(entry.path)
-            tmp_removed += 1
+    for folder in (store.manifests_dir, store.leases_dir, store.root):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(fsutil.TMP_PREFIX) and entry.stat().st_mtime < cutoff:
+                _unlink(entry.path)
+                tmp_removed += 1
     return GcReport(removed, freed, kept, tmp_removed)
 
 
