@@ -1,0 +1,35 @@
+"""Slows a worker down so a test can kill it in the middle of a restore or a garbage collection.
+
+Loaded only by the fault tests' workers (PYTHONPATH=tests/faults/slow), and only acts when they set
+FAULT_SLOW_CHUNK_READ_S (each chunk read of a restore sleeps first) or FAULT_SLOW_GC_UNLINK_S (GC sleeps
+between hiding a chunk and unlinking it).
+"""
+
+import os
+import time
+import types
+
+_read_s = float(os.environ.get("FAULT_SLOW_CHUNK_READ_S") or 0)
+_unlink_s = float(os.environ.get("FAULT_SLOW_GC_UNLINK_S") or 0)
+
+if _read_s:
+    from backup.engine import store as _store
+
+    _read_chunk = _store.Store.read_chunk
+
+    def _slow_read_chunk(self, *args, **kwargs):
+        time.sleep(_read_s)
+        return _read_chunk(self, *args, **kwargs)
+
+    _store.Store.read_chunk = _slow_read_chunk
+
+if _unlink_s:
+    from backup.engine import gc as _gc
+
+    def _slow_unlink(path, *args, **kwargs):
+        if ".gc-" in os.fspath(path):
+            time.sleep(_unlink_s)
+        return os.unlink(path, *args, **kwargs)
+
+    _gc.os = types.SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
+    _gc.os.unlink = _slow_unlink
