@@ -14,6 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
+from tests.jobs.factories import make_vault
 from tests.security.world import MARKER, build_world
 
 EXCLUDED_PREFIXES = ("admin/", "metrics", "api/", "static/")
@@ -66,10 +67,17 @@ def _post_data(world) -> dict:
             "name": "charlie-probe", "region": "West US", "redundancy": "geo"}
 
 
+def _query(world) -> dict:
+    """Pages that take their objects from the query string (the Restore wizard's item and point)."""
+    return {"item": world.protected.pk, "point": world.point.pk, "policy": world.policy.pk, "vm": world.vm.pk}
+
+
 @pytest.mark.django_db
-def test_every_page_hides_alphas_objects_from_another_subscription(client, world, charlie, alice):
+def test_every_page_hides_alphas_objects_from_another_subscription(client, world, charlie, alice, gamma):
     ids = world.ids()
     before = world.snapshot()
+    # charlie's own vault, with Alpha's ids in the query string or the form: his vault must not reach them.
+    own_vault_ids = ids | {"vaults": make_vault(gamma, name="charlie-vault").pk}
     routes = list(_routes())
     assert len(routes) > 25  # the walk found the project's URLs
     problems = []
@@ -80,12 +88,12 @@ def test_every_page_hides_alphas_objects_from_another_subscription(client, world
         names_object = PARAM.search(route) is not None
         # The world must name real objects: their owner can see them (else a 404 below would prove nothing).
         client.force_login(alice)
-        owner = client.get(url)
+        owner = client.get(url, _query(world))
         if names_object and owner.status_code == 404:
             problems.append(f"alice GET {url} -> 404: the world's id does not fit this URL")
         client.force_login(charlie)
         for method in ("get", "post"):
-            kwargs = {"data": _post_data(world)} if method == "post" else {}
+            kwargs = {"data": _post_data(world) if method == "post" else _query(world)}
             response = getattr(client, method)(url, **kwargs)
             status = response.status_code
             body = response.content.decode(errors="replace") if not getattr(response, "streaming", False) else ""
@@ -97,6 +105,12 @@ def test_every_page_hides_alphas_objects_from_another_subscription(client, world
                     problems.append(f"charlie {method.upper()} {url} -> {status}")
                 if MARKER in body:
                     problems.append(f"charlie {method.upper()} {url} shows Alpha's data")
+            if "<int:pk>" in route and route.startswith("vaults/"):
+                own = _fill(route, own_vault_ids)
+                response = getattr(client, method)(own, **kwargs)
+                body = response.content.decode(errors="replace") if not getattr(response, "streaming", False) else ""
+                if response.status_code >= 500 or MARKER in body:
+                    problems.append(f"charlie {method.upper()} {own} with Alpha's ids -> {response.status_code}")
     assert problems == []
     assert world.snapshot() == before, "another subscription's requests changed Alpha's objects"
 
