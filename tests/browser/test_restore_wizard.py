@@ -74,6 +74,7 @@ def test_the_restore_wizard_restores_a_chosen_point(live_server, page, screensho
     expect(page.locator("[data-field=vm_name]")).to_contain_text("replacing an existing virtual machine")
     page.screenshot(path=str(screenshots / "restore-4-refused-name.png"))
     page.check("#restore-cs-new")
+    expect(page.locator("#restore-cs-name")).to_be_enabled()  # page 2 was re-rendered for a new cloud service
     page.fill("#restore-vm-name", "web01-r")
     page.fill("#restore-cs-name", "web01-restored")
     page.click("#restore-submit")

@@ -1,7 +1,10 @@
 """Helpers of the restore and manage tests: comparing sparse disk images, backing up items in-process."""
 
 import os
+import shutil
 from pathlib import Path
+
+import pytest
 
 from backup.fabric.cow import data_spans
 from backup.vms.models import RecoveryPoint
@@ -36,3 +39,14 @@ def back_up(item, user) -> RecoveryPoint:
     job = run_jobs(backups.back_up_now(item, user))[0]
     assert job.status == "completed", job.error_message
     return RecoveryPoint.objects.get(point_id=f"job-{job.pk}")
+
+
+@pytest.fixture(autouse=True)
+def clean_fabric(db):
+    """Remove the image files this test's restores and machines made: ids restart after a rolled-back test,
+    and a later test must not find an image at its new disk's path."""
+    yield
+    from backup.vms.models import StorageAccount
+
+    for account in StorageAccount.objects.all():
+        shutil.rmtree(account.folder, ignore_errors=True)

@@ -12,7 +12,10 @@ from backup.vms.services import manage
 from tests.jobs.factories import make_policy, make_protected_item, make_vault, make_vm
 
 from .helpers import run_jobs
-from .restore_helpers import back_up
+from .restore_helpers import (
+    back_up,
+    clean_fabric,  # noqa: F401  (autouse)
+)
 
 
 @pytest.fixture

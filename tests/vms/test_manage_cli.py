@@ -10,7 +10,10 @@ from backup.jobs.models import Job, Operation
 from backup.vms.models import StorageAccount
 from tests.jobs.factories import make_protected_item
 
-from .restore_helpers import back_up
+from .restore_helpers import (
+    back_up,
+    clean_fabric,  # noqa: F401  (autouse)
+)
 
 
 def backup(*args) -> str:

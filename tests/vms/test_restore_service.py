@@ -12,7 +12,11 @@ from backup.vms.services import restore
 from tests.jobs.factories import make_protected_item, make_vm
 
 from .helpers import run_jobs
-from .restore_helpers import back_up, same_content
+from .restore_helpers import (
+    back_up,
+    clean_fabric,  # noqa: F401  (autouse)
+    same_content,
+)
 
 
 @pytest.fixture

@@ -20,7 +20,10 @@ from backup.vms.services import manage, protection, registration, restore
 from tests.jobs.factories import make_policy, make_vault, make_vm
 from tests.vms.test_backup_worker import _final
 
-from .restore_helpers import same_content
+from .restore_helpers import (
+    clean_fabric,  # noqa: F401  (autouse)
+    same_content,
+)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
