@@ -27,6 +27,22 @@ def clean_storage_roots():
         root.mkdir(parents=True, exist_ok=True)
 
 
+@pytest.fixture(autouse=True)
+def private_storage_roots(request, settings, tmp_path):
+    """Tests without a worker get their own vault and fabric folders.
+
+    Their database work is rolled back, so ids come round again (SQLite reuses them) and a new
+    disk or vault would find the files of an earlier test at its path. Tests with a real worker
+    share the session's folders with it; their rows are committed, so their ids never repeat.
+    """
+    if "celery_worker" in request.fixturenames or request.node.get_closest_marker("worker"):
+        return
+    settings.VAULT_STORAGE_ROOT = tmp_path / "vaults"
+    settings.FABRIC_ROOT = tmp_path / "fabric"
+    settings.VAULT_STORAGE_ROOT.mkdir()
+    settings.FABRIC_ROOT.mkdir()
+
+
 def _user(username: str, *subscriptions: Subscription):
     user = get_user_model().objects.create_user(username=username, password=PASSWORD)
     for subscription in subscriptions:
