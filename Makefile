@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt migrations-check browser-deps clean
+.PHONY: run test lint fmt migrations-check browser-deps clean soak
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ browser-deps:
 # Tests keep their own var/ folder and broker queue, so they never touch a running portal's.
 test: $(STAMP) lint browser-deps
 	VAR_DIR=$(CURDIR)/var/test CELERY_TASK_DEFAULT_QUEUE=portal-test-$$$$ $(PY) -m pytest
+
+# Load benchmark (not a test): 200 protected VMs, 2 workers, beat, for SOAK_MINUTES (default 10).
+soak: $(STAMP)
+	$(PY) benchmarks/soak.py --minutes $${SOAK_MINUTES:-10}
 
 clean:
 	rm -rf var/test-* .pytest_cache
