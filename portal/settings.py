@@ -124,6 +124,11 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "portal.security.lockout_response"
 AXES_VERBOSE = False
+# Behind N reverse proxies (AXES_PROXY_COUNT=N), the client's address comes from X-Forwarded-For; otherwise every
+# client would share the proxy's address and lock one another out.
+if envint("AXES_PROXY_COUNT", 0):
+    AXES_IPWARE_PROXY_COUNT = envint("AXES_PROXY_COUNT", 0)
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
