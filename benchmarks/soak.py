@@ -297,6 +297,8 @@ def main() -> None:
         print(f"logical_bytes: {stats.logical_bytes}")
         others_failed = Job.objects.filter(status=JobStatus.FAILED).exclude(operation=Operation.BACKUP)
         print(f"other_jobs_failed: {others_failed.count()}")
+        gc_jobs = Job.objects.filter(operation=Operation.GARBAGE_COLLECTION)
+        print(f"gc_jobs: {gc_jobs.count()} ({gc_jobs.filter(status=JobStatus.COMPLETED).count()} completed)")
         print(f"guest_bytes_written: {sum(written)}")
         print(f"drain_s: {drained_s:.1f}")
         print(f"portal_requests: {len(poller.latencies_ms)}")
