@@ -80,7 +80,8 @@ def test_a_customer_protects_backs_up_restores_and_sees_the_bill(live_server, pa
         page.check(f"#register-vm-{sql.pk}")
         snap("register")
         page.click("#register-submit")
-        wait_for(_all_done, timeout=60, message="registration")
+        wait_for(lambda: Job.objects.filter(operation=Operation.REGISTER).count() == 2 and _all_done(), timeout=60,
+                 message="registration")
         page.goto(f"{base}/registered/")
         expect(page.locator("#registered-table")).to_contain_text("Registered")
         snap("registered")

@@ -16,7 +16,7 @@ from backup import engine
 from backup.jobs import errors
 from backup.jobs import services as jobs
 from backup.jobs.models import Job, JobStatus, Operation, SubTask
-from backup.vms.models import ProtectedItem, RecoveryPoint
+from backup.vms.models import ProtectedItem, RecoveryPoint, VirtualMachine
 from backup.vms.services import backup as backups
 from backup.vms.services import gc
 from backup.vms.services import restore as restores
@@ -88,6 +88,8 @@ def test_a_restore_whose_worker_is_killed_ends_failed_and_the_next_restore_succe
     _reaped(job)
     store = engine.Store.open(item.vault.store_path)
     assert engine.verify(store).ok
+    # A half-restored machine is never presented as a good one: it is not Running.
+    assert not VirtualMachine.objects.filter(name="doomed1", power_state=VirtualMachine.PowerState.RUNNING).exists()
 
     worker = _worker("restore-next", env)
     try:

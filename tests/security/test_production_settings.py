@@ -11,6 +11,7 @@ from django.conf import settings
 
 def _production_env() -> dict:
     env = os.environ.copy()
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests' conftest; never in deployment
     env.update({"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(60), "ALLOWED_HOSTS": "portal.example.com"})
     return env
 
