@@ -86,3 +86,30 @@ def test_a_broker_outage_loses_nothing_and_never_breaks_a_page(alice, alpha, api
 def test_the_requeue_task_is_on_the_beat_schedule():
     entry = settings.CELERY_BEAT_SCHEDULE["requeue-unclaimed-jobs"]
     assert entry["task"] == "backup.jobs.tasks.requeue_unclaimed_jobs" and entry["schedule"] <= 300
+
+
+@pytest.mark.django_db(transaction=False)
+def test_requeue_sends_only_active_jobs_no_worker_has_claimed_for_a_while(alpha, monkeypatch):
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from backup.jobs import services as jobs
+    from backup.jobs import tasks as job_tasks
+
+    sent = []
+    monkeypatch.setattr(job_tasks, "run_job", SimpleNamespace(delay=sent.append))
+    old = timezone.now() - timedelta(minutes=10)
+    waiting = Job.objects.create(subscription=alpha, operation=Operation.BACKUP, started_at=old)
+    Job.objects.create(subscription=alpha, operation=Operation.BACKUP, started_at=old, claimed_at=old)
+    Job.objects.create(subscription=alpha, operation=Operation.BACKUP, started_at=old, status=JobStatus.COMPLETED)
+    Job.objects.create(subscription=alpha, operation=Operation.BACKUP)  # just queued: leave it alone
+    assert jobs.requeue_unclaimed(older_than_s=60) == 1 and sent == [waiting.pk]
+
+    def broker_down(job_id):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(job_tasks, "run_job", SimpleNamespace(delay=broker_down))
+    assert jobs.requeue_unclaimed(older_than_s=60) == 0  # logged, retried at the next beat tick
+    assert jobs.enqueue(waiting.pk) is False
