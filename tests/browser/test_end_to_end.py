@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
+from backup.billing import services as billing
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.vaults.models import Vault
 from backup.vms.models import ProtectedItem, StorageAccount, VirtualMachine
@@ -151,8 +152,10 @@ def test_a_customer_protects_backs_up_restores_and_sees_the_bill(live_server, pa
         # The dashboard and the bill.
         page.goto(f"{base}/dashboard/")
         snap("dashboard")
+        billing.meter_usage()  # what beat's hourly meter-billing-usage task does
         page.goto(f"{live_server.url}/billing/")
         expect(page.locator("#billing-summary")).to_be_visible()
+        expect(page.locator("#bill-total")).not_to_contain_text("$0.00")
         snap("billing")
     finally:
         stop_worker(worker)
