@@ -53,6 +53,7 @@ def test_no_template_has_inline_scripts_or_style_attributes():
         if path.parts[-2] == "admin":
             continue  # Django's admin pages get 'unsafe-inline' styles only (portal/security.py).
         text = path.read_text()
-        if re.search(r"\sstyle=", text) or re.search(r"<script(?![^>]*\ssrc=)", text) or re.search(r"\son\w+=", text):
+        inline = (r"\sstyle=", r"<style", r"<script(?![^>]*\ssrc=)", r"\son\w+=", r"javascript:")
+        if any(re.search(pattern, text) for pattern in inline):
             offenders.append(str(path.relative_to(settings.BASE_DIR)))
     assert offenders == []
