@@ -28,7 +28,7 @@ def clean_storage_roots():
 
 
 @pytest.fixture(autouse=True)
-def private_storage_roots(request, settings, tmp_path):
+def private_storage_roots(request, settings, tmp_path_factory):
     """Tests without a worker get their own vault and fabric folders.
 
     Their database work is rolled back, so ids come round again (SQLite reuses them) and a new
@@ -37,8 +37,9 @@ def private_storage_roots(request, settings, tmp_path):
     """
     if "celery_worker" in request.fixturenames or request.node.get_closest_marker("worker"):
         return
-    settings.VAULT_STORAGE_ROOT = tmp_path / "vaults"
-    settings.FABRIC_ROOT = tmp_path / "fabric"
+    roots = tmp_path_factory.mktemp("roots")
+    settings.VAULT_STORAGE_ROOT = roots / "vaults"
+    settings.FABRIC_ROOT = roots / "fabric"
     settings.VAULT_STORAGE_ROOT.mkdir()
     settings.FABRIC_ROOT.mkdir()
 
