@@ -5,13 +5,17 @@ from collections.abc import Callable
 
 HANDLERS: dict[str, Callable] = {}
 CANCELLABLE: set[str] = set()
+# Called with the job after the reaper failed it: a killed worker never ran the handler's own clean-up.
+ON_LOST: dict[str, Callable] = {}
 
 
-def handler(operation: str, *, cancellable: bool = False) -> Callable[[Callable], Callable]:
+def handler(operation: str, *, cancellable: bool = False, on_lost: Callable | None = None) -> Callable[[Callable], Callable]:
     def register(fn: Callable) -> Callable:
         HANDLERS[operation] = fn
         if cancellable:
             CANCELLABLE.add(operation)
+        if on_lost is not None:
+            ON_LOST[operation] = on_lost
         return fn
 
     return register

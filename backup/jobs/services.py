@@ -192,8 +192,17 @@ def reap_lost_jobs() -> int:
     lost = Job.objects.filter(status__in=ACTIVE_STATUSES, claimed_at__isnull=False, heartbeat_at__lt=stale)
     count = 0
     for job_id in lost.values_list("pk", flat=True):
-        count += _finish(job_id, JobStatus.FAILED, message=errors.WORKER_LOST, action=errors.WORKER_LOST_ACTION,
-                         code="WorkerLost")
+        if not _finish(job_id, JobStatus.FAILED, message=errors.WORKER_LOST, action=errors.WORKER_LOST_ACTION,
+                       code="WorkerLost"):
+            continue
+        count += 1
+        job = Job.objects.get(pk=job_id)
+        clean_up = registry.ON_LOST.get(job.operation)
+        if clean_up is not None:
+            try:
+                clean_up(job)
+            except Exception:
+                log.exception("cleaning up after lost job %s failed", job_id)
     return count
 
 

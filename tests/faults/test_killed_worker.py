@@ -16,7 +16,7 @@ from backup import engine
 from backup.jobs import errors
 from backup.jobs import services as jobs
 from backup.jobs.models import Job, JobStatus, Operation, SubTask
-from backup.vms.models import ProtectedItem, RecoveryPoint, VirtualMachine
+from backup.vms.models import CloudService, ProtectedItem, RecoveryPoint, VirtualDisk, VirtualMachine
 from backup.vms.services import backup as backups
 from backup.vms.services import gc
 from backup.vms.services import restore as restores
@@ -85,11 +85,14 @@ def test_a_restore_whose_worker_is_killed_ends_failed_and_the_next_restore_succe
     finally:
         _kill(doomed)
     assert Job.objects.get(pk=job.pk).status == JobStatus.IN_PROGRESS  # killed mid-restore
+    half_made_disks = [disk.path for disk in VirtualDisk.objects.filter(vm__name="doomed1")]
     _reaped(job)
     store = engine.Store.open(item.vault.store_path)
     assert engine.verify(store).ok
-    # A half-restored machine is never presented as a good one: it is not Running.
-    assert not VirtualMachine.objects.filter(name="doomed1", power_state=VirtualMachine.PowerState.RUNNING).exists()
+    # The reaper removes the half-restored machine, its disks and its new cloud service, so the name is free again.
+    assert not VirtualMachine.objects.filter(name="doomed1").exists()
+    assert not CloudService.objects.filter(name=job.params["cloud_service"]).exists()
+    assert half_made_disks and not any(path.exists() for path in half_made_disks)
 
     worker = _worker("restore-next", env)
     try:

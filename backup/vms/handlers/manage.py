@@ -8,7 +8,7 @@ from backup.jobs.registry import handler
 from ..services import manage, restore
 
 
-@handler(Operation.RESTORE, cancellable=True)
+@handler(Operation.RESTORE, cancellable=True, on_lost=restore.clean_up_lost_restore)
 def run_restore(ctx: JobContext) -> None:
     restore.run_restore(ctx)
 

@@ -384,17 +384,37 @@ def start_restore(point: RecoveryPoint, *, user=None, vm_name: str = "", cloud_s
 # -- The Restore job --------------------------------------------------------------------------------
 @dataclass
 class Made:
-    """What a restore created so far, so a failure can remove it."""
+    """What a restore created so far, so a failure can remove it.
+
+    It is also written to the job's row as soon as something exists, because a worker killed mid-restore runs
+    no clean-up of its own: the reaper (`clean_up_lost_restore`) or the redelivered attempt does it instead.
+    """
 
     files: list[Path]
     folder: Path | None = None
     vm_id: int | None = None
     cloud_service_id: int | None = None
 
+    def record(self, job: Job) -> None:
+        job.result["made"] = {"folder": str(self.folder) if self.folder else None, "vm_id": self.vm_id,
+                              "cloud_service_id": self.cloud_service_id}
+        Job.objects.filter(pk=job.pk).update(result=job.result)
+
+    @classmethod
+    def recorded(cls, job: Job) -> "Made | None":
+        made = (job.result or {}).get("made")
+        if not made:
+            return None
+        return cls(files=[], folder=Path(made["folder"]) if made["folder"] else None, vm_id=made["vm_id"],
+                   cloud_service_id=made["cloud_service_id"])
+
 
 def run_restore(ctx: JobContext) -> None:
     """The Restore job's work (see the module docstring)."""
     params = ctx.job.params
+    earlier = Made.recorded(ctx.job)
+    if earlier is not None:
+        _clean_up(earlier)  # a redelivered job: the killed attempt's half-made VM goes first
     made = Made(files=[])
     try:
         with ctx.step(STEP_PREPARE):
@@ -414,6 +434,15 @@ def run_restore(ctx: JobContext) -> None:
     except BaseException:
         _clean_up(made)
         raise
+    ctx.job.result.pop("made", None)
+    Job.objects.filter(pk=ctx.job.pk).update(result=ctx.job.result)
+
+
+def clean_up_lost_restore(job: Job) -> None:
+    """The reaper failed this restore after its worker died: remove what it had made."""
+    made = Made.recorded(job)
+    if made is not None:
+        _clean_up(made)
 
 
 def _prepare(job: Job, params: dict, made: Made):
@@ -442,8 +471,11 @@ def _prepare(job: Job, params: dict, made: Made):
         made.folder = target.storage_account.folder / f"restore-{job.pk}"
         shutil.rmtree(made.folder, ignore_errors=True)  # a redelivered job starts again from nothing
         made.folder.mkdir(parents=True)
+        made.record(job)
         return point, store, {key: made.folder / f"{key}.vhd" for key in target.disk_keys}
-    return point, store, _create_machine_rows(target, sizes, made)
+    targets = _create_machine_rows(target, sizes, made)
+    made.record(job)
+    return point, store, targets
 
 
 def _create_machine_rows(target: RestoreTarget, sizes: dict[str, int], made: Made) -> dict[str, Path]:
