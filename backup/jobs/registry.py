@@ -9,7 +9,9 @@ CANCELLABLE: set[str] = set()
 ON_LOST: dict[str, Callable] = {}
 
 
-def handler(operation: str, *, cancellable: bool = False, on_lost: Callable | None = None) -> Callable[[Callable], Callable]:
+def handler(
+    operation: str, *, cancellable: bool = False, on_lost: Callable | None = None
+) -> Callable[[Callable], Callable]:
     def register(fn: Callable) -> Callable:
         HANDLERS[operation] = fn
         if cancellable:

@@ -401,7 +401,7 @@ class Made:
         Job.objects.filter(pk=job.pk).update(result=job.result)
 
     @classmethod
-    def recorded(cls, job: Job) -> "Made | None":
+    def recorded(cls, job: Job) -> Made | None:
         made = (job.result or {}).get("made")
         if not made:
             return None
