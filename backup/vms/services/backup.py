@@ -31,6 +31,7 @@ from backup.jobs.errors import JobFailed
 from backup.jobs.models import Job, Operation
 
 from ..models import ProtectedItem, RecoveryPoint, VirtualDisk
+from .stores import open_vault_store
 
 # -- The product's messages (azure-backup-spec.md, section 4) ------------------------------------
 VM_NO_LONGER_EXISTS = "Could not perform the operation as VM no longer exists."
@@ -154,10 +155,7 @@ def load_target(item_id: int) -> BackupTarget:
 
 
 def open_store(item: ProtectedItem) -> engine.Store:
-    try:
-        return engine.Store.open(item.vault.store_path)
-    except engine.NotAStore:
-        raise JobFailed(VAULT_UNAVAILABLE, VAULT_UNAVAILABLE_ACTION, code="VaultStoreUnavailable") from None
+    return open_vault_store(item.vault, VAULT_UNAVAILABLE)
 
 
 @contextmanager

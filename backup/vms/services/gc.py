@@ -15,6 +15,8 @@ from backup.jobs.errors import JobFailed
 from backup.jobs.models import Job, Operation
 from backup.vaults.models import Vault
 
+from .stores import open_vault_store
+
 
 def start_gc(vault: Vault, *, user=None, scheduled: bool = False) -> Job:
     # Housekeeping is recorded as scheduled=False so hourly runs do not toast every member of the subscription.
@@ -32,11 +34,7 @@ def collect_garbage_all_vaults() -> list[Job]:
 
 def collect_vault_garbage(vault_id: int, grace: timedelta | None = None) -> engine.GcReport:
     vault = Vault.objects.get(pk=vault_id)
-    try:
-        store = engine.Store.open(vault.store_path)
-    except engine.NotAStore:
-        raise JobFailed("The backup vault's storage cannot be opened.", "Retry in a few minutes.",
-                        code="VaultStoreUnavailable") from None
+    store = open_vault_store(vault)
     try:
         if grace is None:
             return engine.collect_garbage(store)

@@ -34,6 +34,7 @@ from backup.vaults.models import Vault
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint, RegisteredItem, VirtualMachine
 from . import gc, policies, protection
 from .backup import lock_key_for
+from .stores import open_vault_store
 
 ALREADY_STOPPED = ("Protection of '{name}' is already stopped - Its backup data is kept. To delete it, use DELETE "
                    "(Delete backup data).")
@@ -42,7 +43,6 @@ NOT_STOPPED = ("The backup data of '{name}' can be deleted only after its protec
 NOT_STOPPED_RESUME = "Protection of '{name}' is not stopped; there is nothing to resume."
 VM_GONE_RESUME = "The virtual machine '{name}' no longer exists, so its protection cannot be resumed."
 ITEM_GONE = "The protected item no longer exists."
-STORE_UNAVAILABLE = "The backup vault's storage cannot be opened."
 VAULT_NOT_EMPTY = (
     "The vault cannot be deleted while it still holds {what}. Stop protection with 'Delete associated backup "
     "data' for every protected item, then unregister every registered item, and try again."
@@ -133,10 +133,7 @@ def _delete_data_step(ctx: JobContext) -> None:
 
 def delete_item_data(item: ProtectedItem) -> int:
     """Remove an item's recovery points (rows, then manifests) and the item itself. Returns the points removed."""
-    try:
-        store = engine.Store.open(item.vault.store_path)
-    except engine.NotAStore:
-        raise JobFailed(STORE_UNAVAILABLE, "Retry in a few minutes.", code="VaultStoreUnavailable") from None
+    store = open_vault_store(item.vault)
     with transaction.atomic():
         points = RecoveryPoint.objects.filter(Q(protected_item=item) | Q(registered_item_id=item.registered_item_id),
                                               vault_id=item.vault_id)

@@ -16,6 +16,7 @@ from backup.vaults.models import Vault
 
 from ..models import RecoveryPoint
 from . import gc
+from .stores import open_vault_store
 
 VAULT_NOT_ACTIVE = "The vault is not active - Only an active vault's backup data can be verified."
 VAULT_NOT_ACTIVE_GC = "The vault is not active - Garbage collection runs only on an active vault."
@@ -42,11 +43,7 @@ def start_verify(vault: Vault, *, user=None, point: RecoveryPoint | None = None)
 def verify_vault(vault_id: int, point_ids: list[str] | None = None) -> engine.VerifyReport:
     """Check the data; raise JobFailed with a summary when a chunk is missing or corrupt."""
     vault = Vault.objects.get(pk=vault_id)
-    try:
-        store = engine.Store.open(vault.store_path)
-    except engine.NotAStore:
-        raise JobFailed("The backup vault's storage cannot be opened.", "Retry in a few minutes.",
-                        code="VaultStoreUnavailable") from None
+    store = open_vault_store(vault)
     try:
         report = engine.verify(store, point_ids)
     except engine.EngineError as exc:

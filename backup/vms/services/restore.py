@@ -44,6 +44,7 @@ from backup.notifications.services import notify
 from backup.vaults.models import Vault
 
 from ..models import CloudService, ProtectedItem, RecoveryPoint, StorageAccount, VirtualDisk, VirtualMachine
+from .stores import open_vault_store
 
 # -- The product's messages (azure-backup-spec.md, section 4 and 5) --------------------------------
 REPLACE_REFUSED = (
@@ -450,11 +451,7 @@ def _prepare(job: Job, params: dict, made: Made):
                                                  "registered_item__vm").filter(pk=params["recovery_point_id"]).first()
     if point is None:
         raise JobFailed(POINT_GONE, POINT_GONE_ACTION, code="RecoveryPointNotFound")
-    try:
-        store = engine.Store.open(point.vault.store_path)
-    except engine.NotAStore:
-        raise JobFailed("The backup vault's storage cannot be opened.", "Retry in a few minutes.",
-                        code="VaultStoreUnavailable") from None
+    store = open_vault_store(point.vault)
     if not store.has_manifest(point.point_id):
         raise JobFailed(POINT_GONE, POINT_GONE_ACTION, code="RecoveryPointNotFound")
     try:

@@ -15,6 +15,7 @@ from backup.jobs.errors import JobFailed
 from backup.jobs.models import Job, Operation
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint
+from .stores import open_vault_store
 
 
 def retention_for(policy: BackupPolicy) -> engine.RetentionPolicy:
@@ -59,11 +60,7 @@ def prune_item(item_id: int, now=None) -> list[str]:
     expired = points_to_prune(item, now)
     if not expired:
         return []
-    try:
-        store = engine.Store.open(item.vault.store_path)
-    except engine.NotAStore:
-        raise JobFailed("The backup vault's storage cannot be opened.", "Retry in a few minutes.",
-                        code="VaultStoreUnavailable") from None
+    store = open_vault_store(item.vault)
     ids = [p.point_id for p in expired]
     with transaction.atomic():
         RecoveryPoint.objects.filter(pk__in=[p.pk for p in expired]).delete()
