@@ -11,7 +11,10 @@ queries_per_jobs_page (and a few more). The database is dropped/emptied first: p
 database made for it (e.g. postgres://postgres@127.0.0.1:5432/portal_bench).
 
 Options (environment): BENCH_REQUESTS (per endpoint, default 400), BENCH_SECONDS (per endpoint, default 30),
-BENCH_CLIENTS (default 20), BENCH_WORKERS (gunicorn workers, default 4), BENCH_SKIP_SEED=1 (reuse the data).
+BENCH_CLIENTS (default 20), BENCH_WORKERS (gunicorn workers, default 4), BENCH_SKIP_SEED=1 (reuse the data),
+BENCH_THINK_MIN_S / BENCH_THINK_MAX_S (a client's pause between two requests, default 0.5-1.5 s, like locust's
+`between`). The same endpoints are then measured again with no pause at all, printed with a `saturated_` prefix:
+the closed-loop figures show what two cores can serve, the others what 20 people using the portal see.
 """
 
 from __future__ import annotations
@@ -152,29 +155,38 @@ def start_server(port: int) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
-def load(urls: list[str], headers: dict, clients: int, count: int, seconds: float) -> list[float]:
-    """`count` requests spread over `urls`, by `clients` threads, stopping after `seconds`."""
+def load(urls: list[str], headers: dict, clients: int, count: int, seconds: float,
+         think: tuple[float, float] = (0.0, 0.0)) -> list[float]:
+    """`count` requests spread over `urls` by `clients` concurrent clients, stopping after `seconds`.
+
+    Each client sends its share one after another, pausing a random `think` time between two requests
+    (as locust users do with `wait_time = between(a, b)`); think = (0, 0) is the closed-loop saturation test.
+    """
     deadline = time.monotonic() + seconds
     timings: list[float] = []
     errors = []
 
-    def one(i: int) -> None:
-        if time.monotonic() > deadline:
-            return
-        request = urllib.request.Request(urls[i % len(urls)], headers=headers)
-        t0 = time.perf_counter()
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                response.read()
-                if response.status != 200:
-                    errors.append(response.status)
-        except Exception as exc:  # noqa: BLE001 - counted and reported
-            errors.append(repr(exc))
-            return
-        timings.append((time.perf_counter() - t0) * 1000)
+    def client(k: int) -> None:
+        rng = random.Random(k)
+        for i in range(k, count, clients):
+            if time.monotonic() > deadline:
+                return
+            request = urllib.request.Request(urls[i % len(urls)], headers=headers)
+            t0 = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    response.read()
+                    if response.status != 200:
+                        errors.append(response.status)
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                errors.append(repr(exc))
+                continue
+            timings.append((time.perf_counter() - t0) * 1000)
+            if think[1]:
+                time.sleep(rng.uniform(*think))
 
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(one, range(count)))
+        list(pool.map(client, range(clients)))
     if errors:
         print(f"# {len(errors)} failed requests, e.g. {errors[0]}", file=sys.stderr)
     return timings
@@ -217,35 +229,48 @@ def main() -> None:
     count = int(os.environ.get("BENCH_REQUESTS", 400))
     seconds = float(os.environ.get("BENCH_SECONDS", 30))
     v = vault.pk
+    jobs_first = [f"{base}/vaults/{v}/jobs/", f"{base}/vaults/{v}/jobs/?range=7d"]
+    jobs_filtered = [f"{base}/vaults/{v}/jobs/?operation=backup&status=failed&range=7d",
+                     f"{base}/vaults/{v}/jobs/?item=vm-00005&range=custom&start=2000-01-01",
+                     f"{base}/vaults/{v}/jobs/?status=in_progress&range=7d"]
+    jobs_deep = [f"{base}/vaults/{v}/jobs/?range=7d&page=150",
+                 f"{base}/vaults/{v}/jobs/?range=custom&start=2000-01-01&page=700"]
+    dashboard_urls = [f"{base}/vaults/{v}/dashboard/"]
+    api_urls = [f"{base}/api/v1/vaults/{v}/jobs", f"{base}/api/v1/vaults/{v}/jobs?status=failed&range=7d",
+                f"{base}/api/v1/vaults/{v}/jobs?range=7d&page=150"]
+    think = (float(os.environ.get("BENCH_THINK_MIN_S", 0.5)), float(os.environ.get("BENCH_THINK_MAX_S", 1.5)))
+    results = {}
     try:
-        load([f"{base}/vaults/{v}/jobs/"], cookie, clients, 40, seconds)  # warm-up
-        first = load([f"{base}/vaults/{v}/jobs/", f"{base}/vaults/{v}/jobs/?range=7d"], cookie, clients, count,
-                     seconds)
-        filtered = load([f"{base}/vaults/{v}/jobs/?operation=backup&status=failed&range=7d",
-                         f"{base}/vaults/{v}/jobs/?item=vm-00005&range=custom&start=2000-01-01",
-                         f"{base}/vaults/{v}/jobs/?status=in_progress&range=7d"], cookie, clients, count, seconds)
-        deep = load([f"{base}/vaults/{v}/jobs/?range=7d&page=150",
-                     f"{base}/vaults/{v}/jobs/?range=custom&start=2000-01-01&page=700"], cookie, clients, count,
-                    seconds)
-        dashboard = load([f"{base}/vaults/{v}/dashboard/"], cookie, clients, count, seconds)
-        api = load([f"{base}/api/v1/vaults/{v}/jobs", f"{base}/api/v1/vaults/{v}/jobs?status=failed&range=7d",
-                    f"{base}/api/v1/vaults/{v}/jobs?range=7d&page=150"], token, clients, count, seconds)
+        load(jobs_first, cookie, clients, 40, seconds)  # warm-up
+        # Two runs side by side: 20 users who read each page before the next click (the figures the
+        # targets are about), and 20 clients firing back to back (what the two cores can serve at most).
+        for mode, pause in (("", think), ("saturated_", (0.0, 0.0))):
+            results[mode] = {
+                "first": load(jobs_first, cookie, clients, count, seconds, pause),
+                "filtered": load(jobs_filtered, cookie, clients, count, seconds, pause),
+                "deep": load(jobs_deep, cookie, clients, count, seconds, pause),
+                "dashboard": load(dashboard_urls, cookie, clients, count, seconds, pause),
+                "api": load(api_urls, token, clients, count, seconds, pause),
+            }
     finally:
         server.terminate()
         server.wait(timeout=20)
-    pages = first + filtered + deep
     print(f"database: {connection.vendor}")
     print(f"jobs_in_database: {Job.objects.count()}")
-    print(f"jobs_page_p50_ms: {statistics.median(pages):.1f}")
-    print(f"jobs_page_p95_ms: {pct(pages, 95):.1f}")
-    print(f"jobs_page_first_p95_ms: {pct(first, 95):.1f}")
-    print(f"jobs_page_filtered_p95_ms: {pct(filtered, 95):.1f}")
-    print(f"jobs_page_deep_p95_ms: {pct(deep, 95):.1f}")
-    print(f"dashboard_p95_ms: {pct(dashboard, 95):.1f}")
-    print(f"jobs_api_p95_ms: {pct(api, 95):.1f}")
+    print(f"clients: {clients}")
+    print(f"think_time_s: {think[0]}-{think[1]}")
+    for mode, r in results.items():
+        pages = r["first"] + r["filtered"] + r["deep"]
+        print(f"{mode}jobs_page_p50_ms: {statistics.median(pages):.1f}")
+        print(f"{mode}jobs_page_p95_ms: {pct(pages, 95):.1f}")
+        print(f"{mode}jobs_page_first_p95_ms: {pct(r['first'], 95):.1f}")
+        print(f"{mode}jobs_page_filtered_p95_ms: {pct(r['filtered'], 95):.1f}")
+        print(f"{mode}jobs_page_deep_p95_ms: {pct(r['deep'], 95):.1f}")
+        print(f"{mode}dashboard_p95_ms: {pct(r['dashboard'], 95):.1f}")
+        print(f"{mode}jobs_api_p95_ms: {pct(r['api'], 95):.1f}")
+        print(f"{mode}requests_measured: {len(pages) + len(r['dashboard']) + len(r['api'])}")
     print(f"queries_per_jobs_page: {queries_per_page}")
     print(f"queries_per_deep_jobs_page: {queries_deep}")
-    print(f"requests_measured: {len(pages) + len(dashboard) + len(api)}")
 
 
 if __name__ == "__main__":

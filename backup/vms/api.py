@@ -249,7 +249,7 @@ def update_policy(request, vault_id: int, policy_id: int, payload: PolicyIn):
     vault = get_vault_for_user(request.auth, vault_id)
     policy = policies.get_policy(vault, policy_id)
     try:
-        return Status(200, policy_out(policies.update_policy(policy, payload.dict())))
+        return Status(200, policy_out(policies.update_policy(policy, payload.dict(), user=request.auth)))
     except ValidationError as error:
         return validation_error(error)
 

@@ -108,6 +108,26 @@ def test_a_policy_in_use_cannot_be_deleted_and_says_by_whom(alice, alpha, vms_va
     assert BackupPolicy.objects.filter(pk=policy.pk).exists()
 
 
+def test_editing_a_policy_reconfigures_every_machine_it_protects(alice, alpha, vms_vault):
+    from backup.jobs.models import Job, JobStatus, Operation
+    from backup.vms.models import ProtectedItem
+    from backup.vms.services import protection, registration
+
+    vm = make_vm(alpha, name="payroll-db", files=False)
+    run_jobs(registration.start_registration(vms_vault, [vm.pk], alice))
+    policy = policies.create_policy(vms_vault, DAILY)
+    run_jobs(protection.start_protection(vms_vault, [vm.pk], policy, alice))
+
+    policies.update_policy(policy, DAILY | {"daily_retention_days": 60}, user=alice)
+
+    vm_jobs = Job.objects.filter(operation=Operation.CONFIGURE_PROTECTION, item_id=vm.pk).order_by("pk")
+    assert vm_jobs.count() == 2
+    [job] = run_jobs(vm_jobs.last())
+    assert job.params["reconfigure"] is True
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    assert ProtectedItem.objects.get(vm=vm).policy == policy
+
+
 def test_every_active_vault_gets_one_default_policy(alpha):
     vault = make_vault(alpha)
     first = policies.ensure_default_policy(vault)

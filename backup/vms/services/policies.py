@@ -193,7 +193,11 @@ def create_policy(vault: Vault, data: dict) -> BackupPolicy:
     return policy
 
 
-def update_policy(policy: BackupPolicy, data: dict) -> BackupPolicy:
+def update_policy(policy: BackupPolicy, data: dict, user=None) -> BackupPolicy:
+    """Change a policy and its schedule; as in the product, each machine using it gets a Configure
+    Protection job that re-applies it."""
+    from .protection import reconfigure_protection  # protection imports this module
+
     cleaned = clean_policy(policy.vault, data, instance=policy)
     with transaction.atomic():
         for field, value in cleaned.items():
@@ -201,6 +205,7 @@ def update_policy(policy: BackupPolicy, data: dict) -> BackupPolicy:
         policy.updated_at = dj_timezone.now()
         policy.save()
         sync_schedule(policy)
+        reconfigure_protection(policy, user)
     return policy
 
 

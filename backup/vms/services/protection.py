@@ -83,11 +83,19 @@ def protect_with_new_policy(vault: Vault, vm_ids, policy_data: dict, user=None) 
         return policy, [_start_job(vault, item, policy, user) for item in items]
 
 
-def _start_job(vault: Vault, item: RegisteredItem, policy: BackupPolicy, user) -> Job:
+def reconfigure_protection(policy: BackupPolicy, user=None) -> list[Job]:
+    """A Configure Protection job for every machine the (edited) policy protects."""
+    items = RegisteredItem.objects.filter(protected_item__policy=policy).exclude(
+        protected_item__status=ProtectedItem.Status.STOPPED)
+    return [_start_job(policy.vault, item, policy, user, reconfigure=True) for item in items]
+
+
+def _start_job(vault: Vault, item: RegisteredItem, policy: BackupPolicy, user, reconfigure: bool = False) -> Job:
     return jobs.start(
         subscription=vault.subscription, operation=Operation.CONFIGURE_PROTECTION, item_name=item.vm_name,
         item_type="vm", item_id=item.vm_id, vault_id=vault.pk, lock_key=f"vm:{item.vm_id}", user=user,
-        params={"registered_item_id": item.pk, "policy_id": policy.pk, "policy_name": policy.name},
+        params={"registered_item_id": item.pk, "policy_id": policy.pk, "policy_name": policy.name,
+                "reconfigure": reconfigure},
     )
 
 
@@ -104,6 +112,9 @@ def configure_protection(ctx: JobContext) -> None:
                             "again.", "PolicyNotFound")
         with transaction.atomic():
             current = ProtectedItem.objects.select_for_update().filter(registered_item=item).first()
+            if params.get("reconfigure") and current is not None and current.policy_id == policy.pk:
+                ctx.set_result(**{"Policy": policy.name, "Re-applied": "yes"})
+                return
             if current is not None and current.status != ProtectedItem.Status.STOPPED:
                 name = current.policy.name if current.policy else "-"
                 raise JobFailed(ALREADY_PROTECTED.format(policy=name), ALREADY_PROTECTED_ACTION, "AlreadyProtected")

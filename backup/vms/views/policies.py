@@ -54,7 +54,7 @@ def policy_edit(request, pk: int, policy_pk: int):
     form = PolicyForm(request.POST or None, policy=policy)
     if request.method == "POST" and form.is_valid():
         try:
-            policies.update_policy(policy, form.data_for_service())
+            policies.update_policy(policy, form.data_for_service(), user=request.user)
         except ValidationError as error:
             form.apply_error(error)
         else:
