@@ -245,11 +245,16 @@ def validate_restore(point: RecoveryPoint, *, vm_name: str = "", cloud_service: 
     return target
 
 
+STORAGE_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+
+
 def _check_storage_account(vault: Vault, name: str, errors: dict) -> StorageAccount | None:
     if not name:
         errors["storage_account"] = "Choose the storage account the restored disks are written to."
         return None
-    account = StorageAccount.objects.filter(subscription=vault.subscription, name=name).first()
+    account = None
+    if STORAGE_ACCOUNT_NAME.match(name):
+        account = StorageAccount.objects.filter(subscription=vault.subscription, name=name).first()
     if account is None:
         errors["storage_account"] = f"No storage account named '{name}' in the vault's subscription."
     elif account.region != vault.region:
@@ -287,15 +292,17 @@ def _check_machine(target: RestoreTarget, source, vm_name: str, service_name: st
     if not service_name:
         errors["cloud_service"] = "Choose an existing cloud service or enter the name of a new one."
         return
+    if not DNS_LABEL.match(service_name):
+        # Checked before any lookup: a name that cannot exist need not (and, with a NUL, cannot) be queried.
+        errors["cloud_service"] = ("A cloud service name (its DNS name) must be 3 to 63 characters long, "
+                                   "start with a letter and contain only letters, digits and hyphens.")
+        return
     existing = CloudService.objects.filter(name__iexact=service_name).first()
     if create is None:
         create = existing is None
     if create:
         if existing is not None:
             errors["cloud_service"] = DNS_NAME_TAKEN
-        elif not DNS_LABEL.match(service_name):
-            errors["cloud_service"] = ("A cloud service name (its DNS name) must be 3 to 63 characters long, "
-                                       "start with a letter and contain only letters, digits and hyphens.")
         target.cloud_service_name = service_name.lower()
         _check_new_network(vault, vnet, subnet, target, errors)
         return
