@@ -10,7 +10,7 @@ class NotificationQuerySet(models.QuerySet):
     def unread(self) -> "NotificationQuerySet":
         return self.filter(read_at__isnull=True)
 
-    def for_toasts(self, seconds: int = 60) -> "NotificationQuerySet":
+    def for_toasts(self, seconds: int = 20) -> "NotificationQuerySet":
         """What the toast area shows: recent, or still running, and not dismissed."""
         since = timezone.now() - timezone.timedelta(seconds=seconds)
         return self.filter(dismissed=False).filter(
