@@ -40,6 +40,8 @@ if not os.environ.get("DATABASE_URL"):
 os.environ.setdefault("VAR_DIR", str(WORK / "var"))
 os.environ.setdefault("STATIC_ROOT", str(WORK / "static"))
 os.environ["DEBUG"] = "0"
+# Plain HTTP on loopback: production settings would otherwise redirect every request to HTTPS.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -143,7 +145,7 @@ def start_server(port: int) -> subprocess.Popen:
     workers = os.environ.get("BENCH_WORKERS", "4")
     cmd = [sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}", "-w", workers,
            "--threads", "4", "--log-level", "warning"]
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # no access log in the figures
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
