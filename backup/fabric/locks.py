@@ -47,15 +47,20 @@ def lock_paths(image: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def disk_exclusive(image: Path) -> Iterator[None]:
+def _disk_lock(image: Path, exclusive: bool) -> Iterator[None]:
+    """The disk's main lock, entered through its gate so a stream of readers cannot starve a writer."""
     main, gate = lock_paths(image)
     fd = _open_lockfile(main)
     try:
-        with file_lock(gate, exclusive=True):
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with file_lock(gate, exclusive=exclusive):
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield
     finally:
         os.close(fd)
+
+
+def disk_exclusive(image: Path):
+    return _disk_lock(image, exclusive=True)
 
 
 @contextmanager
@@ -68,16 +73,8 @@ def disks_exclusive(images: Sequence[Path]) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def disk_shared(image: Path) -> Iterator[None]:
-    main, gate = lock_paths(image)
-    fd = _open_lockfile(main)
-    try:
-        with file_lock(gate, exclusive=False):
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)
+def disk_shared(image: Path):
+    return _disk_lock(image, exclusive=False)
 
 
 class SharedReaderLock:
