@@ -13,6 +13,7 @@ from backup.jobs.errors import INTERNAL_ERROR, WORKER_LOST, JobFailed
 from backup.jobs.models import Job, Operation
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
+from backup.tenancy.models import Subscription
 from backup.tenancy.services import subscriptions_for
 
 from .models import Vault
@@ -65,12 +66,14 @@ def create_vault(*, user, subscription, name: str, region: str) -> Vault:
     name = validate_vault_name(subscription, name)
     if region not in REGIONS:
         raise ValidationError({"region": "Choose one of the listed regions."})
-    if Vault.objects.filter(subscription=subscription).count() >= MAX_VAULTS_PER_SUBSCRIPTION:
-        limit = MAX_VAULTS_PER_SUBSCRIPTION
-        message = f"This subscription already has {limit} backup vaults, the most allowed."
-        raise ValidationError({"subscription": message})
     try:
         with transaction.atomic():
+            # Parallel creations in one subscription queue here, so the count cannot pass the limit between them.
+            Subscription.objects.select_for_update().filter(pk=subscription.pk).first()
+            if Vault.objects.filter(subscription=subscription).count() >= MAX_VAULTS_PER_SUBSCRIPTION:
+                limit = MAX_VAULTS_PER_SUBSCRIPTION
+                message = f"This subscription already has {limit} backup vaults, the most allowed."
+                raise ValidationError({"subscription": message})
             vault = Vault.objects.create(subscription=subscription, name=name, region=region, created_by=user)
             start_provisioning(vault)
     except IntegrityError:

@@ -95,3 +95,24 @@ def test_parallel_renames_to_one_policy_name_keep_the_names_unique(alice, alpha,
     assert statuses == [200] + [400] * (PARALLEL - 1)
     assert all(body["errors"]["name"] == [policies.NAME_CLASH] for status, body in results if status == 400)
     assert BackupPolicy.objects.filter(vault=vault, name="Nightly").count() == 1
+
+
+def test_parallel_creations_never_pass_the_limit_of_vaults_per_subscription(alice, alpha, api_headers, monkeypatch):
+    for i in range(vault_services.MAX_VAULTS_PER_SUBSCRIPTION - 1):
+        Vault.objects.create(subscription=alpha, name=f"v{i}", region="West US", status=Vault.Status.ACTIVE)
+    headers = api_headers(alice)
+    _hold_after(vault_services, "validate_vault_name", monkeypatch)
+    names = iter(f"Parallel-{i}" for i in range(PARALLEL))
+    lock = threading.Lock()
+
+    def create(client):
+        with lock:
+            name = next(names)
+        return client.post("/api/v1/vaults", {"name": name, "region": "West US", "subscription_id": alpha.pk},
+                           content_type="application/json", headers=headers)
+
+    results = _in_parallel(create)
+    assert sorted(status for status, _ in results) == [201] + [400] * (PARALLEL - 1)
+    limit = "This subscription already has 25 backup vaults, the most allowed."
+    assert all(body["errors"]["subscription"] == [limit] for status, body in results if status == 400)
+    assert Vault.objects.filter(subscription=alpha).count() == vault_services.MAX_VAULTS_PER_SUBSCRIPTION
