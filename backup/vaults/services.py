@@ -75,13 +75,15 @@ def create_vault(*, user, subscription, name: str, region: str) -> Vault:
                 message = f"This subscription already has {limit} backup vaults, the most allowed."
                 raise ValidationError({"subscription": message})
             vault = Vault.objects.create(subscription=subscription, name=name, region=region, created_by=user)
+            # In the transaction: once it commits a worker may finish at once, and its "Successfully created"
+            # must not be overwritten by this toast.
+            _notify_creation(vault, Notification.Level.PROGRESS, f"Creating backup vault '{vault.name}'…")
             start_provisioning(vault)
     except IntegrityError:
         # Another request created the same name between the check above and this insert.
         if _name_taken(subscription, name):
             raise ValidationError({"name": NAME_CLASH.format(name=name)}) from None
         raise
-    _notify_creation(vault, Notification.Level.PROGRESS, f"Creating backup vault '{vault.name}'…")
     return vault
 
 

@@ -128,3 +128,14 @@ def test_vaults_left_creating_before_the_upgrade_get_a_job_the_requeue_task_send
     job = Job.objects.get(operation=Operation.CREATE_VAULT)
     assert (job.vault_id, job.status, job.claimed_at) == (stuck.pk, JobStatus.IN_PROGRESS, None)
     assert job.started_at == stuck.created_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_vault_a_worker_provisions_at_once_keeps_its_success_toast(alice, alpha, monkeypatch):
+    # The worker takes the job the moment the vault is committed, before the request has answered.
+    monkeypatch.setattr("backup.jobs.tasks.run_job.delay", jobs.run)
+    vault = services.create_vault(user=alice, subscription=alpha, name="Payroll", region="West US")
+    vault.refresh_from_db()
+    assert vault.status == Vault.Status.ACTIVE
+    note = Notification.objects.get(user=alice, key=f"vault-create-{vault.pk}")
+    assert (note.level, note.title) == (Notification.Level.SUCCESS, "Successfully created backup vault 'Payroll'")
