@@ -135,7 +135,9 @@ def provision_vault(vault_id: int) -> str | None:
         Store.init(vault.store_path)
     except Exception as exc:
         log.exception("provisioning vault %s failed", vault_id)
-        reason = f"The vault's storage could not be initialised: {exc}"
+        # The OS's reason without the file name: the vault's path on the server is not the user's business.
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        reason = f"The vault's storage could not be initialised: {why}."
         fail_creation(vault_id, reason)
         return reason
     if Vault.objects.filter(pk=vault_id, status=Vault.Status.CREATING).update(status=Vault.Status.ACTIVE):

@@ -93,6 +93,7 @@ def test_the_create_vault_job_fails_with_the_vault_when_its_storage_cannot_be_ma
     vault.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error_code == "VaultStorageNotInitialised"
     assert vault.status == Vault.Status.FAILED and vault.status_reason == job.error_message
+    assert str(tmp_path) not in job.error_message and "/" not in job.error_message
 
 
 def test_an_unexpected_error_fails_the_vault_too(alice, alpha, monkeypatch):
