@@ -1,3 +1,5 @@
+import json
+
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 
@@ -47,3 +49,30 @@ def _nul_refused(request):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": message, "errors": {"__all__": [message]}}, status=400)
     return HttpResponseBadRequest(message)
+
+
+NOT_AN_OBJECT = "the request body must be a JSON object"
+
+
+class RequireJsonObjectBodyMiddleware:
+    """Refuse an API request whose body is JSON but not an object (an array, a string, a number, null), for every
+    endpoint at once. Such a body never matches an operation's input; left to each endpoint it was read as
+    "no input" by some (a body of [false] stopped protection, [1] deleted a vault) instead of being refused."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/") and request.body.strip():
+            try:
+                body = json.loads(request.body)
+            except ValueError:
+                body = {}  # not JSON at all: the endpoint's own parser answers for it
+            except RecursionError:
+                body = None  # arrays nested thousands deep
+            if not isinstance(body, dict):
+                from django.http import JsonResponse
+
+                message = f"Malformed request: {NOT_AN_OBJECT}."
+                return JsonResponse({"detail": message, "errors": {"__all__": [message]}}, status=400)
+        return self.get_response(request)

@@ -1,13 +1,15 @@
 """Sign-in lockout page and the Content-Security-Policy middleware (settings: AXES_*, CONTENT_SECURITY_POLICY)."""
 
-from axes.helpers import get_cool_off
+import shlex
+
+from axes.helpers import get_client_ip_address, get_cool_off
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.contrib.auth.forms import AuthenticationForm
 from django.shortcuts import render
 
 LOCKED_OUT = (
-    "Too many failed sign-in attempts. Sign-in is locked for {minutes} minutes; "
-    "try again later or ask an administrator to unlock it (manage.py axes_reset_username)."
+    "Too many failed sign-in attempts. Sign-in as this user from this address is locked for {minutes} minutes; "
+    "try again later or ask an administrator to unlock it (manage.py axes_reset_ip_username {address} {username})."
 )
 
 
@@ -15,8 +17,13 @@ def lockout_response(request, original_response=None, credentials=None):
     """django-axes' lockout: the sign-in page again, with the reason, and 429 Too Many Requests."""
     cool_off = get_cool_off(request)
     minutes = int(cool_off.total_seconds() // 60) if cool_off else 15
-    form = AuthenticationForm(request, initial={"username": (credentials or {}).get("username", "")})
-    context = {"form": form, "locked_out": LOCKED_OUT.format(minutes=minutes), "next": request.GET.get("next", "")}
+    username = (credentials or {}).get("username", "")
+    # The lock holds for this user name at this address only (AXES_LOCKOUT_PARAMETERS), so the command that
+    # lifts it names both, quoted to be pasted into a shell as it is.
+    address = getattr(request, "axes_ip_address", None) or get_client_ip_address(request) or "ADDRESS"
+    message = LOCKED_OUT.format(minutes=minutes, address=shlex.quote(address), username=shlex.quote(username or "NAME"))
+    form = AuthenticationForm(request, initial={"username": username})
+    context = {"form": form, "locked_out": message, "next": request.GET.get("next", "")}
     return render(request, "portal/login.html", context, status=429)
 
 

@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.RejectNulMiddleware",
+    "portal.middleware.RequireJsonObjectBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -115,13 +116,15 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 
-# Security (portal/security.py): failed sign-ins are limited per user name by django-axes, pages carry a
+# Security (portal/security.py): failed sign-ins are limited per user name and address by django-axes, pages carry a
 # Content-Security-Policy without inline scripts or styles, and production (DEBUG off) gets secure cookies and HSTS.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15))
-# Either five failures on one user name (from anywhere) or five from one address (any names) lock sign-in.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Five failures of one user name from one address lock that pair only: colleagues behind the same address
+# (an office NAT, localhost) still sign in, and nobody elsewhere can lock a user out by guessing at the name.
+# `manage.py axes_reset_ip_username ADDRESS NAME` lifts such a lock (the sign-in page names it).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "portal.security.lockout_response"
 AXES_VERBOSE = False

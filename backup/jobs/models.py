@@ -16,6 +16,7 @@ class Operation(models.TextChoices):
     GARBAGE_COLLECTION = "garbage_collection", "Garbage Collection"
     VERIFY = "verify", "Verify"
     DELETE_VAULT = "delete_vault", "Delete Vault"
+    CREATE_VAULT = "create_vault", "Create Vault"
 
 
 class JobStatus(models.TextChoices):

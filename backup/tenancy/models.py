@@ -58,8 +58,21 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # None: the token works until it is revoked (`manage.py issue_token` without --days / --expires-in).
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiTokenQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def expiry_display(self) -> str:
+        if self.expires_at is None:
+            return "never expires"
+        when = self.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"expired {when}" if self.expired else f"expires {when}"

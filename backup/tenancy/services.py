@@ -1,4 +1,5 @@
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
@@ -22,17 +23,33 @@ def get_subscription_for_user(user: AbstractBaseUser, pk: int) -> Subscription:
         raise Http404("No such subscription.") from None
 
 
-def issue_token(user: AbstractBaseUser, name: str = "cli") -> str:
-    """Create an API token and return it in clear text; it cannot be recovered later."""
+class TokenExpired(Exception):
+    """A real token past its expiry: the API says so instead of a bare "Unauthorized"."""
+
+    def __init__(self, token: ApiToken) -> None:
+        self.token = token
+        super().__init__(
+            f"The API token {token.prefix}… expired on {token.expires_at:%Y-%m-%d %H:%M} UTC. "
+            "Ask an administrator for a new one (manage.py issue_token)."
+        )
+
+
+def issue_token(user: AbstractBaseUser, name: str = "cli", lifetime: timedelta | None = None) -> str:
+    """Create an API token and return it in clear text; it cannot be recovered later. With a lifetime it is
+    refused once that has passed; without one it works until revoked."""
     raw = "abp_" + secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, name=name, prefix=raw[:12], token_hash=hash_token(raw))
+    expires_at = timezone.now() + lifetime if lifetime is not None else None
+    ApiToken.objects.create(user=user, name=name, prefix=raw[:12], token_hash=hash_token(raw), expires_at=expires_at)
     return raw
 
 
 def user_for_token(raw: str):
+    """The token's user, or None for an unknown or revoked token; raises TokenExpired for an expired one."""
     token = ApiToken.objects.active().select_related("user").filter(token_hash=hash_token(raw)).first()
     if token is None or not token.user.is_active:
         return None
+    if token.expired:
+        raise TokenExpired(token)
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token.user
 

@@ -2,13 +2,18 @@ import logging
 import re
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from backup.jobs import services as jobs
+from backup.jobs.context import JobContext
+from backup.jobs.errors import INTERNAL_ERROR, WORKER_LOST, JobFailed
+from backup.jobs.models import Job, Operation
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
+from backup.tenancy.models import Subscription
 from backup.tenancy.services import subscriptions_for
 
 from .models import Vault
@@ -18,6 +23,8 @@ log = logging.getLogger(__name__)
 
 MAX_VAULTS_PER_SUBSCRIPTION = 25
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+NAME_CLASH = "A backup vault named '{name}' already exists in this subscription."
+STEP_INITIALISE_STORE = "Initialise the vault's storage"
 REDUNDANCY_LOCKED_MESSAGE = (
     "The storage redundancy can no longer be changed: items are already registered with this vault, "
     "and their backup data is kept with the redundancy chosen when the first one was registered."
@@ -39,50 +46,111 @@ def validate_vault_name(subscription, name: str) -> str:
         raise ValidationError(
             {"name": "The vault name must start with a letter and contain only letters, digits and hyphens."}
         )
-    if subscription is not None and Vault.objects.filter(subscription=subscription, name__iexact=name).exists():
-        raise ValidationError({"name": f"A backup vault named '{name}' already exists in this subscription."})
+    if subscription is not None and _name_taken(subscription, name):
+        raise ValidationError({"name": NAME_CLASH.format(name=name)})
     return name
 
 
+def _name_taken(subscription, name: str) -> bool:
+    return Vault.objects.filter(subscription=subscription, name__iexact=name).exists()
+
+
 def create_vault(*, user, subscription, name: str, region: str) -> Vault:
-    """Record the vault as Creating and queue its provisioning once the row is committed."""
+    """Record the vault as Creating with a Create Vault job that provisions it.
+
+    The job is recorded with the vault and queued once both are committed; with the broker down it waits
+    unclaimed and the requeue beat task sends it later, so the request never fails because of the queue.
+    """
     if subscription is None or not subscriptions_for(user).filter(pk=subscription.pk).exists():
         raise ValidationError({"subscription": "Choose one of your subscriptions."})
     name = validate_vault_name(subscription, name)
     if region not in REGIONS:
         raise ValidationError({"region": "Choose one of the listed regions."})
-    if Vault.objects.filter(subscription=subscription).count() >= MAX_VAULTS_PER_SUBSCRIPTION:
-        limit = MAX_VAULTS_PER_SUBSCRIPTION
-        message = f"This subscription already has {limit} backup vaults, the most allowed."
-        raise ValidationError({"subscription": message})
-    with transaction.atomic():
-        vault = Vault.objects.create(subscription=subscription, name=name, region=region, created_by=user)
-        from . import tasks  # tasks import this module
-
-        transaction.on_commit(lambda: tasks.provision_vault.delay(vault.pk))
-    _notify_creation(vault, Notification.Level.PROGRESS, f"Creating backup vault '{vault.name}'…")
+    try:
+        with transaction.atomic():
+            # Parallel creations in one subscription queue here, so the count cannot pass the limit between them.
+            Subscription.objects.select_for_update().filter(pk=subscription.pk).first()
+            if Vault.objects.filter(subscription=subscription).count() >= MAX_VAULTS_PER_SUBSCRIPTION:
+                limit = MAX_VAULTS_PER_SUBSCRIPTION
+                message = f"This subscription already has {limit} backup vaults, the most allowed."
+                raise ValidationError({"subscription": message})
+            vault = Vault.objects.create(subscription=subscription, name=name, region=region, created_by=user)
+            # In the transaction: once it commits a worker may finish at once, and its "Successfully created"
+            # must not be overwritten by this toast.
+            _notify_creation(vault, Notification.Level.PROGRESS, f"Creating backup vault '{vault.name}'…")
+            start_provisioning(vault)
+    except IntegrityError:
+        # Another request created the same name between the check above and this insert.
+        if _name_taken(subscription, name):
+            raise ValidationError({"name": NAME_CLASH.format(name=name)}) from None
+        raise
     return vault
 
 
-def provision_vault(vault_id: int) -> None:
-    """Create and initialise the vault's store folder, then mark it Active; safe to run twice."""
+def start_provisioning(vault: Vault) -> Job:
+    # No user on the job: the vault's own toasts (Creating…, then Successfully created or Failed) tell its
+    # creator, and the job's would say the same thing twice.
+    return jobs.start(subscription=vault.subscription, operation=Operation.CREATE_VAULT, item_name=vault.name,
+                      item_type="vault", item_id=vault.pk, vault_id=vault.pk, lock_key=f"vault:{vault.pk}:create")
+
+
+def run_create_vault(ctx: JobContext) -> None:
+    """The Create Vault job's work; the vault's status follows the job's (Active, or Failed with the reason)."""
+    vault = Vault.objects.filter(pk=ctx.job.vault_id).first()
+    if vault is None:
+        raise JobFailed("The vault no longer exists.", code="VaultNotFound")
+    if vault.status == Vault.Status.ACTIVE:
+        return  # provisioned by an earlier attempt whose end was not recorded
+    if vault.status != Vault.Status.CREATING:
+        raise JobFailed(f"The vault is {vault.get_status_display().lower()}, no longer being created.",
+                        "Delete the vault, then create it again.", code="VaultNotCreating")
+    try:
+        with ctx.step(STEP_INITIALISE_STORE):
+            reason = provision_vault(vault.pk)
+            if reason:
+                raise JobFailed(reason, "Delete the vault, then create it again.", code="VaultStorageNotInitialised")
+    except JobFailed:
+        raise
+    except Exception:
+        fail_creation(vault.pk, INTERNAL_ERROR)
+        raise
+    ctx.set_result(**{"Vault": vault.name})
+
+
+def fail_lost_creation(job: Job) -> None:
+    """The reaper's clean-up: a vault whose Create Vault job lost its worker is Failed, not Creating forever."""
+    if job.vault_id is not None:
+        fail_creation(job.vault_id, WORKER_LOST)
+
+
+def provision_vault(vault_id: int) -> str | None:
+    """Create and initialise the vault's store folder, then mark it Active; safe to run twice.
+    Returns why the storage could not be initialised (the vault is then Failed), or None."""
     from backup.engine import Store
 
     vault = Vault.objects.filter(pk=vault_id).first()
     if vault is None or vault.status != Vault.Status.CREATING:
-        return
+        return None
     try:
         Store.init(vault.store_path)
     except Exception as exc:
         log.exception("provisioning vault %s failed", vault_id)
-        reason = f"The vault's storage could not be initialised: {exc}"
-        Vault.objects.filter(pk=vault_id, status=Vault.Status.CREATING).update(
-            status=Vault.Status.FAILED, status_reason=reason
-        )
-        _notify_creation(vault, Notification.Level.ERROR, f"Failed to create backup vault '{vault.name}'", reason)
-        return
+        # The OS's reason without the file name: the vault's path on the server is not the user's business.
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        reason = f"The vault's storage could not be initialised: {why}."
+        fail_creation(vault_id, reason)
+        return reason
     if Vault.objects.filter(pk=vault_id, status=Vault.Status.CREATING).update(status=Vault.Status.ACTIVE):
         _notify_creation(vault, Notification.Level.SUCCESS, f"Successfully created backup vault '{vault.name}'")
+    return None
+
+
+def fail_creation(vault_id: int, reason: str) -> None:
+    if Vault.objects.filter(pk=vault_id, status=Vault.Status.CREATING).update(
+        status=Vault.Status.FAILED, status_reason=reason
+    ):
+        vault = Vault.objects.get(pk=vault_id)
+        _notify_creation(vault, Notification.Level.ERROR, f"Failed to create backup vault '{vault.name}'", reason)
 
 
 def set_redundancy(vault: Vault, redundancy: str) -> Vault:

@@ -1,6 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from backup.jobs.models import Job, JobStatus, Operation
 from backup.notifications.models import Notification
 from backup.vaults import services
 from backup.vaults.models import Vault
@@ -81,10 +82,12 @@ def test_quick_create_shows_a_creating_toast_at_once(alice, alpha):
 
 def test_quick_create_enqueues_provisioning_on_commit(alice, alpha, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr("backup.vaults.tasks.provision_vault.delay", sent.append)
+    monkeypatch.setattr("backup.jobs.tasks.run_job.delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
         vault = create(alice, alpha)
-    assert sent == [vault.pk]
+    job = Job.objects.get(operation=Operation.CREATE_VAULT, vault_id=vault.pk)
+    assert sent == [job.pk]
+    assert job.status == JobStatus.IN_PROGRESS and job.item_name == vault.name
 
 
 def test_provisioning_initialises_the_store_and_activates_the_vault(alice, alpha):

@@ -6,6 +6,7 @@ PeriodicTask (a CrontabSchedule in the policy's time zone) that fires
 transaction, so the scheduler never runs a policy that no longer exists.
 """
 
+import contextlib
 import functools
 import json
 import re
@@ -13,7 +14,7 @@ from datetime import time
 from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone as dj_timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -143,6 +144,21 @@ def clean_policy(vault: Vault, data: dict, instance: BackupPolicy | None = None)
     return cleaned
 
 
+@contextlib.contextmanager
+def _name_clash_refused(vault: Vault, name: str, instance: BackupPolicy | None = None):
+    """Another request may take the name between clean_policy's check and the write: the unique index refuses it
+    (IntegrityError, its savepoint rolled back) and the user gets the same clash message as from the check."""
+    try:
+        yield
+    except IntegrityError:
+        clash = vault.policies.filter(name__iexact=name)
+        if instance is not None:
+            clash = clash.exclude(pk=instance.pk)
+        if clash.exists():
+            raise ValidationError({"name": NAME_CLASH}) from None
+        raise
+
+
 @functools.cache
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones() | {"UTC"})
@@ -187,7 +203,7 @@ def create_policy(vault: Vault, data: dict) -> BackupPolicy:
     if vault.status != Vault.Status.ACTIVE:
         raise ValidationError({"__all__": "Policies can be defined once the backup vault is active."})
     cleaned = clean_policy(vault, data)
-    with transaction.atomic():
+    with _name_clash_refused(vault, cleaned["name"]), transaction.atomic():
         policy = BackupPolicy.objects.create(vault=vault, **cleaned)
         sync_schedule(policy)
     return policy
@@ -199,7 +215,7 @@ def update_policy(policy: BackupPolicy, data: dict, user=None) -> BackupPolicy:
     from .protection import reconfigure_protection  # protection imports this module
 
     cleaned = clean_policy(policy.vault, data, instance=policy)
-    with transaction.atomic():
+    with _name_clash_refused(policy.vault, cleaned["name"], instance=policy), transaction.atomic():
         for field, value in cleaned.items():
             setattr(policy, field, value)
         policy.updated_at = dj_timezone.now()

@@ -19,7 +19,8 @@ class Command(BaseCommand):
         if not prefix:
             for token in ApiToken.objects.active().filter(user=user).order_by("created_at"):
                 used = token.last_used_at.isoformat() if token.last_used_at else "never used"
-                self.stdout.write(f"{token.prefix}  {token.name}  created {token.created_at.isoformat()}  {used}")
+                self.stdout.write(f"{token.prefix}  {token.name}  created {token.created_at.isoformat()}  {used}  "
+                                  f"{token.expiry_display}")
             return
         revoked = revoke_token(user, prefix[:12])
         if not revoked:
