@@ -65,6 +65,8 @@ def test_the_item_page_shows_which_points_are_damaged_and_which_verified(alice_c
     page = _item_page(alice_client, item)
     assert 'id="item-damaged"' in page and "1 damaged recovery point" in page
     assert f'id="point-row-{healthy.pk}" class="point-damaged"' in page and "Damaged: disk os" in page
+    listed = alice_client.get(reverse("vault-protected", args=[item.vault_id])).content.decode()
+    assert "1 damaged" in listed
 
 
 def test_the_restore_wizard_marks_a_damaged_point_and_refuses_it_naming_the_point_and_disk(alice_client, alice,

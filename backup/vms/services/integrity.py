@@ -26,6 +26,7 @@ from backup.vaults.models import Vault
 
 from ..models import RecoveryPoint
 
+_BATCH = 500
 Problem = tuple[str, str, Iterable[tuple[str, str]]]  # (chunk hash, kind, [(point_id, disk key)])
 
 
@@ -66,10 +67,12 @@ def record_verify(vault: Vault, store: engine.Store, report: engine.VerifyReport
     problems = report.missing + report.corrupt
     failed = {point_id for p in problems for point_id, _ in p.references}
     checked = set(report.points_checked)
-    RecoveryPoint.objects.filter(vault=vault, point_id__in=checked - failed).update(
-        verify_state=RecoveryPoint.VerifyState.OK, verified_at=now)
-    RecoveryPoint.objects.filter(vault=vault, point_id__in=checked & failed).update(
-        verify_state=RecoveryPoint.VerifyState.FAILED, verified_at=now)
+    for state, ids in ((RecoveryPoint.VerifyState.OK, checked - failed),
+                       (RecoveryPoint.VerifyState.FAILED, checked & failed)):
+        ids = sorted(ids)
+        for start in range(0, len(ids), _BATCH):  # a whole vault may hold more points than one query takes
+            RecoveryPoint.objects.filter(vault=vault, point_id__in=ids[start:start + _BATCH]).update(
+                verify_state=state, verified_at=now)
     record_problems(vault, [(p.chunk_hash, p.kind, p.references) for p in problems], now)
     heal(vault, store)
 
