@@ -61,6 +61,11 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return d
 
 
+def _read_with_inode(path: Path) -> tuple[bytes, int]:
+    with open(path, "rb") as fh:
+        return fh.read(), os.fstat(fh.fileno()).st_ino
+
+
 def hash_data(data: bytes | memoryview) -> str:
     return blake3.blake3(data).hexdigest()
 
@@ -168,8 +173,9 @@ class Store:
         """Return the uncompressed chunk; raise MissingChunk / CorruptChunk."""
         check_hash(chunk_hash)
         path = self.chunk_path(chunk_hash)
+        inode = None
         try:
-            raw = path.read_bytes()
+            raw, inode = _read_with_inode(path)
         except FileNotFoundError:
             try:  # a GC sweep may hold it under its temporary name for a moment
                 raw = (path.parent / (GC_PREFIX + chunk_hash)).read_bytes()
@@ -180,7 +186,8 @@ class Store:
         try:
             data = self._unpack(chunk_hash, raw)
         except CorruptChunk:
-            self.quarantine_chunk(chunk_hash)
+            if inode is not None:
+                self.quarantine_chunk(chunk_hash, inode=inode)
             raise
         if expected_length is not None and len(data) != expected_length:
             # The chunk itself is sound (its hash matches): the manifest is wrong, so nothing is moved aside.
@@ -204,11 +211,13 @@ class Store:
             raise CorruptChunk(chunk_hash, detail="hash mismatch")
         return data
 
-    def quarantine_chunk(self, chunk_hash: str) -> Path | None:
+    def quarantine_chunk(self, chunk_hash: str, inode: int | None = None) -> Path | None:
         """Move a corrupt chunk aside to `<hash>.N.bad` (lowest free N); None if it was not there.
 
         link + unlink, not rename: rename would silently replace an earlier
-        `.bad` file another reader created at the same moment.
+        `.bad` file another reader created at the same moment. With `inode`
+        (the file the caller found corrupt), a file that is not that one any
+        more (another reader moved it aside and a backup rewrote it) stays.
         """
         check_hash(chunk_hash)
         path = self.chunk_path(chunk_hash)
@@ -220,6 +229,9 @@ class Store:
                 continue
             except FileNotFoundError:
                 return None  # already moved aside (or swept) by someone else
+            if inode is not None and os.stat(bad).st_ino != inode:
+                os.unlink(bad)
+                return None
             try:
                 os.unlink(path)
             except FileNotFoundError:

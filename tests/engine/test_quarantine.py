@@ -101,3 +101,18 @@ def test_a_wrong_length_in_a_manifest_does_not_quarantine_a_sound_chunk(store, m
     except Exception as exc:
         assert "length" in str(exc)
     assert store.chunk_path(sound).exists() and store.quarantined(sound) == []
+
+
+def test_a_reader_late_to_quarantine_leaves_the_rewritten_chunk_alone(store, make_disk, snapper):
+    _, m1 = _backed_up(store, make_disk, snapper)
+    victim = m1.disks[0].chunks[0]
+    stale_inode = store.chunk_path(victim).stat().st_ino
+    good = store.chunk_path(victim).read_bytes()
+    store.quarantine_chunk(victim)  # another reader moved it aside...
+    tmp = store.chunk_path(victim).with_name(".tmp-rewrite")
+    tmp.write_bytes(good)
+    tmp.rename(store.chunk_path(victim))  # ...and a backup wrote it again (a new file)
+
+    assert store.quarantine_chunk(victim, inode=stale_inode) is None
+
+    assert store.read_chunk(victim) and len(store.quarantined(victim)) == 1

@@ -142,6 +142,22 @@ def test_a_backup_that_rewrites_the_chunk_heals_the_point_at_its_prune(alice, it
     assert _store(item).read_chunk(victim) and not again.is_damaged
 
 
+def test_verifying_one_point_marks_every_point_sharing_its_bad_chunk(alice, item):
+    older = back_up(item, alice)
+    newer = back_up(item, alice)  # nothing changed: it shares every chunk with the older point
+    store = _store(item)
+    victim = next(h for h in store.load_manifest(newer.point_id).disk("os").chunks if h)
+    path = store.chunk_path(victim)
+    path.write_bytes(path.read_bytes()[:-1] + b"?")
+
+    run_jobs(operations.start_verify(item.vault, point=newer))
+
+    for point in (older, newer):
+        point.refresh_from_db()
+        assert point.is_damaged and point.damaged_disks == ["os"]
+    assert older.verify_state == "" and newer.verify_state == "failed"  # only the newer one was verified
+
+
 def test_a_damaged_point_stays_marked_until_its_chunk_reads_back_sound(alice, item):
     point = back_up(item, alice)
     victim = _rot(point)

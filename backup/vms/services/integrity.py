@@ -53,9 +53,21 @@ def record_problems(vault: Vault, problems: Iterable[Problem], now: datetime | N
     return changed
 
 
+def _references(store: engine.Store, hashes: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+    """(point_id, disk key) of every manifest of the store naming each chunk: dedup shares a chunk across
+    points and items, and all of them are damaged, not only the ones a verify or a restore was asked about."""
+    refs: dict[str, list[tuple[str, str]]] = {h: [] for h in hashes}
+    if refs:
+        for m in store.list_manifests():
+            for d in m.disks:
+                for h in set(d.chunks) & refs.keys():
+                    refs[h].append((m.point_id, d.key))
+    return refs
+
+
 def record_chunk_error(vault: Vault, store: engine.Store, error: engine.ChunkError) -> list[str]:
     """A read (a restore) met a bad chunk: mark every point of the vault that shares it, not just the one read."""
-    references = [(m.point_id, d.key) for m in store.list_manifests() for d in m.disks if error.chunk_hash in d.chunks]
+    references = _references(store, [error.chunk_hash])[error.chunk_hash]
     if error.point_id is not None and not references:
         references = [(error.point_id, error.disk_key or "")]
     return record_problems(vault, [(error.chunk_hash, error.kind, references)])
@@ -73,7 +85,9 @@ def record_verify(vault: Vault, store: engine.Store, report: engine.VerifyReport
         for start in range(0, len(ids), _BATCH):  # a whole vault may hold more points than one query takes
             RecoveryPoint.objects.filter(vault=vault, point_id__in=ids[start:start + _BATCH]).update(
                 verify_state=state, verified_at=now)
-    record_problems(vault, [(p.chunk_hash, p.kind, p.references) for p in problems], now)
+    everywhere = _references(store, [p.chunk_hash for p in problems])
+    record_problems(vault, [(p.chunk_hash, p.kind, {*p.references, *everywhere[p.chunk_hash]}) for p in problems],
+                    now)
     heal(vault, store)
 
 
