@@ -10,6 +10,7 @@ Two more rules, when the caller says which points they apply to:
 - "on-demand": an on-demand point is kept for the daily rule's N days
   whatever else was taken that day; on-demand points take no part in the
   calendar rules, so they never push a scheduled point out of its bucket.
+  Without a daily rule (a weekly schedule) they are ordinary points.
 - "intact": the newest point that is not damaged is always kept, so damaged
   newer points can never expire the last point that still restores.
 """
@@ -69,8 +70,9 @@ def kept_by_rules(
     today = now.date()
     reasons: dict[str, list[str]] = {pid: [] for pid, _ in points}
     ordered = sorted(points, key=lambda p: (p[1], p[0]), reverse=True)  # newest first
-    scheduled = [p for p in ordered if p[0] not in on_demand]
+    scheduled = ordered
     if policy.daily_days and policy.daily_days > 0:
+        scheduled = [p for p in ordered if p[0] not in on_demand]
         current = _day(today)
         for pid, t in ordered:
             if pid in on_demand and current - min(_day(_local_date(t, now)), current) < policy.daily_days:

@@ -105,3 +105,9 @@ def test_the_newest_intact_point_is_kept_while_newer_points_are_damaged():
     policy = RetentionPolicy(daily_days=1)
     assert select_points_to_prune(pts, policy, NOW) == {"p1", "p2"}
     assert select_points_to_prune(pts, policy, NOW, damaged={"p0", "p1"}) == {"p1"}
+
+
+def test_without_a_daily_rule_on_demand_points_are_kept_by_the_weekly_rule_like_any_other():
+    pts = _pts(NOW - timedelta(days=1), NOW - timedelta(days=8), NOW - timedelta(days=9))
+    policy = RetentionPolicy(daily_days=0, weekly_weeks=4)
+    assert select_points_to_prune(pts, policy, NOW, on_demand={"p0", "p1", "p2"}) == {"p2"}
