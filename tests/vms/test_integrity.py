@@ -16,6 +16,7 @@ from backup.jobs.models import Job, JobStatus, Operation
 from backup.vms.models import RecoveryPoint, StorageAccount
 from backup.vms.services import backup as backups
 from backup.vms.services import integrity, operations, retention
+from backup.vms.services import restore as restores
 from portal import celery as portal_celery
 from tests.jobs.factories import make_protected_item
 
@@ -106,8 +107,6 @@ def test_the_api_lists_damage_and_verify_state_and_refuses_the_restore(client, a
 def test_a_restore_of_the_undamaged_disks_of_a_damaged_point_is_allowed(alice, item):
     point = back_up(item, alice)
     _rot(point, "os")
-    from backup.vms.services import restore as restores
-
     job = run_jobs(restores.start_restore(RecoveryPoint.objects.get(pk=point.pk), user=alice, disks_only=True,
                                           storage_account="restoresa", disk_keys=["data-0"]))[0]
     assert job.status == JobStatus.COMPLETED, job.error_message
@@ -238,3 +237,15 @@ def test_scheduled_points_of_one_day_still_keep_only_the_newest(alice, item):
     kept = set(item.recovery_points.values_list("point_id", flat=True))
     assert kept == {on_demand.point_id, backups.point_id_for(scheduled[1])}
     assert not RecoveryPoint.objects.get(point_id=backups.point_id_for(scheduled[1])).on_demand
+
+
+def test_a_restore_queued_before_the_damage_was_found_fails_at_its_start_naming_the_point(alice, item):
+    point = back_up(item, alice)
+    queued = restores.start_restore(point, user=alice, disks_only=True, storage_account="restoresa")
+    _rot(point)
+
+    job = run_jobs(queued)[0]
+
+    assert job.status == JobStatus.FAILED and job.error_code == "RecoveryPointDamaged"
+    assert point.point_id in job.error_message and "disk os" in job.error_message
+    assert job.recommended_action == restores.DAMAGED_ACTION

@@ -473,6 +473,8 @@ def _prepare(job: Job, params: dict, made: Made):
             virtual_network=params["virtual_network"], subnet=params["subnet"], disks_only=params["disks_only"],
             disk_keys=params.get("disk_keys") or None)
     except ValidationError as error:
+        if point.is_damaged and "point_id" in getattr(error, "message_dict", {}):
+            raise JobFailed(" ".join(error.messages), DAMAGED_ACTION, code="RecoveryPointDamaged") from None
         raise JobFailed(" ".join(error.messages), "Correct the restore settings and start the restore again.",
                         code="RestoreTargetInvalid") from None
     sizes = {d["key"]: d["size"] for d in point.disks or []}
