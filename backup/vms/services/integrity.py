@@ -109,11 +109,14 @@ def heal(vault: Vault, store: engine.Store) -> list[str]:
         for h in hashes - sound.keys():
             sound[h] = _sound(store, h)
         if all(sound[h] for h in hashes):
-            healed.append(point.pk)
-    if healed:
-        RecoveryPoint.objects.filter(pk__in=healed).update(damaged_chunks=[], damaged_at=None, verify_state="",
-                                                           verified_at=None)
-    return [p.point_id for p in damaged if p.pk in healed]
+            with transaction.atomic():
+                row = RecoveryPoint.objects.select_for_update().filter(pk=point.pk).first()
+                if row is None or row.damaged_chunks != point.damaged_chunks:
+                    continue  # pruned, or more damage was found while we read: the next heal decides
+                row.damaged_chunks, row.damaged_at, row.verify_state, row.verified_at = [], None, "", None
+                row.save(update_fields=["damaged_chunks", "damaged_at", "verify_state", "verified_at"])
+            healed.append(point.point_id)
+    return healed
 
 
 def check_references(point: RecoveryPoint, store: engine.Store) -> list[str]:
