@@ -20,6 +20,7 @@ every point sharing it. GC never sweeps a `.bad` file.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -41,6 +42,7 @@ RAW, ZSTD = b"\x00", b"\x01"
 ZSTD_LEVEL = 1  # level 1: ~GB/s per core; higher levels cost more than they save here
 GC_PREFIX = ".gc-"  # a chunk being swept (gc.py); readers fall back to it
 BAD_SUFFIX = ".bad"  # a quarantined chunk: <hash>.N.bad
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK}
 _KNOWN = {MARKER, "chunks", "manifests", "leases"}
 _FANOUT = [f"{i:02x}" for i in range(256)]
 
@@ -229,6 +231,17 @@ class Store:
                 continue
             except FileNotFoundError:
                 return None  # already moved aside (or swept) by someone else
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise
+                if bad.exists():
+                    continue
+                try:  # a file system without hard links: rename, accepting the race described above
+                    os.rename(path, bad)
+                except FileNotFoundError:
+                    return None
+                fsutil.fsync_dir(path.parent)
+                return bad
             if inode is not None and os.stat(bad).st_ino != inode:
                 os.unlink(bad)
                 return None

@@ -3,6 +3,8 @@ backup holding that data rewrites it, which heals every point sharing it."""
 
 from __future__ import annotations
 
+import errno
+import os
 from datetime import UTC, datetime, timedelta
 
 from conftest import CS, fill
@@ -116,3 +118,17 @@ def test_a_reader_late_to_quarantine_leaves_the_rewritten_chunk_alone(store, mak
     assert store.quarantine_chunk(victim, inode=stale_inode) is None
 
     assert store.read_chunk(victim) and len(store.quarantined(victim)) == 1
+
+
+def test_a_file_system_without_hard_links_still_quarantines_by_rename(store, make_disk, snapper, monkeypatch):
+    _, m1 = _backed_up(store, make_disk, snapper)
+    victim = m1.disks[0].chunks[0]
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    _flip(store, victim)
+    assert not verify(store).ok
+    assert [p.name for p in store.quarantined(victim)] == [f"{victim}.0.bad"]
+    assert not store.chunk_path(victim).exists()
