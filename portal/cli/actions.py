@@ -218,9 +218,13 @@ def wait_job(job: Job, options, stderr):
 # -- Operators' operations ------------------------------------------------------------------------
 def verify(user, options, stderr):
     try:
+        if options.get("point") and options.get("due"):
+            raise CommandError("--due chooses points of a vault: use it with --vault, not --point.")
         if options.get("point"):
             point = resolve.recovery_point(user, options["point"])
             job = operations.start_verify(point.vault, user=user, point=point)
+        elif options.get("vault") and options.get("due"):
+            job = operations.start_due_verify(resolve.vault(user, options["vault"]), options["due"], user=user)
         elif options.get("vault"):
             job = operations.start_verify(resolve.vault(user, options["vault"]), user=user)
         else:

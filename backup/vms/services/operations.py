@@ -35,6 +35,10 @@ DAMAGED_ACTION = (
     "with the job's details."
 )
 SCOPE_NEW, SCOPE_OLD = "new", "old"  # scheduled verification: points never verified / verified long ago
+NOTHING_DUE = {
+    SCOPE_NEW: "Every recovery point of this vault has been verified - There is no new point to verify.",
+    SCOPE_OLD: "No recovery point of this vault was last verified more than {days} days ago - Nothing to re-verify.",
+}
 
 
 def start_verify(vault: Vault, *, user=None, point: RecoveryPoint | None = None) -> Job:
@@ -65,17 +69,20 @@ def points_due(vault: Vault, scope: str, now=None):
     return points.filter(Q(verified_at__lt=cutoff) | Q(verified_at__isnull=True, created_at__lt=cutoff))
 
 
-def start_scheduled_verify(vault: Vault, scope: str, now=None) -> Job | None:
-    """A scheduled Verify job of the vault's due points (None when nothing is due or the vault is not Active)."""
+def start_due_verify(vault: Vault, scope: str, *, user=None, now=None) -> Job:
+    """Verify the vault's points due in `scope` now: what beat runs, and what an operator can run at once."""
     if vault.status != Vault.Status.ACTIVE:
-        return None
+        raise JobFailed(VAULT_NOT_ACTIVE, code="VaultNotActive")
+    if scope not in (SCOPE_NEW, SCOPE_OLD):
+        raise JobFailed(f"Unknown verification scope {scope!r}: say {SCOPE_NEW!r} or {SCOPE_OLD!r}.",
+                        code="BadVerifyScope")
     point_ids = list(points_due(vault, scope, now).values_list("point_id", flat=True))
     if not point_ids:
-        return None
+        raise JobFailed(NOTHING_DUE[scope].format(days=reverify_after_days()), code="NothingToVerify")
     return jobs.start(
         subscription=vault.subscription, operation=Operation.VERIFY, item_name=vault.name, item_type="vault",
         item_id=vault.pk, vault_id=vault.pk, lock_key=f"verify:vault:{vault.pk}",
-        params={"point_ids": point_ids, "scope": scope}, scheduled=True,
+        params={"point_ids": point_ids, "scope": scope}, user=user, scheduled=user is None,
     )
 
 
@@ -83,9 +90,10 @@ def start_scheduled_verifies(scope: str, now=None) -> list[Job]:
     """Beat: one scheduled Verify job per Active vault that has points due."""
     started = []
     for vault in Vault.objects.filter(status=Vault.Status.ACTIVE).select_related("subscription").order_by("pk"):
-        job = start_scheduled_verify(vault, scope, now)
-        if job is not None:
-            started.append(job)
+        try:
+            started.append(start_due_verify(vault, scope, now=now))
+        except JobFailed:  # nothing due in this vault
+            continue
     return started
 
 
