@@ -66,13 +66,19 @@ def test_a_rotten_chunk_found_by_verify_is_rewritten_by_the_next_backup_and_no_p
         celery_worker, alice, alpha, client, tmp_path):
     vault = make_vault(alpha)
     item = make_protected_item(alpha, vault, os_mib=2, data_mib=1, seed=41)
+    twin = make_protected_item(alpha, vault, os_mib=2, data_mib=1, seed=41)  # another VM, same data: dedup
     older = _backed_up(item, alice)
     at_older = _keep_copies(item, tmp_path, "older")
-    _disks(item)["data-0"].write(512 * 1024, random.Random(5).randbytes(300 * 1024))  # new data, newest point only
+    new_data = random.Random(5).randbytes(300 * 1024)
+    _disks(item)["data-0"].write(512 * 1024, new_data)  # in the newest point only (and in the twin's)
     newest = _backed_up(item, alice)
     at_newest = _keep_copies(item, tmp_path, "newest")
+    _disks(twin)["data-0"].write(512 * 1024, new_data)
+    twin_point = _backed_up(twin, alice)
+    at_twin = _keep_copies(twin, tmp_path, "twin")
     store = engine.Store.open(vault.store_path)
     disk_key, victim = _only_in(store, newest, older)
+    assert victim in store.load_manifest(twin_point.point_id).chunk_hashes()
     _flip_a_byte(store, victim)
 
     verify = final(operations.start_verify(vault, user=alice))
@@ -81,6 +87,7 @@ def test_a_rotten_chunk_found_by_verify_is_rewritten_by_the_next_backup_and_no_p
     newest.refresh_from_db()
     older.refresh_from_db()
     assert newest.is_damaged and newest.damaged_disks == [disk_key] and newest.verify_state == "failed"
+    assert RecoveryPoint.objects.get(pk=twin_point.pk).is_damaged  # the other VM sharing the chunk too
     assert not older.is_damaged and older.verify_state == "ok" and older.verified_at is not None
     assert len(store.quarantined(victim)) == 1 and not store.chunk_path(victim).exists()
     # The portal says so: the item page and a refused restore, naming the point and the disk.
@@ -97,12 +104,13 @@ def test_a_rotten_chunk_found_by_verify_is_rewritten_by_the_next_backup_and_no_p
     # and the point that needed it heals (the name is the hash).
     assert store.chunk_path(victim).exists() and engine.verify(store).ok
     newest.refresh_from_db()
-    assert not newest.is_damaged
+    assert not newest.is_damaged and not RecoveryPoint.objects.get(pk=twin_point.pk).is_damaged
     # Nothing was expired for being "older on the same day": three on-demand backups, three points.
     assert list(item.recovery_points.order_by("created_at")) == [older, newest, again]
     assert _restores_as(store, older, at_older, tmp_path)
     assert _restores_as(store, newest, at_newest, tmp_path)
     assert _restores_as(store, again, at_newest, tmp_path)
+    assert _restores_as(store, twin_point, at_twin, tmp_path)
 
 
 def test_retention_keeps_the_last_intact_point_while_newer_ones_are_damaged_for_good(
