@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from portal.logging import logging_config
 
@@ -237,4 +238,11 @@ CELERY_BEAT_SCHEDULE = {
     "collect-vault-garbage": {"task": "backup.vms.tasks.collect_garbage_all_vaults", "schedule": 3600.0},
     "meter-billing-usage": {"task": "backup.billing.tasks.meter_usage", "schedule": 3600.0},
     "guest-writes": {"task": "backup.vms.tasks.inventory.guest_writes", "schedule": 300.0},
+    # Verification as Proxmox Backup Server schedules it: new points daily, old ones again weekly, each in
+    # a quiet hour of its own (both take the vault's verify lock).
+    "verify-new-points": {"task": "backup.vms.tasks.verify_new_points", "schedule": crontab(minute=30, hour=3)},
+    "reverify-old-points": {"task": "backup.vms.tasks.reverify_old_points",
+                            "schedule": crontab(minute=30, hour=5, day_of_week=6)},
 }
+# The weekly verification re-reads every point whose last verify is older than this many days.
+VERIFY_REVERIFY_AFTER_DAYS = envint("VERIFY_REVERIFY_AFTER_DAYS", 30)

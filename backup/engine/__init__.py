@@ -9,6 +9,7 @@ Store layout (store.py)
     <store>/vault-store.json         marker {"format": "vault-engine-store", "version": 1,
                                       "chunk_size": 4194304}; written last by Store.init
     <store>/chunks/<hh>/<hash>       chunk files, 256 pre-created fan-out dirs (hh = hash[:2])
+    <store>/chunks/<hh>/<hash>.N.bad quarantined (corrupt) chunks, kept for an operator
     <store>/manifests/<point>.json   committed recovery points
     <store>/leases/<random>.lease    running backups (leases.py)
     <store>/gc.lock                  flock held by a running GC
@@ -23,7 +24,10 @@ shorter). Name = BLAKE3 of the uncompressed data. File = 1 header byte
 (0x00 raw, 0x01 zstd level 1) + payload; raw when zstd saves < ~1.5 %.
 Chunks are shared by every item of the store (dedup): if the file exists it
 is not rewritten, only touched (utime), which GC relies on. Every read
-decompresses and re-hashes, so corruption is always detected.
+decompresses and re-hashes, so corruption is always detected; a chunk found
+corrupt is quarantined: renamed to <hh>/<hash>.N.bad (kept, never swept by
+GC). Its own name is then free, so touch fails and the next backup holding
+that data reads it again and rewrites it, repairing every point sharing it.
 
 Manifest (manifest.py)
 ----------------------
@@ -70,7 +74,8 @@ a trash name, unlink, dir fsync); GC frees the chunks later.
 
 Retention (retention.py)
 ------------------------
-Pure GFS selection: see select_points_to_prune.
+Pure GFS selection: see select_points_to_prune. On-demand points are kept
+for the daily rule's days; the newest intact (not damaged) point is kept.
 """
 
 from .backup import backup_snapshot

@@ -11,6 +11,7 @@ Protocol (the other half lives in backup.py / store.touch_chunk):
    was touched meanwhile it is renamed back; a backup touching it after the
    rename gets ENOENT and rewrites / re-reads it.
 Old temporary files (crashed writers) and stale leases are removed too.
+Quarantined chunks (`<hash>.N.bad`, see store.py) are never removed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 from . import fsutil
 from .errors import EngineError
 from .leases import DEFAULT_TIMEOUT_S, live_leases, remove_stale
-from .store import _FANOUT, GC_PREFIX, Store
+from .store import _FANOUT, BAD_SUFFIX, GC_PREFIX, Store
 
 DEFAULT_GRACE = timedelta(hours=1)
 
@@ -93,8 +94,8 @@ def _collect(store: Store, grace: timedelta, now: datetime | None, lease_timeout
                     _unlink(entry.path)
                     tmp_removed += 1
                 continue
-            if entry.name.startswith("."):
-                continue
+            if entry.name.startswith(".") or entry.name.endswith(BAD_SUFFIX):
+                continue  # quarantined chunks are evidence for an operator, never swept
             if entry.name in marked or st.st_mtime >= cutoff:
                 kept += 1
                 continue

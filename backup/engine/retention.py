@@ -5,6 +5,14 @@ month, year) for the last N buckets counted from `now` (the current bucket is
 number 0). A point is kept if any rule keeps it; the newest point overall is
 always kept so an item never loses its last recovery point to a policy.
 Points dated in the future (clock skew) fall into the current bucket.
+
+Two more rules, when the caller says which points they apply to:
+- "on-demand": an on-demand point is kept for the daily rule's N days
+  whatever else was taken that day; on-demand points take no part in the
+  calendar rules, so they never push a scheduled point out of its bucket.
+  Without a daily rule (a weekly schedule) they are ordinary points.
+- "intact": the newest point that is not damaged is always kept, so damaged
+  newer points can never expire the last point that still restores.
 """
 
 from __future__ import annotations
@@ -44,7 +52,14 @@ def _local_date(t: datetime, now: datetime) -> date:
     return t.date()
 
 
-def kept_by_rules(points: list[tuple[str, datetime]], policy: RetentionPolicy, now: datetime) -> dict[str, list[str]]:
+def kept_by_rules(
+    points: list[tuple[str, datetime]],
+    policy: RetentionPolicy,
+    now: datetime,
+    *,
+    on_demand: set[str] | frozenset[str] = frozenset(),
+    damaged: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, list[str]]:
     """point_id -> names of the rules keeping it (exposed for explanations and tests)."""
     rules: list[tuple[str, int | None, Callable[[date], int]]] = [
         ("daily", policy.daily_days, _day),
@@ -55,12 +70,19 @@ def kept_by_rules(points: list[tuple[str, datetime]], policy: RetentionPolicy, n
     today = now.date()
     reasons: dict[str, list[str]] = {pid: [] for pid, _ in points}
     ordered = sorted(points, key=lambda p: (p[1], p[0]), reverse=True)  # newest first
+    scheduled = ordered
+    if policy.daily_days and policy.daily_days > 0:
+        scheduled = [p for p in ordered if p[0] not in on_demand]
+        current = _day(today)
+        for pid, t in ordered:
+            if pid in on_demand and current - min(_day(_local_date(t, now)), current) < policy.daily_days:
+                reasons[pid].append("on-demand")
     for name, count, bucket_of in rules:
         if not count or count <= 0:
             continue
         current = bucket_of(today)
         seen: set[int] = set()
-        for pid, t in ordered:
+        for pid, t in scheduled:
             bucket = min(bucket_of(_local_date(t, now)), current)
             if current - bucket >= count or bucket in seen:
                 continue
@@ -68,9 +90,20 @@ def kept_by_rules(points: list[tuple[str, datetime]], policy: RetentionPolicy, n
             reasons[pid].append(name)
     if ordered:
         reasons[ordered[0][0]].append("newest")
+    intact = next((pid for pid, _ in ordered if pid not in damaged), None)
+    if intact is not None:
+        reasons[intact].append("intact")
     return reasons
 
 
-def select_points_to_prune(points: list[tuple[str, datetime]], policy: RetentionPolicy, now: datetime) -> set[str]:
+def select_points_to_prune(
+    points: list[tuple[str, datetime]],
+    policy: RetentionPolicy,
+    now: datetime,
+    *,
+    on_demand: set[str] | frozenset[str] = frozenset(),
+    damaged: set[str] | frozenset[str] = frozenset(),
+) -> set[str]:
     """Return the ids of the points the policy does not keep."""
-    return {pid for pid, why in kept_by_rules(points, policy, now).items() if not why}
+    reasons = kept_by_rules(points, policy, now, on_demand=on_demand, damaged=damaged)
+    return {pid for pid, why in reasons.items() if not why}

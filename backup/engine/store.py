@@ -6,13 +6,21 @@ Layout (see the package docstring for the whole design):
     <root>/chunks/<hh>/<hash>      one file per chunk, hh = first 2 hex digits
     <root>/manifests/<point>.json  committed recovery points
     <root>/leases/<id>.lease       live backups (see leases.py)
+    <root>/chunks/<hh>/<hash>.N.bad  a quarantined chunk (N = 0, 1, ...)
 
 Chunk file = 1 header byte (0 = raw, 1 = zstd) + payload. The name is the
 BLAKE3 hash of the *uncompressed* data, checked on every read.
+
+A read that finds a chunk corrupt moves it aside to `<hash>.N.bad` (as
+Proxmox Backup Server does) instead of deleting it: the evidence is kept for
+an operator, and the chunk's own name is free again, so touch_chunk() fails
+and the next backup holding that data re-reads and rewrites it, which heals
+every point sharing it. GC never sweeps a `.bad` file.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -33,6 +41,8 @@ MARKER = "vault-store.json"
 RAW, ZSTD = b"\x00", b"\x01"
 ZSTD_LEVEL = 1  # level 1: ~GB/s per core; higher levels cost more than they save here
 GC_PREFIX = ".gc-"  # a chunk being swept (gc.py); readers fall back to it
+BAD_SUFFIX = ".bad"  # a quarantined chunk: <hash>.N.bad
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK}
 _KNOWN = {MARKER, "chunks", "manifests", "leases"}
 _FANOUT = [f"{i:02x}" for i in range(256)]
 
@@ -51,6 +61,11 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     if d is None:
         d = _local.dctx = zstandard.ZstdDecompressor()
     return d
+
+
+def _read_with_inode(path: Path) -> tuple[bytes, int]:
+    with open(path, "rb") as fh:
+        return fh.read(), os.fstat(fh.fileno()).st_ino
 
 
 def hash_data(data: bytes | memoryview) -> str:
@@ -160,13 +175,28 @@ class Store:
         """Return the uncompressed chunk; raise MissingChunk / CorruptChunk."""
         check_hash(chunk_hash)
         path = self.chunk_path(chunk_hash)
+        inode = None
         try:
-            raw = path.read_bytes()
+            raw, inode = _read_with_inode(path)
         except FileNotFoundError:
             try:  # a GC sweep may hold it under its temporary name for a moment
                 raw = (path.parent / (GC_PREFIX + chunk_hash)).read_bytes()
             except FileNotFoundError:
+                if self.quarantined(chunk_hash):
+                    raise CorruptChunk(chunk_hash, detail="quarantined") from None
                 raise MissingChunk(chunk_hash) from None
+        try:
+            data = self._unpack(chunk_hash, raw)
+        except CorruptChunk:
+            if inode is not None:
+                self.quarantine_chunk(chunk_hash, inode=inode)
+            raise
+        if expected_length is not None and len(data) != expected_length:
+            # The chunk itself is sound (its hash matches): the manifest is wrong, so nothing is moved aside.
+            raise CorruptChunk(chunk_hash, detail=f"length {len(data)} != {expected_length}")
+        return data
+
+    def _unpack(self, chunk_hash: str, raw: bytes) -> bytes:
         if not raw:
             raise CorruptChunk(chunk_hash, detail="empty file")
         header, payload = raw[:1], memoryview(raw)[1:]
@@ -181,16 +211,60 @@ class Store:
             raise CorruptChunk(chunk_hash, detail="unknown header")
         if hash_data(data) != chunk_hash:
             raise CorruptChunk(chunk_hash, detail="hash mismatch")
-        if expected_length is not None and len(data) != expected_length:
-            raise CorruptChunk(chunk_hash, detail=f"length {len(data)} != {expected_length}")
         return data
 
+    def quarantine_chunk(self, chunk_hash: str, inode: int | None = None) -> Path | None:
+        """Move a corrupt chunk aside to `<hash>.N.bad` (lowest free N); None if it was not there.
+
+        link + unlink, not rename: rename would silently replace an earlier
+        `.bad` file another reader created at the same moment. With `inode`
+        (the file the caller found corrupt), a file that is not that one any
+        more (another reader moved it aside and a backup rewrote it) stays.
+        """
+        check_hash(chunk_hash)
+        path = self.chunk_path(chunk_hash)
+        for n in range(1000):
+            bad = path.parent / f"{chunk_hash}.{n}{BAD_SUFFIX}"
+            try:
+                os.link(path, bad)
+            except FileExistsError:
+                continue
+            except FileNotFoundError:
+                return None  # already moved aside (or swept) by someone else
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise
+                if bad.exists():
+                    continue
+                try:  # a file system without hard links: rename, accepting the race described above
+                    os.rename(path, bad)
+                except FileNotFoundError:
+                    return None
+                fsutil.fsync_dir(path.parent)
+                return bad
+            if inode is not None and os.stat(bad).st_ino != inode:
+                os.unlink(bad)
+                return None
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            fsutil.fsync_dir(path.parent)
+            return bad
+        raise EngineError(f"chunk {chunk_hash} was quarantined too many times")
+
+    def quarantined(self, chunk_hash: str) -> list[Path]:
+        """The `.bad` files kept for a chunk, oldest first."""
+        d = self.chunk_path(chunk_hash).parent
+        found = [(int(p.name.split(".")[1]), p) for p in d.glob(f"{chunk_hash}.*{BAD_SUFFIX}")]
+        return [p for _, p in sorted(found)]
+
     def iter_chunk_files(self):
-        """Yield os.DirEntry of every chunk file (temporary names excluded)."""
+        """Yield os.DirEntry of every chunk file (temporary names and quarantined chunks excluded)."""
         for name in _FANOUT:
             with os.scandir(self.chunks_dir / name) as it:
                 for entry in it:
-                    if not entry.name.startswith("."):
+                    if not entry.name.startswith(".") and not entry.name.endswith(BAD_SUFFIX):
                         yield entry
 
     # --- manifests ----------------------------------------------------------

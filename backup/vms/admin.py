@@ -76,8 +76,10 @@ class ProtectedItemAdmin(OperateActionsMixin, admin.ModelAdmin):
 
 @admin.register(RecoveryPoint)
 class RecoveryPointAdmin(OperateActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["vm_name", "vault", "point_id", "created_at", "consistency", "bytes_transferred"]
-    list_filter = ["consistency", "vault__subscription"]
+    list_display = ["vm_name", "vault", "point_id", "created_at", "consistency", "bytes_transferred", "on_demand",
+                    "verify_state", "verified_at", "damaged_at"]
+    list_filter = ["consistency", "verify_state", "on_demand", ("damaged_at", admin.EmptyFieldListFilter),
+                   "vault__subscription"]
     search_fields = ["vm_name", "point_id"]
     date_hierarchy = "created_at"
     list_select_related = ["vault"]

@@ -28,6 +28,12 @@ class RecoveryPointOut(Schema):
     consistency: str
     logical_bytes: int
     bytes_transferred: int
+    on_demand: bool
+    verify_state: str  # "" (not verified yet), "ok" or "failed"
+    verified_at: datetime | None
+    damaged: bool
+    damaged_disks: list[str]
+    damaged_at: datetime | None
 
 
 def get_recovery_point_for_user(user, pk) -> RecoveryPoint:
@@ -43,7 +49,9 @@ def point_out(point: RecoveryPoint) -> dict:
         "id": point.pk, "vault_id": point.vault_id, "protected_item_id": point.protected_item_id,
         "vm_name": point.vm_name, "point_id": point.point_id, "created_at": point.created_at,
         "consistency": point.consistency, "logical_bytes": point.logical_bytes,
-        "bytes_transferred": point.bytes_transferred,
+        "bytes_transferred": point.bytes_transferred, "on_demand": point.on_demand,
+        "verify_state": point.verify_state, "verified_at": point.verified_at, "damaged": point.is_damaged,
+        "damaged_disks": point.damaged_disks, "damaged_at": point.damaged_at,
     }
 
 

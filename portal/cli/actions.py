@@ -27,7 +27,8 @@ VAULT_COLUMNS = [("id", "id"), ("name", "name"), ("region", "region"), ("status"
 ITEM_COLUMNS = [("id", "id"), ("name", "name"), ("cloud service", "cloud_service"), ("status", "status"),
                 ("policy", "policy"), ("points", "recovery_points"), ("newest point", "newest_recovery_point")]
 POINT_COLUMNS = [("id", "id"), ("vm", "vm_name"), ("point", "point_id"), ("created", "created_at"),
-                 ("consistency", "consistency"), ("transferred", "bytes_transferred")]
+                 ("consistency", "consistency"), ("transferred", "bytes_transferred"), ("on demand", "on_demand"),
+                 ("health", "health"), ("verified", "verified_at")]
 JOB_COLUMNS = [("id", "id"), ("operation", "operation"), ("item", "item_name"), ("status", "status"),
                ("started", "started_at"), ("duration s", "duration"), ("%", "progress_percent"),
                ("error", "error_code")]
@@ -125,7 +126,13 @@ def point_list(user, options, stderr):
     if options.get("item"):
         points = points.filter(protected_item=resolve.protected_item(user, options["item"], options["vault"]))
     data = [point_out(p) for p in points]
-    return data, table(data, POINT_COLUMNS)
+    return data, table([row | {"health": _health(row)} for row in data], POINT_COLUMNS)
+
+
+def _health(point: dict) -> str:
+    if point["damaged"]:
+        return "damaged: " + ", ".join(point["damaged_disks"])
+    return {"ok": "verified", "failed": "verify failed"}.get(point["verify_state"], "not verified")
 
 
 def backup_now(user, options, stderr):
@@ -211,9 +218,13 @@ def wait_job(job: Job, options, stderr):
 # -- Operators' operations ------------------------------------------------------------------------
 def verify(user, options, stderr):
     try:
+        if options.get("point") and options.get("due"):
+            raise CommandError("--due chooses points of a vault: use it with --vault, not --point.")
         if options.get("point"):
             point = resolve.recovery_point(user, options["point"])
             job = operations.start_verify(point.vault, user=user, point=point)
+        elif options.get("vault") and options.get("due"):
+            job = operations.start_due_verify(resolve.vault(user, options["vault"]), options["due"], user=user)
         elif options.get("vault"):
             job = operations.start_verify(resolve.vault(user, options["vault"]), user=user)
         else:

@@ -86,3 +86,28 @@ def test_properties(ts, policy):
     # Monotone: a larger policy never prunes more.
     bigger = RetentionPolicy(policy.daily_days + 1, policy.weekly_weeks, policy.monthly_months, policy.yearly_years)
     assert select_points_to_prune(pts, bigger, NOW) <= pruned
+
+
+def test_on_demand_points_of_one_day_are_all_kept_for_the_daily_retention():
+    pts = _pts(
+        NOW - timedelta(hours=1),  # p0 on demand
+        NOW - timedelta(hours=2),  # p1 on demand
+        NOW - timedelta(hours=3),  # p2 scheduled
+        NOW - timedelta(days=3),  # p3 on demand, outside 2 days
+    )
+    pruned = select_points_to_prune(pts, RetentionPolicy(daily_days=2), NOW, on_demand={"p0", "p1", "p3"})
+    assert pruned == {"p3"}
+    assert kept_by_rules(pts, RetentionPolicy(daily_days=2), NOW, on_demand={"p0", "p1"})["p2"] == ["daily"]
+
+
+def test_the_newest_intact_point_is_kept_while_newer_points_are_damaged():
+    pts = _pts(NOW - timedelta(hours=1), NOW - timedelta(hours=2), NOW - timedelta(hours=3))
+    policy = RetentionPolicy(daily_days=1)
+    assert select_points_to_prune(pts, policy, NOW) == {"p1", "p2"}
+    assert select_points_to_prune(pts, policy, NOW, damaged={"p0", "p1"}) == {"p1"}
+
+
+def test_without_a_daily_rule_on_demand_points_are_kept_by_the_weekly_rule_like_any_other():
+    pts = _pts(NOW - timedelta(days=1), NOW - timedelta(days=8), NOW - timedelta(days=9))
+    policy = RetentionPolicy(daily_days=0, weekly_weeks=4)
+    assert select_points_to_prune(pts, policy, NOW, on_demand={"p0", "p1", "p2"}) == {"p2"}

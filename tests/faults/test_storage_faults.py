@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from backup import engine
 from backup.engine import fsutil
@@ -92,15 +93,24 @@ def test_a_corrupt_chunk_is_reported_by_verify_and_fails_only_the_restores_that_
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
 
+    # A restore meets it before any verify: it fails, saying which point and disk, and marks the point.
+    broken = _restore(bad_point, alice, "broken1")
+    assert broken.status == JobStatus.FAILED
+    assert bad_point.point_id in broken.error_message and f"disk {disk.key}" in broken.error_message
+    assert broken.recommended_action == restores.DAMAGED_ACTION
+    bad_point.refresh_from_db()
+    assert bad_point.is_damaged and bad_point.damaged_disks == [disk.key]
+
     report = engine.verify(store)
     assert [p.chunk_hash for p in report.corrupt] == [victim] and not report.ok
     verify_job = final(operations.start_verify(vault, user=alice))
     assert verify_job.status == JobStatus.FAILED and "damaged backup data" in verify_job.error_message
 
-    broken = _restore(bad_point, alice, "broken1")
-    assert broken.status == JobStatus.FAILED
-    assert bad_point.point_id in broken.error_message and f"disk {disk.key}" in broken.error_message
-    assert broken.recommended_action == restores.DAMAGED_ACTION
+    # Known damaged now: the next restore is refused before it starts, naming the point and the disk.
+    with pytest.raises(ValidationError) as refused:
+        _restore(RecoveryPoint.objects.get(pk=bad_point.pk), alice, "broken2")
+    message = " ".join(refused.value.messages)
+    assert bad_point.point_id in message and f"disk {disk.key}" in message
 
     fine = _restore(good_point, alice, "fine1")
     assert fine.status == JobStatus.COMPLETED, fine.error_message

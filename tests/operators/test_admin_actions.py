@@ -72,3 +72,13 @@ def test_support_cannot_run_actions(support_client, fleet):
                                    {"action": "collect_garbage", "_selected_action": [fleet["vault"].pk]})
     assert not Job.objects.filter(operation=Operation.GARBAGE_COLLECTION).exists()
     assert response.status_code in (200, 302)
+
+
+def test_the_scheduled_verifications_can_be_run_now(operator_client, fleet):
+    _act(operator_client, "vaults.vault", "verify_new_points", [fleet["vault"].pk])
+    job = Job.objects.get(operation=Operation.VERIFY)
+    assert job.params == {"point_ids": [fleet["point"].point_id], "scope": "new"} and not job.scheduled
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.COMPLETED)
+    response = operator_client.post(reverse("admin:vaults_vault_changelist"), follow=True, data={
+        "action": "reverify_old_points", "_selected_action": [str(fleet["vault"].pk)]})
+    assert b"Nothing to re-verify" in response.content

@@ -155,3 +155,13 @@ def test_backup_now_wait_follows_a_real_worker_to_completion(celery_worker, alph
     verified = backup_json("--user", "alice", "verify", "--vault", str(item.vault_id), "--wait", "--interval", "0.2")
     assert verified["status"] == "completed" and verified["result"]["points_checked"] == 1
     wait_for(lambda: not Job.objects.filter(status__in=["in_progress", "cancelling"]).exists(), message="prune ends")
+
+
+def test_verify_due_runs_the_scheduled_selection_now_and_says_when_nothing_is_due(alice, fleet):
+    job = backup_json("--user", "alice", "verify", "--vault", "Payroll", "--due", "new")
+    assert (job["operation"], Job.objects.get(pk=job["id"]).params) == (
+        "verify", {"point_ids": [fleet["point"].point_id], "scope": "new"})
+    assert not Job.objects.get(pk=job["id"]).scheduled  # an operator's run, not beat's
+    with pytest.raises(CommandError, match="No recovery point of this vault was last verified more than 30 days"):
+        backup("--user", "alice", "verify", "--vault", "Payroll", "--due", "old")
+    assert exit_code("--user", "alice", "verify", "--point", str(fleet["point"].pk), "--due", "new") == 1

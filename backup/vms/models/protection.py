@@ -73,8 +73,15 @@ class ProtectedItem(models.Model):
         return f"item-{self.registered_item_id}"
 
 
+class VerifyState(models.TextChoices):
+    OK = "ok", "Verified"
+    FAILED = "failed", "Verify failed"
+
+
 class RecoveryPoint(models.Model):
     """A committed recovery point; the vault's store holds its manifest under `point_id`."""
+
+    VerifyState = VerifyState
 
     class Consistency(models.TextChoices):
         APPLICATION = "application", "Application consistent"
@@ -98,11 +105,33 @@ class RecoveryPoint(models.Model):
     protected_instance_bytes = models.BigIntegerField(default=0)
     disks = models.JSONField(default=list, blank=True)
     job_id = models.BigIntegerField(null=True, blank=True)
+    # Made by BACK UP NOW (or an operator's backup) rather than the policy's schedule: retention keeps
+    # every such point for the policy's daily retention.
+    on_demand = models.BooleanField(default=False)
+    # The last Verify of this point: its outcome and time (empty until the first one).
+    verify_state = models.CharField(max_length=10, choices=VerifyState.choices, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # Chunks found corrupt or missing by a verify or a restore: [{"disk": key, "chunk": hash, "kind": ...}].
+    # Cleared once every one of them reads back sound (a later backup rewrote it): see services/integrity.py.
+    damaged_chunks = models.JSONField(default=list, blank=True)
+    damaged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["vault", "point_id"], name="point_id_unique_in_vault")]
-        indexes = [models.Index(fields=["protected_item", "-created_at"])]
+        indexes = [models.Index(fields=["protected_item", "-created_at"]),
+                   models.Index(fields=["vault", "verified_at"])]
 
     def __str__(self) -> str:
         return f"{self.vm_name} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_damaged(self) -> bool:
+        return self.damaged_at is not None
+
+    @property
+    def damaged_disks(self) -> list[str]:
+        """The keys of the disks that cannot be restored, in the order the point lists its disks."""
+        bad = {d.get("disk", "") for d in self.damaged_chunks or []}
+        order = [d.get("key") for d in self.disks or []]
+        return sorted(bad, key=lambda k: (order.index(k) if k in order else len(order), k))

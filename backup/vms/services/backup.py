@@ -243,7 +243,7 @@ def record_point(target: BackupTarget, manifest: engine.Manifest, job: Job) -> R
                 "created_at": manifest.time, "consistency": manifest.consistency,
                 "logical_bytes": manifest.logical_bytes, "bytes_read": manifest.bytes_read,
                 "bytes_transferred": manifest.bytes_transferred, "stored_bytes_new": manifest.stored_bytes_new,
-                "protected_instance_bytes": instance_bytes, "job_id": job.pk,
+                "protected_instance_bytes": instance_bytes, "job_id": job.pk, "on_demand": not job.scheduled,
                 "disks": [{"key": d.key, "size": d.size, "logical_bytes": d.logical_bytes} for d in manifest.disks],
             },
         )

@@ -36,9 +36,10 @@ def protectable_items(vault: Vault) -> QuerySet[RegisteredItem]:
 
 
 def protected_items(vault: Vault) -> QuerySet[ProtectedItem]:
-    """PROTECTED ITEMS: every item with its policy, recovery-point count and newest point."""
+    """PROTECTED ITEMS: every item with its policy, recovery-point count (and how many are damaged) and newest point."""
     return (vault.protected_items.select_related("policy", "registered_item")
-            .annotate(point_count=Count("recovery_points"), newest_point=Max("recovery_points__created_at"))
+            .annotate(point_count=Count("recovery_points"), newest_point=Max("recovery_points__created_at"),
+                      damaged_count=Count("recovery_points", filter=Q(recovery_points__damaged_at__isnull=False)))
             .order_by("vm_name", "cloud_service_name"))
 
 

@@ -44,6 +44,7 @@ from backup.notifications.services import notify
 from backup.vaults.models import Vault
 
 from ..models import CloudService, ProtectedItem, RecoveryPoint, StorageAccount, VirtualDisk, VirtualMachine
+from . import integrity
 from .stores import open_vault_store
 
 # -- The product's messages (azure-backup-spec.md, section 4 and 5) --------------------------------
@@ -235,6 +236,10 @@ def validate_restore(point: RecoveryPoint, *, vm_name: str = "", cloud_service: 
         raise ValidationError({"disks_only": f"{MULTI_DC_PORTAL} {MULTI_DC_RESTORE_ACTION}"})
     account = _check_storage_account(vault, (storage_account or "").strip(), errors)
     keys = _check_disk_keys(point, disk_keys, disks_only, errors)
+    damaged = [k for k in point.damaged_disks if k in keys] if point.is_damaged else []
+    if damaged:
+        # Alone and first: no other setting can make this restore work.
+        raise ValidationError({"point_id": integrity.damage_message(point, damaged)})
     target = RestoreTarget(point=point, disks_only=disks_only, storage_account=account, disk_keys=keys,
                            single_disks=bool(disk_keys))
     if not disks_only:
@@ -468,6 +473,8 @@ def _prepare(job: Job, params: dict, made: Made):
             virtual_network=params["virtual_network"], subnet=params["subnet"], disks_only=params["disks_only"],
             disk_keys=params.get("disk_keys") or None)
     except ValidationError as error:
+        if point.is_damaged and "point_id" in getattr(error, "message_dict", {}):
+            raise JobFailed(" ".join(error.messages), DAMAGED_ACTION, code="RecoveryPointDamaged") from None
         raise JobFailed(" ".join(error.messages), "Correct the restore settings and start the restore again.",
                         code="RestoreTargetInvalid") from None
     sizes = {d["key"]: d["size"] for d in point.disks or []}
@@ -537,6 +544,9 @@ def _restore_disks(ctx: JobContext, store, point: RecoveryPoint, targets: dict[s
     except engine.StoreFull:
         raise JobFailed("The target storage account is full.", "Choose another storage account.",
                         code="StorageAccountFull") from None
+    except engine.ChunkError as error:
+        integrity.record_chunk_error(point.vault, store, error)
+        raise JobFailed(DAMAGED.format(error=error), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
     except (engine.EngineError, ValueError) as error:
         raise JobFailed(DAMAGED.format(error=error), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
     ctx.set_result(restored_bytes=result.bytes_total, disks_restored=len(result.files))

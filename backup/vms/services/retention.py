@@ -2,6 +2,11 @@
 
 Runs as its own Prune job (locked per item, `prune:<protected item id>`), so the user sees what was
 expired. Rows go first, then the manifests (engine.prune); garbage collection frees the chunks later.
+
+Every on-demand point is kept for the policy's daily retention (the product's rule), so each successful
+backup adds a point. Damage is settled first (services/integrity.py): the backup that just ran may have
+rewritten a damaged point's chunks (heal), or named one a concurrent read quarantined; then the newest
+intact point is always kept, so damaged newer points never expire the last point that restores.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from backup.jobs.errors import JobFailed
 from backup.jobs.models import Job, Operation
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint
+from . import integrity
 from .stores import open_vault_store
 
 
@@ -40,13 +46,15 @@ def start_prune(item: ProtectedItem, *, user=None, scheduled: bool = False) -> J
 
 
 def points_to_prune(item: ProtectedItem, now=None) -> list[RecoveryPoint]:
-    """The item's points the policy does not keep. On-demand points count like any other, so the
-    daily rule keeps the newest point of each day whether it was scheduled or on demand."""
+    """The item's points the policy does not keep: the calendar rules pick among scheduled points, every
+    on-demand point stays for the daily retention, and the newest point that is not damaged always stays."""
     points = list(item.recovery_points.order_by("created_at"))
     if item.policy is None or not points:
         return []
     expired = engine.select_points_to_prune(
-        [(p.point_id, p.created_at) for p in points], retention_for(item.policy), now or timezone.now()
+        [(p.point_id, p.created_at) for p in points], retention_for(item.policy), now or timezone.now(),
+        on_demand={p.point_id for p in points if p.on_demand},
+        damaged={p.point_id for p in points if p.is_damaged},
     )
     return [p for p in points if p.point_id in expired]
 
@@ -57,10 +65,14 @@ def prune_item(item_id: int, now=None) -> list[str]:
         item = ProtectedItem.objects.select_related("vault", "policy").get(pk=item_id)
     except ProtectedItem.DoesNotExist:
         raise JobFailed("The protected item no longer exists.", code="ItemNotFound") from None
+    store = open_vault_store(item.vault)
+    integrity.heal(item.vault, store)
+    newest = item.recovery_points.order_by("-created_at", "-pk").first()
+    if newest is not None:
+        integrity.check_references(newest, store)
     expired = points_to_prune(item, now)
     if not expired:
         return []
-    store = open_vault_store(item.vault)
     ids = [p.point_id for p in expired]
     with transaction.atomic():
         RecoveryPoint.objects.filter(pk__in=[p.pk for p in expired]).delete()

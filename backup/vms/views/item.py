@@ -27,6 +27,7 @@ def item_detail(request, pk: int, item_pk: int):
     context = {
         "vault": vault, "tab": "protected", "section": "recovery", "item": item, "view": view,
         "points": restore.points_of(item), "last_backup": last_backup, "newest": restore.points_of(item).first(),
+        "damaged_points": list(restore.points_of(item).filter(damaged_at__isnull=False)),
         "policy": policies.described([item.policy])[0] if item.policy else None,
         "restored_disks": restore.restored_disk_jobs(vault).filter(item_name=item.vm_name)[:10],
     }

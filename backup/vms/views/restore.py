@@ -19,7 +19,7 @@ from django_htmx.http import trigger_client_event
 from backup.vaults.services import get_vault_for_user
 
 from ..models import ProtectedItem
-from ..services import restore
+from ..services import integrity, restore
 
 FIELDS = ("vm_name", "cs_mode", "cloud_service", "new_cloud_service", "storage_account", "virtual_network", "subnet")
 
@@ -112,7 +112,8 @@ def _instance_context(vault, item, point, data) -> dict:
     subnets = networks.get(values["virtual_network"], [])
     if values["virtual_network"] and values["subnet"] not in subnets:
         values["subnet"] = subnets[0] if subnets else ""
-    return {"point": point, "values": values, "cloud_services": services, "storage_accounts": accounts,
+    return {"point": point, "damage_message": integrity.damage_message(point) if point.is_damaged else "",
+            "values": values, "cloud_services": services, "storage_accounts": accounts,
             "networks": networks, "subnets": subnets, "network_fixed": bool(bound and bound.virtual_network),
             "errors": {}, "source": item.vm}
 

@@ -113,6 +113,8 @@ class Command(BaseCommand):
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--vault", help="id or name")
         group.add_argument("--point", help="recovery point id")
+        p.add_argument("--due", choices=["new", "old"],
+                       help="with --vault: only the points the daily (new) or weekly (old) verification would check")
         _wait_options(p)
 
         p = sub(commands, "gc", actions.gc, "Run garbage collection on a vault's store now.")
