@@ -30,12 +30,12 @@ def start(
     params: dict | None = None,
     user=None,
     scheduled: bool = False,
-    busy_message: str = errors.ANOTHER_OPERATION_IN_PROGRESS,
+    busy_message: str | None = None,
 ) -> Job:
     """Record a job and queue it for a worker once the transaction commits.
 
     When another active job holds the same lock key, the new job is recorded as Failed with the
-    product's "another operation is in progress" message instead of running beside it.
+    product's "another operation is in progress" message of that operation instead of running beside it.
     """
     fields = {
         "subscription": subscription,
@@ -60,8 +60,8 @@ def start(
             **fields | {"status": JobStatus.FAILED, "cancellable": False},
             ended_at=now,
             error_code="OperationInProgress",
-            error_message=busy_message,
-            recommended_action="Wait until the running operation on this item has completed, then try again.",
+            error_message=busy_message or errors.busy_message_for(operation),
+            recommended_action=errors.BUSY_ACTION,
         )
         _notify(job)
         return job
@@ -102,12 +102,9 @@ def requeue_unclaimed(older_than_s: int | None = None) -> int:
 def request_cancel(job: Job) -> Job:
     """Ask a running job to stop at its next safe point; a job no worker has claimed stops now."""
     if job.status not in ACTIVE_STATUSES:
-        raise errors.JobFailed(
-            "Cannot cancel the job because it is not in progress - Cancellation is only supported for jobs "
-            "which are in progress. Please attempt cancel on an in progress job."
-        )
+        raise errors.JobFailed(errors.CANCEL_NOT_IN_PROGRESS)
     if not job.cancellable:
-        raise errors.JobFailed("Cancellation is not supported for this job type - Please wait until the job completes.")
+        raise errors.JobFailed(errors.CANCEL_NOT_SUPPORTED)
     Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
         cancel_requested=True, status=JobStatus.CANCELLING
     )

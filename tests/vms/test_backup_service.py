@@ -14,7 +14,7 @@ from backup.vms.models import ProtectedItem, RecoveryPoint, VirtualMachine
 from backup.vms.services import backup as backups
 from tests.jobs.factories import make_protected_item
 
-STEPS = ["Take Snapshot", "Transfer data to vault", "Create recovery point", "Delete snapshot"]
+STEPS = ["Take Snapshot", "Transfer data to Backup vault", "Create recovery point", "Delete snapshot"]
 
 
 def _run(job: Job) -> Job:
@@ -132,7 +132,7 @@ def test_full_vault_storage_fails_the_job_and_still_deletes_the_snapshot(alice, 
     assert job.status == JobStatus.FAILED
     assert "vault storage is full" in job.error_message
     assert job.recommended_action
-    assert _steps(job) == [("Take Snapshot", "completed"), ("Transfer data to vault", "failed"),
+    assert _steps(job) == [("Take Snapshot", "completed"), ("Transfer data to Backup vault", "failed"),
                            ("Delete snapshot", "completed")]
     assert not RecoveryPoint.objects.exists()
     assert _no_snapshots_left(item)
@@ -151,7 +151,7 @@ def test_cancel_during_the_transfer_keeps_no_point_and_deletes_the_snapshot(alic
     monkeypatch.setattr(backups, "take_vm_snapshot", take_then_cancel)
     job = _run(backups.back_up_now(item, alice))
     assert job.status == JobStatus.CANCELLED
-    assert _steps(job) == [("Take Snapshot", "completed"), ("Transfer data to vault", "cancelled"),
+    assert _steps(job) == [("Take Snapshot", "completed"), ("Transfer data to Backup vault", "cancelled"),
                            ("Delete snapshot", "completed")]
     assert not RecoveryPoint.objects.exists()
     assert engine.Store.open(item.vault.store_path).list_manifests() == []

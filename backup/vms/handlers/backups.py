@@ -1,6 +1,6 @@
 """Job handlers of backups: Backup (cancellable), Prune and Garbage Collection; see backup/jobs/registry.py.
 
-A Backup job's sub-tasks: Take Snapshot -> Transfer data to vault -> Create recovery point, and always
+A Backup job's sub-tasks: Take Snapshot -> Transfer data to Backup vault -> Create recovery point, and always
 Delete snapshot at the end (also after a failure or a cancel). Cancelling stops the transfer at the next
 chunk boundary; the engine commits nothing, so no half recovery point is ever visible.
 """

@@ -61,7 +61,7 @@ VAULT_UNAVAILABLE_ACTION = "Retry the operation in a few minutes. If the problem
 
 # Sub-task names, as the product shows them.
 STEP_SNAPSHOT = "Take Snapshot"
-STEP_TRANSFER = "Transfer data to vault"
+STEP_TRANSFER = "Transfer data to Backup vault"
 STEP_POINT = "Create recovery point"
 STEP_DELETE_SNAPSHOT = "Delete snapshot"
 
