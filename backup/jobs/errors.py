@@ -1,3 +1,6 @@
+import re
+
+
 class JobFailed(Exception):
     """An explained failure: the job ends Failed with this message and recommended action."""
 
@@ -40,6 +43,11 @@ CANCEL_NOT_IN_PROGRESS = (
 CANCEL_NOT_SUPPORTED = "Cancellation is not supported for this job type - Please wait until the job completes."
 WORKER_LOST = "The worker running this job stopped before the job finished (the process was killed or restarted)."
 WORKER_LOST_ACTION = "Retry the operation. Data already in the vault is safe; no partial recovery point was kept."
+DATABASE_LOST = (
+    "The job lost its connection to the database before it finished, so the portal could not record its "
+    "progress; the job was stopped."
+)
+DATABASE_LOST_ACTION = "Retry the operation. If it happens again, check that the database server is reachable."
 INTERNAL_ERROR = (
     "Microsoft Azure Backup encountered an internal error - Wait for a few minutes and then try the operation "
     "again. If the issue persists, contact Microsoft Support."
@@ -61,3 +69,16 @@ def busy_message_for(operation: str) -> str:
 
 def internal_error_for(operation: str) -> str:
     return INTERNAL_ERRORS.get(operation, INTERNAL_ERROR)
+
+
+# An absolute path: a slash that starts a word, followed by path characters.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/[^\s'\"(),;:]+")
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a user may read it: an OSError by its reason only ("Read-only file system"), any other
+    text with the server paths in it left out. Where the data lives on the server is never shown."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = _ABSOLUTE_PATH.sub("(server path)", str(exc))
+    return text or type(exc).__name__

@@ -1,8 +1,9 @@
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -13,7 +14,7 @@ from backup.notifications.services import notify, notify_members
 from . import errors, registry
 from .context import Heartbeat, JobContext
 from .logging import job_log_context
-from .models import ACTIVE_STATUSES, Job, JobStatus
+from .models import ACTIVE_STATUSES, Job, JobStatus, SubTask
 
 log = logging.getLogger(__name__)
 
@@ -170,17 +171,37 @@ def _run(job_id: int) -> None:
         _finish(job.pk, JobStatus.CANCELLED, message="Cancelled at the user's request. Nothing partial was kept.")
     except errors.JobFailed as failure:
         _finish(job.pk, JobStatus.FAILED, message=failure.message, action=failure.action, code=failure.code)
+    except (OperationalError, InterfaceError):
+        log.exception("job %s lost its database connection", job.pk)
+        _record_lost_database(job.pk)
     except Exception as exc:
         log.exception("job %s failed unexpectedly", job.pk)
+        # Only the exception's type: its text may name server paths, which a job never shows.
         _finish(
             job.pk,
             JobStatus.FAILED,
-            message=f"{errors.INTERNAL_ERROR} ({type(exc).__name__}: {exc})",
+            message=f"{errors.internal_error_for(job.operation)} ({type(exc).__name__})",
             action="Retry the operation in a few minutes.",
             code="InternalError",
         )
     else:
         _finish(job.pk, JobStatus.COMPLETED)
+
+
+def _record_lost_database(job_id: int, attempts: int = 4) -> None:
+    """The handler's connection dropped (database restarted, backend terminated, network cut): open a new one
+    and say so, instead of leaving the job to the reaper's "the worker stopped". A database still down after
+    a few seconds leaves the job active; the reaper fails it once the database answers again."""
+    for attempt in range(attempts):
+        connection.close()  # a broken connection is not reused: the next query opens a fresh one
+        try:
+            _finish(job_id, JobStatus.FAILED, message=errors.DATABASE_LOST, action=errors.DATABASE_LOST_ACTION,
+                    code="DatabaseConnectionLost")
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(2**attempt)
 
 
 def reap_lost_jobs() -> int:
@@ -214,6 +235,10 @@ def _finish(job_id: int, status: str, *, message: str = "", action: str = "", co
         **({"progress_percent": 100} if status == JobStatus.COMPLETED else {}),
     )
     if updated:
+        if status != JobStatus.COMPLETED:
+            # Steps a killed or disconnected handler could not close end with the job.
+            SubTask.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=status,
+                                                                                       ended_at=timezone.now())
         log.info("job %s ended: %s%s", job_id, status, f" ({code})" if code else "")
         _notify(Job.objects.get(pk=job_id))
     return updated

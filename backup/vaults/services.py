@@ -7,6 +7,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from backup.jobs.errors import describe
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
 from backup.tenancy.services import subscriptions_for
@@ -75,7 +76,7 @@ def provision_vault(vault_id: int) -> None:
         Store.init(vault.store_path)
     except Exception as exc:
         log.exception("provisioning vault %s failed", vault_id)
-        reason = f"The vault's storage could not be initialised: {exc}"
+        reason = f"The vault's storage could not be initialised: {describe(exc)}"
         Vault.objects.filter(pk=vault_id, status=Vault.Status.CREATING).update(
             status=Vault.Status.FAILED, status_reason=reason
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from backup import engine
 from backup.jobs import services as jobs
-from backup.jobs.errors import JobFailed
+from backup.jobs.errors import JobFailed, describe
 from backup.jobs.models import Job, Operation
 from backup.vaults.models import Vault
 
@@ -47,7 +47,7 @@ def verify_vault(vault_id: int, point_ids: list[str] | None = None) -> engine.Ve
     try:
         report = engine.verify(store, point_ids)
     except engine.EngineError as exc:
-        raise JobFailed(f"The recovery point's data cannot be read: {exc}.", DAMAGED_ACTION,
+        raise JobFailed(f"The recovery point's data cannot be read: {describe(exc)}.", DAMAGED_ACTION,
                         code="RecoveryPointMissing") from None
     if not report.ok:
         raise JobFailed(f"Verification found damaged backup data: {report.summary()}.", DAMAGED_ACTION,

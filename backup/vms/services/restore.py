@@ -37,7 +37,7 @@ from backup.fabric.disks import Disk
 from backup.fabric.messages import MULTI_DC_RESTORE, MULTI_DC_RESTORE_ACTION
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
-from backup.jobs.errors import JobCancelled, JobFailed
+from backup.jobs.errors import JobCancelled, JobFailed, describe
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
@@ -538,7 +538,7 @@ def _restore_disks(ctx: JobContext, store, point: RecoveryPoint, targets: dict[s
         raise JobFailed("The target storage account is full.", "Choose another storage account.",
                         code="StorageAccountFull") from None
     except (engine.EngineError, ValueError) as error:
-        raise JobFailed(DAMAGED.format(error=error), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
+        raise JobFailed(DAMAGED.format(error=describe(error)), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
     ctx.set_result(restored_bytes=result.bytes_total, disks_restored=len(result.files))
 
 
