@@ -33,6 +33,9 @@ MARKER = "vault-store.json"
 RAW, ZSTD = b"\x00", b"\x01"
 ZSTD_LEVEL = 1  # level 1: ~GB/s per core; higher levels cost more than they save here
 GC_PREFIX = ".gc-"  # a chunk being swept (gc.py); readers fall back to it
+# Access time a new chunk file gets from its writer. Touching a chunk (utime to now) replaces it, so a
+# failed backup can tell the chunks nobody deduplicated onto since it wrote them (backup.discard_fresh_chunks).
+FRESH_ATIME_NS = 1
 _KNOWN = {MARKER, "chunks", "manifests", "leases"}
 _FANOUT = [f"{i:02x}" for i in range(256)]
 
@@ -148,7 +151,8 @@ class Store:
             header, payload = ZSTD, packed
         else:
             header, payload = RAW, data
-        fsutil.write_file_durable(self.chunk_path(chunk_hash), [header, payload], sync_dir=False)
+        fsutil.write_file_durable(self.chunk_path(chunk_hash), [header, payload], sync_dir=False,
+                                  atime_ns=FRESH_ATIME_NS)
         return PutResult(True, len(payload), len(payload) + 1)
 
     def sync_chunk_dirs(self, prefixes: set[str] | None = None) -> None:
