@@ -226,8 +226,24 @@ def transfer(store, target: BackupTarget, snapshot: Snapshot, job: Job, *, progr
             store, item=target.item.store_item_id, point_id=point_id_for(job), snapshot=snapshot,
             time=snapshot.created_at, base=base_manifest(store, target.item), progress=report, cancel=cancel,
         )
-    except engine.StoreFull:
-        raise JobFailed(STORE_FULL, STORE_FULL_ACTION, code="VaultStorageFull") from None
+    except engine.StoreFull as full:
+        raise JobFailed(store_full_message(full), STORE_FULL_ACTION, code="VaultStorageFull") from None
+    except engine.StoreUnavailable:
+        raise JobFailed(VAULT_UNAVAILABLE, VAULT_UNAVAILABLE_ACTION, code="VaultStoreUnavailable") from None
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def store_full_message(full: engine.StoreFull) -> str:
+    """The product's message, then the figures: what the backup would have needed at most (its new data;
+    compression and deduplication usually make it less) and what the vault storage has free now that the
+    failed backup's own chunks were removed."""
+    if full.needed_bytes is None or full.free_bytes is None:
+        return STORE_FULL
+    return (f"{STORE_FULL} This backup needed up to {_mib(full.needed_bytes)} of new space; "
+            f"{_mib(full.free_bytes)} is free.")
 
 
 def record_point(target: BackupTarget, manifest: engine.Manifest, job: Job) -> RecoveryPoint:
