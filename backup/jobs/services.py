@@ -195,8 +195,9 @@ def _record_lost_database(job_id: int, attempts: int = 4) -> None:
     for attempt in range(attempts):
         connection.close()  # a broken connection is not reused: the next query opens a fresh one
         try:
-            _finish(job_id, JobStatus.FAILED, message=errors.DATABASE_LOST, action=errors.DATABASE_LOST_ACTION,
-                    code="DatabaseConnectionLost")
+            if _finish(job_id, JobStatus.FAILED, message=errors.DATABASE_LOST, action=errors.DATABASE_LOST_ACTION,
+                       code="DatabaseConnectionLost"):
+                _clean_up_lost(job_id)
             return
         except (OperationalError, InterfaceError):
             if attempt == attempts - 1:
@@ -214,14 +215,32 @@ def reap_lost_jobs() -> int:
                        code="WorkerLost"):
             continue
         count += 1
-        job = Job.objects.get(pk=job_id)
-        clean_up = registry.ON_LOST.get(job.operation)
-        if clean_up is not None:
-            try:
-                clean_up(job)
-            except Exception:
-                log.exception("cleaning up after lost job %s failed", job_id)
+        _clean_up_lost(job_id)
     return count
+
+
+def _clean_up_lost(job_id: int) -> None:
+    """Run the operation's on-lost hook for a job whose handler could not finish its own clean-up. A hook that
+    finds the job's work done after all returns a warning: the job then ends Completed, with the warning in its
+    details, instead of Failed."""
+    job = Job.objects.get(pk=job_id)
+    clean_up = registry.ON_LOST.get(job.operation)
+    if clean_up is None:
+        return
+    try:
+        warning = clean_up(job)
+    except Exception:
+        log.exception("cleaning up after lost job %s failed", job_id)
+        return
+    if not warning:
+        return
+    job.refresh_from_db()
+    if Job.objects.filter(pk=job_id, status=JobStatus.FAILED).update(
+        status=JobStatus.COMPLETED, error_message="", recommended_action="", error_code="", progress_percent=100,
+        result=job.result | {"warning": warning},
+    ):
+        log.info("job %s ended: completed after all (%s)", job_id, warning)
+        _notify(Job.objects.get(pk=job_id))
 
 
 def _finish(job_id: int, status: str, *, message: str = "", action: str = "", code: str = "") -> int:

@@ -197,3 +197,76 @@ def test_run_scheduled_backups_starts_one_job_per_protected_item_of_the_policy(a
     started = backups.run_scheduled_backups(item.policy_id)
     assert sorted(j.params["protected_item_id"] for j in started) == [item.pk, other.pk]
     assert all(j.scheduled and j.created_by is None and j.status == JobStatus.IN_PROGRESS for j in started)
+
+
+@pytest.mark.django_db
+def test_a_snapshot_that_cannot_be_deleted_after_the_point_is_recorded_is_a_warning_not_a_failure(
+        alice, alpha, monkeypatch):
+    from backup.fabric.snapshots import Snapshot, SnapshotError
+
+    item = make_protected_item(alpha)
+
+    def broken_delete(self):
+        raise SnapshotError("the disk is busy")
+
+    monkeypatch.setattr(Snapshot, "delete", broken_delete)
+    job = _run(backups.back_up_now(item, alice))
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    assert job.result["warning"] == backups.SNAPSHOT_NOT_DELETED and job.error_message == ""
+    assert _steps(job) == [(name, JobStatus.COMPLETED) for name in STEPS[:3]] + [("Delete snapshot", "failed")]
+    assert RecoveryPoint.objects.get(protected_item=item).point_id == f"job-{job.pk}"
+    item.refresh_from_db()
+    assert item.status == ProtectedItem.Status.PROTECTED
+    monkeypatch.undo()
+    # The next backup removes the snapshot left behind.
+    assert not _no_snapshots_left(item)
+    following = _run(backups.back_up_now(ProtectedItem.objects.get(pk=item.pk), alice))
+    assert following.status == JobStatus.COMPLETED and "warning" not in following.result
+    assert _no_snapshots_left(item)
+
+
+@pytest.mark.django_db
+def test_a_snapshot_deletion_error_before_any_point_still_fails_the_job(alice, alpha, monkeypatch):
+    from backup.fabric.snapshots import Snapshot, SnapshotError
+
+    item = make_protected_item(alpha)
+
+    def full(*args, **kwargs):
+        raise engine.StoreFull()
+
+    def broken_delete(self):
+        raise SnapshotError("the disk is busy")
+
+    monkeypatch.setattr(backups.engine, "backup_snapshot", full)
+    monkeypatch.setattr(Snapshot, "delete", broken_delete)
+    job = _run(backups.back_up_now(item, alice))
+    assert job.status == JobStatus.FAILED and not RecoveryPoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_garbage_collection_first_adopts_a_committed_point_the_portal_never_recorded(alice, alpha, monkeypatch):
+    from backup.vms.services import gc
+
+    item = make_protected_item(alpha)
+    job = backups.back_up_now(item, alice)
+
+    def killed(*args):
+        raise SystemExit("worker died after the manifest was committed")
+
+    monkeypatch.setattr(backups, "record_point", killed)
+    with pytest.raises(SystemExit):
+        jobs.run(job.pk)
+    monkeypatch.undo()
+    # Ended without its point (as a reaper without an on-lost hook, or an older release, left it).
+    jobs._finish(job.pk, JobStatus.FAILED, message="The worker running this job stopped.", code="WorkerLost")
+    store = engine.Store.open(item.vault.store_path)
+    assert store.has_manifest(f"job-{job.pk}") and not RecoveryPoint.objects.exists()
+
+    collected = _run(gc.start_gc(item.vault, user=alice))
+    assert collected.status == JobStatus.COMPLETED, collected.error_message
+    assert collected.result["recovery_points_adopted"] == 1
+    point = RecoveryPoint.objects.get(point_id=f"job-{job.pk}")
+    assert point.protected_item_id == item.pk and point.job_id == job.pk
+    assert [s.name for s in collected.subtasks.all()] == ["Reconcile recovery points", "Free unreferenced data"]
+    # A second run has nothing left to adopt.
+    assert _run(gc.start_gc(item.vault, user=alice)).result["recovery_points_adopted"] == 0
