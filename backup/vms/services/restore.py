@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -404,8 +405,9 @@ class Made:
     cloud_service_id: int | None = None
 
     def record(self, job: Job) -> None:
-        job.result["made"] = {"folder": str(self.folder) if self.folder else None, "vm_id": self.vm_id,
-                              "cloud_service_id": self.cloud_service_id}
+        # The folder relative to the fabric's root: a job's result never shows where the server keeps files.
+        folder = str(self.folder.relative_to(settings.FABRIC_ROOT)) if self.folder else None
+        job.result["made"] = {"folder": folder, "vm_id": self.vm_id, "cloud_service_id": self.cloud_service_id}
         Job.objects.filter(pk=job.pk).update(result=job.result)
 
     @classmethod
@@ -413,7 +415,8 @@ class Made:
         made = (job.result or {}).get("made")
         if not made:
             return None
-        return cls(files=[], folder=Path(made["folder"]) if made["folder"] else None, vm_id=made["vm_id"],
+        return cls(files=[], folder=Path(settings.FABRIC_ROOT) / made["folder"] if made["folder"] else None,
+                   vm_id=made["vm_id"],
                    cloud_service_id=made["cloud_service_id"])
 
 
@@ -546,7 +549,8 @@ def _disks_result(params: dict, targets: dict[str, Path]) -> dict:
     folder = next(iter(targets.values())).parent.name if targets else ""
     return {"Target Storage Account Name": params["storage_account"], "Config Blob Container Name": folder,
             "Config Blob Name": "", "container": folder,
-            "restored_disks": {key: str(path) for key, path in targets.items()}}
+            # Blob names within the storage account: a job's result never shows where the server keeps them.
+            "restored_disks": {key: f"{path.parent.name}/{path.name}" for key, path in targets.items()}}
 
 
 def _finish_vm(vm_id: int) -> VirtualMachine:
