@@ -244,22 +244,25 @@ def _clean_up_lost(job_id: int) -> None:
 
 
 def _finish(job_id: int, status: str, *, message: str = "", action: str = "", code: str = "") -> int:
-    updated = Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
-        status=status,
-        ended_at=timezone.now(),
-        error_message=message,
-        recommended_action=action,
-        error_code=code,
-        cancellable=False,
-        **({"progress_percent": 100} if status == JobStatus.COMPLETED else {}),
-    )
+    # One transaction: whoever sees the final status also sees its notification and closed steps.
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
+            status=status,
+            ended_at=timezone.now(),
+            error_message=message,
+            recommended_action=action,
+            error_code=code,
+            cancellable=False,
+            **({"progress_percent": 100} if status == JobStatus.COMPLETED else {}),
+        )
+        if updated:
+            if status != JobStatus.COMPLETED:
+                # Steps a killed or disconnected handler could not close end with the job.
+                SubTask.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=status,
+                                                                                           ended_at=timezone.now())
+            _notify(Job.objects.get(pk=job_id))
     if updated:
-        if status != JobStatus.COMPLETED:
-            # Steps a killed or disconnected handler could not close end with the job.
-            SubTask.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=status,
-                                                                                       ended_at=timezone.now())
         log.info("job %s ended: %s%s", job_id, status, f" ({code})" if code else "")
-        _notify(Job.objects.get(pk=job_id))
     return updated
 
 

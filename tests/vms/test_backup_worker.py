@@ -220,6 +220,8 @@ def test_a_backup_whose_worker_is_killed_ends_failed_and_the_next_one_succeeds(a
     store = engine.Store.open(item.vault.store_path)
     assert store.list_manifests() == []
     assert engine.verify(store).ok
+    # The item reads "backup failing" until a backup succeeds, as after any failed backup.
+    assert ProtectedItem.objects.get(pk=item.pk).status == ProtectedItem.Status.BACKUP_FAILING
 
     worker = start_worker("next", logs, extra_env=env | {"BACKUP_TEST_THROTTLE_S": "0"})
     try:

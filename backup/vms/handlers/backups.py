@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 
 def adopt_lost_backup(job: Job) -> str | None:
     """The reaper failed this Backup job: if the store had committed its point, record it and have the job
-    end Completed with a warning instead."""
+    end Completed with a warning instead; otherwise the item reads as failing, as after any failed backup."""
     point = backups.adopt_committed_point(job)
     if point is None:
+        if job.params.get("protected_item_id"):
+            backups.mark_backup_failed(job.params["protected_item_id"])
         return None
     Job.objects.filter(pk=job.pk).update(result=job.result | {"recovery_point": point.point_id})
     if point.protected_item is not None:
