@@ -50,6 +50,7 @@ TABLE = [
     ("Backup (2015)", fabric.MULTIPLE_NICS),
     ("Backup", registration.VM_NOT_FOUND),
     ("Cancel", errors.CANCEL_NOT_SUPPORTED),
+    ("Cancel", errors.CANCEL_NOT_NOW),
     ("Cancel", errors.CANCEL_NOT_IN_PROGRESS),
     ("Restore", restore.CLOUD_INTERNAL_ERROR),
     ("Restore", restore.DNS_NAME_TAKEN),

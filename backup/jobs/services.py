@@ -105,10 +105,14 @@ def request_cancel(job: Job) -> Job:
     if job.status not in ACTIVE_STATUSES:
         raise errors.JobFailed(errors.CANCEL_NOT_IN_PROGRESS)
     if not job.cancellable:
-        raise errors.JobFailed(errors.CANCEL_NOT_SUPPORTED)
-    Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
+        # A cancellable operation past its point of no return (a backup recording its point) is "not now".
+        raise errors.JobFailed(errors.CANCEL_NOT_NOW if job.operation in registry.CANCELLABLE
+                               else errors.CANCEL_NOT_SUPPORTED)
+    if not Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES, cancellable=True).update(
         cancel_requested=True, status=JobStatus.CANCELLING
-    )
+    ):
+        job.refresh_from_db()
+        return request_cancel(job)  # it ended, or stopped being cancellable, meanwhile
     if Job.objects.filter(pk=job.pk, claimed_at__isnull=True).exists():
         _finish(job.pk, JobStatus.CANCELLED, message="The job was cancelled before it started.")
     job.refresh_from_db()

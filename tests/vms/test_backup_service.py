@@ -270,3 +270,25 @@ def test_garbage_collection_first_adopts_a_committed_point_the_portal_never_reco
     assert [s.name for s in collected.subtasks.all()] == ["Reconcile recovery points", "Free unreferenced data"]
     # A second run has nothing left to adopt.
     assert _run(gc.start_gc(item.vault, user=alice)).result["recovery_points_adopted"] == 0
+
+
+@pytest.mark.django_db
+def test_a_backup_recording_its_point_is_not_in_a_cancellable_state(alice, alpha, monkeypatch):
+    from backup.jobs.errors import CANCEL_NOT_NOW, CANCEL_NOT_SUPPORTED, JobFailed
+
+    item = make_protected_item(alpha)
+    job = backups.back_up_now(item, alice)
+    record = backups.record_point
+    refusals = []
+
+    def cancel_meanwhile(*args):
+        with pytest.raises(JobFailed) as refused:
+            jobs.request_cancel(Job.objects.get(pk=job.pk))
+        refusals.append(refused.value.message)
+        return record(*args)
+
+    monkeypatch.setattr(backups, "record_point", cancel_meanwhile)
+    job = _run(job)
+    assert refusals == [CANCEL_NOT_NOW] and CANCEL_NOT_NOW != CANCEL_NOT_SUPPORTED
+    assert job.status == JobStatus.COMPLETED and not job.cancel_requested
+    assert RecoveryPoint.objects.get(protected_item=item).point_id == f"job-{job.pk}"

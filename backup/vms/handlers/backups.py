@@ -64,6 +64,7 @@ def _back_up(ctx: JobContext, item_id: int) -> None:
                 raise JobCancelled() from None
             ctx.set_result(backup_size_bytes=manifest.bytes_transferred, data_read_bytes=manifest.bytes_read)
         with ctx.step(backups.STEP_POINT):
+            ctx.stop_cancelling()  # the store holds the point: cancelling cannot take it back
             point = backups.record_point(target, manifest, ctx.job)
             ctx.set_result(recovery_point=point.point_id)
     finally:
