@@ -8,6 +8,7 @@ import pytest
 
 from backup.fabric import messages as fabric
 from backup.jobs import errors
+from backup.jobs.models import Operation
 from backup.vms.services import backup as backups
 from backup.vms.services import policies, registration, restore
 
@@ -69,6 +70,7 @@ def test_each_message_is_its_operations_row_of_the_error_table(operation, messag
 
 def test_each_operation_that_has_its_own_busy_text_gets_it():
     rows = _error_table()
+    assert set(errors.BUSY_MESSAGES) | set(errors.INTERNAL_ERRORS) <= set(Operation.values)
     assert errors.busy_message_for("discovery") == errors.DISCOVERY_BUSY
     assert errors.busy_message_for("register") == errors.REGISTER_BUSY
     assert errors.busy_message_for("backup") == errors.BACKUP_BUSY
