@@ -29,6 +29,7 @@ from backup.fabric.snapshots import Snapshot, SnapshotError, list_snapshot_ids, 
 from backup.jobs import services as jobs
 from backup.jobs.errors import JobFailed
 from backup.jobs.models import ACTIVE_STATUSES, Job, Operation
+from backup.vaults.models import Vault
 
 from ..models import ProtectedItem, RecoveryPoint, VirtualDisk
 from .stores import open_vault_store
@@ -309,8 +310,6 @@ def adopt_committed_point(job: Job) -> RecoveryPoint | None:
 def adopt_orphan_manifests(vault_id: int) -> list[RecoveryPoint]:
     """Reconcile a vault's store with its recovery points: every manifest a finished Backup job of this vault
     committed but never recorded (its worker was killed between the two) becomes the point it is."""
-    from backup.vaults.models import Vault
-
     vault = Vault.objects.get(pk=vault_id)
     try:
         store = engine.Store.open(vault.store_path)
