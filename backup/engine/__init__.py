@@ -57,7 +57,13 @@ is always complete, and leftovers are only dot files that readers ignore and
 GC deletes once they are older than its cutoff. A retried backup whose
 manifest was committed returns it (idempotent on point_id); otherwise it
 simply redoes the work, deduplicating against the chunks already written.
-ENOSPC/EDQUOT -> StoreFull, the temporary file is removed, no manifest.
+ENOSPC/EDQUOT -> StoreFull, the temporary file is removed, no manifest; any
+other write error -> StoreUnavailable (read-only or failing store). A backup
+that fails or is cancelled (not killed) then removes the chunks it wrote
+itself: new chunk files carry a marker access time (store.FRESH_ATIME_NS)
+that any touch replaces, and they are swept like GC does (rename, re-stat,
+put back if touched), so a chunk another backup deduplicated onto survives.
+StoreFull then carries needed_bytes (at most) and free_bytes.
 
 GC and leases (gc.py, leases.py)
 --------------------------------
@@ -79,7 +85,16 @@ for the daily rule's days; the newest intact (not damaged) point is kept.
 """
 
 from .backup import backup_snapshot
-from .errors import Cancelled, ChunkError, CorruptChunk, EngineError, MissingChunk, NotAStore, StoreFull
+from .errors import (
+    Cancelled,
+    ChunkError,
+    CorruptChunk,
+    EngineError,
+    MissingChunk,
+    NotAStore,
+    StoreFull,
+    StoreUnavailable,
+)
 from .gc import GcReport, collect_garbage
 from .manifest import DiskManifest, Manifest
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
@@ -109,6 +124,7 @@ __all__ = [
     "SnapshotDisk",
     "Store",
     "StoreFull",
+    "StoreUnavailable",
     "StoreStats",
     "VerifyReport",
     "backup_snapshot",

@@ -6,21 +6,26 @@ zstd -> durable write) of IO_THREADS_PER_WORKER * workers threads; blake3,
 zstd and file IO release the GIL, and at most threads + 2 chunks are in
 flight, so memory does not grow with disk size.
 The manifest is committed only after every chunk it names is durable.
+
+A backup that fails or is cancelled removes again the chunks it wrote that
+nobody touched since (discard_fresh_chunks), so one oversized backup does not
+keep a small vault full until the next garbage collection: see FRESH_ATIME_NS.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .errors import Cancelled, EngineError
+from .errors import Cancelled, EngineError, StoreFull
 from .leases import Lease
 from .manifest import DiskManifest, Manifest, check_id
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
-from .store import Store, hash_data
+from .store import FRESH_ATIME_NS, GC_PREFIX, Store, hash_data
 
 # Most of a chunk's time is spent blocked in pread/write/fsync (the device,
 # not the CPU, is the limit: measured ~1.4x faster with 12-16 threads than 4 on
@@ -60,6 +65,7 @@ class _DiskPlan:
     to_read: list[int]
     logical_bytes: int
     fresh: set[str] = field(default_factory=set)  # hashes produced by reads (written or deduplicated)
+    written: set[str] = field(default_factory=set)  # hashes whose file this run created
     bytes_read: int = 0
     bytes_transferred: int = 0
     stored_bytes_new: int = 0
@@ -105,16 +111,48 @@ def _plan(store: Store, disk: SnapshotDisk, base: Manifest | None) -> _DiskPlan:
     return _DiskPlan(disk, refs, to_read, logical)
 
 
-def _process_chunk(store: Store, disk: SnapshotDisk, offset: int, length: int) -> tuple[str | None, int, int, int]:
-    """Worker: read one chunk and make it durable. Returns (hash, read, payload, file bytes)."""
+def _process_chunk(
+    store: Store, disk: SnapshotDisk, offset: int, length: int
+) -> tuple[str | None, int, int, int, bool]:
+    """Worker: read one chunk and make it durable. Returns (hash, read, payload, file bytes, written)."""
     data = disk.read(offset, length)
     if len(data) != length:
         raise EngineError(f"disk {disk.key}: short read at {offset} ({len(data)} of {length} bytes)")
     if data == _zeros(length):
-        return None, length, 0, 0  # allocated but zero: store as a hole, restore stays sparse
+        return None, length, 0, 0, False  # allocated but zero: store as a hole, restore stays sparse
     h = hash_data(data)
     put = store.put_chunk(h, data)
-    return h, length, put.payload_bytes, put.file_bytes
+    return h, length, put.payload_bytes, put.file_bytes, put.written
+
+
+def discard_fresh_chunks(store: Store, hashes: set[str]) -> int:
+    """Remove chunks this (failed) backup wrote, unless someone touched one since; returns the bytes freed.
+
+    Nothing can reference such a chunk but a backup that deduplicated onto it, and deduplicating touches it
+    (store.touch_chunk), which replaces the FRESH_ATIME_NS mark its writer stamped. So, as GC sweeps: rename
+    it out of sight, re-stat, and put it back if the mark is gone; a backup touching it after the rename gets
+    ENOENT and writes the chunk again. A reader can also clear the mark (atime): the chunk is then kept, and
+    GC frees it later.
+    """
+    freed = 0
+    for h in hashes:
+        path = store.chunk_path(h)
+        hidden = path.parent / (GC_PREFIX + h)
+        try:
+            if os.stat(path).st_atime_ns != FRESH_ATIME_NS:
+                continue
+            os.rename(path, hidden)
+        except FileNotFoundError:
+            continue
+        st = os.stat(hidden)
+        if st.st_atime_ns != FRESH_ATIME_NS:
+            os.rename(hidden, path)
+            continue
+        os.unlink(hidden)
+        freed += st.st_size
+    if hashes:
+        store.sync_chunk_dirs({h[:2] for h in hashes})
+    return freed
 
 
 def backup_snapshot(
@@ -150,37 +188,59 @@ def backup_snapshot(
         plans = [_plan(store, d, base) for d in snapshot.disks]
         cs = store.chunk_size
         total = sum(min(cs, p.disk.size - i * cs) for p in plans for i in p.to_read)
-        _run(store, plans, total, progress, cancel, threads)
-        if cancel is not None and cancel():
-            raise Cancelled("backup cancelled")
-        # Directory entries of the chunks renamed into place must be durable
-        # before the manifest naming them is.
-        # References copied from the base were made durable by the base's own
-        # commit; only chunks this run wrote or deduplicated against (which a
-        # crashed writer may have renamed without a directory fsync) count.
-        store.sync_chunk_dirs({h[:2] for p in plans for h in p.fresh})
-        manifest = Manifest(
-            point_id=point_id,
-            item=item,
-            time=time,
-            consistency=snapshot.consistency,
-            disks=tuple(
-                DiskManifest(
-                    key=p.disk.key,
-                    size=p.disk.size,
-                    change_id=p.disk.change_id,
-                    chunk_size=cs,
-                    chunks=p.refs,
-                    logical_bytes=p.logical_bytes,
-                    bytes_read=p.bytes_read,
-                    bytes_transferred=p.bytes_transferred,
-                    stored_bytes_new=p.stored_bytes_new,
-                )
-                for p in plans
-            ),
-        )
-        store.commit_manifest(manifest)
+        try:
+            _run(store, plans, total, progress, cancel, threads)
+            if cancel is not None and cancel():
+                raise Cancelled("backup cancelled")
+            return _commit(store, plans, point_id=point_id, item=item, time=time, consistency=snapshot.consistency)
+        except BaseException as exc:
+            # Still under the lease, so GC leaves these chunks alone meanwhile. A manifest that became visible
+            # before a late error (its directory fsync) names them: then they stay.
+            if not store.has_manifest(point_id):
+                discard_fresh_chunks(store, {h for p in plans for h in p.written})
+            if isinstance(exc, StoreFull):
+                written = sum(p.stored_bytes_new for p in plans)
+                left = total - sum(p.bytes_read for p in plans)
+                raise StoreFull(str(exc), needed_bytes=written + left, free_bytes=free_bytes(store)) from exc
+            raise
+
+
+def _commit(store: Store, plans: list[_DiskPlan], *, point_id: str, item: str, time: datetime,
+            consistency: str) -> Manifest:
+    # Directory entries of the chunks renamed into place must be durable
+    # before the manifest naming them is.
+    # References copied from the base were made durable by the base's own
+    # commit; only chunks this run wrote or deduplicated against (which a
+    # crashed writer may have renamed without a directory fsync) count.
+    store.sync_chunk_dirs({h[:2] for p in plans for h in p.fresh})
+    manifest = Manifest(
+        point_id=point_id,
+        item=item,
+        time=time,
+        consistency=consistency,
+        disks=tuple(
+            DiskManifest(
+                key=p.disk.key,
+                size=p.disk.size,
+                change_id=p.disk.change_id,
+                chunk_size=store.chunk_size,
+                chunks=p.refs,
+                logical_bytes=p.logical_bytes,
+                bytes_read=p.bytes_read,
+                bytes_transferred=p.bytes_transferred,
+                stored_bytes_new=p.stored_bytes_new,
+            )
+            for p in plans
+        ),
+    )
+    store.commit_manifest(manifest)
     return manifest
+
+
+def free_bytes(store: Store) -> int:
+    """Space an unprivileged writer may still use on the store's file system."""
+    st = os.statvfs(store.root)
+    return st.f_bavail * st.f_frsize
 
 
 def _jobs(plans: list[_DiskPlan], cs: int) -> Iterator[tuple[_DiskPlan, int, int, int]]:
@@ -201,19 +261,24 @@ def _run(
     done = 0
     inflight: dict[Future, tuple[_DiskPlan, int]] = {}
 
+    def account(plan: _DiskPlan, index: int, result: tuple[str | None, int, int, int, bool]) -> int:
+        h, nread, payload, fbytes, written = result
+        plan.refs[index] = h
+        if h is not None:
+            plan.fresh.add(h)
+        if written:
+            plan.written.add(h)
+        plan.bytes_read += nread
+        plan.bytes_transferred += payload
+        plan.stored_bytes_new += fbytes
+        return nread
+
     def collect(block: bool) -> None:
         nonlocal done
         finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED, timeout=None if block else 0)
         for fut in finished:
             plan, index = inflight.pop(fut)
-            h, nread, payload, fbytes = fut.result()  # re-raises StoreFull etc.
-            plan.refs[index] = h
-            if h is not None:
-                plan.fresh.add(h)
-            plan.bytes_read += nread
-            plan.bytes_transferred += payload
-            plan.stored_bytes_new += fbytes
-            done += nread
+            done += account(plan, index, fut.result())  # re-raises StoreFull etc.
             if progress is not None:
                 progress(done, total)
 
@@ -233,6 +298,9 @@ def _run(
             if cancel is not None and inflight and cancel():
                 raise Cancelled("backup cancelled")
     finally:
-        # On error/cancel: drop queued work, wait for running chunk writes
-        # (they are complete chunks either way; GC removes unreferenced ones).
+        # On error/cancel: drop queued work, wait for running chunk writes, and
+        # account for the ones that completed, so the caller can discard them.
         pool.shutdown(wait=True, cancel_futures=True)
+        for fut, (plan, index) in inflight.items():
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                account(plan, index, fut.result())

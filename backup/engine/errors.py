@@ -20,10 +20,22 @@ class Cancelled(EngineError):
 
 
 class StoreFull(EngineError):
-    """Writing failed with ENOSPC/EDQUOT; temporary files were removed."""
+    """Writing failed with ENOSPC/EDQUOT; temporary files were removed.
 
-    def __init__(self, message: str = "vault storage is full") -> None:
+    A failed backup fills in how much new space it would have needed at most, and how much the store's
+    file system has free once the chunks only it had written are removed again."""
+
+    def __init__(
+        self, message: str = "vault storage is full", *, needed_bytes: int | None = None,
+        free_bytes: int | None = None,
+    ) -> None:
         super().__init__(message)
+        self.needed_bytes = needed_bytes
+        self.free_bytes = free_bytes
+
+
+class StoreUnavailable(EngineError):
+    """The store cannot be written for another reason than space: read-only, permissions, I/O error."""
 
 
 class ChunkError(EngineError):

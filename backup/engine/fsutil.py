@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import StoreFull
+from .errors import EngineError, StoreFull, StoreUnavailable
 
 TMP_PREFIX = ".tmp-"  # readers skip dot files; GC removes old ones
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
@@ -50,18 +50,36 @@ def is_full(exc: OSError) -> bool:
     return exc.errno in _FULL_ERRNOS
 
 
-def write_file_durable(final: Path, parts: Sequence[bytes | memoryview], *, sync_dir: bool = True) -> None:
+def store_error(exc: OSError) -> EngineError:
+    """The engine's error for a failed write: StoreFull when out of space, StoreUnavailable otherwise (its
+    text is the reason only: an OSError's own text names the server path)."""
+    if is_full(exc):
+        return StoreFull()
+    return StoreUnavailable(f"vault storage cannot be written ({exc.strerror or type(exc).__name__})")
+
+
+def write_file_durable(
+    final: Path, parts: Sequence[bytes | memoryview], *, sync_dir: bool = True, atime_ns: int | None = None
+) -> None:
     """Atomically create/replace `final` with `parts`.
 
     On ENOSPC/EDQUOT the temporary file is removed and StoreFull is raised, so
-    nothing half-written is ever left behind under a visible name.
+    nothing half-written is ever left behind under a visible name; any other
+    OSError becomes StoreUnavailable, also without a temporary file left.
+    `atime_ns` stamps the file's access time before it becomes visible (the
+    mark by which a backup recognises a chunk nobody touched since it wrote it).
     """
     tmp = tmp_name(final.parent, final.name[:16] + "-")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise store_error(exc) from exc
     try:
         try:
             write_all(fd, parts)
             os.fsync(fd)  # data durable before the name becomes visible
+            if atime_ns is not None:
+                os.utime(fd, ns=(atime_ns, os.fstat(fd).st_mtime_ns))
         finally:
             os.close(fd)
         os.rename(tmp, final)
@@ -70,8 +88,10 @@ def write_file_durable(final: Path, parts: Sequence[bytes | memoryview], *, sync
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        if isinstance(exc, OSError) and is_full(exc):
-            raise StoreFull() from exc
+        except OSError:
+            pass  # a read-only or failing store: nothing more can be done here
+        if isinstance(exc, OSError):
+            raise store_error(exc) from exc
         raise
     if sync_dir:
         fsync_dir(final.parent)

@@ -43,6 +43,9 @@ ZSTD_LEVEL = 1  # level 1: ~GB/s per core; higher levels cost more than they sav
 GC_PREFIX = ".gc-"  # a chunk being swept (gc.py); readers fall back to it
 BAD_SUFFIX = ".bad"  # a quarantined chunk: <hash>.N.bad
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK}
+# Access time a new chunk file gets from its writer. Touching a chunk (utime to now) replaces it, so a
+# failed backup can tell the chunks nobody deduplicated onto since it wrote them (backup.discard_fresh_chunks).
+FRESH_ATIME_NS = 1
 _KNOWN = {MARKER, "chunks", "manifests", "leases"}
 _FANOUT = [f"{i:02x}" for i in range(256)]
 
@@ -163,7 +166,8 @@ class Store:
             header, payload = ZSTD, packed
         else:
             header, payload = RAW, data
-        fsutil.write_file_durable(self.chunk_path(chunk_hash), [header, payload], sync_dir=False)
+        fsutil.write_file_durable(self.chunk_path(chunk_hash), [header, payload], sync_dir=False,
+                                  atime_ns=FRESH_ATIME_NS)
         return PutResult(True, len(payload), len(payload) + 1)
 
     def sync_chunk_dirs(self, prefixes: set[str] | None = None) -> None:

@@ -47,12 +47,12 @@ UNSUPPORTED_OS_ACTION = "Check that the operating system is supported: Windows S
 
 NO_VM_AGENT = (
     EXTENSION_INSTALL_FAILED_PREFIX + "VM Agent is a pre-requisite for Azure Recovery Services Extension. "
-    "Please install the Azure VM Agent and restart the registration operation"
+    "Please install the Azure VM agent and restart the registration operation"
 )
 NO_VM_AGENT_ACTION = "Install the Azure VM Agent inside the virtual machine, then register the virtual machine again."
 
 VM_NOT_RUNNING = (
-    "Azure VM role is not in a state to install extension - "
+    "Azure VM role is not in a state to install extension \u2013 "
     "Please check if the VM is in the Running state. "
     "Azure Recovery Services extension requires the VM to be Running."
 )

@@ -57,6 +57,11 @@ class JobContext:
         if self.cancel_requested():
             raise JobCancelled()
 
+    def stop_cancelling(self) -> None:
+        """From here on the job runs to its end: a cancel asked now gets "not in a cancellable state"."""
+        Job.objects.filter(pk=self.job.pk).update(cancellable=False)
+        self.job.cancellable = False
+
     def set_result(self, **properties) -> None:
         self.job.result.update(properties)
         Job.objects.filter(pk=self.job.pk).update(result=self.job.result)

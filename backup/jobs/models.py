@@ -178,7 +178,7 @@ def format_duration(delta) -> str:
 
 
 class SubTask(models.Model):
-    """A step of a job ("Take Snapshot", "Transfer data to vault"), with its own status and time."""
+    """A step of a job ("Take Snapshot", "Transfer data to Backup vault"), with its own status and time."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="subtasks")
     position = models.PositiveSmallIntegerField(default=0)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 HANDLERS: dict[str, Callable] = {}
 CANCELLABLE: set[str] = set()
 # Called with the job after the reaper failed it: a killed worker never ran the handler's own clean-up.
+# A hook may return a warning to say the job's work was done after all: the job then ends Completed with it.
 ON_LOST: dict[str, Callable] = {}
 
 

@@ -1,8 +1,9 @@
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -13,7 +14,7 @@ from backup.notifications.services import notify, notify_members
 from . import errors, registry
 from .context import Heartbeat, JobContext
 from .logging import job_log_context
-from .models import ACTIVE_STATUSES, Job, JobStatus
+from .models import ACTIVE_STATUSES, Job, JobStatus, SubTask
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,12 @@ def start(
     params: dict | None = None,
     user=None,
     scheduled: bool = False,
-    busy_message: str = errors.ANOTHER_OPERATION_IN_PROGRESS,
+    busy_message: str | None = None,
 ) -> Job:
     """Record a job and queue it for a worker once the transaction commits.
 
     When another active job holds the same lock key, the new job is recorded as Failed with the
-    product's "another operation is in progress" message instead of running beside it.
+    product's "another operation is in progress" message of that operation instead of running beside it.
     """
     fields = {
         "subscription": subscription,
@@ -60,8 +61,8 @@ def start(
             **fields | {"status": JobStatus.FAILED, "cancellable": False},
             ended_at=now,
             error_code="OperationInProgress",
-            error_message=busy_message,
-            recommended_action="Wait until the running operation on this item has completed, then try again.",
+            error_message=busy_message or errors.busy_message_for(operation),
+            recommended_action=errors.BUSY_ACTION,
         )
         _notify(job)
         return job
@@ -102,15 +103,16 @@ def requeue_unclaimed(older_than_s: int | None = None) -> int:
 def request_cancel(job: Job) -> Job:
     """Ask a running job to stop at its next safe point; a job no worker has claimed stops now."""
     if job.status not in ACTIVE_STATUSES:
-        raise errors.JobFailed(
-            "Cannot cancel the job because it is not in progress - Cancellation is only supported for jobs "
-            "which are in progress. Please attempt cancel on an in progress job."
-        )
+        raise errors.JobFailed(errors.CANCEL_NOT_IN_PROGRESS)
     if not job.cancellable:
-        raise errors.JobFailed("Cancellation is not supported for this job type - Please wait until the job completes.")
-    Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
+        # A cancellable operation past its point of no return (a backup recording its point) is "not now".
+        raise errors.JobFailed(errors.CANCEL_NOT_NOW if job.operation in registry.CANCELLABLE
+                               else errors.CANCEL_NOT_SUPPORTED)
+    if not Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES, cancellable=True).update(
         cancel_requested=True, status=JobStatus.CANCELLING
-    )
+    ):
+        job.refresh_from_db()
+        return request_cancel(job)  # it ended, or stopped being cancellable, meanwhile
     if Job.objects.filter(pk=job.pk, claimed_at__isnull=True).exists():
         _finish(job.pk, JobStatus.CANCELLED, message="The job was cancelled before it started.")
     job.refresh_from_db()
@@ -173,17 +175,38 @@ def _run(job_id: int) -> None:
         _finish(job.pk, JobStatus.CANCELLED, message="Cancelled at the user's request. Nothing partial was kept.")
     except errors.JobFailed as failure:
         _finish(job.pk, JobStatus.FAILED, message=failure.message, action=failure.action, code=failure.code)
+    except (OperationalError, InterfaceError):
+        log.exception("job %s lost its database connection", job.pk)
+        _record_lost_database(job.pk)
     except Exception as exc:
         log.exception("job %s failed unexpectedly", job.pk)
+        # Only the exception's type: its text may name server paths, which a job never shows.
         _finish(
             job.pk,
             JobStatus.FAILED,
-            message=f"{errors.INTERNAL_ERROR} ({type(exc).__name__}: {exc})",
+            message=f"{errors.internal_error_for(job.operation)} ({type(exc).__name__})",
             action="Retry the operation in a few minutes.",
             code="InternalError",
         )
     else:
         _finish(job.pk, JobStatus.COMPLETED)
+
+
+def _record_lost_database(job_id: int, attempts: int = 4) -> None:
+    """The handler's connection dropped (database restarted, backend terminated, network cut): open a new one
+    and say so, instead of leaving the job to the reaper's "the worker stopped". A database still down after
+    a few seconds leaves the job active; the reaper fails it once the database answers again."""
+    for attempt in range(attempts):
+        connection.close()  # a broken connection is not reused: the next query opens a fresh one
+        try:
+            if _finish(job_id, JobStatus.FAILED, message=errors.DATABASE_LOST, action=errors.DATABASE_LOST_ACTION,
+                       code="DatabaseConnectionLost"):
+                _clean_up_lost(job_id)
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(2**attempt)
 
 
 def reap_lost_jobs() -> int:
@@ -196,29 +219,54 @@ def reap_lost_jobs() -> int:
                        code="WorkerLost"):
             continue
         count += 1
-        job = Job.objects.get(pk=job_id)
-        clean_up = registry.ON_LOST.get(job.operation)
-        if clean_up is not None:
-            try:
-                clean_up(job)
-            except Exception:
-                log.exception("cleaning up after lost job %s failed", job_id)
+        _clean_up_lost(job_id)
     return count
 
 
+def _clean_up_lost(job_id: int) -> None:
+    """Run the operation's on-lost hook for a job whose handler could not finish its own clean-up. A hook that
+    finds the job's work done after all returns a warning: the job then ends Completed, with the warning in its
+    details, instead of Failed."""
+    job = Job.objects.get(pk=job_id)
+    clean_up = registry.ON_LOST.get(job.operation)
+    if clean_up is None:
+        return
+    try:
+        warning = clean_up(job)
+    except Exception:
+        log.exception("cleaning up after lost job %s failed", job_id)
+        return
+    if not warning:
+        return
+    job.refresh_from_db()
+    if Job.objects.filter(pk=job_id, status=JobStatus.FAILED).update(
+        status=JobStatus.COMPLETED, error_message="", recommended_action="", error_code="", progress_percent=100,
+        result=job.result | {"warning": warning},
+    ):
+        log.info("job %s ended: completed after all (%s)", job_id, warning)
+        _notify(Job.objects.get(pk=job_id))
+
+
 def _finish(job_id: int, status: str, *, message: str = "", action: str = "", code: str = "") -> int:
-    updated = Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
-        status=status,
-        ended_at=timezone.now(),
-        error_message=message,
-        recommended_action=action,
-        error_code=code,
-        cancellable=False,
-        **({"progress_percent": 100} if status == JobStatus.COMPLETED else {}),
-    )
+    # One transaction: whoever sees the final status also sees its notification and closed steps.
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
+            status=status,
+            ended_at=timezone.now(),
+            error_message=message,
+            recommended_action=action,
+            error_code=code,
+            cancellable=False,
+            **({"progress_percent": 100} if status == JobStatus.COMPLETED else {}),
+        )
+        if updated:
+            if status != JobStatus.COMPLETED:
+                # Steps a killed or disconnected handler could not close end with the job.
+                SubTask.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=status,
+                                                                                           ended_at=timezone.now())
+            _notify(Job.objects.get(pk=job_id))
     if updated:
         log.info("job %s ended: %s%s", job_id, status, f" ({code})" if code else "")
-        _notify(Job.objects.get(pk=job_id))
     return updated
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
-from backup.jobs.errors import INTERNAL_ERROR, WORKER_LOST, JobFailed
+from backup.jobs.errors import INTERNAL_ERROR, WORKER_LOST, JobFailed, describe
 from backup.jobs.models import Job, Operation
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
@@ -135,9 +135,7 @@ def provision_vault(vault_id: int) -> str | None:
         Store.init(vault.store_path)
     except Exception as exc:
         log.exception("provisioning vault %s failed", vault_id)
-        # The OS's reason without the file name: the vault's path on the server is not the user's business.
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        reason = f"The vault's storage could not be initialised: {why}."
+        reason = f"The vault's storage could not be initialised: {describe(exc)}."
         fail_creation(vault_id, reason)
         return reason
     if Vault.objects.filter(pk=vault_id, status=Vault.Status.CREATING).update(status=Vault.Status.ACTIVE):

@@ -112,7 +112,7 @@ def test_a_customer_protects_backs_up_restores_and_sees_the_bill(live_server, pa
         expect(job_row).to_contain_text("Completed", timeout=60_000)
         snap("job-completed")
         job_row.locator("a").first.click()
-        expect(page.locator(".job-modal")).to_contain_text("Transfer data to vault")
+        expect(page.locator(".job-modal")).to_contain_text("Transfer data to Backup vault")
         snap("job-details")
         page.keyboard.press("Escape")
         wait_for(_all_done, timeout=60, message="the backup's prune")

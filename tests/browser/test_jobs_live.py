@@ -40,7 +40,7 @@ def test_a_running_backup_row_updates_live_to_completed(live_server, page, scree
         # The details dialog: sub-tasks with status and duration.
         row.locator("a").first.click()
         dialog = page.locator(".job-modal")
-        for step in ("Take Snapshot", "Transfer data to vault", "Create recovery point", "Delete snapshot"):
+        for step in ("Take Snapshot", "Transfer data to Backup vault", "Create recovery point", "Delete snapshot"):
             expect(dialog).to_contain_text(step)
         expect(dialog).to_contain_text("DATA TRANSFERRED")
         page.screenshot(path=str(screenshots / "job-details.png"))

@@ -79,3 +79,58 @@ def test_enospc_raises_store_full_and_leaves_nothing(store, make_disk, snapper, 
     # And the next backup works.
     backup_snapshot(store, item="vm2", point_id="p3", snapshot=snapper({"os": disk}), time=T0, base=None)
     assert verify(store).ok
+
+
+def _chunk_names(store) -> set[str]:
+    return {entry.name for entry in store.iter_chunk_files()}
+
+
+def test_a_backup_that_runs_out_of_space_removes_the_chunks_only_it_wrote(store, make_disk, snapper, monkeypatch):
+    _two_points(store, make_disk, snapper)
+    before = _chunk_names(store)
+    disk = make_disk("vm2", 8 * CS)
+    fill(disk, 0, 6 * CS, seed=7)
+    real = fsutil.write_all
+    calls = {"n": 0}
+
+    def full_after_three_chunks(fd, parts):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, parts)
+
+    monkeypatch.setattr(fsutil, "write_all", full_after_three_chunks)
+    with pytest.raises(StoreFull) as full:
+        backup_snapshot(store, item="vm2", point_id="p3", snapshot=snapper({"os": disk}), time=T0, base=None,
+                        workers=1)
+    monkeypatch.setattr(fsutil, "write_all", real)
+    # No garbage collection needed: the space is usable again at once.
+    assert _chunk_names(store) == before
+    assert not [n for d in store.chunks_dir.iterdir() for n in os.listdir(d) if n.startswith(".")]
+    assert full.value.needed_bytes >= 3 * CS and full.value.free_bytes > 0
+    assert verify(store).ok
+
+
+def test_a_cancelled_backup_keeps_a_fresh_chunk_another_backup_deduplicated_onto(store, make_disk, snapper):
+    _two_points(store, make_disk, snapper)
+    before = _chunk_names(store)
+    disk = make_disk("vm2", 8 * CS)
+    fill(disk, 0, 6 * CS, seed=8)
+    seen: list[int] = []
+    shared: list[str] = []
+
+    def cancel_after_some_chunks() -> bool:
+        fresh = _chunk_names(store) - before
+        if fresh and not shared:
+            shared.append(sorted(fresh)[0])
+            assert store.touch_chunk(shared[0])  # what a concurrent backup deduplicating onto it does
+        seen.append(len(fresh))
+        return len(fresh) >= 3
+
+    from backup.engine import Cancelled
+
+    with pytest.raises(Cancelled):
+        backup_snapshot(store, item="vm2", point_id="p3", snapshot=snapper({"os": disk}), time=T0, base=None,
+                        cancel=cancel_after_some_chunks, workers=1)
+    assert _chunk_names(store) == before | set(shared)
+    assert verify(store).ok

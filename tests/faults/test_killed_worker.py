@@ -156,3 +156,60 @@ def test_a_garbage_collection_whose_worker_is_killed_ends_failed_and_the_next_on
     finally:
         stop_worker(worker)
     assert not Job.objects.filter(status=JobStatus.IN_PROGRESS).exclude(operation=Operation.PRUNE).exists()
+
+
+def _no_snapshots_left(item) -> bool:
+    from backup.fabric.snapshots import list_snapshot_ids
+
+    return all(not list_snapshot_ids(d.path) for d in item.vm.disks.all())
+
+
+def _reaped_completed(job: Job) -> Job:
+    wait_for(lambda: jobs.reap_lost_jobs() or Job.objects.get(pk=job.pk).status != JobStatus.IN_PROGRESS,
+             timeout=20, interval=0.5, message="the reaper to end the lost job")
+    job.refresh_from_db()
+    return job
+
+
+@pytest.mark.parametrize("killed_in", ["after the manifest was committed", "Delete snapshot"])
+def test_a_backup_killed_once_its_point_exists_ends_completed_with_the_point_shown(alice, alpha, env, killed_in):
+    item = make_protected_item(alpha, os_mib=3, data_mib=2, seed=51)
+    slow = ({"FAULT_SLOW_AFTER_COMMIT_S": "30"} if killed_in.startswith("after")
+            else {"FAULT_SLOW_SNAPSHOT_DELETE_S": "30"})
+    doomed = _worker("point-doomed", env, **slow)
+    job = backups.back_up_now(ProtectedItem.objects.get(pk=item.pk), alice)
+    store = engine.Store.open(item.vault.store_path)
+    point_id = f"job-{job.pk}"
+    try:
+        if killed_in.startswith("after"):
+            wait_for(lambda: store.has_manifest(point_id), timeout=60, message="the manifest to be committed")
+        else:
+            wait_for(lambda: SubTask.objects.filter(job=job, name=backups.STEP_DELETE_SNAPSHOT,
+                                                    status="in_progress").exists(),
+                     timeout=60, message="the snapshot deletion to start")
+        time.sleep(0.3)
+    finally:
+        _kill(doomed)
+    assert Job.objects.get(pk=job.pk).status == JobStatus.IN_PROGRESS
+    assert RecoveryPoint.objects.filter(point_id=point_id).exists() == (killed_in == "Delete snapshot")
+
+    job = _reaped_completed(job)
+    # The store holds a complete point: the portal shows it, retention and GC count it, the job says what happened.
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    assert job.error_message == "" and job.result["warning"] == backups.STOPPED_AFTER_POINT
+    assert job.result["recovery_point"] == point_id
+    point = RecoveryPoint.objects.get(point_id=point_id)
+    assert point.protected_item_id == item.pk and point.job_id == job.pk
+    assert [m.point_id for m in store.list_manifests()] == [point_id]
+    item.refresh_from_db()
+    assert item.status == ProtectedItem.Status.PROTECTED
+    assert not _no_snapshots_left(item)  # the killed job's snapshot is still there...
+
+    worker = _worker("point-next", env)
+    try:
+        following = final(backups.back_up_now(ProtectedItem.objects.get(pk=item.pk), alice))
+    finally:
+        stop_worker(worker)
+    assert following.status == JobStatus.COMPLETED, following.error_message
+    assert _no_snapshots_left(item)  # ... until the next backup removes it
+    assert engine.verify(store).ok

@@ -2,10 +2,12 @@
 becomes visible, and the other recovery points still restore. A real worker runs every job."""
 
 import random
+import re
 import shutil
 import subprocess
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 
 from backup import engine
@@ -62,7 +64,7 @@ def test_a_full_vault_fails_the_backup_clearly_and_keeps_earlier_points_restorab
 
     failed = _back_up(big, alice)
     assert failed.status == JobStatus.FAILED
-    assert failed.error_message == backups.STORE_FULL and "vault storage is full" in failed.error_message
+    assert failed.error_message.startswith(backups.STORE_FULL) and "vault storage is full" in failed.error_message
     assert failed.recommended_action == backups.STORE_FULL_ACTION
     # No half recovery point: not in the portal, not in the store, no temporary file left behind.
     assert not RecoveryPoint.objects.filter(protected_item=big).exists()
@@ -73,6 +75,62 @@ def test_a_full_vault_fails_the_backup_clearly_and_keeps_earlier_points_restorab
 
     restored = _restore(earlier, alice, "fromfull1")
     assert restored.status == JobStatus.COMPLETED, restored.error_message
+
+
+def test_a_backup_too_big_for_the_vault_leaves_its_space_free_for_the_next_backups(celery_worker, alice, alpha,
+                                                                                   small_vault):
+    small = make_protected_item(alpha, small_vault, os_mib=1.5, data_mib=0.5, seed=31)
+    assert _back_up(small, alice).status == JobStatus.COMPLETED
+    store = engine.Store.open(small_vault.store_path)
+    used = store.stats().stored_bytes
+    big = make_protected_item(alpha, small_vault, os_mib=24, data_mib=8, seed=32)
+
+    failed = _back_up(big, alice)
+    assert failed.status == JobStatus.FAILED and failed.error_code == "VaultStorageFull"
+    # The product's message, then the figures: what the backup needed, what is free.
+    assert failed.error_message.startswith(backups.STORE_FULL + " ")
+    figures = re.fullmatch(r"This backup needed up to ([\d.]+) MiB of new space; ([\d.]+) MiB is free\.",
+                           failed.error_message[len(backups.STORE_FULL) + 1:])
+    assert figures, failed.error_message
+    needed, free = (float(x) for x in figures.groups())
+    assert 6 < needed <= 33 and 0 < free < 6
+    # The chunks only the failed backup had written are gone at once, without waiting for garbage collection...
+    assert store.stats().stored_bytes == used
+    assert not [p for p in small_vault.store_path.rglob(".*") if p.is_file()]
+    assert not list((small_vault.store_path / "leases").iterdir())
+    # ... so a backup that fits still runs right after it.
+    other = make_protected_item(alpha, small_vault, os_mib=1.5, data_mib=0.5, seed=33)
+    following = _back_up(other, alice)
+    assert following.status == JobStatus.COMPLETED, following.error_message
+    assert engine.verify(store).ok
+
+
+@pytest.mark.parametrize("read_only", ["store", "chunks"])
+def test_a_read_only_vault_store_fails_with_the_products_message_and_no_server_path(celery_worker, alice, alpha,
+                                                                                    small_vault, read_only):
+    item = make_protected_item(alpha, small_vault, os_mib=1.5, data_mib=0.5, seed=41)
+    target = small_vault.store_path if read_only == "store" else small_vault.store_path / "chunks"
+    if read_only == "chunks":
+        subprocess.run(["mount", "--bind", str(target), str(target)], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro" if read_only == "chunks" else "remount,ro", str(target)],
+                   check=True)
+    try:
+        failed = _back_up(item, alice)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw" if read_only == "store" else "remount,bind,rw", str(target)],
+                       check=False)
+        if read_only == "chunks":
+            subprocess.run(["umount", str(target)], check=False)
+    assert failed.status == JobStatus.FAILED and failed.error_code == "VaultStoreUnavailable"
+    assert failed.error_message == backups.VAULT_UNAVAILABLE
+    assert failed.recommended_action == backups.VAULT_UNAVAILABLE_ACTION
+    shown = " ".join([failed.error_message, failed.recommended_action, str(failed.result)]
+                     + [s.name for s in failed.subtasks.all()])
+    assert str(django_settings.VAULT_STORAGE_ROOT) not in shown and "lease" not in shown and "Errno" not in shown
+    # Nothing left behind: no lease, no temporary file, no recovery point.
+    assert not list((small_vault.store_path / "leases").iterdir())
+    assert not [p for p in small_vault.store_path.rglob(f"{fsutil.TMP_PREFIX}*") if p.is_file()]
+    assert not RecoveryPoint.objects.filter(protected_item=item).exists()
 
 
 def test_a_corrupt_chunk_is_reported_by_verify_and_fails_only_the_restores_that_need_it(celery_worker, alice, alpha):

@@ -149,7 +149,7 @@ def test_backup_now_wait_follows_a_real_worker_to_completion(celery_worker, alph
     out, err = backup("--user", "alice", "backup-now", "--item", str(item.pk), "--wait", "--json", "--interval", "0.2")
     job = json.loads(out)
     assert job["status"] == "completed", job
-    assert [s["name"] for s in job["subtasks"]][:2] == ["Take Snapshot", "Transfer data to vault"]
+    assert [s["name"] for s in job["subtasks"]][:2] == ["Take Snapshot", "Transfer data to Backup vault"]
     assert "Completed" in err
     # And the verify job of what was just written, on the same worker.
     verified = backup_json("--user", "alice", "verify", "--vault", str(item.vault_id), "--wait", "--interval", "0.2")

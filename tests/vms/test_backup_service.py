@@ -14,7 +14,7 @@ from backup.vms.models import ProtectedItem, RecoveryPoint, VirtualMachine
 from backup.vms.services import backup as backups
 from tests.jobs.factories import make_protected_item
 
-STEPS = ["Take Snapshot", "Transfer data to vault", "Create recovery point", "Delete snapshot"]
+STEPS = ["Take Snapshot", "Transfer data to Backup vault", "Create recovery point", "Delete snapshot"]
 
 
 def _run(job: Job) -> Job:
@@ -132,7 +132,7 @@ def test_full_vault_storage_fails_the_job_and_still_deletes_the_snapshot(alice, 
     assert job.status == JobStatus.FAILED
     assert "vault storage is full" in job.error_message
     assert job.recommended_action
-    assert _steps(job) == [("Take Snapshot", "completed"), ("Transfer data to vault", "failed"),
+    assert _steps(job) == [("Take Snapshot", "completed"), ("Transfer data to Backup vault", "failed"),
                            ("Delete snapshot", "completed")]
     assert not RecoveryPoint.objects.exists()
     assert _no_snapshots_left(item)
@@ -151,7 +151,7 @@ def test_cancel_during_the_transfer_keeps_no_point_and_deletes_the_snapshot(alic
     monkeypatch.setattr(backups, "take_vm_snapshot", take_then_cancel)
     job = _run(backups.back_up_now(item, alice))
     assert job.status == JobStatus.CANCELLED
-    assert _steps(job) == [("Take Snapshot", "completed"), ("Transfer data to vault", "cancelled"),
+    assert _steps(job) == [("Take Snapshot", "completed"), ("Transfer data to Backup vault", "cancelled"),
                            ("Delete snapshot", "completed")]
     assert not RecoveryPoint.objects.exists()
     assert engine.Store.open(item.vault.store_path).list_manifests() == []
@@ -197,3 +197,98 @@ def test_run_scheduled_backups_starts_one_job_per_protected_item_of_the_policy(a
     started = backups.run_scheduled_backups(item.policy_id)
     assert sorted(j.params["protected_item_id"] for j in started) == [item.pk, other.pk]
     assert all(j.scheduled and j.created_by is None and j.status == JobStatus.IN_PROGRESS for j in started)
+
+
+@pytest.mark.django_db
+def test_a_snapshot_that_cannot_be_deleted_after_the_point_is_recorded_is_a_warning_not_a_failure(
+        alice, alpha, monkeypatch):
+    from backup.fabric.snapshots import Snapshot, SnapshotError
+
+    item = make_protected_item(alpha)
+
+    def broken_delete(self):
+        raise SnapshotError("the disk is busy")
+
+    monkeypatch.setattr(Snapshot, "delete", broken_delete)
+    job = _run(backups.back_up_now(item, alice))
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    assert job.result["warning"] == backups.SNAPSHOT_NOT_DELETED and job.error_message == ""
+    assert _steps(job) == [(name, JobStatus.COMPLETED) for name in STEPS[:3]] + [("Delete snapshot", "failed")]
+    assert RecoveryPoint.objects.get(protected_item=item).point_id == f"job-{job.pk}"
+    item.refresh_from_db()
+    assert item.status == ProtectedItem.Status.PROTECTED
+    monkeypatch.undo()
+    # The next backup removes the snapshot left behind.
+    assert not _no_snapshots_left(item)
+    following = _run(backups.back_up_now(ProtectedItem.objects.get(pk=item.pk), alice))
+    assert following.status == JobStatus.COMPLETED and "warning" not in following.result
+    assert _no_snapshots_left(item)
+
+
+@pytest.mark.django_db
+def test_a_snapshot_deletion_error_before_any_point_still_fails_the_job(alice, alpha, monkeypatch):
+    from backup.fabric.snapshots import Snapshot, SnapshotError
+
+    item = make_protected_item(alpha)
+
+    def full(*args, **kwargs):
+        raise engine.StoreFull()
+
+    def broken_delete(self):
+        raise SnapshotError("the disk is busy")
+
+    monkeypatch.setattr(backups.engine, "backup_snapshot", full)
+    monkeypatch.setattr(Snapshot, "delete", broken_delete)
+    job = _run(backups.back_up_now(item, alice))
+    assert job.status == JobStatus.FAILED and not RecoveryPoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_garbage_collection_first_adopts_a_committed_point_the_portal_never_recorded(alice, alpha, monkeypatch):
+    from backup.vms.services import gc
+
+    item = make_protected_item(alpha)
+    job = backups.back_up_now(item, alice)
+
+    def killed(*args):
+        raise SystemExit("worker died after the manifest was committed")
+
+    monkeypatch.setattr(backups, "record_point", killed)
+    with pytest.raises(SystemExit):
+        jobs.run(job.pk)
+    monkeypatch.undo()
+    # Ended without its point (as a reaper without an on-lost hook, or an older release, left it).
+    jobs._finish(job.pk, JobStatus.FAILED, message="The worker running this job stopped.", code="WorkerLost")
+    store = engine.Store.open(item.vault.store_path)
+    assert store.has_manifest(f"job-{job.pk}") and not RecoveryPoint.objects.exists()
+
+    collected = _run(gc.start_gc(item.vault, user=alice))
+    assert collected.status == JobStatus.COMPLETED, collected.error_message
+    assert collected.result["recovery_points_adopted"] == 1
+    point = RecoveryPoint.objects.get(point_id=f"job-{job.pk}")
+    assert point.protected_item_id == item.pk and point.job_id == job.pk
+    assert [s.name for s in collected.subtasks.all()] == ["Reconcile recovery points", "Free unreferenced data"]
+    # A second run has nothing left to adopt.
+    assert _run(gc.start_gc(item.vault, user=alice)).result["recovery_points_adopted"] == 0
+
+
+@pytest.mark.django_db
+def test_a_backup_recording_its_point_is_not_in_a_cancellable_state(alice, alpha, monkeypatch):
+    from backup.jobs.errors import CANCEL_NOT_NOW, CANCEL_NOT_SUPPORTED, JobFailed
+
+    item = make_protected_item(alpha)
+    job = backups.back_up_now(item, alice)
+    record = backups.record_point
+    refusals = []
+
+    def cancel_meanwhile(*args):
+        with pytest.raises(JobFailed) as refused:
+            jobs.request_cancel(Job.objects.get(pk=job.pk))
+        refusals.append(refused.value.message)
+        return record(*args)
+
+    monkeypatch.setattr(backups, "record_point", cancel_meanwhile)
+    job = _run(job)
+    assert refusals == [CANCEL_NOT_NOW] and CANCEL_NOT_NOW != CANCEL_NOT_SUPPORTED
+    assert job.status == JobStatus.COMPLETED and not job.cancel_requested
+    assert RecoveryPoint.objects.get(protected_item=item).point_id == f"job-{job.pk}"

@@ -26,7 +26,7 @@ from backup.vms.services import backup as backups
 from tests.jobs.factories import make_policy, make_protected_item, make_vault, make_vm, protect
 from tests.worker import start_worker, stop_worker, wait_for
 
-STEPS = ["Take Snapshot", "Transfer data to vault", "Create recovery point", "Delete snapshot"]
+STEPS = ["Take Snapshot", "Transfer data to Backup vault", "Create recovery point", "Delete snapshot"]
 
 
 def _final(job: Job, timeout: float = 90) -> Job:
@@ -148,7 +148,8 @@ def test_two_backups_requested_at_once_run_exactly_once(celery_worker, alice, al
     assert len(both) == 2
     refused = [j for j in both if j.status == JobStatus.FAILED]
     assert len(refused) == 1
-    assert "Another operation is in progress on this item" in refused[0].error_message
+    assert refused[0].error_message == errors.BACKUP_BUSY
+    assert "Another operation is currently in progress on this item" in refused[0].error_message
     running = next(j for j in both if j.pk != refused[0].pk)
     assert _final(running).status == JobStatus.COMPLETED
     assert RecoveryPoint.objects.count() == 1
@@ -176,7 +177,7 @@ def test_cancelling_a_running_backup_keeps_no_point(alice, alpha, monkeypatch):
     finally:
         stop_worker(worker)
     assert job.status == JobStatus.CANCELLED
-    assert _steps(job) == [("Take Snapshot", "completed"), ("Transfer data to vault", "cancelled"),
+    assert _steps(job) == [("Take Snapshot", "completed"), ("Transfer data to Backup vault", "cancelled"),
                            ("Delete snapshot", "completed")]
     assert not RecoveryPoint.objects.exists()
     store = engine.Store.open(item.vault.store_path)
@@ -219,6 +220,8 @@ def test_a_backup_whose_worker_is_killed_ends_failed_and_the_next_one_succeeds(a
     store = engine.Store.open(item.vault.store_path)
     assert store.list_manifests() == []
     assert engine.verify(store).ok
+    # The item reads "backup failing" until a backup succeeds, as after any failed backup.
+    assert ProtectedItem.objects.get(pk=item.pk).status == ProtectedItem.Status.BACKUP_FAILING
 
     worker = start_worker("next", logs, extra_env=env | {"BACKUP_TEST_THROTTLE_S": "0"})
     try:

@@ -43,7 +43,7 @@ def test_only_one_discovery_runs_per_vault(alice, alpha, vms_vault):
     assert first.status == JobStatus.IN_PROGRESS
     assert second.status == JobStatus.FAILED
     assert second.error_message == (
-        "Failed to discover new items - Another Discovery operation is already in progress. "
+        "Failed to discover new items \u2013 Another Discovery operation is already in progress. "
         "Please wait until the current Discovery operation has completed.")
     other = make_vault(alpha, name="Other")
     assert discovery.start_discovery(other, alice).status == JobStatus.IN_PROGRESS
@@ -71,4 +71,4 @@ def test_a_second_discover_click_shows_the_products_error(alice_client, alpha, v
     alice_client.post(reverse("vault-discover", args=[vms_vault.pk]), headers={"HX-Request": "true"})
     alice_client.post(reverse("vault-discover", args=[vms_vault.pk]), headers={"HX-Request": "true"})
     failed = Job.objects.get(status=JobStatus.FAILED)
-    assert failed.error_message.startswith("Failed to discover new items - Another Discovery operation")
+    assert failed.error_message.startswith("Failed to discover new items \u2013 Another Discovery operation")

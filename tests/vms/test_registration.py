@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from backup.fabric import limits
 from backup.fabric import messages as m
-from backup.jobs.errors import ANOTHER_OPERATION_IN_PROGRESS
+from backup.jobs.errors import ANOTHER_OPERATION_IN_PROGRESS, REGISTER_BUSY
 from backup.jobs.models import JobStatus, Operation
 from backup.vms.models import RegisteredItem, StorageAccount, VirtualMachine
 from backup.vms.services import discovery, registration
@@ -48,9 +48,9 @@ def test_register_fails_with_the_products_message_for_each_limitation(alice, alp
 
 def test_the_agent_and_power_messages_are_the_products_words():
     assert m.NO_VM_AGENT.endswith("VM Agent is a pre-requisite for Azure Recovery Services Extension. Please install "
-                                  "the Azure VM Agent and restart the registration operation")
-    assert m.VM_NOT_RUNNING.startswith("Azure VM role is not in a state to install extension - Please check if the "
-                                       "VM is in the Running state.")
+                                  "the Azure VM agent and restart the registration operation")
+    assert m.VM_NOT_RUNNING.startswith("Azure VM role is not in a state to install extension \u2013 Please check "
+                                       "if the VM is in the Running state.")
 
 
 def test_register_installs_the_extension_and_locks_the_vaults_redundancy(alice, alpha, vms_vault):
@@ -83,7 +83,7 @@ def test_a_second_operation_on_the_same_machine_fails_with_another_operation_in_
     [first] = registration.start_registration(vms_vault, [vm.pk], alice)
     [second] = registration.start_registration(vms_vault, [vm.pk], alice)
     assert first.status == JobStatus.IN_PROGRESS
-    assert second.status == JobStatus.FAILED and second.error_message == ANOTHER_OPERATION_IN_PROGRESS
+    assert second.status == JobStatus.FAILED and second.error_message == REGISTER_BUSY
     assert ANOTHER_OPERATION_IN_PROGRESS.startswith("Command execution failed - Another operation is in progress on "
                                                     "this item. Please wait until the previous operation is completed.")
     assert RegisteredItem.objects.get(vm=vm).status == RegisteredItem.Status.REGISTERING

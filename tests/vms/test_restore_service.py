@@ -126,9 +126,9 @@ def test_a_domain_controller_of_a_multi_dc_domain_restores_as_disks_only(alpha, 
     restored = job.result["restored_disks"]
     assert sorted(restored) == ["data-0", "os"]
     source = {d.key: d for d in item.vm.disks.all()}
-    for key, path in restored.items():
-        assert str(account.folder) in path
-        assert same_content(path, source[key].path)
+    for key, blob in restored.items():
+        assert blob == f"restore-{job.pk}/{key}.vhd" and not blob.startswith("/")
+        assert same_content(account.folder / blob, source[key].path)
 
 
 def test_a_single_disk_can_be_restored_with_disks_only(backed_up, alpha, alice):

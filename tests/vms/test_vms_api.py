@@ -56,7 +56,7 @@ def test_api_discovery_is_single_flight(client, auth, alpha, vms_vault):
     second = post(client, auth, f"/api/v1/vaults/{vms_vault.pk}/discover")
     assert first.status_code == second.status_code == 202
     assert first.json()["status"] == "in_progress"
-    assert second.json()["error_message"].startswith("Failed to discover new items - Another Discovery operation")
+    assert second.json()["error_message"].startswith("Failed to discover new items \u2013 Another Discovery operation")
     run_jobs(Job.objects.get(pk=first.json()["id"]))
     items = client.get(f"/api/v1/vaults/{vms_vault.pk}/registered-items?status=not_registered", headers=auth).json()
     assert len(items) == 1

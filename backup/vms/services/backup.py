@@ -28,7 +28,8 @@ from backup.fabric.machines import consistency_for
 from backup.fabric.snapshots import Snapshot, SnapshotError, list_snapshot_ids, open_snapshot, take_snapshot
 from backup.jobs import services as jobs
 from backup.jobs.errors import JobFailed
-from backup.jobs.models import Job, Operation
+from backup.jobs.models import ACTIVE_STATUSES, Job, Operation
+from backup.vaults.models import Vault
 
 from ..models import ProtectedItem, RecoveryPoint, VirtualDisk
 from .stores import open_vault_store
@@ -61,9 +62,19 @@ VAULT_UNAVAILABLE_ACTION = "Retry the operation in a few minutes. If the problem
 
 # Sub-task names, as the product shows them.
 STEP_SNAPSHOT = "Take Snapshot"
-STEP_TRANSFER = "Transfer data to vault"
+STEP_TRANSFER = "Transfer data to Backup vault"
 STEP_POINT = "Create recovery point"
 STEP_DELETE_SNAPSHOT = "Delete snapshot"
+
+# A Backup job whose recovery point exists ends Completed, whatever happened after; these say what.
+SNAPSHOT_NOT_DELETED = (
+    "The recovery point was created, but the snapshot of the virtual machine could not be deleted. "
+    "The next backup of this machine removes it."
+)
+STOPPED_AFTER_POINT = (
+    "The recovery point was created, but the job stopped before it finished (its worker was killed, restarted "
+    "or lost the database), so the snapshot of the virtual machine may be left. The next backup removes it."
+)
 
 
 def snapshot_timeout_s() -> float:
@@ -226,13 +237,32 @@ def transfer(store, target: BackupTarget, snapshot: Snapshot, job: Job, *, progr
             store, item=target.item.store_item_id, point_id=point_id_for(job), snapshot=snapshot,
             time=snapshot.created_at, base=base_manifest(store, target.item), progress=report, cancel=cancel,
         )
-    except engine.StoreFull:
-        raise JobFailed(STORE_FULL, STORE_FULL_ACTION, code="VaultStorageFull") from None
+    except engine.StoreFull as full:
+        raise JobFailed(store_full_message(full), STORE_FULL_ACTION, code="VaultStorageFull") from None
+    except engine.StoreUnavailable:
+        raise JobFailed(VAULT_UNAVAILABLE, VAULT_UNAVAILABLE_ACTION, code="VaultStoreUnavailable") from None
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def store_full_message(full: engine.StoreFull) -> str:
+    """The product's message, then the figures: what the backup would have needed at most (its new data;
+    compression and deduplication usually make it less) and what the vault storage has free now that the
+    failed backup's own chunks were removed."""
+    if full.needed_bytes is None or full.free_bytes is None:
+        return STORE_FULL
+    return (f"{STORE_FULL} This backup needed up to {_mib(full.needed_bytes)} of new space; "
+            f"{_mib(full.free_bytes)} is free.")
 
 
 def record_point(target: BackupTarget, manifest: engine.Manifest, job: Job) -> RecoveryPoint:
     """Make the committed manifest visible as a RecoveryPoint and mark the item Protected."""
-    item = target.item
+    return _record(target.item, manifest, job)
+
+
+def _record(item: ProtectedItem, manifest: engine.Manifest, job: Job) -> RecoveryPoint:
     # Protected-instance size: the data of the backed-up disks (OS + data), never the resource disk.
     instance_bytes = sum(d.logical_bytes for d in manifest.disks if d.key != "resource")
     with transaction.atomic():
@@ -252,6 +282,51 @@ def record_point(target: BackupTarget, manifest: engine.Manifest, job: Job) -> R
             protected_instance_bytes=instance_bytes,
         )
     return point
+
+
+def adopt_committed_point(job: Job) -> RecoveryPoint | None:
+    """The recovery point of a Backup job whose worker died (or lost the database) after the store committed
+    its manifest: recorded now if it was not yet, so the portal, retention and GC see what the store holds.
+    None when the job never committed one."""
+    point_id = point_id_for(job)
+    item = ProtectedItem.objects.select_related("vault").filter(pk=job.params.get("protected_item_id")).first()
+    if item is None:
+        return None
+    point = RecoveryPoint.objects.filter(vault_id=item.vault_id, point_id=point_id).first()
+    if point is not None:
+        return point
+    try:
+        store = engine.Store.open(item.vault.store_path)
+        if not store.has_manifest(point_id):
+            return None
+        manifest = store.load_manifest(point_id)
+    except (engine.EngineError, ValueError, OSError):
+        return None
+    if manifest.item != item.store_item_id:
+        return None
+    return _record(item, manifest, job)
+
+
+def adopt_orphan_manifests(vault_id: int) -> list[RecoveryPoint]:
+    """Reconcile a vault's store with its recovery points: every manifest a finished Backup job of this vault
+    committed but never recorded (its worker was killed between the two) becomes the point it is."""
+    vault = Vault.objects.get(pk=vault_id)
+    try:
+        store = engine.Store.open(vault.store_path)
+        manifests = store.list_manifests()
+    except (engine.EngineError, OSError):
+        return []
+    known = set(RecoveryPoint.objects.filter(vault_id=vault_id).values_list("point_id", flat=True))
+    job_ids = {int(m.point_id[4:]): m for m in manifests
+               if m.point_id not in known and m.point_id.startswith("job-") and m.point_id[4:].isdigit()}
+    adopted = []
+    finished = Job.objects.filter(pk__in=job_ids, vault_id=vault_id, operation=Operation.BACKUP).exclude(
+        status__in=ACTIVE_STATUSES)  # a running job records its own point
+    for job in finished:
+        point = adopt_committed_point(job)
+        if point is not None:
+            adopted.append(point)
+    return adopted
 
 
 def mark_backup_failed(item_id: int) -> None:

@@ -15,10 +15,6 @@ from backup.vaults.models import Vault
 
 from ..models import RegisteredItem, VirtualMachine
 
-DISCOVERY_BUSY = (
-    "Failed to discover new items - Another Discovery operation is already in progress. "
-    "Please wait until the current Discovery operation has completed."
-)
 VAULT_NOT_ACTIVE = "The backup vault is not active yet; wait until it has been created."
 TAKEN_STATUSES = (RegisteredItem.Status.REGISTERING, RegisteredItem.Status.REGISTERED)
 
@@ -34,7 +30,6 @@ def start_discovery(vault: Vault, user=None) -> Job:
     return jobs.start(
         subscription=vault.subscription, operation=Operation.DISCOVERY, item_name=vault.name, item_type="vault",
         item_id=vault.pk, vault_id=vault.pk, lock_key=f"discovery:vault:{vault.pk}", user=user,
-        busy_message=DISCOVERY_BUSY,
     )
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from backup import engine
 from backup.jobs import services as jobs
-from backup.jobs.errors import JobFailed
+from backup.jobs.errors import JobFailed, describe
 from backup.jobs.models import Job, Operation
 from backup.vaults.models import Vault
 
@@ -40,4 +40,4 @@ def collect_vault_garbage(vault_id: int, grace: timedelta | None = None) -> engi
             return engine.collect_garbage(store)
         return engine.collect_garbage(store, grace=grace)
     except engine.EngineError as exc:
-        raise JobFailed(str(exc), "Wait for the running garbage collection to finish.", code="GcBusy") from None
+        raise JobFailed(describe(exc), "Wait for the running garbage collection to finish.", code="GcBusy") from None

@@ -27,7 +27,7 @@ from backup import engine
 from backup.fabric import agents
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
-from backup.jobs.errors import JobFailed
+from backup.jobs.errors import JobFailed, describe
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.vaults.models import Vault
 
@@ -279,8 +279,8 @@ def run_delete_vault(ctx: JobContext) -> None:
                 shutil.rmtree(vault.store_path)
     except OSError as error:
         Vault.objects.filter(pk=vault.pk).update(status=Vault.Status.FAILED,
-                                                  status_reason=f"Its storage could not be deleted: {error}")
-        raise JobFailed(f"The vault's storage could not be deleted: {error}", "Delete the vault again.",
+                                                  status_reason=f"Its storage could not be deleted: {describe(error)}")
+        raise JobFailed(f"The vault's storage could not be deleted: {describe(error)}", "Delete the vault again.",
                         code="VaultStorageNotDeleted") from None
     with ctx.step(STEP_DELETE_VAULT):
         for policy in vault.policies.all():

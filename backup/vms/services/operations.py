@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from backup import engine
 from backup.jobs import services as jobs
-from backup.jobs.errors import JobFailed
+from backup.jobs.errors import JobFailed, describe
 from backup.jobs.models import Job, Operation
 from backup.vaults.models import Vault
 
@@ -107,7 +107,7 @@ def verify_vault(vault_id: int, point_ids: list[str] | None = None, *, scheduled
     try:
         report = engine.verify(store, point_ids)
     except engine.EngineError as exc:
-        raise JobFailed(f"The recovery point's data cannot be read: {exc}.", DAMAGED_ACTION,
+        raise JobFailed(f"The recovery point's data cannot be read: {describe(exc)}.", DAMAGED_ACTION,
                         code="RecoveryPointMissing") from None
     integrity.record_verify(vault, store, report)
     if not report.ok:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -37,7 +38,7 @@ from backup.fabric.disks import Disk
 from backup.fabric.messages import MULTI_DC_RESTORE, MULTI_DC_RESTORE_ACTION
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
-from backup.jobs.errors import JobCancelled, JobFailed
+from backup.jobs.errors import JobCancelled, JobFailed, describe
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
@@ -409,8 +410,9 @@ class Made:
     cloud_service_id: int | None = None
 
     def record(self, job: Job) -> None:
-        job.result["made"] = {"folder": str(self.folder) if self.folder else None, "vm_id": self.vm_id,
-                              "cloud_service_id": self.cloud_service_id}
+        # The folder relative to the fabric's root: a job's result never shows where the server keeps files.
+        folder = str(self.folder.relative_to(settings.FABRIC_ROOT)) if self.folder else None
+        job.result["made"] = {"folder": folder, "vm_id": self.vm_id, "cloud_service_id": self.cloud_service_id}
         Job.objects.filter(pk=job.pk).update(result=job.result)
 
     @classmethod
@@ -418,7 +420,8 @@ class Made:
         made = (job.result or {}).get("made")
         if not made:
             return None
-        return cls(files=[], folder=Path(made["folder"]) if made["folder"] else None, vm_id=made["vm_id"],
+        return cls(files=[], folder=Path(settings.FABRIC_ROOT) / made["folder"] if made["folder"] else None,
+                   vm_id=made["vm_id"],
                    cloud_service_id=made["cloud_service_id"])
 
 
@@ -548,7 +551,7 @@ def _restore_disks(ctx: JobContext, store, point: RecoveryPoint, targets: dict[s
         integrity.record_chunk_error(point.vault, store, error)
         raise JobFailed(DAMAGED.format(error=error), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
     except (engine.EngineError, ValueError) as error:
-        raise JobFailed(DAMAGED.format(error=error), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
+        raise JobFailed(DAMAGED.format(error=describe(error)), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
     ctx.set_result(restored_bytes=result.bytes_total, disks_restored=len(result.files))
 
 
@@ -556,7 +559,8 @@ def _disks_result(params: dict, targets: dict[str, Path]) -> dict:
     folder = next(iter(targets.values())).parent.name if targets else ""
     return {"Target Storage Account Name": params["storage_account"], "Config Blob Container Name": folder,
             "Config Blob Name": "", "container": folder,
-            "restored_disks": {key: str(path) for key, path in targets.items()}}
+            # Blob names within the storage account: a job's result never shows where the server keeps them.
+            "restored_disks": {key: f"{path.parent.name}/{path.name}" for key, path in targets.items()}}
 
 
 def _finish_vm(vm_id: int) -> VirtualMachine:

@@ -1,8 +1,10 @@
-"""Slows a worker down so a test can kill it in the middle of a restore or a garbage collection.
+"""Slows a worker down so a test can kill it in the middle of a restore, a garbage collection or a backup.
 
 Loaded only by the fault tests' workers (PYTHONPATH=tests/faults/slow), and only acts when they set
-FAULT_SLOW_CHUNK_READ_S (each chunk read of a restore sleeps first) or FAULT_SLOW_GC_UNLINK_S (GC sleeps
-between hiding a chunk and unlinking it).
+FAULT_SLOW_CHUNK_READ_S (each chunk read of a restore sleeps first), FAULT_SLOW_GC_UNLINK_S (GC sleeps
+between hiding a chunk and unlinking it), FAULT_SLOW_AFTER_COMMIT_S (a backup sleeps once the store has
+committed its manifest, before the portal records the point) or FAULT_SLOW_SNAPSHOT_DELETE_S (deleting a
+snapshot sleeps first).
 """
 
 import os
@@ -11,6 +13,30 @@ import types
 
 _read_s = float(os.environ.get("FAULT_SLOW_CHUNK_READ_S") or 0)
 _unlink_s = float(os.environ.get("FAULT_SLOW_GC_UNLINK_S") or 0)
+_commit_s = float(os.environ.get("FAULT_SLOW_AFTER_COMMIT_S") or 0)
+_delete_s = float(os.environ.get("FAULT_SLOW_SNAPSHOT_DELETE_S") or 0)
+
+if _commit_s:
+    from backup.engine import store as _store
+
+    _commit = _store.Store.commit_manifest
+
+    def _slow_commit(self, *args, **kwargs):
+        _commit(self, *args, **kwargs)
+        time.sleep(_commit_s)
+
+    _store.Store.commit_manifest = _slow_commit
+
+if _delete_s:
+    from backup.fabric import snapshots as _snapshots
+
+    _delete = _snapshots.Snapshot.delete
+
+    def _slow_delete(self, *args, **kwargs):
+        time.sleep(_delete_s)
+        return _delete(self, *args, **kwargs)
+
+    _snapshots.Snapshot.delete = _slow_delete
 
 if _read_s:
     from backup.engine import store as _store
