@@ -34,9 +34,14 @@ def worker_env() -> dict:
 _declared_queues: set[str] = set()
 
 
+def remember_queue(queue: str) -> None:
+    """A worker of this session consumes `queue` on the run's broker: delete it when the session ends."""
+    _declared_queues.add(queue)
+
+
 def start_worker(name: str, log_dir: Path, extra_env: dict | None = None, concurrency: int = 2):
     if "CELERY_BROKER_URL" not in (extra_env or {}):
-        _declared_queues.add((extra_env or {}).get("CELERY_TASK_DEFAULT_QUEUE", settings.CELERY_TASK_DEFAULT_QUEUE))
+        remember_queue((extra_env or {}).get("CELERY_TASK_DEFAULT_QUEUE", settings.CELERY_TASK_DEFAULT_QUEUE))
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{name}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed when the worker stops

@@ -15,7 +15,7 @@ from backup.jobs.models import JobStatus
 from backup.vms.services import backup as backups
 from tests.faults.helpers import _kill_tree, final, free_port, own_queue
 from tests.jobs.factories import make_protected_item
-from tests.worker import wait_for, worker_env
+from tests.worker import remember_queue, wait_for, worker_env
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -49,6 +49,7 @@ def _healthy(url: str) -> bool:
 def test_a_killed_worker_or_beat_is_restarted_and_the_portal_keeps_serving(alice, alpha, monkeypatch):
     queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-runportal"
     own_queue(monkeypatch, queue)
+    remember_queue(queue)
     port = free_port()
     log_path = Path(settings.VAR_DIR) / "logs" / "runportal.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
