@@ -5,7 +5,7 @@ DATABASE_URL, else a SQLite file): one vault, VMS protected machines with small 
 each) under 4 policies whose schedules fire every --interval seconds (django-celery-beat interval schedules,
 staggered), and runs for --minutes with real processes:
 
-  2 Celery workers (concurrency 1 each), celery beat (DatabaseScheduler), the portal under gunicorn (DEBUG off),
+  2 Celery workers (concurrency 1 each), celery beat (portal.beat's scheduler), the portal under gunicorn (DEBUG off),
   guest writes into random running machines every few seconds, one garbage collection mid-run,
   and a bounded poller of the Jobs page and the dashboard.
 
@@ -499,7 +499,7 @@ def main() -> None:
         for n in range(2):
             workers[n] = spawn(f"worker{n}", worker_command(n))
         beat = spawn("beat", [PYTHON, "-m", "celery", "-A", "portal", "beat", "--loglevel", "WARNING",
-                              "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "5"])
+                              "-S", "portal.beat:RetryingDatabaseScheduler", "--max-interval", "5"])
         base = f"http://127.0.0.1:{web_port}/vaults/{vault.pk}"
         wait_http(f"http://127.0.0.1:{web_port}/healthz")
         halt = threading.Event()

@@ -221,7 +221,8 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # RabbitMQ: heartbeats notice a connection that died without a FIN (a partition) within about a minute.
 CELERY_BROKER_HEARTBEAT = envint("CELERY_BROKER_HEARTBEAT", 30)
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, except that a due task the broker refused is sent again once it is back.
+CELERY_BEAT_SCHEDULER = "portal.beat:RetryingDatabaseScheduler"
 # Unit tests may turn this on; the portal and the end-to-end tests always use a real worker.
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 

@@ -3,6 +3,8 @@ recorded (not a 500), the worker that held a message outlives the outage, and ev
 broker is back (the requeue task sends what never reached it). Redis and RabbitMQ, each a private server."""
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from backup.vms.services import backup as backups
 from tests.conftest import PASSWORD
 from tests.faults.helpers import RABBITMQ_SERVER, Portal, RabbitMQ, Redis, final, manage, own_broker
 from tests.jobs.factories import make_protected_item, make_vault
-from tests.worker import start_worker, stop_worker, wait_for
+from tests.worker import start_worker, stop_worker, wait_for, worker_env
 
 OUTAGE_S = 60
 
@@ -172,3 +174,50 @@ def test_a_worker_outlives_a_minute_without_its_broker_and_every_job_completes(a
         stop_worker(worker)
     store = engine.Store.open(vault.store_path)
     assert len(store.list_manifests()) == 3 and engine.verify(store).ok
+
+
+@pytest.mark.own_broker
+def test_a_scheduled_task_that_falls_due_while_the_broker_is_down_is_sent_when_it_is_back():
+    """A policy's daily backup is a beat entry: dropping it because the broker blipped at 22:00 would skip a day."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    redis = Redis().start()
+    queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-beat"
+    env = {"CELERY_BROKER_URL": redis.url, "CELERY_TASK_DEFAULT_QUEUE": queue}
+    logs = Path(settings.VAR_DIR) / "logs"
+    beat_log = open(logs / "beat-outage.log", "w")  # noqa: SIM115 - closed below
+    beat = subprocess.Popen([sys.executable, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
+                             "--max-interval", "1"], cwd=settings.BASE_DIR, env=worker_env() | env,
+                            stdout=beat_log, stderr=subprocess.STDOUT)
+    worker = None
+    try:
+        # Task names nobody registers: the worker names them when they arrive. The first one connects beat to
+        # the broker, as a beat that has been running for a while is.
+        hourly, _ = IntervalSchedule.objects.get_or_create(every=3600, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.create(name="outage-warm-up", task="portal.outage_warm_up", interval=hourly,
+                                    start_time=timezone.now())
+        wait_for(lambda: "outage-warm-up" in (logs / "beat-outage.log").read_text(), timeout=30,
+                 message="beat to send its first task")
+        time.sleep(1)
+        redis.stop()
+        # Due in two seconds, then hourly.
+        PeriodicTask.objects.create(name="outage-probe", task="portal.outage_probe", interval=hourly,
+                                    start_time=timezone.now() + timedelta(seconds=2))
+        wait_for(lambda: "outage-probe" in (logs / "beat-outage.log").read_text(), timeout=60,
+                 message="beat to find the probe due with the broker down")
+        time.sleep(3)
+        redis.start()
+        worker = start_worker("beat-outage", logs, extra_env=env)
+        wait_for(lambda: "portal.outage_probe" in worker.log_path.read_text(), timeout=30,
+                 message="the probe, sent late, to reach a worker")
+        assert beat.poll() is None
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        beat.terminate()
+        beat.wait(timeout=20)
+        beat_log.close()
+        redis.stop()
