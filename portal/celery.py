@@ -2,7 +2,10 @@ import os
 
 from celery import Celery, signals
 
+from portal.broker import guard_redis_transport
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+guard_redis_transport()
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -48,7 +48,8 @@ def workers_alive(timeout: float = 1.0) -> list[str] | None:
 
 
 def queue_length() -> int | None:
-    """Tasks waiting in the default queue: LLEN on Redis, message files in the broker folder otherwise."""
+    """Tasks waiting in the default queue: a passive declare on RabbitMQ, LLEN on Redis, message files in the
+    broker folder otherwise. Messages a worker holds are not counted on any of them."""
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     broker = settings.CELERY_BROKER_URL
     try:
@@ -59,6 +60,15 @@ def queue_length() -> int | None:
             import redis
 
             return int(redis.Redis.from_url(broker, socket_timeout=1).llen(queue))
+        if broker.startswith(("amqp://", "amqps://", "pyamqp://")):
+            from amqp.exceptions import NotFound
+            from kombu import Connection
+
+            with Connection(broker, connect_timeout=1) as connection:
+                try:
+                    return connection.default_channel.queue_declare(queue, passive=True).message_count
+                except NotFound:  # no worker has declared it yet: nothing can be waiting in it
+                    return 0
     except Exception:
         log.warning("could not measure the queue %s", queue, exc_info=True)
     return None

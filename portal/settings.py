@@ -186,7 +186,7 @@ STORAGES = {
 VAULT_STORAGE_ROOT = Path(os.environ.get("VAULT_STORAGE_ROOT", VAR_DIR / "vaults"))
 FABRIC_ROOT = Path(os.environ.get("FABRIC_ROOT", VAR_DIR / "fabric"))
 
-# Celery: Redis in production, a broker folder on disk when nothing is configured.
+# Celery: RabbitMQ (amqp://) or Redis in production, a broker folder on disk when nothing is configured.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -201,6 +201,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     for _d in ("queue", "processed", "control"):
         (_broker_dir / _d).mkdir(parents=True, exist_ok=True)
+elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ redelivers a held message as soon as its worker's connection drops; no visibility timeout.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_timeout": 3}
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
                                        "socket_connect_timeout": 3}
@@ -212,8 +215,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker outlives any broker outage: it reconnects forever (Celery's default gives up after 100 attempts and
+# exits), and a job it is running goes on, since its progress is written to the database, not the broker.
+# Cancelling it on connection loss would throw away a backup because the queue blipped; its message, if
+# redelivered meanwhile, is refused by claim() while the job is alive.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# RabbitMQ: heartbeats notice a connection that died without a FIN (a partition) within about a minute.
+CELERY_BROKER_HEARTBEAT = envint("CELERY_BROKER_HEARTBEAT", 30)
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, except that a due task the broker refused is sent again once it is back.
+CELERY_BEAT_SCHEDULER = "portal.beat:RetryingDatabaseScheduler"
 # Unit tests may turn this on; the portal and the end-to-end tests always use a real worker.
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 

@@ -30,7 +30,18 @@ def worker_env() -> dict:
     return env
 
 
+# Queues the workers of this session declared on the run's broker; see delete_test_queues.
+_declared_queues: set[str] = set()
+
+
+def remember_queue(queue: str) -> None:
+    """A worker of this session consumes `queue` on the run's broker: delete it when the session ends."""
+    _declared_queues.add(queue)
+
+
 def start_worker(name: str, log_dir: Path, extra_env: dict | None = None, concurrency: int = 2):
+    if "CELERY_BROKER_URL" not in (extra_env or {}):
+        remember_queue((extra_env or {}).get("CELERY_TASK_DEFAULT_QUEUE", settings.CELERY_TASK_DEFAULT_QUEUE))
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{name}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed when the worker stops
@@ -63,6 +74,25 @@ def stop_worker(process) -> None:
             process.kill()
             process.wait()
     process.log_file.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def delete_test_queues():
+    """RabbitMQ keeps a durable queue after its consumers are gone, and every run has its own queue names: delete
+    this session's at its end so that runs against a shared broker leave nothing behind. (Redis keys of an empty
+    queue vanish by themselves, and the filesystem broker lives in the tests' var folder.)"""
+    yield
+    if not settings.CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+        return
+    from kombu import Connection
+
+    try:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as connection:
+            for queue in sorted(_declared_queues | {settings.CELERY_TASK_DEFAULT_QUEUE}):
+                connection.default_channel.queue_delete(queue)
+                connection.default_channel.exchange_delete(queue)
+    except Exception as error:  # never fail a finished run over its cleanup
+        print(f"could not delete the test queues: {error!r}")
 
 
 @pytest.fixture(scope="session")

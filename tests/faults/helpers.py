@@ -1,6 +1,8 @@
-"""Real processes for the fault tests: a private Redis, a portal web server, workers on a private queue."""
+"""Real processes for the fault tests: a private Redis or RabbitMQ, a portal web server, workers on a private queue."""
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -61,11 +63,91 @@ class Redis:
             self.process.wait(timeout=10)
 
 
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+
+
+class RabbitMQ:
+    """Our own rabbitmq-server node on free loopback ports, with its own node name, data and logs (never the
+    machine's node on 5672). Its data survives stop() and start(), as a production node's disk does: durable
+    queues and persistent messages come back with it."""
+
+    def __init__(self):
+        self.port, self.dist_port = free_port(), free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="trust-rabbitmq-"))
+        self.node = f"trust{self.port}@localhost"
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+                                                "loopback_users = none\n")
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        (self.dir / "rabbitmq-env.conf").write_text("")
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def start(self) -> "RabbitMQ":
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir), "LANG": "C.UTF-8",
+            "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"),
+            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port), "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"), "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_PID_FILE": str(self.dir / "pid"), "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+        self.log = open(self.dir / "server.log", "a")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen([RABBITMQ_SERVER], env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        wait_for(self._answers, timeout=60, message="rabbitmq-server to start")
+        return self
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"rabbitmq-server exited: {(self.dir / 'server.log').read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"AMQP\x00\x00\x09\x01")
+                return s.recv(8).startswith(b"\x01")  # connection.start: the broker is accepting clients
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM to the node (a clean shutdown, as systemd stops it), SIGKILL if it lingers."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            self.log.close()
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def own_queue(monkeypatch, queue: str) -> None:
     """Jobs this test process starts go to `queue` (the session worker consumes the default one)."""
     real = job_tasks.run_job
     monkeypatch.setattr(job_tasks, "run_job",
                         types.SimpleNamespace(delay=lambda job_id: real.apply_async((job_id,), queue=queue)))
+
+
+def own_broker(monkeypatch, url: str, queue: str) -> None:
+    """Jobs this test process starts go to `queue` on the broker at `url`, with the portal's publish retry policy:
+    with that broker down, starting a job records it unclaimed, as a page does."""
+    from kombu import Connection
+
+    real = job_tasks.run_job
+
+    def delay(job_id):
+        with Connection(url, connect_timeout=2) as connection:
+            return real.apply_async((job_id,), queue=queue, connection=connection,
+                                    retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY)
+
+    monkeypatch.setattr(job_tasks, "run_job", types.SimpleNamespace(delay=delay))
 
 
 def final(job: Job, timeout: float = 90) -> Job:
