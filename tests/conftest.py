@@ -5,6 +5,7 @@
 - charlie belongs to "Gamma" only, so he is the outsider for everything of Alpha and Beta.
 """
 
+import importlib
 import shutil
 
 import pytest
@@ -99,3 +100,12 @@ def api_headers():
         return {"Authorization": f"Bearer {issue_token(user)}"}
 
     return headers
+
+
+@pytest.fixture
+def list_prices(db):
+    """The 2015 list prices that migrate adds. A transactional test flushes every table when it ends, and a
+    flush re-runs no data migration, so a test that bills after one re-adds them (the migration's own code)."""
+    from django.apps import apps
+
+    importlib.import_module("backup.billing.migrations.0002_list_prices_2015").add_list_prices(apps, None)

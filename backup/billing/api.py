@@ -8,7 +8,7 @@ from backup.tenancy.services import get_subscription_for_user
 from . import services
 from .models import DailyUsage
 from .months import BadMonth, Month
-from .services.pricing import GB
+from .services.pricing import GB, NoPriceSheet
 
 router = Router(tags=["billing"])
 
@@ -92,14 +92,17 @@ def list_usage(request, subscription_id: int, month: str | None = None):
     ])
 
 
-@router.get("/subscriptions/{subscription_id}/bills/{month}", response={200: BillOut, 400: ErrorOut})
+@router.get("/subscriptions/{subscription_id}/bills/{month}", response={200: BillOut, 400: ErrorOut, 409: ErrorOut})
 def get_bill(request, subscription_id: int, month: str):
     subscription = get_subscription_for_user(request.auth, subscription_id)
     try:
         parsed = Month.parse(month)
     except BadMonth as error:
         return _bad_month(error, "month")
-    bill = services.compute_bill(subscription, parsed)
+    try:
+        bill = services.compute_bill(subscription, parsed)
+    except NoPriceSheet as missing:
+        return Status(409, {"detail": str(missing)})
     lines = [
         {"vault_id": line.vault_ref, "vault_name": line.vault_name, "item_id": line.item_ref,
          "vm_name": line.vm_name, "cloud_service_name": line.cloud_service_name, "redundancy": line.redundancy,

@@ -13,7 +13,7 @@ from backup.vaults.services import get_vault_for_user
 from . import services
 from .forms import BillingFilterForm
 from .months import Month
-from .services.pricing import GB, SheetBook
+from .services.pricing import GB, NoPriceSheet, SheetBook
 
 
 def _selection(request) -> dict:
@@ -36,8 +36,12 @@ def _selection(request) -> dict:
 def billing(request):
     context = _selection(request)
     if context["subscription"] is not None:
-        context["bill"] = services.compute_bill(context["subscription"], context["month"])
-        context["history"] = services.month_history(context["subscription"], context["month"])
+        try:
+            context["bill"] = services.compute_bill(context["subscription"], context["month"])
+            context["history"] = services.month_history(context["subscription"], context["month"])
+        except NoPriceSheet as missing:
+            context["unpriced"] = str(missing)
+            return render(request, "billing/billing.html", {"section": "billing", **context})
         context["history_has_charges"] = any(bar.total for bar in context["history"])
         today = timezone.now().date()
         context["in_progress"] = context["month"] == Month.of(today)
@@ -64,7 +68,10 @@ def billing_csv(request):
     writer.writerow(CSV_HEADER)
     if subscription is None:
         return response
-    bill = services.compute_bill(subscription, month)
+    try:
+        bill = services.compute_bill(subscription, month)
+    except NoPriceSheet as missing:
+        return HttpResponse(str(missing), status=409, content_type="text/plain; charset=utf-8")
     for line in bill.lines:
         writer.writerow([
             subscription.name, month, line.vault_name, line.vm_name, line.cloud_service_name, line.item_status,
@@ -94,5 +101,9 @@ def billing_rules(request):
 @login_required
 def vault_estimate(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
-    estimate = services.vault_month_estimate(vault)
-    return render(request, "billing/partials/vault_estimate.html", {"vault": vault, "estimate": estimate})
+    try:
+        estimate, unpriced = services.vault_month_estimate(vault), ""
+    except NoPriceSheet as missing:
+        estimate, unpriced = None, str(missing)
+    return render(request, "billing/partials/vault_estimate.html",
+                  {"vault": vault, "estimate": estimate, "unpriced": unpriced})

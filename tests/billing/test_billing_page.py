@@ -4,6 +4,7 @@ import csv
 import io
 from datetime import date
 
+from backup.billing.models import PriceSheet
 from backup.billing.months import Month
 from backup.billing.services import meter_usage, recompute_month
 from backup.billing.services.usage import end_of
@@ -99,3 +100,22 @@ def test_vault_estimate_partial_shows_the_months_estimate(alice_client, vault):
 
 def test_vault_estimate_of_another_subscription_is_404(charlie_client, vault):
     assert charlie_client.get(f"/billing/vaults/{vault.pk}/estimate/").status_code == 404
+
+
+def test_usage_without_a_price_sheet_in_force_is_explained_not_a_500(alice_client, client, alice, alpha, vault,
+                                                                       api_headers):
+    _billed_june(vault)
+    PriceSheet.objects.all().delete()
+    why = "No price sheet is in force on 2015-06-01"
+    page = alice_client.get("/billing/", {"subscription": alpha.pk, "month": JUNE})
+    assert page.status_code == 200 and 'id="bill-unpriced"' in page.content.decode()
+    assert why in page.content.decode() and "Price sheets" in page.content.decode()
+    sheet = alice_client.get("/billing/bill.csv", {"subscription": alpha.pk, "month": JUNE})
+    assert sheet.status_code == 409 and why in sheet.content.decode()
+    api = client.get(f"/api/v1/subscriptions/{alpha.pk}/bills/2015-06", headers=api_headers(alice))
+    assert api.status_code == 409 and why in api.json()["detail"]
+    item = make_item(vault, vm_name="today-1")
+    add_point(item, at(date.today(), 0), pi_gb=47, stored_gb=0)
+    meter_usage()
+    estimate = alice_client.get(f"/billing/vaults/{vault.pk}/estimate/")
+    assert estimate.status_code == 200 and "No price sheet is in force" in estimate.content.decode()

@@ -26,7 +26,8 @@ def _all_done():
     return not Job.objects.filter(status__in=(JobStatus.IN_PROGRESS, JobStatus.CANCELLING)).exists()
 
 
-def test_a_customer_protects_backs_up_restores_and_sees_the_bill(live_server, page, screenshots, alice, alpha):
+def test_a_customer_protects_backs_up_restores_and_sees_the_bill(live_server, page, screenshots, alice, alpha,
+                                                                  list_prices):
     # A worker of its own on the default queue (vault provisioning is sent there too), throttled a little so the
     # backup's progress is seen live (BACKUP_TEST_THROTTLE_S: tests only).
     worker = start_worker("e2e", Path(settings.VAR_DIR) / "logs", extra_env={"BACKUP_TEST_THROTTLE_S": "0.4"})

@@ -87,4 +87,7 @@ class SheetBook:
         for sheet in self.sheets:
             if sheet.effective_from <= day:
                 return sheet
-        raise NoPriceSheet(f"No price sheet is in force on {day:%Y-%m-%d}.")
+        raise NoPriceSheet(
+            f"No price sheet is in force on {day:%Y-%m-%d}, so this bill cannot be priced. "
+            "An operator must add a price sheet in the admin (Billing > Price sheets)."
+        )
