@@ -1,4 +1,4 @@
-"""The Backup job handler run in-process (jobs.services.run), with real disks and a real vault store."""
+"""The Backup job handler run in-process (jobs.runner.run), with real disks and a real vault store."""
 
 import fcntl
 import os
@@ -8,6 +8,7 @@ import pytest
 from backup import engine
 from backup.fabric.guest import GUEST_LOCK_NAME
 from backup.fabric.snapshots import list_snapshot_ids
+from backup.jobs import runner
 from backup.jobs import services as jobs
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.vms.models import ProtectedItem, RecoveryPoint, VirtualMachine
@@ -18,7 +19,7 @@ STEPS = ["Take Snapshot", "Transfer data to Backup vault", "Create recovery poin
 
 
 def _run(job: Job) -> Job:
-    jobs.run(job.pk)
+    runner.run(job.pk)
     job.refresh_from_db()
     return job
 
@@ -175,7 +176,7 @@ def test_a_retried_job_adopts_the_point_its_first_attempt_committed(alice, alpha
 
     monkeypatch.setattr(backups, "record_point", crash_once)
     with pytest.raises(SystemExit):
-        jobs.run(job.pk)
+        runner.run(job.pk)
     # Redelivery: the job's heartbeat went stale, so the next worker may claim it again.
     Job.objects.filter(pk=job.pk).update(heartbeat_at="2000-01-01T00:00:00Z")
     job = _run(job)
@@ -255,10 +256,10 @@ def test_garbage_collection_first_adopts_a_committed_point_the_portal_never_reco
 
     monkeypatch.setattr(backups, "record_point", killed)
     with pytest.raises(SystemExit):
-        jobs.run(job.pk)
+        runner.run(job.pk)
     monkeypatch.undo()
     # Ended without its point (as a reaper without an on-lost hook, or an older release, left it).
-    jobs._finish(job.pk, JobStatus.FAILED, message="The worker running this job stopped.", code="WorkerLost")
+    runner.finish(job.pk, JobStatus.FAILED, message="The worker running this job stopped.", code="WorkerLost")
     store = engine.Store.open(item.vault.store_path)
     assert store.has_manifest(f"job-{job.pk}") and not RecoveryPoint.objects.exists()
 

@@ -117,7 +117,7 @@ def test_a_machine_registered_with_one_vault_is_never_offered_by_another(alice, 
 
 
 def test_a_registration_left_behind_by_a_lost_worker_shows_the_jobs_failure(alice, alpha, vms_vault):
-    from backup.jobs.services import _finish
+    from backup.jobs.runner import finish as _finish
 
     vm = make_vm(alpha)
     [job] = registration.start_registration(vms_vault, [vm.pk], alice)
