@@ -8,28 +8,28 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import errors, registry
+from .locks import Subject
 from .models import ACTIVE_STATUSES, Job, JobStatus
 from .runner import finish, notify
 from .tasks import enqueue, requeue_unclaimed
 
-__all__ = ["enqueue", "request_cancel", "requeue_unclaimed", "retry", "start"]
+NO_SUBJECT = Subject()
+
+__all__ = ["Subject", "enqueue", "request_cancel", "requeue_unclaimed", "retry", "start"]
 
 
 def start(
     *,
     subscription,
     operation: str,
-    item_name: str = "",
-    item_type: str = "",
-    item_id: int | None = None,
-    vault_id: int | None = None,
+    subject: Subject = NO_SUBJECT,
     lock_key: str | None = None,
     params: dict | None = None,
     user=None,
     scheduled: bool = False,
     busy_message: str | None = None,
 ) -> Job:
-    """Record a job and queue it for a worker once the transaction commits.
+    """Record a job about `subject` and queue it for a worker once the transaction commits.
 
     When another active job holds the same lock key, the new job is recorded as Failed with the
     product's "another operation is in progress" message of that operation instead of running beside it.
@@ -37,10 +37,10 @@ def start(
     fields = {
         "subscription": subscription,
         "operation": operation,
-        "item_name": item_name,
-        "item_type": item_type,
-        "item_id": item_id,
-        "vault_id": vault_id,
+        "item_name": subject.item_name,
+        "item_type": subject.item_type,
+        "item_id": subject.item_id,
+        "vault_id": subject.vault_id,
         "lock_key": lock_key,
         "params": params or {},
         "created_by": user if user is not None and user.is_authenticated else None,
@@ -96,8 +96,9 @@ def retry(job: Job, user) -> Job:
             code="JobNotRetryable",
         )
     return start(
-        subscription=job.subscription, operation=job.operation, item_name=job.item_name, item_type=job.item_type,
-        item_id=job.item_id, vault_id=job.vault_id, lock_key=job.lock_key, params=job.params, user=user,
+        subscription=job.subscription, operation=job.operation,
+        subject=Subject(vault_id=job.vault_id, item_type=job.item_type, item_id=job.item_id, item_name=job.item_name),
+        lock_key=job.lock_key, params=job.params, user=user,
     )
 
 

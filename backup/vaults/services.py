@@ -7,10 +7,13 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
 from backup.jobs.errors import INTERNAL_ERROR, WORKER_LOST, JobFailed, describe
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, Operation
+from backup.jobs.registry import handler
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
 from backup.tenancy.models import Subscription
@@ -90,10 +93,17 @@ def create_vault(*, user, subscription, name: str, region: str) -> Vault:
 def start_provisioning(vault: Vault) -> Job:
     # No user on the job: the vault's own toasts (Creating…, then Successfully created or Failed) tell its
     # creator, and the job's would say the same thing twice.
-    return jobs.start(subscription=vault.subscription, operation=Operation.CREATE_VAULT, item_name=vault.name,
-                      item_type="vault", item_id=vault.pk, vault_id=vault.pk, lock_key=f"vault:{vault.pk}:create")
+    return jobs.start(subscription=vault.subscription, operation=Operation.CREATE_VAULT,
+                      subject=Subject.of_vault(vault), lock_key=locks.vault_create(vault.pk))
 
 
+def fail_lost_creation(job: Job) -> None:
+    """The reaper's clean-up: a vault whose Create Vault job lost its worker is Failed, not Creating forever."""
+    if job.vault_id is not None:
+        fail_creation(job.vault_id, WORKER_LOST)
+
+
+@handler(Operation.CREATE_VAULT, on_lost=fail_lost_creation)
 def run_create_vault(ctx: JobContext) -> None:
     """The Create Vault job's work; the vault's status follows the job's (Active, or Failed with the reason)."""
     vault = Vault.objects.filter(pk=ctx.job.vault_id).first()
@@ -115,12 +125,6 @@ def run_create_vault(ctx: JobContext) -> None:
         fail_creation(vault.pk, INTERNAL_ERROR)
         raise
     ctx.set_result(**{"Vault": vault.name})
-
-
-def fail_lost_creation(job: Job) -> None:
-    """The reaper's clean-up: a vault whose Create Vault job lost its worker is Failed, not Creating forever."""
-    if job.vault_id is not None:
-        fail_creation(job.vault_id, WORKER_LOST)
 
 
 def provision_vault(vault_id: int) -> str | None:

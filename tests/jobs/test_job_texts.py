@@ -7,6 +7,7 @@ from django.conf import settings
 
 from backup.jobs import errors, registry, runner
 from backup.jobs import services as jobs
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, JobStatus, Operation
 
 
@@ -22,7 +23,7 @@ def failing_discovery(monkeypatch):
 
 
 def _start(subscription) -> Job:
-    return jobs.start(subscription=subscription, operation=Operation.DISCOVERY, item_name="Payroll")
+    return jobs.start(subscription=subscription, operation=Operation.DISCOVERY, subject=Subject(item_name="Payroll"))
 
 
 @pytest.mark.django_db

@@ -19,9 +19,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backup import engine
+from backup.jobs import locks
 from backup.jobs import services as jobs
+from backup.jobs.context import JobContext
 from backup.jobs.errors import JobFailed, describe
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, Operation
+from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import RecoveryPoint
@@ -49,8 +53,9 @@ def start_verify(vault: Vault, *, user=None, point: RecoveryPoint | None = None)
         raise JobFailed("The recovery point does not belong to this vault.", code="PointNotInVault")
     return jobs.start(
         subscription=vault.subscription, operation=Operation.VERIFY,
-        item_name=point.vm_name if point else vault.name, item_type="recovery_point" if point else "vault",
-        item_id=point.pk if point else vault.pk, vault_id=vault.pk, lock_key=f"verify:vault:{vault.pk}",
+        subject=Subject(vault_id=vault.pk, item_type="recovery_point", item_id=point.pk, item_name=point.vm_name)
+        if point else Subject.of_vault(vault),
+        lock_key=locks.verify(vault.pk),
         params={"point_ids": [point.point_id]} if point else {}, user=user,
     )
 
@@ -80,8 +85,8 @@ def start_due_verify(vault: Vault, scope: str, *, user=None, now=None) -> Job:
     if not point_ids:
         raise JobFailed(NOTHING_DUE[scope].format(days=reverify_after_days()), code="NothingToVerify")
     return jobs.start(
-        subscription=vault.subscription, operation=Operation.VERIFY, item_name=vault.name, item_type="vault",
-        item_id=vault.pk, vault_id=vault.pk, lock_key=f"verify:vault:{vault.pk}",
+        subscription=vault.subscription, operation=Operation.VERIFY, subject=Subject.of_vault(vault),
+        lock_key=locks.verify(vault.pk),
         params={"point_ids": point_ids, "scope": scope}, user=user, scheduled=user is None,
     )
 
@@ -121,3 +126,11 @@ def start_gc_now(vault: Vault, *, user=None) -> Job:
     if vault.status != Vault.Status.ACTIVE:
         raise JobFailed(VAULT_NOT_ACTIVE_GC, code="VaultNotActive")
     return gc.start_gc(vault, user=user)
+
+
+@handler(Operation.VERIFY)
+def verify_backup_data(ctx: JobContext) -> None:
+    with ctx.step("Verify backup data"):
+        report = verify_vault(ctx.job.vault_id, ctx.job.params.get("point_ids") or None,
+                                         scheduled=bool(ctx.job.params.get("scope")))
+    ctx.set_result(points_checked=len(report.points_checked), chunks_checked=report.chunks_checked)

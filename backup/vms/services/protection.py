@@ -11,10 +11,13 @@ from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
+from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
 from backup.jobs.errors import JobFailed
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, Operation
+from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import BackupPolicy, ProtectedItem, RegisteredItem
@@ -93,13 +96,14 @@ def reconfigure_protection(policy: BackupPolicy, user=None) -> list[Job]:
 
 def _start_job(vault: Vault, item: RegisteredItem, policy: BackupPolicy, user, reconfigure: bool = False) -> Job:
     return jobs.start(
-        subscription=vault.subscription, operation=Operation.CONFIGURE_PROTECTION, item_name=item.vm_name,
-        item_type="vm", item_id=item.vm_id, vault_id=vault.pk, lock_key=f"vm:{item.vm_id}", user=user,
+        subscription=vault.subscription, operation=Operation.CONFIGURE_PROTECTION,
+        subject=Subject.of_vm(vault.pk, item.vm_id, item.vm_name), lock_key=locks.vm(item.vm_id), user=user,
         params={"registered_item_id": item.pk, "policy_id": policy.pk, "policy_name": policy.name,
                 "reconfigure": reconfigure},
     )
 
 
+@handler(Operation.CONFIGURE_PROTECTION)
 def configure_protection(ctx: JobContext) -> None:
     """The Configure Protection job: attach the machine to the policy."""
     params = ctx.job.params

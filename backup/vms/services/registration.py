@@ -12,10 +12,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from backup.fabric import agents, limits
+from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
 from backup.jobs.errors import INTERNAL_ERROR, JobFailed
+from backup.jobs.locks import Subject
 from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus, Operation
+from backup.jobs.registry import handler
 from backup.vaults import services as vault_services
 from backup.vaults.models import Vault
 
@@ -69,8 +72,8 @@ def start_registration(vault: Vault, vm_ids, user=None) -> list[Job]:
             item, _ = RegisteredItem.objects.get_or_create(
                 vault=vault, vm=vm, defaults={"vm_name": vm.name, "cloud_service_name": vm.cloud_service.name})
             job = jobs.start(
-                subscription=vault.subscription, operation=Operation.REGISTER, item_name=vm.name, item_type="vm",
-                item_id=vm.pk, vault_id=vault.pk, lock_key=f"vm:{vm.pk}", user=user,
+                subscription=vault.subscription, operation=Operation.REGISTER,
+                subject=Subject.of_vm(vault.pk, vm.pk, vm.name), lock_key=locks.vm(vm.pk), user=user,
                 params={"registered_item_id": item.pk, "cloud_service": vm.cloud_service.name},
             )
             if job.status == JobStatus.IN_PROGRESS:
@@ -80,6 +83,7 @@ def start_registration(vault: Vault, vm_ids, user=None) -> list[Job]:
     return started
 
 
+@handler(Operation.REGISTER)
 def register(ctx: JobContext) -> None:
     """The Register job's work (see the module docstring)."""
     item = RegisteredItem.objects.select_related("vault", "vm", "vm__cloud_service").get(

@@ -36,10 +36,13 @@ from backup import engine
 from backup.fabric import layout
 from backup.fabric.disks import Disk
 from backup.fabric.messages import MULTI_DC_RESTORE, MULTI_DC_RESTORE_ACTION
+from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
 from backup.jobs.errors import JobCancelled, JobFailed, describe
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, JobStatus, Operation
+from backup.jobs.registry import handler
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
 from backup.vaults.models import Vault
@@ -367,7 +370,7 @@ def _check_new_network(vault: Vault, vnet: str, subnet: str, target: RestoreTarg
 def lock_key(target: RestoreTarget) -> str | None:
     if target.disks_only:
         return None
-    return f"restore-target:{target.cloud_service_name.lower()}:{target.vm_name.lower()}"
+    return locks.restore_target(target.cloud_service_name, target.vm_name)
 
 
 def start_restore(point: RecoveryPoint, *, user=None, vm_name: str = "", cloud_service: str = "",
@@ -381,8 +384,9 @@ def start_restore(point: RecoveryPoint, *, user=None, vm_name: str = "", cloud_s
     vault = point.vault
     with transaction.atomic():
         job = jobs.start(
-            subscription=vault.subscription, operation=Operation.RESTORE, item_name=point.vm_name, item_type="vm",
-            item_id=point.protected_item.vm_id if point.protected_item else None, vault_id=vault.pk,
+            subscription=vault.subscription, operation=Operation.RESTORE,
+            subject=Subject.of_vm(vault.pk, point.protected_item.vm_id if point.protected_item else None,
+                                  point.vm_name),
             lock_key=lock_key(target), params=target.params(), user=user,
             busy_message=("Command execution failed - Another restore to this virtual machine name and cloud "
                           "service is in progress. Please wait until it has completed, or choose another name."),
@@ -425,6 +429,14 @@ class Made:
                    cloud_service_id=made["cloud_service_id"])
 
 
+def clean_up_lost_restore(job: Job) -> None:
+    """The reaper failed this restore after its worker died: remove what it had made."""
+    made = Made.recorded(job)
+    if made is not None:
+        _clean_up(made)
+
+
+@handler(Operation.RESTORE, cancellable=True, on_lost=clean_up_lost_restore)
 def run_restore(ctx: JobContext) -> None:
     """The Restore job's work (see the module docstring)."""
     params = ctx.job.params
@@ -452,13 +464,6 @@ def run_restore(ctx: JobContext) -> None:
         raise
     ctx.job.result.pop("made", None)
     Job.objects.filter(pk=ctx.job.pk).update(result=ctx.job.result)
-
-
-def clean_up_lost_restore(job: Job) -> None:
-    """The reaper failed this restore after its worker died: remove what it had made."""
-    made = Made.recorded(job)
-    if made is not None:
-        _clean_up(made)
 
 
 def _prepare(job: Job, params: dict, made: Made):
