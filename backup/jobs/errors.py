@@ -52,6 +52,8 @@ CANCEL_NOT_IN_PROGRESS = (
 )
 CANCEL_NOT_SUPPORTED = "Cancellation is not supported for this job type - Please wait until the job completes."
 CANCEL_NOT_NOW = "The job is not in a cancellable state - Please wait until the job completes."
+# Error codes of a job whose handler stopped before it could end the job itself.
+LOST_CODES = ("WorkerLost", "DatabaseConnectionLost")
 WORKER_LOST = "The worker running this job stopped before the job finished (the process was killed or restarted)."
 WORKER_LOST_ACTION = "Retry the operation. Data already in the vault is safe; no partial recovery point was kept."
 DATABASE_LOST = (

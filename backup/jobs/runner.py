@@ -88,9 +88,8 @@ def _record_lost_database(job_id: int, attempts: int = 4) -> None:
     for attempt in range(attempts):
         connection.close()  # a broken connection is not reused: the next query opens a fresh one
         try:
-            if finish(job_id, JobStatus.FAILED, message=errors.DATABASE_LOST, action=errors.DATABASE_LOST_ACTION,
-                       code="DatabaseConnectionLost"):
-                _clean_up_lost(job_id)
+            finish(job_id, JobStatus.FAILED, message=errors.DATABASE_LOST, action=errors.DATABASE_LOST_ACTION,
+                   code="DatabaseConnectionLost")
             return
         except (OperationalError, InterfaceError):
             if attempt == attempts - 1:
@@ -108,22 +107,21 @@ def reap_lost_jobs() -> int:
                        code="WorkerLost"):
             continue
         count += 1
-        _clean_up_lost(job_id)
     return count
 
 
-def _clean_up_lost(job_id: int) -> None:
-    """Run the operation's on-lost hook for a job whose handler could not finish its own clean-up. A hook that
-    finds the job's work done after all returns a warning: the job then ends Completed, with the warning in its
-    details, instead of Failed."""
+def _clean_up(job_id: int) -> None:
+    """Run the operation's clean-up for a job that ended other than Completed, however it ended: the one place
+    a job's leftovers are settled. A clean-up that finds the job's work done after all (a worker lost after the
+    store committed a backup) returns a warning: the job then ends Completed, with the warning in its details."""
     job = Job.objects.get(pk=job_id)
-    clean_up = registry.ON_LOST.get(job.operation)
+    clean_up = registry.CLEAN_UPS.get(job.operation)
     if clean_up is None:
         return
     try:
         warning = clean_up(job)
     except Exception:
-        log.exception("cleaning up after lost job %s failed", job_id)
+        log.exception("cleaning up after job %s failed", job_id)
         return
     if not warning:
         return
@@ -156,6 +154,8 @@ def finish(job_id: int, status: str, *, message: str = "", action: str = "", cod
             notify(Job.objects.get(pk=job_id))
     if updated:
         log.info("job %s ended: %s%s", job_id, status, f" ({code})" if code else "")
+        if status != JobStatus.COMPLETED:
+            _clean_up(job_id)
     return updated
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
-from backup.jobs.errors import INTERNAL_ERROR, WORKER_LOST, JobFailed, describe
+from backup.jobs.errors import INTERNAL_ERROR, LOST_CODES, WORKER_LOST, JobFailed, describe
 from backup.jobs.locks import Subject
 from backup.jobs.models import Job, Operation
 from backup.jobs.registry import handler
@@ -97,13 +97,14 @@ def start_provisioning(vault: Vault) -> Job:
                       subject=Subject.of_vault(vault), lock_key=locks.vault_create(vault.pk))
 
 
-def fail_lost_creation(job: Job) -> None:
-    """The reaper's clean-up: a vault whose Create Vault job lost its worker is Failed, not Creating forever."""
+def clean_up_creation(job: Job) -> None:
+    """A Create Vault job that ended without completing: its vault is Failed, not Creating forever (a vault
+    whose storage could not be made is Failed already, with that reason)."""
     if job.vault_id is not None:
-        fail_creation(job.vault_id, WORKER_LOST)
+        fail_creation(job.vault_id, WORKER_LOST if job.error_code in LOST_CODES else INTERNAL_ERROR)
 
 
-@handler(Operation.CREATE_VAULT, on_lost=fail_lost_creation)
+@handler(Operation.CREATE_VAULT, clean_up=clean_up_creation)
 def run_create_vault(ctx: JobContext) -> None:
     """The Create Vault job's work; the vault's status follows the job's (Active, or Failed with the reason)."""
     vault = Vault.objects.filter(pk=ctx.job.vault_id).first()
@@ -114,16 +115,10 @@ def run_create_vault(ctx: JobContext) -> None:
     if vault.status != Vault.Status.CREATING:
         raise JobFailed(f"The vault is {vault.get_status_display().lower()}, no longer being created.",
                         "Delete the vault, then create it again.", code="VaultNotCreating")
-    try:
-        with ctx.step(STEP_INITIALISE_STORE):
-            reason = provision_vault(vault.pk)
-            if reason:
-                raise JobFailed(reason, "Delete the vault, then create it again.", code="VaultStorageNotInitialised")
-    except JobFailed:
-        raise
-    except Exception:
-        fail_creation(vault.pk, INTERNAL_ERROR)
-        raise
+    with ctx.step(STEP_INITIALISE_STORE):
+        reason = provision_vault(vault.pk)
+        if reason:
+            raise JobFailed(reason, "Delete the vault, then create it again.", code="VaultStorageNotInitialised")
     ctx.set_result(**{"Vault": vault.name})
 
 

@@ -258,8 +258,9 @@ def test_garbage_collection_first_adopts_a_committed_point_the_portal_never_reco
     with pytest.raises(SystemExit):
         runner.run(job.pk)
     monkeypatch.undo()
-    # Ended without its point (as a reaper without an on-lost hook, or an older release, left it).
-    runner.finish(job.pk, JobStatus.FAILED, message="The worker running this job stopped.", code="WorkerLost")
+    # Ended without its point and without its clean-up (as an older release left it).
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error_code="WorkerLost",
+                                         error_message="The worker running this job stopped.")
     store = engine.Store.open(item.vault.store_path)
     assert store.has_manifest(f"job-{job.pk}") and not RecoveryPoint.objects.exists()
 

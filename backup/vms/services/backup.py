@@ -6,7 +6,7 @@ Delete snapshot at the end (also after a failure or a cancel). Cancelling stops 
 chunk boundary; the engine commits nothing, so no half recovery point is ever visible. Once the recovery
 point exists the job ends Completed: a snapshot that could not be deleted is a warning in its details (the
 next backup removes leftover snapshots), and a worker killed after the store committed the point has it
-adopted by the reaper (adopt_lost_backup).
+adopted by its clean-up (clean_up_backup).
 
 A Backup job is one row in the jobs app, locked on `vm:<vm id>` so only one operation per machine
 runs at a time. Its recovery point id is derived from the job id (`job-<id>`): a job redelivered
@@ -37,9 +37,9 @@ from backup.fabric.snapshots import Snapshot, SnapshotError, list_snapshot_ids, 
 from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
-from backup.jobs.errors import JobCancelled, JobFailed
+from backup.jobs.errors import LOST_CODES, JobCancelled, JobFailed
 from backup.jobs.locks import Subject
-from backup.jobs.models import ACTIVE_STATUSES, Job, Operation
+from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus, Operation
 from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
@@ -347,10 +347,13 @@ def mark_backup_failed(item_id: int) -> None:
 # -- The Backup job --------------------------------------------------------------------------------
 
 
-def adopt_lost_backup(job: Job) -> str | None:
-    """The reaper failed this Backup job: if the store had committed its point, record it and have the job
-    end Completed with a warning instead; otherwise the item reads as failing, as after any failed backup."""
-    point = adopt_committed_point(job)
+def clean_up_backup(job: Job) -> str | None:
+    """A Backup that ended without completing. Cancelled, it left nothing (the engine commits nothing before
+    the point). Failed, the item reads as failing, unless its worker was lost after the store had committed
+    the point: the point is then recorded and the job ends Completed with a warning."""
+    if job.status == JobStatus.CANCELLED:
+        return None
+    point = adopt_committed_point(job) if job.error_code in LOST_CODES else None
     if point is None:
         if job.params.get("protected_item_id"):
             mark_backup_failed(job.params["protected_item_id"])
@@ -361,19 +364,9 @@ def adopt_lost_backup(job: Job) -> str | None:
     return STOPPED_AFTER_POINT
 
 
-@handler(Operation.BACKUP, cancellable=True, on_lost=adopt_lost_backup)
+@handler(Operation.BACKUP, cancellable=True, clean_up=clean_up_backup)
 def back_up_vm(ctx: JobContext) -> None:
     item_id = ctx.job.params["protected_item_id"]
-    try:
-        _back_up(ctx, item_id)
-    except JobCancelled:
-        raise
-    except BaseException:
-        mark_backup_failed(item_id)
-        raise
-
-
-def _back_up(ctx: JobContext, item_id: int) -> None:
     with ctx.step(STEP_SNAPSHOT):
         target = load_target(item_id)
         store = open_store(target.item)

@@ -83,22 +83,20 @@ def start_registration(vault: Vault, vm_ids, user=None) -> list[Job]:
     return started
 
 
-@handler(Operation.REGISTER)
+def clean_up_registration(job: Job) -> None:
+    """A Register job that ended without completing leaves its item Failed with the job's reason, so no row
+    stays "Registering" (an unexpected error shows the product's internal-error text, without its type)."""
+    reason = INTERNAL_ERROR if job.error_code == "InternalError" else (
+        job.error_message or "The registration job did not complete.")
+    RegisteredItem.objects.filter(pk=job.params["registered_item_id"]).update(
+        status=RegisteredItem.Status.FAILED, status_reason=reason)
+
+
+@handler(Operation.REGISTER, clean_up=clean_up_registration)
 def register(ctx: JobContext) -> None:
     """The Register job's work (see the module docstring)."""
     item = RegisteredItem.objects.select_related("vault", "vm", "vm__cloud_service").get(
         pk=ctx.job.params["registered_item_id"])
-    try:
-        _register(ctx, item)
-    except JobFailed as failure:
-        _mark(item, RegisteredItem.Status.FAILED, failure.message)
-        raise
-    except Exception:
-        _mark(item, RegisteredItem.Status.FAILED, INTERNAL_ERROR)
-        raise
-
-
-def _register(ctx: JobContext, item: RegisteredItem) -> None:
     vm = item.vm
     if vm is None:
         raise JobFailed(VM_NOT_FOUND, VM_NOT_FOUND_ACTION, "VmNotFound")
@@ -123,10 +121,6 @@ def _register(ctx: JobContext, item: RegisteredItem) -> None:
         # The first registration fixes the vault's storage redundancy for good.
         vault_services.lock_redundancy(item.vault)
     ctx.set_result(**{"Extension": f"{info.publisher}.{info.name}", "Extension version": info.version})
-
-
-def _mark(item: RegisteredItem, status: str, reason: str) -> None:
-    RegisteredItem.objects.filter(pk=item.pk).update(status=status, status_reason=reason)
 
 
 def reconcile(item: RegisteredItem) -> RegisteredItem:

@@ -31,7 +31,7 @@ from .job import (
     STEP_REGISTER_DISKS,
     STEP_VM,
     Made,
-    clean_up_lost_restore,
+    clean_up_restore,
     lock_key,
     run_restore,
     start_restore,
@@ -71,7 +71,7 @@ __all__ = [
     "NO_SUCH_SUBNET", "POINT_GONE", "POINT_GONE_ACTION", "REPLACE_REFUSED", "RESERVED_IP_CONFLICT",
     "SPECIAL_NETWORK_SAME_SERVICE", "STEP_DISKS", "STEP_PREPARE", "STEP_REGISTER_DISKS", "STEP_VM",
     "SUPPORTED_KINDS", "UNSUPPORTED_ACCOUNT", "WRONG_REGION", "CalendarDay", "CalendarMonth", "Made",
-    "RestoreRequest", "RestoreTarget", "calendar_month", "clean_up_lost_restore", "cloud_services_for",
+    "RestoreRequest", "RestoreTarget", "calendar_month", "clean_up_restore", "cloud_services_for",
     "is_multi_dc_controller", "lock_key", "points_of", "points_on", "restored_disk_jobs", "run_restore",
     "source_vm", "start_restore", "storage_accounts_for", "validate_restore", "virtual_networks_for",
 ]

@@ -75,11 +75,11 @@ def start_restore(point: RecoveryPoint, request: RestoreRequest | None = None, *
 class Made:
     """What a restore created so far, so a failure can remove it.
 
-    It is also written to the job's row as soon as something exists, because a worker killed mid-restore runs
-    no clean-up of its own: the reaper (`clean_up_lost_restore`) or the redelivered attempt does it instead.
+    It is written to the job's row as soon as something exists: the job's clean-up (`clean_up_restore`) reads
+    it from there however the job ended, failed, cancelled or with its worker killed, and so does a
+    redelivered attempt.
     """
 
-    files: list[Path]
     folder: Path | None = None
     vm_id: int | None = None
     cloud_service_id: int | None = None
@@ -95,44 +95,42 @@ class Made:
         made = (job.result or {}).get("made")
         if not made:
             return None
-        return cls(files=[], folder=Path(settings.FABRIC_ROOT) / made["folder"] if made["folder"] else None,
+        return cls(folder=Path(settings.FABRIC_ROOT) / made["folder"] if made["folder"] else None,
                    vm_id=made["vm_id"],
                    cloud_service_id=made["cloud_service_id"])
 
 
-def clean_up_lost_restore(job: Job) -> None:
-    """The reaper failed this restore after its worker died: remove what it had made."""
+def clean_up_restore(job: Job) -> None:
+    """A restore that ended without completing: remove what it had made."""
     made = Made.recorded(job)
     if made is not None:
         _clean_up(made)
+        job.result.pop("made", None)
+        Job.objects.filter(pk=job.pk).update(result=job.result)
 
 
-@handler(Operation.RESTORE, cancellable=True, on_lost=clean_up_lost_restore)
+@handler(Operation.RESTORE, cancellable=True, clean_up=clean_up_restore)
 def run_restore(ctx: JobContext) -> None:
     """The Restore job's work (see the module docstring)."""
     params = ctx.job.params
     earlier = Made.recorded(ctx.job)
     if earlier is not None:
         _clean_up(earlier)  # a redelivered job: the killed attempt's half-made VM goes first
-    made = Made(files=[])
-    try:
-        with ctx.step(STEP_PREPARE):
-            point, store, targets = _prepare(ctx.job, params, made)
-        with ctx.step(STEP_DISKS):
-            _restore_disks(ctx, store, point, targets)
-        if params["disks_only"]:
-            with ctx.step(STEP_REGISTER_DISKS):
-                ctx.set_result(**_disks_result(params, targets))
-        else:
-            with ctx.step(STEP_VM):
-                vm = _finish_vm(made.vm_id)
-                ctx.set_result(**{"Virtual machine": vm.name, "Cloud service": vm.cloud_service.name,
-                                  "Target Storage Account Name": params["storage_account"],
-                                  "Virtual network": params["virtual_network"] or "-",
-                                  "Subnet": params["subnet"] or "-", "restored_vm_id": vm.pk})
-    except BaseException:
-        _clean_up(made)
-        raise
+    made = Made()
+    with ctx.step(STEP_PREPARE):
+        point, store, targets = _prepare(ctx.job, params, made)
+    with ctx.step(STEP_DISKS):
+        _restore_disks(ctx, store, point, targets)
+    if params["disks_only"]:
+        with ctx.step(STEP_REGISTER_DISKS):
+            ctx.set_result(**_disks_result(params, targets))
+    else:
+        with ctx.step(STEP_VM):
+            vm = _finish_vm(made.vm_id)
+            ctx.set_result(**{"Virtual machine": vm.name, "Cloud service": vm.cloud_service.name,
+                              "Target Storage Account Name": params["storage_account"],
+                              "Virtual network": params["virtual_network"] or "-",
+                              "Subnet": params["subnet"] or "-", "restored_vm_id": vm.pk})
     ctx.job.result.pop("made", None)
     Job.objects.filter(pk=ctx.job.pk).update(result=ctx.job.result)
 
@@ -155,16 +153,14 @@ def _prepare(job: Job, params: dict, made: Made):
     sizes = {d["key"]: d["size"] for d in point.disks or []}
     if params["disks_only"]:
         made.folder = target.storage_account.folder / f"restore-{job.pk}"
+        made.record(job)
         shutil.rmtree(made.folder, ignore_errors=True)  # a redelivered job starts again from nothing
         made.folder.mkdir(parents=True)
-        made.record(job)
         return point, store, {key: made.folder / f"{key}.vhd" for key in target.disk_keys}
-    targets = _create_machine_rows(target, sizes, made)
-    made.record(job)
-    return point, store, targets
+    return point, store, _create_machine_rows(job, target, sizes, made)
 
 
-def _create_machine_rows(target: RestoreTarget, sizes: dict[str, int], made: Made) -> dict[str, Path]:
+def _create_machine_rows(job: Job, target: RestoreTarget, sizes: dict[str, int], made: Made) -> dict[str, Path]:
     source = source_vm(target.point)
     vault = target.point.vault
     try:
@@ -193,6 +189,7 @@ def _create_machine_rows(target: RestoreTarget, sizes: dict[str, int], made: Mad
         made.vm_id = made.cloud_service_id = None
         raise JobFailed(REPLACE_REFUSED, "Choose another name for the restored virtual machine.",
                         code="VmNameTaken") from None
+    made.record(job)
     for path in targets.values():
         # Ids come back after a rolled-back database (tests, restores of the portal's database): never adopt
         # an old image that happens to sit at the new disk's path.
