@@ -15,6 +15,7 @@ from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.utils import timezone as dj_timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -23,6 +24,10 @@ from backup.vaults.models import Vault
 from ..models import BackupPolicy
 
 SCHEDULED_BACKUP_TASK = "backup.vms.tasks.run_scheduled_backups"
+
+# Sent inside the transaction that changed a policy (arguments: policy, user). Protection re-applies the
+# policy to the machines it protects (backup/vms/services/protection.py): policies need not know about them.
+policy_changed = Signal()
 DEFAULT_POLICY_NAME = "DefaultPolicy"
 NAME_PATTERN = re.compile(r"^[A-Za-z][-A-Za-z0-9]*[A-Za-z0-9]$")
 NAME_CLASH = "A protection policy with the specified name already exists."
@@ -210,9 +215,8 @@ def create_policy(vault: Vault, data: dict) -> BackupPolicy:
 
 
 def update_policy(policy: BackupPolicy, data: dict, user=None) -> BackupPolicy:
-    """Change a policy and its schedule; as in the product, each machine using it gets a Configure
-    Protection job that re-applies it."""
-    from .protection import reconfigure_protection  # protection imports this module
+    """Change a policy and its schedule; as in the product, each machine using it then gets a Configure
+    Protection job that re-applies it (see policy_changed)."""
 
     cleaned = clean_policy(policy.vault, data, instance=policy)
     with _name_clash_refused(policy.vault, cleaned["name"], instance=policy), transaction.atomic():
@@ -221,7 +225,7 @@ def update_policy(policy: BackupPolicy, data: dict, user=None) -> BackupPolicy:
         policy.updated_at = dj_timezone.now()
         policy.save()
         sync_schedule(policy)
-        reconfigure_protection(policy, user)
+        policy_changed.send(sender=BackupPolicy, policy=policy, user=user)
     return policy
 
 

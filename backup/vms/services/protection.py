@@ -9,6 +9,7 @@ machine shows "Protected (pending initial backup)".
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet
+from django.dispatch import receiver
 from django.utils import timezone
 
 from backup.jobs import locks
@@ -92,6 +93,11 @@ def reconfigure_protection(policy: BackupPolicy, user=None) -> list[Job]:
     items = RegisteredItem.objects.filter(protected_item__policy=policy).exclude(
         protected_item__status=ProtectedItem.Status.STOPPED)
     return [_start_job(policy.vault, item, policy, user, reconfigure=True) for item in items]
+
+
+@receiver(policies.policy_changed)
+def _reapply_changed_policy(sender, policy: BackupPolicy, user=None, **kwargs) -> None:
+    reconfigure_protection(policy, user)
 
 
 def _start_job(vault: Vault, item: RegisteredItem, policy: BackupPolicy, user, reconfigure: bool = False) -> Job:
