@@ -70,11 +70,11 @@ def start(
 def request_cancel(job: Job) -> Job:
     """Ask a running job to stop at its next safe point; a job no worker has claimed stops now."""
     if job.status not in ACTIVE_STATUSES:
-        raise errors.JobFailed(errors.CANCEL_NOT_IN_PROGRESS)
+        raise errors.Refused(errors.CANCEL_NOT_IN_PROGRESS)
     if not job.cancellable:
         # A cancellable operation past its point of no return (a backup recording its point) is "not now".
-        raise errors.JobFailed(errors.CANCEL_NOT_NOW if job.operation in registry.CANCELLABLE
-                                 else errors.CANCEL_NOT_SUPPORTED)
+        raise errors.Refused(errors.CANCEL_NOT_NOW if job.operation in registry.CANCELLABLE
+                             else errors.CANCEL_NOT_SUPPORTED)
     if not Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES, cancellable=True).update(
         cancel_requested=True, status=JobStatus.CANCELLING
     ):
@@ -90,7 +90,7 @@ def retry(job: Job, user) -> Job:
     """Start a NEW job with the same operation, item and parameters as a failed or cancelled one;
     the old job stays as it was (history is never rewritten)."""
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-        raise errors.JobFailed(
+        raise errors.Refused(
             "Only a failed or cancelled job can be retried - This job is "
             f"{job.get_status_display().lower()}.",
             code="JobNotRetryable",

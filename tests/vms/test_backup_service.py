@@ -276,7 +276,7 @@ def test_garbage_collection_first_adopts_a_committed_point_the_portal_never_reco
 
 @pytest.mark.django_db
 def test_a_backup_recording_its_point_is_not_in_a_cancellable_state(alice, alpha, monkeypatch):
-    from backup.jobs.errors import CANCEL_NOT_NOW, CANCEL_NOT_SUPPORTED, JobFailed
+    from backup.jobs.errors import CANCEL_NOT_NOW, CANCEL_NOT_SUPPORTED, Refused
 
     item = make_protected_item(alpha)
     job = backups.back_up_now(item, alice)
@@ -284,7 +284,7 @@ def test_a_backup_recording_its_point_is_not_in_a_cancellable_state(alice, alpha
     refusals = []
 
     def cancel_meanwhile(*args):
-        with pytest.raises(JobFailed) as refused:
+        with pytest.raises(Refused) as refused:
             jobs.request_cancel(Job.objects.get(pk=job.pk))
         refusals.append(refused.value.message)
         return record(*args)

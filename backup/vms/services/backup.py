@@ -37,7 +37,7 @@ from backup.fabric.snapshots import Snapshot, SnapshotError, list_snapshot_ids, 
 from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
-from backup.jobs.errors import LOST_CODES, JobCancelled, JobFailed
+from backup.jobs.errors import LOST_CODES, JobCancelled, JobFailed, Refused
 from backup.jobs.locks import Subject
 from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus, Operation
 from backup.jobs.registry import handler
@@ -119,7 +119,7 @@ def _start_backup(item: ProtectedItem, *, user=None, scheduled: bool = False) ->
 def back_up_now(item: ProtectedItem, user) -> Job:
     """BACK UP NOW: start an on-demand Backup job for a protected item (queued once committed)."""
     if item.status == ProtectedItem.Status.STOPPED:
-        raise JobFailed(PROTECTION_STOPPED, PROTECTION_STOPPED_ACTION, code="ProtectionStopped")
+        raise Refused(PROTECTION_STOPPED, PROTECTION_STOPPED_ACTION, code="ProtectionStopped")
     return _start_backup(item, user=user)
 
 
