@@ -3,6 +3,7 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +24,10 @@ from .models import Vault
 from .regions import REGIONS
 
 log = logging.getLogger(__name__)
+
+# Sent once a vault turned Active (argument: vault), so the apps above give it what a new vault comes with
+# (the vms app: its DefaultPolicy) when it is created rather than when a page first shows it.
+vault_activated = Signal()
 
 MAX_VAULTS_PER_SUBSCRIPTION = 25
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
@@ -137,8 +142,12 @@ def provision_vault(vault_id: int) -> str | None:
         reason = f"The vault's storage could not be initialised: {describe(exc)}."
         fail_creation(vault_id, reason)
         return reason
-    if Vault.objects.filter(pk=vault_id, status=Vault.Status.CREATING).update(status=Vault.Status.ACTIVE):
-        _notify_creation(vault, Notification.Level.SUCCESS, f"Successfully created backup vault '{vault.name}'")
+    # One transaction: whoever sees the vault Active also sees what it comes with and its toast.
+    with transaction.atomic():
+        if Vault.objects.filter(pk=vault_id, status=Vault.Status.CREATING).update(status=Vault.Status.ACTIVE):
+            vault.status = Vault.Status.ACTIVE
+            vault_activated.send(sender=Vault, vault=vault)
+            _notify_creation(vault, Notification.Level.SUCCESS, f"Successfully created backup vault '{vault.name}'")
     return None
 
 

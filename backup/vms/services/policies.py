@@ -15,11 +15,12 @@ from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.dispatch import Signal
+from django.dispatch import Signal, receiver
 from django.utils import timezone as dj_timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from backup.vaults.models import Vault
+from backup.vaults.services import vault_activated
 
 from ..models import BackupPolicy
 
@@ -251,8 +252,14 @@ def delete_policy(policy: BackupPolicy) -> None:
             task.delete()
 
 
+@receiver(vault_activated)
+def _give_default_policy(sender, vault: Vault, **kwargs) -> None:
+    ensure_default_policy(vault)
+
+
 def ensure_default_policy(vault: Vault) -> BackupPolicy | None:
-    """Give an Active vault its DefaultPolicy (daily 22:00 UTC, kept 30 days), once."""
+    """Give an Active vault its DefaultPolicy (daily 22:00 UTC, kept 30 days), once: when its creation
+    ends (vault_activated)."""
     if vault.status != Vault.Status.ACTIVE or vault.policies.exists():
         return None
     with transaction.atomic():
