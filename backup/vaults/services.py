@@ -124,7 +124,7 @@ def run_create_vault(ctx: JobContext) -> None:
         reason = provision_vault(vault.pk)
         if reason:
             raise JobFailed(reason, "Delete the vault, then create it again.", code="VaultStorageNotInitialised")
-    ctx.set_result(**{"Vault": vault.name})
+    ctx.show({"Vault": vault.name})
 
 
 def provision_vault(vault_id: int) -> str | None:

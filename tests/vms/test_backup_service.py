@@ -294,3 +294,17 @@ def test_a_backup_recording_its_point_is_not_in_a_cancellable_state(alice, alpha
     assert refusals == [CANCEL_NOT_NOW] and CANCEL_NOT_NOW != CANCEL_NOT_SUPPORTED
     assert job.status == JobStatus.COMPLETED and not job.cancel_requested
     assert RecoveryPoint.objects.get(protected_item=item).point_id == f"job-{job.pk}"
+
+
+@pytest.mark.django_db
+def test_the_job_page_shows_the_backup_size_and_not_what_the_job_records_for_itself(alice_client, alice, alpha):
+    from django.template.defaultfilters import filesizeformat
+    from django.urls import reverse
+
+    item = make_protected_item(alpha)
+    job = _run(backups.back_up_now(item, alice))
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    text = alice_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert "BACKUP SIZE" in text and str(filesizeformat(job.result["backup_size_bytes"])) in text
+    for internal in ("BACKUP_SIZE_BYTES", "DATA_READ_BYTES", "RECOVERY_POINT", "CONSISTENCY"):
+        assert internal not in text

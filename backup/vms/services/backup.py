@@ -26,6 +26,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from backup import engine
@@ -371,7 +372,7 @@ def back_up_vm(ctx: JobContext) -> None:
         target = load_target(item_id)
         store = open_store(target.item)
         snapshot = take_vm_snapshot(target)
-        ctx.set_result(consistency=snapshot.consistency)
+        ctx.record(consistency=snapshot.consistency)
     point = None
     try:
         with ctx.step(STEP_TRANSFER):
@@ -380,11 +381,12 @@ def back_up_vm(ctx: JobContext) -> None:
                                             cancel=ctx.cancel_requested)
             except engine.Cancelled:
                 raise JobCancelled() from None
-            ctx.set_result(backup_size_bytes=manifest.bytes_transferred, data_read_bytes=manifest.bytes_read)
+            ctx.record(backup_size_bytes=manifest.bytes_transferred, data_read_bytes=manifest.bytes_read)
+            ctx.show({"Backup Size": filesizeformat(manifest.bytes_transferred)})
         with ctx.step(STEP_POINT):
             ctx.stop_cancelling()  # the store holds the point: cancelling cannot take it back
             point = record_point(target, manifest, ctx.job)
-            ctx.set_result(recovery_point=point.point_id)
+            ctx.record(recovery_point=point.point_id)
     finally:
         try:
             with ctx.step(STEP_DELETE_SNAPSHOT):
@@ -393,5 +395,5 @@ def back_up_vm(ctx: JobContext) -> None:
             if point is None:
                 raise
             log.warning("job %s: the snapshot could not be deleted", ctx.job.pk, exc_info=True)
-            ctx.set_result(warning=SNAPSHOT_NOT_DELETED)
+            ctx.record(warning=SNAPSHOT_NOT_DELETED)
     retention.start_prune(target.item)

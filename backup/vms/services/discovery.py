@@ -70,5 +70,5 @@ def run_discovery(ctx: JobContext) -> None:
     vault = Vault.objects.get(pk=ctx.job.vault_id)
     with ctx.step("Discover virtual machines"):
         found = discover(vault)
-    ctx.set_result(**{"Virtual machines found": found["virtual_machines_found"],
+    ctx.show({"Virtual machines found": found["virtual_machines_found"],
                       "Newly discovered": found["newly_discovered"]})

@@ -56,5 +56,5 @@ def collect_garbage(ctx: JobContext) -> None:
         adopted = backups.adopt_orphan_manifests(ctx.job.vault_id)
     with ctx.step("Free unreferenced data"):
         report = collect_vault_garbage(ctx.job.vault_id)
-    ctx.set_result(chunks_removed=report.chunks_removed, bytes_freed=report.bytes_freed,
+    ctx.record(chunks_removed=report.chunks_removed, bytes_freed=report.bytes_freed,
                    chunks_kept=report.chunks_kept, recovery_points_adopted=len(adopted))

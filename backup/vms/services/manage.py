@@ -113,7 +113,7 @@ def run_stop_protection(ctx: JobContext) -> None:
             status=ProtectedItem.Status.STOPPED).update(status=ProtectedItem.Status.STOPPED, stopped_at=timezone.now())
         if not updated and not ProtectedItem.objects.filter(pk=params["protected_item_id"]).exists():
             raise JobFailed(ITEM_GONE, "Refresh the protected items list.", code="ItemNotFound")
-    ctx.set_result(**{"Backup data": "deleted" if params.get("delete_data") else "retained"})
+    ctx.show({"Backup data": "deleted" if params.get("delete_data") else "retained"})
     if params.get("delete_data"):
         _delete_data_step(ctx)
 
@@ -132,7 +132,7 @@ def _delete_data_step(ctx: JobContext) -> None:
         if item.status != ProtectedItem.Status.STOPPED:
             raise JobFailed(NOT_STOPPED.format(name=item.vm_name), "Stop the protection first.", code="NotStopped")
         removed = delete_item_data(item)
-    ctx.set_result(**{"Recovery points deleted": removed})
+    ctx.show({"Recovery points deleted": removed})
     gc.start_gc(item.vault, user=ctx.job.created_by)
 
 
@@ -293,4 +293,4 @@ def run_delete_vault(ctx: JobContext) -> None:
         for policy in vault.policies.all():
             policies.delete_policy(policy)  # also removes its schedule
         vault.delete()
-    ctx.set_result(**{"Vault": vault.name})
+    ctx.show({"Vault": vault.name})

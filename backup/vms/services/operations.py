@@ -133,4 +133,4 @@ def verify_backup_data(ctx: JobContext) -> None:
     with ctx.step("Verify backup data"):
         report = verify_vault(ctx.job.vault_id, ctx.job.params.get("point_ids") or None,
                                          scheduled=bool(ctx.job.params.get("scope")))
-    ctx.set_result(points_checked=len(report.points_checked), chunks_checked=report.chunks_checked)
+    ctx.record(points_checked=len(report.points_checked), chunks_checked=report.chunks_checked)

@@ -124,7 +124,7 @@ def configure_protection(ctx: JobContext) -> None:
         with transaction.atomic():
             current = ProtectedItem.objects.select_for_update().filter(registered_item=item).first()
             if params.get("reconfigure") and current is not None and current.policy_id == policy.pk:
-                ctx.set_result(**{"Policy": policy.name, "Re-applied": "yes"})
+                ctx.show({"Policy": policy.name, "Re-applied": "yes"})
                 return
             if current is not None and current.status != ProtectedItem.Status.STOPPED:
                 name = current.policy.name if current.policy else "-"
@@ -136,4 +136,4 @@ def configure_protection(ctx: JobContext) -> None:
                 "status": ProtectedItem.Status.PROTECTED if has_points else ProtectedItem.Status.PENDING,
                 "protected_at": timezone.now(), "stopped_at": None,
             })
-    ctx.set_result(**{"Policy": policy.name})
+    ctx.show({"Policy": policy.name})

@@ -120,7 +120,7 @@ def register(ctx: JobContext) -> None:
                                                          registered_at=timezone.now())
         # The first registration fixes the vault's storage redundancy for good.
         vault_services.lock_redundancy(item.vault)
-    ctx.set_result(**{"Extension": f"{info.publisher}.{info.name}", "Extension version": info.version})
+    ctx.show({"Extension": f"{info.publisher}.{info.name}", "Extension version": info.version})
 
 
 def reconcile(item: RegisteredItem) -> RegisteredItem:

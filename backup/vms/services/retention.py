@@ -90,4 +90,4 @@ def prune_item(item_id: int, now=None) -> list[str]:
 def prune_points(ctx: JobContext) -> None:
     with ctx.step("Expire recovery points"):
         removed = prune_item(ctx.job.params["protected_item_id"])
-    ctx.set_result(points_removed=len(removed))
+    ctx.record(points_removed=len(removed))

@@ -123,14 +123,16 @@ def run_restore(ctx: JobContext) -> None:
         _restore_disks(ctx, store, point, targets)
     if params["disks_only"]:
         with ctx.step(STEP_REGISTER_DISKS):
-            ctx.set_result(**_disks_result(params, targets))
+            shown, recorded = _disks_result(params, targets)
+            ctx.show(shown)
+            ctx.record(**recorded)
     else:
         with ctx.step(STEP_VM):
             vm = _finish_vm(made.vm_id)
-            ctx.set_result(**{"Virtual machine": vm.name, "Cloud service": vm.cloud_service.name,
-                              "Target Storage Account Name": params["storage_account"],
-                              "Virtual network": params["virtual_network"] or "-",
-                              "Subnet": params["subnet"] or "-", "restored_vm_id": vm.pk})
+            ctx.show({"Virtual machine": vm.name, "Cloud service": vm.cloud_service.name,
+                      "Target Storage Account Name": params["storage_account"],
+                      "Virtual network": params["virtual_network"] or "-", "Subnet": params["subnet"] or "-"})
+            ctx.record(restored_vm_id=vm.pk)
     ctx.job.result.pop("made", None)
     Job.objects.filter(pk=ctx.job.pk).update(result=ctx.job.result)
 
@@ -221,15 +223,17 @@ def _restore_disks(ctx: JobContext, store, point: RecoveryPoint, targets: dict[s
         raise JobFailed(DAMAGED.format(error=error), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
     except (engine.EngineError, ValueError) as error:
         raise JobFailed(DAMAGED.format(error=describe(error)), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
-    ctx.set_result(restored_bytes=result.bytes_total, disks_restored=len(result.files))
+    ctx.record(restored_bytes=result.bytes_total, disks_restored=len(result.files))
 
 
-def _disks_result(params: dict, targets: dict[str, Path]) -> dict:
+def _disks_result(params: dict, targets: dict[str, Path]) -> tuple[dict, dict]:
+    """What a "restore disks only" job shows, and what it records (for the item's page of restored disks)."""
     folder = next(iter(targets.values())).parent.name if targets else ""
-    return {"Target Storage Account Name": params["storage_account"], "Config Blob Container Name": folder,
-            "Config Blob Name": "", "container": folder,
-            # Blob names within the storage account: a job's result never shows where the server keeps them.
-            "restored_disks": {key: f"{path.parent.name}/{path.name}" for key, path in targets.items()}}
+    shown = {"Target Storage Account Name": params["storage_account"], "Config Blob Container Name": folder,
+             "Config Blob Name": ""}
+    # Blob names within the storage account: a job's result never shows where the server keeps them.
+    return shown, {"container": folder,
+                   "restored_disks": {key: f"{path.parent.name}/{path.name}" for key, path in targets.items()}}
 
 
 def _finish_vm(vm_id: int) -> VirtualMachine:
