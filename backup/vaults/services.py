@@ -8,6 +8,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from backup.engine import Store
 from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
@@ -130,8 +131,6 @@ def run_create_vault(ctx: JobContext) -> None:
 def provision_vault(vault_id: int) -> str | None:
     """Create and initialise the vault's store folder, then mark it Active; safe to run twice.
     Returns why the storage could not be initialised (the vault is then Failed), or None."""
-    from backup.engine import Store
-
     vault = Vault.objects.filter(pk=vault_id).first()
     if vault is None or vault.status != Vault.Status.CREATING:
         return None
