@@ -21,7 +21,7 @@ class JobJsonFormatter(JsonFormatter):
 
 
 class JobTextFormatter(logging.Formatter):
-    """`2015-06-01 10:00:00,123 INFO backup.jobs.services [job 42] message`; no tag outside jobs."""
+    """`2015-06-01 10:00:00,123 INFO backup.jobs.runner [job 42] message`; no tag outside jobs."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s%(job_tag)s %(message)s")

@@ -233,7 +233,7 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 # A job whose worker has not reported for this long is declared lost by the reaper.
 JOB_HEARTBEAT_TIMEOUT_S = envint("JOB_HEARTBEAT_TIMEOUT_S", 120)
 # A job no worker has claimed for this long is sent to the broker again (its first message was never sent
-# because the broker was down, or was lost with it); see backup.jobs.services.requeue_unclaimed.
+# because the broker was down, or was lost with it); see backup.jobs.tasks.requeue_unclaimed.
 JOB_REQUEUE_AFTER_S = envint("JOB_REQUEUE_AFTER_S", 300)
 
 # JSON lines in production (one object per line, with the job id of a job's lines); text when developing.

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from . import services
-from .errors import JobFailed
+from .errors import Refused
 from .models import Job, SubTask
 
 
@@ -65,8 +65,8 @@ class JobAdmin(OperateActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         for job in queryset.select_related("subscription"):
             try:
                 new = services.retry(job, request.user)
-            except JobFailed as failure:
-                refused.append(f"Job #{job.pk}: {failure.message}")
+            except Refused as refusal:
+                refused.append(f"Job #{job.pk}: {refusal.message}")
                 continue
             if new.is_active:
                 started.append(new)
@@ -81,8 +81,8 @@ class JobAdmin(OperateActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         for job in queryset:
             try:
                 cancelled.append(services.request_cancel(job))
-            except JobFailed as failure:
-                refused.append(f"Job #{job.pk}: {failure.message}")
+            except Refused as refusal:
+                refused.append(f"Job #{job.pk}: {refusal.message}")
         if cancelled:
             self.message_user(request, f"Cancellation requested for {len(cancelled)} job(s).", messages.SUCCESS)
         for reason in refused:

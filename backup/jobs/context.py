@@ -6,7 +6,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from .errors import JobCancelled
-from .models import Job, JobStatus, SubTask
+from .models import Job, JobStatus, SubTask, is_property_label
 
 
 class JobContext:
@@ -62,8 +62,22 @@ class JobContext:
         Job.objects.filter(pk=self.job.pk).update(cancellable=False)
         self.job.cancellable = False
 
-    def set_result(self, **properties) -> None:
-        self.job.result.update(properties)
+    def show(self, properties: dict) -> None:
+        """Properties for the job details page, under the product's labels ("Backup Size"), values formatted."""
+        internal = [key for key in properties if not is_property_label(key)]
+        if internal:
+            raise ValueError(f"not a property label (record it instead): {', '.join(internal)}")
+        self._write(properties)
+
+    def record(self, **values) -> None:
+        """What the job keeps for itself and the portal (ids, byte counts): never shown on the job page."""
+        labels = [key for key in values if is_property_label(key)]
+        if labels:
+            raise ValueError(f"a property label (show it instead): {', '.join(labels)}")
+        self._write(values)
+
+    def _write(self, values: dict) -> None:
+        self.job.result.update(values)
         Job.objects.filter(pk=self.job.pk).update(result=self.job.result)
 
 

@@ -1,5 +1,7 @@
 import re
 
+from django.core.exceptions import ValidationError
+
 
 class JobFailed(Exception):
     """An explained failure: the job ends Failed with this message and recommended action."""
@@ -9,6 +11,14 @@ class JobFailed(Exception):
         self.message = message
         self.action = action
         self.code = code
+
+
+class Refused(ValidationError):
+    """This request is refused; `message` is the product's text, shown as is (API 400, CLI exit 1, form error)."""
+
+    def __init__(self, message: str, action: str = "", code: str = "", field: str | None = None) -> None:
+        super().__init__({field: message} if field else message, code=code or None)
+        self.message, self.action, self.code, self.field = message, action, code, field
 
 
 class JobCancelled(Exception):
@@ -42,6 +52,8 @@ CANCEL_NOT_IN_PROGRESS = (
 )
 CANCEL_NOT_SUPPORTED = "Cancellation is not supported for this job type - Please wait until the job completes."
 CANCEL_NOT_NOW = "The job is not in a cancellable state - Please wait until the job completes."
+# Error codes of a job whose handler stopped before it could end the job itself.
+LOST_CODES = ("WorkerLost", "DatabaseConnectionLost")
 WORKER_LOST = "The worker running this job stopped before the job finished (the process was killed or restarted)."
 WORKER_LOST_ACTION = "Retry the operation. Data already in the vault is safe; no partial recovery point was kept."
 DATABASE_LOST = (

@@ -80,6 +80,13 @@ class JobQuerySet(models.QuerySet):
         )
 
 
+def is_property_label(key: str) -> bool:
+    """A job's result holds two kinds of keys: the properties its details page shows, under the product's
+    labels ("Backup Size", "Virtual machine"), and what the job records for itself (`recovery_point`,
+    `made`), lower-case identifiers that no page prints."""
+    return key[:1].isupper()
+
+
 class Job(models.Model):
     """One operation on one item, run by a Celery worker; its row is the truth about it.
 
@@ -138,6 +145,16 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_operation_display()} {self.item_name} ({self.get_status_display()})"
+
+    @property
+    def properties(self) -> list[tuple[str, object]]:
+        """What the job details page lists: the properties the job showed, and the warning of a job that
+        ended Completed with one; never the keys the job records for itself."""
+        result = self.result or {}
+        shown = [(key, value) for key, value in result.items() if is_property_label(key)]
+        if result.get("warning"):
+            shown.append(("Warning", result["warning"]))
+        return shown
 
     @property
     def is_active(self) -> bool:

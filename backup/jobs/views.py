@@ -6,7 +6,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from . import services
-from .errors import JobFailed
+from .errors import Refused
 from .filters import PAGE_SIZE, JobFilterForm
 from .models import Job
 
@@ -67,8 +67,8 @@ def cancel(request, pk: int):
     error = ""
     try:
         job = services.request_cancel(job)
-    except JobFailed as failure:
-        error = failure.message
+    except Refused as refusal:
+        error = refusal.message
     template = "jobs/partials/job_row.html" if request.GET.get("target") == "row" else "jobs/partials/job_detail.html"
     return render(request, template, {"job": job, "subtasks": job.subtasks.all(), "cancel_error": error})
 

@@ -6,4 +6,4 @@ class VaultsConfig(AppConfig):
     label = "vaults"
 
     def ready(self) -> None:
-        from . import handlers  # noqa: F401  (registers job handlers with the jobs runner)
+        from . import services  # noqa: F401  (declares the Create Vault job with the jobs runner)

@@ -3,14 +3,19 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from backup.engine import Store
+from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
-from backup.jobs.errors import INTERNAL_ERROR, WORKER_LOST, JobFailed, describe
+from backup.jobs.errors import INTERNAL_ERROR, LOST_CODES, WORKER_LOST, JobFailed, describe
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, Operation
+from backup.jobs.registry import handler
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
 from backup.tenancy.models import Subscription
@@ -20,6 +25,10 @@ from .models import Vault
 from .regions import REGIONS
 
 log = logging.getLogger(__name__)
+
+# Sent once a vault turned Active (argument: vault), so the apps above give it what a new vault comes with
+# (the vms app: its DefaultPolicy) when it is created rather than when a page first shows it.
+vault_activated = Signal()
 
 MAX_VAULTS_PER_SUBSCRIPTION = 25
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
@@ -90,10 +99,18 @@ def create_vault(*, user, subscription, name: str, region: str) -> Vault:
 def start_provisioning(vault: Vault) -> Job:
     # No user on the job: the vault's own toasts (Creating…, then Successfully created or Failed) tell its
     # creator, and the job's would say the same thing twice.
-    return jobs.start(subscription=vault.subscription, operation=Operation.CREATE_VAULT, item_name=vault.name,
-                      item_type="vault", item_id=vault.pk, vault_id=vault.pk, lock_key=f"vault:{vault.pk}:create")
+    return jobs.start(subscription=vault.subscription, operation=Operation.CREATE_VAULT,
+                      subject=Subject.of_vault(vault), lock_key=locks.vault_create(vault.pk))
 
 
+def clean_up_creation(job: Job) -> None:
+    """A Create Vault job that ended without completing: its vault is Failed, not Creating forever (a vault
+    whose storage could not be made is Failed already, with that reason)."""
+    if job.vault_id is not None:
+        fail_creation(job.vault_id, WORKER_LOST if job.error_code in LOST_CODES else INTERNAL_ERROR)
+
+
+@handler(Operation.CREATE_VAULT, clean_up=clean_up_creation)
 def run_create_vault(ctx: JobContext) -> None:
     """The Create Vault job's work; the vault's status follows the job's (Active, or Failed with the reason)."""
     vault = Vault.objects.filter(pk=ctx.job.vault_id).first()
@@ -104,30 +121,16 @@ def run_create_vault(ctx: JobContext) -> None:
     if vault.status != Vault.Status.CREATING:
         raise JobFailed(f"The vault is {vault.get_status_display().lower()}, no longer being created.",
                         "Delete the vault, then create it again.", code="VaultNotCreating")
-    try:
-        with ctx.step(STEP_INITIALISE_STORE):
-            reason = provision_vault(vault.pk)
-            if reason:
-                raise JobFailed(reason, "Delete the vault, then create it again.", code="VaultStorageNotInitialised")
-    except JobFailed:
-        raise
-    except Exception:
-        fail_creation(vault.pk, INTERNAL_ERROR)
-        raise
-    ctx.set_result(**{"Vault": vault.name})
-
-
-def fail_lost_creation(job: Job) -> None:
-    """The reaper's clean-up: a vault whose Create Vault job lost its worker is Failed, not Creating forever."""
-    if job.vault_id is not None:
-        fail_creation(job.vault_id, WORKER_LOST)
+    with ctx.step(STEP_INITIALISE_STORE):
+        reason = provision_vault(vault.pk)
+        if reason:
+            raise JobFailed(reason, "Delete the vault, then create it again.", code="VaultStorageNotInitialised")
+    ctx.show({"Vault": vault.name})
 
 
 def provision_vault(vault_id: int) -> str | None:
     """Create and initialise the vault's store folder, then mark it Active; safe to run twice.
     Returns why the storage could not be initialised (the vault is then Failed), or None."""
-    from backup.engine import Store
-
     vault = Vault.objects.filter(pk=vault_id).first()
     if vault is None or vault.status != Vault.Status.CREATING:
         return None
@@ -138,8 +141,12 @@ def provision_vault(vault_id: int) -> str | None:
         reason = f"The vault's storage could not be initialised: {describe(exc)}."
         fail_creation(vault_id, reason)
         return reason
-    if Vault.objects.filter(pk=vault_id, status=Vault.Status.CREATING).update(status=Vault.Status.ACTIVE):
-        _notify_creation(vault, Notification.Level.SUCCESS, f"Successfully created backup vault '{vault.name}'")
+    # One transaction: whoever sees the vault Active also sees what it comes with and its toast.
+    with transaction.atomic():
+        if Vault.objects.filter(pk=vault_id, status=Vault.Status.CREATING).update(status=Vault.Status.ACTIVE):
+            vault.status = Vault.Status.ACTIVE
+            vault_activated.send(sender=Vault, vault=vault)
+            _notify_creation(vault, Notification.Level.SUCCESS, f"Successfully created backup vault '{vault.name}'")
     return None
 
 

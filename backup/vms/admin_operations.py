@@ -8,7 +8,7 @@ verify and garbage-collection actions are added here by registering an extended 
 from django.contrib import admin
 
 from backup.jobs.admin import OperateActionsMixin, report_started
-from backup.jobs.errors import JobFailed
+from backup.jobs.errors import Refused
 from backup.vaults.admin import VaultAdmin
 from backup.vaults.models import Vault
 
@@ -20,8 +20,8 @@ def _start_each(objects, start) -> tuple[list, list[str]]:
     for obj in objects:
         try:
             job = start(obj)
-        except JobFailed as failure:
-            refused.append(f"{obj}: {failure.message}")
+        except Refused as refusal:
+            refused.append(f"{obj}: {refusal.message}")
             continue
         if job.is_active:
             started.append(job)

@@ -6,4 +6,6 @@ class VmsConfig(AppConfig):
     label = "vms"
 
     def ready(self) -> None:
-        from . import handlers  # noqa: F401  (registers job handlers with the jobs runner)
+        from . import services
+
+        services.register_jobs()

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 
 from backup.jobs import services as jobs
 from backup.jobs.api import job_out
-from backup.jobs.errors import JobFailed
+from backup.jobs.errors import Refused
 from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from backup.vaults import services as vaults
 from backup.vaults.api import vault_out
@@ -72,8 +72,8 @@ def _invalid(error: ValidationError) -> CommandError:
                                   for field, msgs in errors.items()))
 
 
-def _refused(failure: JobFailed) -> CommandError:
-    return CommandError(failure.message + (f" {failure.action}" if failure.action else ""), returncode=JOB_FAILED)
+def _refused(refusal: Refused) -> CommandError:
+    return CommandError(refusal.message + (f" {refusal.action}" if refusal.action else ""), returncode=JOB_FAILED)
 
 
 # -- Vaults ---------------------------------------------------------------------------------------
@@ -139,8 +139,8 @@ def backup_now(user, options, stderr):
     item = resolve.protected_item(user, options["item"], options.get("vault"))
     try:
         job = backup.back_up_now(item, user)
-    except JobFailed as failure:
-        raise _refused(failure) from None
+    except Refused as refusal:
+        raise _refused(refusal) from None
     return _started(job, options, stderr)
 
 
@@ -168,16 +168,16 @@ def job_show(user, options, stderr):
 def job_cancel(user, options, stderr):
     try:
         job = jobs.request_cancel(resolve.job(user, options["job"]))
-    except JobFailed as failure:
-        raise _refused(failure) from None
+    except Refused as refusal:
+        raise _refused(refusal) from None
     return job_out(job), f"Job {job.pk}: {job.get_status_display()}."
 
 
 def job_retry(user, options, stderr):
     try:
         job = jobs.retry(resolve.job(user, options["job"]), user)
-    except JobFailed as failure:
-        raise _refused(failure) from None
+    except Refused as refusal:
+        raise _refused(refusal) from None
     return _started(job, options, stderr)
 
 
@@ -229,16 +229,16 @@ def verify(user, options, stderr):
             job = operations.start_verify(resolve.vault(user, options["vault"]), user=user)
         else:
             raise CommandError("Say what to verify: --vault VAULT or --point RECOVERY_POINT_ID.")
-    except JobFailed as failure:
-        raise _refused(failure) from None
+    except Refused as refusal:
+        raise _refused(refusal) from None
     return _started(job, options, stderr)
 
 
 def gc(user, options, stderr):
     try:
         job = operations.start_gc_now(resolve.vault(user, options["vault"]), user=user)
-    except JobFailed as failure:
-        raise _refused(failure) from None
+    except Refused as refusal:
+        raise _refused(refusal) from None
     return _started(job, options, stderr)
 
 
@@ -255,10 +255,10 @@ def restore(user, options, stderr):
         target["disk_keys"] = options["disk"]
     try:
         job = restores.start_restore(point, user=user, **target)
+    except Refused as refusal:
+        raise _refused(refusal) from None
     except ValidationError as error:
         raise _invalid(error) from None
-    except JobFailed as failure:
-        raise _refused(failure) from None
     return _started(job, options, stderr)
 
 
@@ -267,8 +267,8 @@ def stop_protection(user, options, stderr):
     try:
         job = manage.stop_protection(item, user=user, delete_data=options.get("delete_data", False),
                                      reason=options.get("reason") or "", comment=options.get("comment") or "")
+    except Refused as refusal:
+        raise _refused(refusal) from None
     except ValidationError as error:
         raise _invalid(error) from None
-    except JobFailed as failure:
-        raise _refused(failure) from None
     return _started(job, options, stderr)

@@ -13,8 +13,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from backup import engine
-from backup.jobs import errors
-from backup.jobs import services as jobs
+from backup.jobs import errors, runner
 from backup.jobs.models import Job, JobStatus, Operation, SubTask
 from backup.vms.models import CloudService, ProtectedItem, RecoveryPoint, VirtualDisk, VirtualMachine
 from backup.vms.services import backup as backups
@@ -49,7 +48,7 @@ def _kill(worker) -> None:
 
 def _reaped(job: Job) -> Job:
     started = time.monotonic()
-    wait_for(lambda: jobs.reap_lost_jobs() or Job.objects.get(pk=job.pk).status != JobStatus.IN_PROGRESS,
+    wait_for(lambda: runner.reap_lost_jobs() or Job.objects.get(pk=job.pk).status != JobStatus.IN_PROGRESS,
              timeout=20, interval=0.5, message="the reaper to fail the lost job")
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error_message == errors.WORKER_LOST
@@ -165,7 +164,7 @@ def _no_snapshots_left(item) -> bool:
 
 
 def _reaped_completed(job: Job) -> Job:
-    wait_for(lambda: jobs.reap_lost_jobs() or Job.objects.get(pk=job.pk).status != JobStatus.IN_PROGRESS,
+    wait_for(lambda: runner.reap_lost_jobs() or Job.objects.get(pk=job.pk).status != JobStatus.IN_PROGRESS,
              timeout=20, interval=0.5, message="the reaper to end the lost job")
     job.refresh_from_db()
     return job

@@ -205,9 +205,10 @@ def test_api_backs_up_an_item_and_lists_vault_jobs(client, alice, charlie, alpha
 @pytest.mark.django_db
 def test_view_job_link_of_a_notification_opens_the_job_details(alice_client, alice, vault):
     from backup.jobs import services
+    from backup.jobs.locks import Subject
 
-    job = services.start(subscription=vault.subscription, operation=Operation.BACKUP, item_name="vm-z",
-                         vault_id=vault.pk, user=alice)
+    job = services.start(subscription=vault.subscription, operation=Operation.BACKUP,
+                         subject=Subject(vault_id=vault.pk, item_name="vm-z"), user=alice)
     note = alice.notifications.get(key=f"job-{job.pk}")
     assert note.link_label == "VIEW JOB"
     page = alice_client.get(note.link_url)

@@ -5,8 +5,9 @@ import errno
 import pytest
 from django.conf import settings
 
-from backup.jobs import errors, registry
+from backup.jobs import errors, registry, runner
 from backup.jobs import services as jobs
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, JobStatus, Operation
 
 
@@ -22,7 +23,7 @@ def failing_discovery(monkeypatch):
 
 
 def _start(subscription) -> Job:
-    return jobs.start(subscription=subscription, operation=Operation.DISCOVERY, item_name="Payroll")
+    return jobs.start(subscription=subscription, operation=Operation.DISCOVERY, subject=Subject(item_name="Payroll"))
 
 
 @pytest.mark.django_db
@@ -33,7 +34,7 @@ def _start(subscription) -> Job:
 def test_an_unexpected_error_shows_the_operations_internal_error_without_its_text(alpha, failing_discovery, exc):
     failing_discovery(exc)
     job = _start(alpha)
-    jobs.run(job.pk)
+    runner.run(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error_code == "InternalError"
     assert job.error_message == f"{errors.DISCOVERY_INTERNAL_ERROR} ({type(exc).__name__})"

@@ -4,8 +4,7 @@ with that reason, not "the worker stopped", and the worker goes on with a fresh 
 import pytest
 from django.db import connection
 
-from backup.jobs import errors
-from backup.jobs import services as jobs
+from backup.jobs import errors, runner
 from backup.jobs.models import Job, JobStatus
 from backup.vms.models import ProtectedItem, RecoveryPoint
 from backup.vms.services import backup as backups
@@ -38,7 +37,7 @@ def _dropping_the_connection_first(monkeypatch, name: str) -> None:
 
 def _run_backup(item, user) -> Job:
     job = backups.back_up_now(ProtectedItem.objects.get(pk=item.pk), user)
-    jobs.run(job.pk)  # as the worker does: the job is queued on commit, and run here instead
+    runner.run(job.pk)  # as the worker does: the job is queued on commit, and run here instead
     return Job.objects.get(pk=job.pk)
 
 
@@ -53,7 +52,7 @@ def test_a_backup_whose_database_connection_is_terminated_fails_saying_so(alice,
     assert not job.subtasks.filter(status=JobStatus.IN_PROGRESS).exists()
     assert not RecoveryPoint.objects.filter(protected_item=item).exists()
     # The reaper has nothing left to fail: the job was recorded by the runner itself.
-    assert jobs.reap_lost_jobs() == 0
+    assert runner.reap_lost_jobs() == 0
 
 
 def test_a_backup_that_loses_the_database_once_its_point_is_committed_records_the_point(alice, alpha, monkeypatch):

@@ -4,7 +4,7 @@ import io
 import json
 import logging
 
-from backup.jobs import registry, services
+from backup.jobs import registry, runner
 from backup.jobs.logging import JobIdFilter
 from backup.jobs.models import Job, JobStatus, Operation
 from portal.logging import JobJsonFormatter
@@ -25,7 +25,7 @@ def test_every_line_of_a_job_carries_its_id(alpha, monkeypatch):
     root.setLevel(logging.INFO)
     try:
         job = Job.objects.create(subscription=alpha, operation=Operation.VERIFY, item_name="Payroll")
-        services.run(job.pk)  # the runner itself, in this process (the worker calls the same function)
+        runner.run(job.pk)  # the runner itself, in this process (the worker calls the same function)
         logging.getLogger("backup.other").info("after the job")
     finally:
         root.removeHandler(handler)

@@ -8,6 +8,7 @@ import pytest
 from django.apps import apps
 from django.utils import timezone
 
+from backup.jobs import runner
 from backup.jobs import services as jobs
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.notifications.models import Notification
@@ -79,7 +80,7 @@ def test_a_vault_created_while_the_broker_was_down_becomes_active_once_it_is_req
 
 
 def _run(job: Job) -> Job:
-    jobs.run(job.pk)
+    runner.run(job.pk)
     job.refresh_from_db()
     return job
 
@@ -115,7 +116,7 @@ def test_a_create_vault_job_whose_worker_was_lost_fails_the_vault(alice, alpha, 
     stale = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S + 60)
     Job.objects.filter(operation=Operation.CREATE_VAULT, vault_id=vault.pk).update(claimed_at=stale,
                                                                                     heartbeat_at=stale)
-    assert jobs.reap_lost_jobs() == 1
+    assert runner.reap_lost_jobs() == 1
     vault.refresh_from_db()
     assert vault.status == Vault.Status.FAILED and "stopped before the job finished" in vault.status_reason
 
@@ -134,7 +135,7 @@ def test_vaults_left_creating_before_the_upgrade_get_a_job_the_requeue_task_send
 @pytest.mark.django_db(transaction=True)
 def test_a_vault_a_worker_provisions_at_once_keeps_its_success_toast(alice, alpha, monkeypatch):
     # The worker takes the job the moment the vault is committed, before the request has answered.
-    monkeypatch.setattr("backup.jobs.tasks.run_job.delay", jobs.run)
+    monkeypatch.setattr("backup.jobs.tasks.run_job.delay", runner.run)
     vault = services.create_vault(user=alice, subscription=alpha, name="Payroll", region="West US")
     vault.refresh_from_db()
     assert vault.status == Vault.Status.ACTIVE

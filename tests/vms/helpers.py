@@ -7,7 +7,7 @@ import shutil
 from django.conf import settings
 
 from backup.fabric import layout
-from backup.jobs import services as jobs
+from backup.jobs import runner
 from backup.jobs.models import Job
 from backup.vaults.models import Vault
 from backup.vms.models import CloudService, StorageAccount, VirtualDisk, VirtualMachine
@@ -56,6 +56,6 @@ def run_jobs(started) -> list[Job]:
     """Run jobs in this process, as a worker would (their on-commit enqueue never fires in a rolled-back test)."""
     started = started if isinstance(started, list | tuple) else [started]
     for job in started:
-        jobs.run(job.pk)
+        runner.run(job.pk)
         job.refresh_from_db()
     return list(started)

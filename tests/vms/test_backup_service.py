@@ -1,4 +1,4 @@
-"""The Backup job handler run in-process (jobs.services.run), with real disks and a real vault store."""
+"""The Backup job handler run in-process (jobs.runner.run), with real disks and a real vault store."""
 
 import fcntl
 import os
@@ -8,6 +8,7 @@ import pytest
 from backup import engine
 from backup.fabric.guest import GUEST_LOCK_NAME
 from backup.fabric.snapshots import list_snapshot_ids
+from backup.jobs import runner
 from backup.jobs import services as jobs
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.vms.models import ProtectedItem, RecoveryPoint, VirtualMachine
@@ -18,7 +19,7 @@ STEPS = ["Take Snapshot", "Transfer data to Backup vault", "Create recovery poin
 
 
 def _run(job: Job) -> Job:
-    jobs.run(job.pk)
+    runner.run(job.pk)
     job.refresh_from_db()
     return job
 
@@ -175,7 +176,7 @@ def test_a_retried_job_adopts_the_point_its_first_attempt_committed(alice, alpha
 
     monkeypatch.setattr(backups, "record_point", crash_once)
     with pytest.raises(SystemExit):
-        jobs.run(job.pk)
+        runner.run(job.pk)
     # Redelivery: the job's heartbeat went stale, so the next worker may claim it again.
     Job.objects.filter(pk=job.pk).update(heartbeat_at="2000-01-01T00:00:00Z")
     job = _run(job)
@@ -255,10 +256,11 @@ def test_garbage_collection_first_adopts_a_committed_point_the_portal_never_reco
 
     monkeypatch.setattr(backups, "record_point", killed)
     with pytest.raises(SystemExit):
-        jobs.run(job.pk)
+        runner.run(job.pk)
     monkeypatch.undo()
-    # Ended without its point (as a reaper without an on-lost hook, or an older release, left it).
-    jobs._finish(job.pk, JobStatus.FAILED, message="The worker running this job stopped.", code="WorkerLost")
+    # Ended without its point and without its clean-up (as an older release left it).
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error_code="WorkerLost",
+                                         error_message="The worker running this job stopped.")
     store = engine.Store.open(item.vault.store_path)
     assert store.has_manifest(f"job-{job.pk}") and not RecoveryPoint.objects.exists()
 
@@ -274,7 +276,7 @@ def test_garbage_collection_first_adopts_a_committed_point_the_portal_never_reco
 
 @pytest.mark.django_db
 def test_a_backup_recording_its_point_is_not_in_a_cancellable_state(alice, alpha, monkeypatch):
-    from backup.jobs.errors import CANCEL_NOT_NOW, CANCEL_NOT_SUPPORTED, JobFailed
+    from backup.jobs.errors import CANCEL_NOT_NOW, CANCEL_NOT_SUPPORTED, Refused
 
     item = make_protected_item(alpha)
     job = backups.back_up_now(item, alice)
@@ -282,7 +284,7 @@ def test_a_backup_recording_its_point_is_not_in_a_cancellable_state(alice, alpha
     refusals = []
 
     def cancel_meanwhile(*args):
-        with pytest.raises(JobFailed) as refused:
+        with pytest.raises(Refused) as refused:
             jobs.request_cancel(Job.objects.get(pk=job.pk))
         refusals.append(refused.value.message)
         return record(*args)
@@ -292,3 +294,17 @@ def test_a_backup_recording_its_point_is_not_in_a_cancellable_state(alice, alpha
     assert refusals == [CANCEL_NOT_NOW] and CANCEL_NOT_NOW != CANCEL_NOT_SUPPORTED
     assert job.status == JobStatus.COMPLETED and not job.cancel_requested
     assert RecoveryPoint.objects.get(protected_item=item).point_id == f"job-{job.pk}"
+
+
+@pytest.mark.django_db
+def test_the_job_page_shows_the_backup_size_and_not_what_the_job_records_for_itself(alice_client, alice, alpha):
+    from django.template.defaultfilters import filesizeformat
+    from django.urls import reverse
+
+    item = make_protected_item(alpha)
+    job = _run(backups.back_up_now(item, alice))
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    text = alice_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert "BACKUP SIZE" in text and str(filesizeformat(job.result["backup_size_bytes"])) in text
+    for internal in ("BACKUP_SIZE_BYTES", "DATA_READ_BYTES", "RECOVERY_POINT", "CONSISTENCY"):
+        assert internal not in text

@@ -16,7 +16,7 @@ from django.db import connection
 
 from backup import engine
 from backup.fabric.snapshots import list_snapshot_ids
-from backup.jobs import errors
+from backup.jobs import errors, runner
 from backup.jobs import services as jobs
 from backup.jobs import tasks as job_tasks
 from backup.jobs.models import Job, JobStatus, Operation
@@ -211,7 +211,7 @@ def test_a_backup_whose_worker_is_killed_ends_failed_and_the_next_one_succeeds(a
     assert job.status == JobStatus.IN_PROGRESS  # killed mid-transfer
 
     # The reaper (beat, every 30 s) fails it once its heartbeat is older than the timeout.
-    wait_for(lambda: jobs.reap_lost_jobs() or Job.objects.get(pk=job.pk).status != JobStatus.IN_PROGRESS,
+    wait_for(lambda: runner.reap_lost_jobs() or Job.objects.get(pk=job.pk).status != JobStatus.IN_PROGRESS,
              timeout=20, interval=0.5, message="the reaper to fail the lost job")
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED

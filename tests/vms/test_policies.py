@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
+from backup.jobs.models import Job, Operation
+from backup.vaults import services as vault_services
 from backup.vaults.models import Vault
 from backup.vms.models import BackupPolicy
 from backup.vms.services import policies
@@ -139,9 +141,16 @@ def test_every_active_vault_gets_one_default_policy(alpha):
     assert policies.ensure_default_policy(creating) is None
 
 
-def test_policies_page_shows_the_default_policy(alice_client, vms_vault):
-    text = alice_client.get(reverse("vault-policies", args=[vms_vault.pk])).content.decode()
+def test_policies_page_shows_the_default_policy_the_vault_was_created_with(alice_client, alice, alpha, settings,
+                                                                          tmp_path):
+    settings.VAULT_STORAGE_ROOT = tmp_path
+    vault = vault_services.create_vault(user=alice, subscription=alpha, name="Payroll", region="West US")
+    run_jobs(Job.objects.get(operation=Operation.CREATE_VAULT, vault_id=vault.pk))
+    policy = BackupPolicy.objects.get(vault=vault)  # made with the vault, before any page was opened
+    assert policy.name == "DefaultPolicy" and policy.periodic_task is not None
+    text = alice_client.get(reverse("vault-policies", args=[vault.pk])).content.decode()
     assert "DefaultPolicy" in text and "Daily at 22:00 (UTC)" in text and "Daily: 30 days" in text
+    assert BackupPolicy.objects.filter(vault=vault).count() == 1
 
 
 def test_policy_form_shows_the_range_at_the_field(alice_client, vms_vault):

@@ -93,6 +93,7 @@ def test_protecting_while_another_operation_runs_on_the_item_fails_that_job(alic
 
 
 def test_protect_wizard_walks_both_pages(alice, alice_client, alpha, vms_vault):
+    policies.ensure_default_policy(vms_vault)  # as the vault's creation gave it; the page creates none
     web, app = make_service(alpha, name="contoso-web"), make_service(alpha, name="contoso-app")
     a = registered_vm(alice, vms_vault, name="web01", service=web)
     b = registered_vm(alice, vms_vault, name="web01", service=app)

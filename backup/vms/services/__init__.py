@@ -1,2 +1,8 @@
 """The vms app's services, one module per flow: discovery, registration, protection, policies,
 backups, restores and management. Views, API and tasks call these; they call engine and fabric."""
+
+
+def register_jobs() -> None:
+    """Each job kind is declared beside the service that owns its operation (`@handler(Operation.X)`):
+    importing the service modules registers their jobs with the jobs runner."""
+    from . import backup, discovery, gc, manage, operations, protection, registration, restore, retention  # noqa: F401

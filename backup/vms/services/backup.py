@@ -1,5 +1,12 @@
-"""Backups of protected machines: starting Backup jobs (on demand and on the policy's schedule) and
-the pieces the Backup job handler (backup/vms/handlers/backups.py) is made of.
+"""Backups of protected machines: starting Backup jobs (on demand and on the policy's schedule) and the
+Backup job itself (cancellable).
+
+A Backup job's sub-tasks: Take Snapshot -> Transfer data to Backup vault -> Create recovery point, and always
+Delete snapshot at the end (also after a failure or a cancel). Cancelling stops the transfer at the next
+chunk boundary; the engine commits nothing, so no half recovery point is ever visible. Once the recovery
+point exists the job ends Completed: a snapshot that could not be deleted is a warning in its details (the
+next backup removes leftover snapshots), and a worker killed after the store committed the point has it
+adopted by its clean-up (clean_up_backup).
 
 A Backup job is one row in the jobs app, locked on `vm:<vm id>` so only one operation per machine
 runs at a time. Its recovery point id is derived from the job id (`job-<id>`): a job redelivered
@@ -10,6 +17,7 @@ second point.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from contextlib import contextmanager
@@ -18,6 +26,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from backup import engine
@@ -26,13 +35,20 @@ from backup.fabric.disks import Disk, DiskError
 from backup.fabric.guest import GUEST_LOCK_NAME
 from backup.fabric.machines import consistency_for
 from backup.fabric.snapshots import Snapshot, SnapshotError, list_snapshot_ids, open_snapshot, take_snapshot
+from backup.jobs import locks
 from backup.jobs import services as jobs
-from backup.jobs.errors import JobFailed
-from backup.jobs.models import ACTIVE_STATUSES, Job, Operation
+from backup.jobs.context import JobContext
+from backup.jobs.errors import LOST_CODES, JobCancelled, JobFailed, Refused
+from backup.jobs.locks import Subject
+from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus, Operation
+from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import ProtectedItem, RecoveryPoint, VirtualDisk
+from . import retention
 from .stores import open_vault_store
+
+log = logging.getLogger(__name__)
 
 # -- The product's messages (azure-backup-spec.md, section 4) ------------------------------------
 VM_NO_LONGER_EXISTS = "Could not perform the operation as VM no longer exists."
@@ -89,19 +105,12 @@ def test_throttle_s() -> float:
 
 
 # -- Starting jobs -------------------------------------------------------------------------------
-def lock_key_for(item: ProtectedItem) -> str:
-    return f"vm:{item.vm_id}" if item.vm_id else f"protected-item:{item.pk}"
-
-
 def _start_backup(item: ProtectedItem, *, user=None, scheduled: bool = False) -> Job:
     return jobs.start(
         subscription=item.vault.subscription,
         operation=Operation.BACKUP,
-        item_name=item.vm_name,
-        item_type="vm",
-        item_id=item.vm_id,
-        vault_id=item.vault_id,
-        lock_key=lock_key_for(item),
+        subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name),
+        lock_key=locks.protected_item(item.vm_id, item.pk),
         params={"protected_item_id": item.pk},
         user=user,
         scheduled=scheduled,
@@ -111,7 +120,7 @@ def _start_backup(item: ProtectedItem, *, user=None, scheduled: bool = False) ->
 def back_up_now(item: ProtectedItem, user) -> Job:
     """BACK UP NOW: start an on-demand Backup job for a protected item (queued once committed)."""
     if item.status == ProtectedItem.Status.STOPPED:
-        raise JobFailed(PROTECTION_STOPPED, PROTECTION_STOPPED_ACTION, code="ProtectionStopped")
+        raise Refused(PROTECTION_STOPPED, PROTECTION_STOPPED_ACTION, code="ProtectionStopped")
     return _start_backup(item, user=user)
 
 
@@ -334,3 +343,57 @@ def mark_backup_failed(item_id: int) -> None:
     ProtectedItem.objects.filter(pk=item_id).exclude(status=ProtectedItem.Status.STOPPED).update(
         status=ProtectedItem.Status.BACKUP_FAILING, last_backup_status="failed"
     )
+
+
+# -- The Backup job --------------------------------------------------------------------------------
+
+
+def clean_up_backup(job: Job) -> str | None:
+    """A Backup that ended without completing. Cancelled, it left nothing (the engine commits nothing before
+    the point). Failed, the item reads as failing, unless its worker was lost after the store had committed
+    the point: the point is then recorded and the job ends Completed with a warning."""
+    if job.status == JobStatus.CANCELLED:
+        return None
+    point = adopt_committed_point(job) if job.error_code in LOST_CODES else None
+    if point is None:
+        if job.params.get("protected_item_id"):
+            mark_backup_failed(job.params["protected_item_id"])
+        return None
+    Job.objects.filter(pk=job.pk).update(result=job.result | {"recovery_point": point.point_id})
+    if point.protected_item is not None:
+        retention.start_prune(point.protected_item)
+    return STOPPED_AFTER_POINT
+
+
+@handler(Operation.BACKUP, cancellable=True, clean_up=clean_up_backup)
+def back_up_vm(ctx: JobContext) -> None:
+    item_id = ctx.job.params["protected_item_id"]
+    with ctx.step(STEP_SNAPSHOT):
+        target = load_target(item_id)
+        store = open_store(target.item)
+        snapshot = take_vm_snapshot(target)
+        ctx.record(consistency=snapshot.consistency)
+    point = None
+    try:
+        with ctx.step(STEP_TRANSFER):
+            try:
+                manifest = transfer(store, target, snapshot, ctx.job, progress=ctx.progress,
+                                            cancel=ctx.cancel_requested)
+            except engine.Cancelled:
+                raise JobCancelled() from None
+            ctx.record(backup_size_bytes=manifest.bytes_transferred, data_read_bytes=manifest.bytes_read)
+            ctx.show({"Backup Size": filesizeformat(manifest.bytes_transferred)})
+        with ctx.step(STEP_POINT):
+            ctx.stop_cancelling()  # the store holds the point: cancelling cannot take it back
+            point = record_point(target, manifest, ctx.job)
+            ctx.record(recovery_point=point.point_id)
+    finally:
+        try:
+            with ctx.step(STEP_DELETE_SNAPSHOT):
+                snapshot.delete()
+        except Exception:
+            if point is None:
+                raise
+            log.warning("job %s: the snapshot could not be deleted", ctx.job.pk, exc_info=True)
+            ctx.record(warning=SNAPSHOT_NOT_DELETED)
+    retention.start_prune(target.item)

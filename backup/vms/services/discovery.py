@@ -9,8 +9,12 @@ Only one discovery runs per vault at a time (the job's lock key).
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from backup.jobs import locks
 from backup.jobs import services as jobs
+from backup.jobs.context import JobContext
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, Operation
+from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import RegisteredItem, VirtualMachine
@@ -28,8 +32,8 @@ def start_discovery(vault: Vault, user=None) -> Job:
     """Queue a Discovery job for the vault; a second one while it runs is recorded as failed."""
     require_active(vault)
     return jobs.start(
-        subscription=vault.subscription, operation=Operation.DISCOVERY, item_name=vault.name, item_type="vault",
-        item_id=vault.pk, vault_id=vault.pk, lock_key=f"discovery:vault:{vault.pk}", user=user,
+        subscription=vault.subscription, operation=Operation.DISCOVERY, subject=Subject.of_vault(vault),
+        lock_key=locks.discovery(vault.pk), user=user,
     )
 
 
@@ -59,3 +63,12 @@ def discover(vault: Vault) -> dict:
                                                       RegisteredItem.Status.FAILED])
     removed, _ = stale.exclude(vm_id__in=[vm.pk for vm in found]).delete()
     return {"virtual_machines_found": len(found), "newly_discovered": len(new), "forgotten": removed}
+
+
+@handler(Operation.DISCOVERY)
+def run_discovery(ctx: JobContext) -> None:
+    vault = Vault.objects.get(pk=ctx.job.vault_id)
+    with ctx.step("Discover virtual machines"):
+        found = discover(vault)
+    ctx.show({"Virtual machines found": found["virtual_machines_found"],
+                      "Newly discovered": found["newly_discovered"]})

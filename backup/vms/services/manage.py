@@ -25,15 +25,17 @@ from django.utils import timezone
 
 from backup import engine
 from backup.fabric import agents
+from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
 from backup.jobs.errors import JobFailed, describe
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, JobStatus, Operation
+from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint, RegisteredItem, VirtualMachine
 from . import gc, policies, protection
-from .backup import lock_key_for
 from .stores import open_vault_store
 
 ALREADY_STOPPED = ("Protection of '{name}' is already stopped - Its backup data is kept. To delete it, use DELETE "
@@ -58,9 +60,10 @@ STEP_DELETE_STORE = "Delete the vault's storage"
 STEP_DELETE_VAULT = "Delete the vault"
 
 
-def _job(item, operation: str, *, user, lock_key: str, params: dict, item_name: str) -> Job:
-    return jobs.start(subscription=item.vault.subscription, operation=operation, item_name=item_name, item_type="vm",
-                      item_id=item.vm_id, vault_id=item.vault_id, lock_key=lock_key, user=user, params=params)
+def _job(item: ProtectedItem, operation: str, *, user, params: dict) -> Job:
+    return jobs.start(subscription=item.vault.subscription, operation=operation,
+                      subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name),
+                      lock_key=locks.protected_item(item.vm_id, item.pk), user=user, params=params)
 
 
 def _clean_text(value: str, field: str) -> str:
@@ -79,7 +82,7 @@ def stop_protection(item: ProtectedItem, *, user=None, delete_data: bool = False
         if delete_data:
             return delete_backup_data(item, user=user, reason=reason, comment=comment)
         raise ValidationError({"__all__": ALREADY_STOPPED.format(name=item.vm_name)})
-    return _job(item, Operation.STOP_PROTECTION, user=user, lock_key=lock_key_for(item), item_name=item.vm_name,
+    return _job(item, Operation.STOP_PROTECTION, user=user,
                 params={"protected_item_id": item.pk, "delete_data": bool(delete_data), "reason": reason,
                         "comment": comment})
 
@@ -89,7 +92,7 @@ def delete_backup_data(item: ProtectedItem, *, user=None, reason: str = "", comm
     reason, comment = _clean_text(reason, "reason"), _clean_text(comment, "comment")
     if item.status != ProtectedItem.Status.STOPPED:
         raise ValidationError({"__all__": NOT_STOPPED.format(name=item.vm_name)})
-    return _job(item, Operation.DELETE_BACKUP_DATA, user=user, lock_key=lock_key_for(item), item_name=item.vm_name,
+    return _job(item, Operation.DELETE_BACKUP_DATA, user=user,
                 params={"protected_item_id": item.pk, "reason": reason, "comment": comment})
 
 
@@ -102,6 +105,7 @@ def resume_protection(item: ProtectedItem, policy: BackupPolicy | None, *, user=
     return protection.start_protection(item.vault, [item.vm_id], policy, user)[0]
 
 
+@handler(Operation.STOP_PROTECTION)
 def run_stop_protection(ctx: JobContext) -> None:
     params = ctx.job.params
     with ctx.step(STEP_STOP):
@@ -109,11 +113,12 @@ def run_stop_protection(ctx: JobContext) -> None:
             status=ProtectedItem.Status.STOPPED).update(status=ProtectedItem.Status.STOPPED, stopped_at=timezone.now())
         if not updated and not ProtectedItem.objects.filter(pk=params["protected_item_id"]).exists():
             raise JobFailed(ITEM_GONE, "Refresh the protected items list.", code="ItemNotFound")
-    ctx.set_result(**{"Backup data": "deleted" if params.get("delete_data") else "retained"})
+    ctx.show({"Backup data": "deleted" if params.get("delete_data") else "retained"})
     if params.get("delete_data"):
         _delete_data_step(ctx)
 
 
+@handler(Operation.DELETE_BACKUP_DATA)
 def run_delete_backup_data(ctx: JobContext) -> None:
     _delete_data_step(ctx)
 
@@ -127,7 +132,7 @@ def _delete_data_step(ctx: JobContext) -> None:
         if item.status != ProtectedItem.Status.STOPPED:
             raise JobFailed(NOT_STOPPED.format(name=item.vm_name), "Stop the protection first.", code="NotStopped")
         removed = delete_item_data(item)
-    ctx.set_result(**{"Recovery points deleted": removed})
+    ctx.show({"Recovery points deleted": removed})
     gc.start_gc(item.vault, user=ctx.job.created_by)
 
 
@@ -173,15 +178,16 @@ def start_unregister(item: RegisteredItem, *, user=None) -> Job:
     if problem:
         raise ValidationError({"__all__": problem})
     with transaction.atomic():
-        job = jobs.start(subscription=item.vault.subscription, operation=Operation.UNREGISTER, item_name=item.vm_name,
-                         item_type="vm", item_id=item.vm_id, vault_id=item.vault_id,
-                         lock_key=f"vm:{item.vm_id}" if item.vm_id else f"registered-item:{item.pk}", user=user,
+        job = jobs.start(subscription=item.vault.subscription, operation=Operation.UNREGISTER,
+                         subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name),
+                         lock_key=locks.registered_item(item.vm_id, item.pk), user=user,
                          params={"registered_item_id": item.pk, "previous_status": item.status})
         if job.status == JobStatus.IN_PROGRESS:
             RegisteredItem.objects.filter(pk=item.pk).update(status=RegisteredItem.Status.UNREGISTERING)
     return job
 
 
+@handler(Operation.UNREGISTER)
 def run_unregister(ctx: JobContext) -> None:
     item = RegisteredItem.objects.select_related("vault", "vm").filter(pk=ctx.job.params["registered_item_id"]).first()
     if item is None:
@@ -252,14 +258,15 @@ def start_delete_vault(vault: Vault, *, user=None, reason: str = "") -> Job:
     if problem:
         raise ValidationError({"__all__": problem})
     with transaction.atomic():
-        job = jobs.start(subscription=vault.subscription, operation=Operation.DELETE_VAULT, item_name=vault.name,
-                         item_type="vault", item_id=vault.pk, vault_id=vault.pk, lock_key=f"vault:{vault.pk}:delete",
-                         user=user, params={"reason": reason, "previous_status": vault.status})
+        job = jobs.start(subscription=vault.subscription, operation=Operation.DELETE_VAULT,
+                         subject=Subject.of_vault(vault), lock_key=locks.vault_delete(vault.pk), user=user,
+                         params={"reason": reason, "previous_status": vault.status})
         if job.status == JobStatus.IN_PROGRESS:
             Vault.objects.filter(pk=vault.pk).update(status=Vault.Status.DELETING, status_reason="")
     return job
 
 
+@handler(Operation.DELETE_VAULT)
 def run_delete_vault(ctx: JobContext) -> None:
     vault = Vault.objects.filter(pk=ctx.job.vault_id).first()
     if vault is None:
@@ -286,4 +293,4 @@ def run_delete_vault(ctx: JobContext) -> None:
         for policy in vault.policies.all():
             policies.delete_policy(policy)  # also removes its schedule
         vault.delete()
-    ctx.set_result(**{"Vault": vault.name})
+    ctx.show({"Vault": vault.name})

@@ -19,9 +19,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backup import engine
+from backup.jobs import locks
 from backup.jobs import services as jobs
-from backup.jobs.errors import JobFailed, describe
+from backup.jobs.context import JobContext
+from backup.jobs.errors import JobFailed, Refused, describe
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, Operation
+from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import RecoveryPoint
@@ -44,13 +48,14 @@ NOTHING_DUE = {
 def start_verify(vault: Vault, *, user=None, point: RecoveryPoint | None = None) -> Job:
     """Queue a Verify job of the whole vault, or of one of its recovery points."""
     if vault.status != Vault.Status.ACTIVE:
-        raise JobFailed(VAULT_NOT_ACTIVE, code="VaultNotActive")
+        raise Refused(VAULT_NOT_ACTIVE, code="VaultNotActive")
     if point is not None and point.vault_id != vault.pk:
-        raise JobFailed("The recovery point does not belong to this vault.", code="PointNotInVault")
+        raise Refused("The recovery point does not belong to this vault.", code="PointNotInVault")
     return jobs.start(
         subscription=vault.subscription, operation=Operation.VERIFY,
-        item_name=point.vm_name if point else vault.name, item_type="recovery_point" if point else "vault",
-        item_id=point.pk if point else vault.pk, vault_id=vault.pk, lock_key=f"verify:vault:{vault.pk}",
+        subject=Subject(vault_id=vault.pk, item_type="recovery_point", item_id=point.pk, item_name=point.vm_name)
+        if point else Subject.of_vault(vault),
+        lock_key=locks.verify(vault.pk),
         params={"point_ids": [point.point_id]} if point else {}, user=user,
     )
 
@@ -72,16 +77,16 @@ def points_due(vault: Vault, scope: str, now=None):
 def start_due_verify(vault: Vault, scope: str, *, user=None, now=None) -> Job:
     """Verify the vault's points due in `scope` now: what beat runs, and what an operator can run at once."""
     if vault.status != Vault.Status.ACTIVE:
-        raise JobFailed(VAULT_NOT_ACTIVE, code="VaultNotActive")
+        raise Refused(VAULT_NOT_ACTIVE, code="VaultNotActive")
     if scope not in (SCOPE_NEW, SCOPE_OLD):
-        raise JobFailed(f"Unknown verification scope {scope!r}: say {SCOPE_NEW!r} or {SCOPE_OLD!r}.",
-                        code="BadVerifyScope")
+        raise Refused(f"Unknown verification scope {scope!r}: say {SCOPE_NEW!r} or {SCOPE_OLD!r}.",
+                      code="BadVerifyScope")
     point_ids = list(points_due(vault, scope, now).values_list("point_id", flat=True))
     if not point_ids:
-        raise JobFailed(NOTHING_DUE[scope].format(days=reverify_after_days()), code="NothingToVerify")
+        raise Refused(NOTHING_DUE[scope].format(days=reverify_after_days()), code="NothingToVerify")
     return jobs.start(
-        subscription=vault.subscription, operation=Operation.VERIFY, item_name=vault.name, item_type="vault",
-        item_id=vault.pk, vault_id=vault.pk, lock_key=f"verify:vault:{vault.pk}",
+        subscription=vault.subscription, operation=Operation.VERIFY, subject=Subject.of_vault(vault),
+        lock_key=locks.verify(vault.pk),
         params={"point_ids": point_ids, "scope": scope}, user=user, scheduled=user is None,
     )
 
@@ -92,7 +97,7 @@ def start_scheduled_verifies(scope: str, now=None) -> list[Job]:
     for vault in Vault.objects.filter(status=Vault.Status.ACTIVE).select_related("subscription").order_by("pk"):
         try:
             started.append(start_due_verify(vault, scope, now=now))
-        except JobFailed:  # nothing due in this vault
+        except Refused:  # nothing due in this vault
             continue
     return started
 
@@ -119,5 +124,13 @@ def verify_vault(vault_id: int, point_ids: list[str] | None = None, *, scheduled
 def start_gc_now(vault: Vault, *, user=None) -> Job:
     """Garbage collection on demand (beat runs it hourly too); refused on a vault that is not Active."""
     if vault.status != Vault.Status.ACTIVE:
-        raise JobFailed(VAULT_NOT_ACTIVE_GC, code="VaultNotActive")
+        raise Refused(VAULT_NOT_ACTIVE_GC, code="VaultNotActive")
     return gc.start_gc(vault, user=user)
+
+
+@handler(Operation.VERIFY)
+def verify_backup_data(ctx: JobContext) -> None:
+    with ctx.step("Verify backup data"):
+        report = verify_vault(ctx.job.vault_id, ctx.job.params.get("point_ids") or None,
+                                         scheduled=bool(ctx.job.params.get("scope")))
+    ctx.record(points_checked=len(report.points_checked), chunks_checked=report.chunks_checked)

@@ -15,14 +15,20 @@ from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal, receiver
 from django.utils import timezone as dj_timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from backup.vaults.models import Vault
+from backup.vaults.services import vault_activated
 
 from ..models import BackupPolicy
 
 SCHEDULED_BACKUP_TASK = "backup.vms.tasks.run_scheduled_backups"
+
+# Sent inside the transaction that changed a policy (arguments: policy, user). Protection re-applies the
+# policy to the machines it protects (backup/vms/services/protection.py): policies need not know about them.
+policy_changed = Signal()
 DEFAULT_POLICY_NAME = "DefaultPolicy"
 NAME_PATTERN = re.compile(r"^[A-Za-z][-A-Za-z0-9]*[A-Za-z0-9]$")
 NAME_CLASH = "A protection policy with the specified name already exists."
@@ -210,9 +216,8 @@ def create_policy(vault: Vault, data: dict) -> BackupPolicy:
 
 
 def update_policy(policy: BackupPolicy, data: dict, user=None) -> BackupPolicy:
-    """Change a policy and its schedule; as in the product, each machine using it gets a Configure
-    Protection job that re-applies it."""
-    from .protection import reconfigure_protection  # protection imports this module
+    """Change a policy and its schedule; as in the product, each machine using it then gets a Configure
+    Protection job that re-applies it (see policy_changed)."""
 
     cleaned = clean_policy(policy.vault, data, instance=policy)
     with _name_clash_refused(policy.vault, cleaned["name"], instance=policy), transaction.atomic():
@@ -221,7 +226,7 @@ def update_policy(policy: BackupPolicy, data: dict, user=None) -> BackupPolicy:
         policy.updated_at = dj_timezone.now()
         policy.save()
         sync_schedule(policy)
-        reconfigure_protection(policy, user)
+        policy_changed.send(sender=BackupPolicy, policy=policy, user=user)
     return policy
 
 
@@ -247,8 +252,14 @@ def delete_policy(policy: BackupPolicy) -> None:
             task.delete()
 
 
+@receiver(vault_activated)
+def _give_default_policy(sender, vault: Vault, **kwargs) -> None:
+    ensure_default_policy(vault)
+
+
 def ensure_default_policy(vault: Vault) -> BackupPolicy | None:
-    """Give an Active vault its DefaultPolicy (daily 22:00 UTC, kept 30 days), once."""
+    """Give an Active vault its DefaultPolicy (daily 22:00 UTC, kept 30 days), once: when its creation
+    ends (vault_activated)."""
     if vault.status != Vault.Status.ACTIVE or vault.policies.exists():
         return None
     with transaction.atomic():

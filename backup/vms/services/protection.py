@@ -9,12 +9,16 @@ machine shows "Protected (pending initial backup)".
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet
+from django.dispatch import receiver
 from django.utils import timezone
 
+from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
 from backup.jobs.errors import JobFailed
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, Operation
+from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import BackupPolicy, ProtectedItem, RegisteredItem
@@ -91,15 +95,21 @@ def reconfigure_protection(policy: BackupPolicy, user=None) -> list[Job]:
     return [_start_job(policy.vault, item, policy, user, reconfigure=True) for item in items]
 
 
+@receiver(policies.policy_changed)
+def _reapply_changed_policy(sender, policy: BackupPolicy, user=None, **kwargs) -> None:
+    reconfigure_protection(policy, user)
+
+
 def _start_job(vault: Vault, item: RegisteredItem, policy: BackupPolicy, user, reconfigure: bool = False) -> Job:
     return jobs.start(
-        subscription=vault.subscription, operation=Operation.CONFIGURE_PROTECTION, item_name=item.vm_name,
-        item_type="vm", item_id=item.vm_id, vault_id=vault.pk, lock_key=f"vm:{item.vm_id}", user=user,
+        subscription=vault.subscription, operation=Operation.CONFIGURE_PROTECTION,
+        subject=Subject.of_vm(vault.pk, item.vm_id, item.vm_name), lock_key=locks.vm(item.vm_id), user=user,
         params={"registered_item_id": item.pk, "policy_id": policy.pk, "policy_name": policy.name,
                 "reconfigure": reconfigure},
     )
 
 
+@handler(Operation.CONFIGURE_PROTECTION)
 def configure_protection(ctx: JobContext) -> None:
     """The Configure Protection job: attach the machine to the policy."""
     params = ctx.job.params
@@ -114,7 +124,7 @@ def configure_protection(ctx: JobContext) -> None:
         with transaction.atomic():
             current = ProtectedItem.objects.select_for_update().filter(registered_item=item).first()
             if params.get("reconfigure") and current is not None and current.policy_id == policy.pk:
-                ctx.set_result(**{"Policy": policy.name, "Re-applied": "yes"})
+                ctx.show({"Policy": policy.name, "Re-applied": "yes"})
                 return
             if current is not None and current.status != ProtectedItem.Status.STOPPED:
                 name = current.policy.name if current.policy else "-"
@@ -126,4 +136,4 @@ def configure_protection(ctx: JobContext) -> None:
                 "status": ProtectedItem.Status.PROTECTED if has_points else ProtectedItem.Status.PENDING,
                 "protected_at": timezone.now(), "stopped_at": None,
             })
-    ctx.set_result(**{"Policy": policy.name})
+    ctx.show({"Policy": policy.name})

@@ -12,10 +12,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from backup.fabric import agents, limits
+from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
 from backup.jobs.errors import INTERNAL_ERROR, JobFailed
+from backup.jobs.locks import Subject
 from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus, Operation
+from backup.jobs.registry import handler
 from backup.vaults import services as vault_services
 from backup.vaults.models import Vault
 
@@ -69,8 +72,8 @@ def start_registration(vault: Vault, vm_ids, user=None) -> list[Job]:
             item, _ = RegisteredItem.objects.get_or_create(
                 vault=vault, vm=vm, defaults={"vm_name": vm.name, "cloud_service_name": vm.cloud_service.name})
             job = jobs.start(
-                subscription=vault.subscription, operation=Operation.REGISTER, item_name=vm.name, item_type="vm",
-                item_id=vm.pk, vault_id=vault.pk, lock_key=f"vm:{vm.pk}", user=user,
+                subscription=vault.subscription, operation=Operation.REGISTER,
+                subject=Subject.of_vm(vault.pk, vm.pk, vm.name), lock_key=locks.vm(vm.pk), user=user,
                 params={"registered_item_id": item.pk, "cloud_service": vm.cloud_service.name},
             )
             if job.status == JobStatus.IN_PROGRESS:
@@ -80,21 +83,20 @@ def start_registration(vault: Vault, vm_ids, user=None) -> list[Job]:
     return started
 
 
+def clean_up_registration(job: Job) -> None:
+    """A Register job that ended without completing leaves its item Failed with the job's reason, so no row
+    stays "Registering" (an unexpected error shows the product's internal-error text, without its type)."""
+    reason = INTERNAL_ERROR if job.error_code == "InternalError" else (
+        job.error_message or "The registration job did not complete.")
+    RegisteredItem.objects.filter(pk=job.params["registered_item_id"]).update(
+        status=RegisteredItem.Status.FAILED, status_reason=reason)
+
+
+@handler(Operation.REGISTER, clean_up=clean_up_registration)
 def register(ctx: JobContext) -> None:
     """The Register job's work (see the module docstring)."""
     item = RegisteredItem.objects.select_related("vault", "vm", "vm__cloud_service").get(
         pk=ctx.job.params["registered_item_id"])
-    try:
-        _register(ctx, item)
-    except JobFailed as failure:
-        _mark(item, RegisteredItem.Status.FAILED, failure.message)
-        raise
-    except Exception:
-        _mark(item, RegisteredItem.Status.FAILED, INTERNAL_ERROR)
-        raise
-
-
-def _register(ctx: JobContext, item: RegisteredItem) -> None:
     vm = item.vm
     if vm is None:
         raise JobFailed(VM_NOT_FOUND, VM_NOT_FOUND_ACTION, "VmNotFound")
@@ -118,11 +120,7 @@ def _register(ctx: JobContext, item: RegisteredItem) -> None:
                                                          registered_at=timezone.now())
         # The first registration fixes the vault's storage redundancy for good.
         vault_services.lock_redundancy(item.vault)
-    ctx.set_result(**{"Extension": f"{info.publisher}.{info.name}", "Extension version": info.version})
-
-
-def _mark(item: RegisteredItem, status: str, reason: str) -> None:
-    RegisteredItem.objects.filter(pk=item.pk).update(status=status, status_reason=reason)
+    ctx.show({"Extension": f"{info.publisher}.{info.name}", "Extension version": info.version})
 
 
 def reconcile(item: RegisteredItem) -> RegisteredItem:

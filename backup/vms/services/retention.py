@@ -15,9 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from backup import engine
+from backup.jobs import locks
 from backup.jobs import services as jobs
+from backup.jobs.context import JobContext
 from backup.jobs.errors import JobFailed
+from backup.jobs.locks import Subject
 from backup.jobs.models import Job, Operation
+from backup.jobs.registry import handler
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint
 from . import integrity
@@ -39,8 +43,8 @@ def start_prune(item: ProtectedItem, *, user=None, scheduled: bool = False) -> J
     if item.policy_id is None:
         return None
     return jobs.start(
-        subscription=item.vault.subscription, operation=Operation.PRUNE, item_name=item.vm_name, item_type="vm",
-        item_id=item.vm_id, vault_id=item.vault_id, lock_key=f"prune:{item.pk}",
+        subscription=item.vault.subscription, operation=Operation.PRUNE,
+        subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name), lock_key=locks.prune(item.pk),
         params={"protected_item_id": item.pk}, user=user, scheduled=scheduled,
     )
 
@@ -80,3 +84,10 @@ def prune_item(item_id: int, now=None) -> list[str]:
     # item does not see it; GC keeps its chunks until an operator deletes the item's data.
     engine.prune(store, ids)
     return ids
+
+
+@handler(Operation.PRUNE)
+def prune_points(ctx: JobContext) -> None:
+    with ctx.step("Expire recovery points"):
+        removed = prune_item(ctx.job.params["protected_item_id"])
+    ctx.record(points_removed=len(removed))

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
-from backup.jobs.errors import JobFailed
+from backup.jobs.errors import Refused
 from backup.vaults.services import get_vault_for_user
 
 from ..models import ProtectedItem
@@ -23,8 +23,8 @@ def back_up_now(request, pk: int):
     for item in items:
         try:
             started.append(backup.back_up_now(item, request.user))
-        except JobFailed as failure:
-            refused.append((item, failure.message))
+        except Refused as refusal:
+            refused.append((item, refusal.message))
     context = {"vault": vault, "started": started, "refused": refused,
                "error": "" if items else "Select the protected items to back up first."}
     response = render(request, "jobs/partials/backup_started.html", context, status=200 if items else 400)

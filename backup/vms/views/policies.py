@@ -24,7 +24,6 @@ def _done(request, vault):
 @login_required
 def policy_list(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
-    policies.ensure_default_policy(vault)
     in_use = Count("protected_items", filter=~Q(protected_items__status=ProtectedItem.Status.STOPPED))
     rows = policies.described(vault.policies.annotate(in_use=in_use))
     context = {"vault": vault, "tab": "policies", "section": "recovery", "policies": rows}

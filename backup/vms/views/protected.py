@@ -38,7 +38,6 @@ def protect(request, pk: int):
     """Page 1 (GET, or POST step=1 back): choose machines. Page 2 (POST step=2): choose a policy;
     POST step=3 submits."""
     vault = get_vault_for_user(request.user, pk)
-    policies.ensure_default_policy(vault)
     step = request.POST.get("step", "1")
     chosen = request.POST.getlist("vm")
     items = protection.protectable_items(vault)

@@ -28,8 +28,7 @@ def _discovery_context(vault) -> dict:
 @vary_on_headers("HX-Request")
 def registered_items(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
-    items = [registration.reconcile(item) for item in
-             vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED).select_related("vm")]
+    items = vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED).select_related("vm")
     context = {"vault": vault, "tab": "registered", "section": "recovery", "items": items,
                **_discovery_context(vault)}
     return render(request, "vms/registered_list.html", context)
@@ -42,7 +41,6 @@ def registered_row(request, pk: int, item_pk: int):
     item = vault.registered_items.filter(pk=item_pk).first()
     if item is None:
         raise Http404("No such item.")
-    item = registration.reconcile(item)
     response = render(request, "vms/partials/registered_row.html", {"vault": vault, "item": item})
     if item.status != RegisteredItem.Status.REGISTERING:
         response.status_code = HttpResponseStopPolling.status_code
