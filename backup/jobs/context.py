@@ -53,10 +53,6 @@ class JobContext:
         self._last_cancel_check = now
         return Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
 
-    def check_cancel(self) -> None:
-        if self.cancel_requested():
-            raise JobCancelled()
-
     def stop_cancelling(self) -> None:
         """From here on the job runs to its end: a cancel asked now gets "not in a cancellable state"."""
         Job.objects.filter(pk=self.job.pk).update(cancellable=False)
