@@ -11,8 +11,8 @@ from django.conf import settings
 from backup import engine
 from backup.jobs.models import Job, JobStatus, Operation
 from tests.conftest import PASSWORD
+from tests.factories import make_protected_item, make_vault
 from tests.faults.helpers import Portal, Redis, _kill_tree, final, manage
-from tests.jobs.factories import make_protected_item, make_vault
 from tests.worker import start_worker, stop_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
