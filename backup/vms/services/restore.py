@@ -48,7 +48,7 @@ from ..models import CloudService, ProtectedItem, RecoveryPoint, StorageAccount,
 from . import integrity
 from .stores import open_vault_store
 
-# -- The product's messages (azure-backup-spec.md, section 4 and 5) --------------------------------
+# -- The product's messages (its error table and restore notes, verbatim) -------------------------
 REPLACE_REFUSED = (
     "replacing an existing virtual machine is not supported; delete it and its disks first, or choose another name"
 )
