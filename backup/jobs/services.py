@@ -270,7 +270,7 @@ def _finish(job_id: int, status: str, *, message: str = "", action: str = "", co
     return updated
 
 
-_LEVELS = {
+_LEVELS: dict[str, tuple[str, str]] = {
     JobStatus.IN_PROGRESS: (Notification.Level.PROGRESS, "started"),
     JobStatus.CANCELLING: (Notification.Level.PROGRESS, "is being cancelled"),
     JobStatus.COMPLETED: (Notification.Level.SUCCESS, "completed"),
