@@ -37,4 +37,4 @@ def guard_redis_transport() -> None:
         return connparams(self, *args, **kwargs)
 
     setattr(_connparams, _PATCHED_ATTR, True)
-    channel._connparams = _connparams
+    channel._connparams = _connparams  # type: ignore[method-assign]  # the patch is the point

@@ -235,6 +235,8 @@ JOB_HEARTBEAT_TIMEOUT_S = envint("JOB_HEARTBEAT_TIMEOUT_S", 120)
 # A job no worker has claimed for this long is sent to the broker again (its first message was never sent
 # because the broker was down, or was lost with it); see backup.jobs.tasks.requeue_unclaimed.
 JOB_REQUEUE_AFTER_S = envint("JOB_REQUEUE_AFTER_S", 300)
+# How long a VM snapshot waits for the guest to quiesce (VSS freeze / fsfreeze) before giving up.
+SNAPSHOT_QUIESCE_TIMEOUT_S = float(os.environ.get("SNAPSHOT_QUIESCE_TIMEOUT_S") or 60)
 
 # JSON lines in production (one object per line, with the job id of a job's lines); text when developing.
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")

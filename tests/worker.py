@@ -15,6 +15,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+# Its sitecustomize slows a worker down where a test asks it to (see there); inert otherwise.
+SLOW = Path(__file__).resolve().parent / "faults" / "slow"
+
 
 def worker_env() -> dict:
     db = connection.settings_dict
@@ -48,7 +51,9 @@ def start_worker(name: str, log_dir: Path, extra_env: dict | None = None, concur
     cmd = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
            "--concurrency", str(concurrency), "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
            "--without-mingle"]
-    process = subprocess.Popen(cmd, env=worker_env() | (extra_env or {}), stdout=log, stderr=subprocess.STDOUT,
+    env = worker_env() | (extra_env or {})
+    env["PYTHONPATH"] = os.pathsep.join([str(SLOW), env.get("PYTHONPATH") or str(settings.BASE_DIR)])
+    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                cwd=settings.BASE_DIR)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -4,12 +4,6 @@ from django.db import models
 from django.utils import timezone
 
 
-class PriceSheetQuerySet(models.QuerySet):
-    def in_force_on(self, day) -> "PriceSheet | None":
-        """The sheet that prices a day: the newest one whose effective date is not after it."""
-        return self.filter(effective_from__lte=day).order_by("-effective_from", "-pk").first()
-
-
 class PriceSheet(models.Model):
     """The list prices of VM backup from a date on: protected-instance fees by size band and
     backup storage per GB-month by the vault's redundancy.
@@ -34,8 +28,6 @@ class PriceSheet(models.Model):
     grs_storage_per_gb_month = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0.048"))
     lrs_storage_per_gb_month = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0.024"))
     created_at = models.DateTimeField(default=timezone.now)
-
-    objects = PriceSheetQuerySet.as_manager()
 
     class Meta:
         ordering = ["-effective_from"]

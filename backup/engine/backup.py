@@ -266,8 +266,8 @@ def _run(
         plan.refs[index] = h
         if h is not None:
             plan.fresh.add(h)
-        if written:
-            plan.written.add(h)
+            if written:
+                plan.written.add(h)
         plan.bytes_read += nread
         plan.bytes_transferred += payload
         plan.stored_bytes_new += fbytes

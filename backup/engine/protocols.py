@@ -33,11 +33,13 @@ class SnapshotDisk(Protocol):
 @runtime_checkable
 class Snapshot(Protocol):
     consistency: str  # "application" | "file" | "crash"
-    disks: Sequence[SnapshotDisk]
+
+    @property
+    def disks(self) -> Sequence[SnapshotDisk]: ...  # read-only here, so a list of a subtype fits
 
 
 class ProgressSink(Protocol):
-    def __call__(self, bytes_done: int, bytes_total: int) -> None: ...
+    def __call__(self, bytes_done: int, bytes_total: int, /) -> None: ...
 
 
 CancelCheck = Callable[[], bool]  # True -> stop at the next safe point and raise errors.Cancelled

@@ -162,6 +162,7 @@ class Store:
         if self.touch_chunk(chunk_hash):
             return PutResult(False, 0, 0)
         packed = _compressor().compress(data)
+        payload: bytes | memoryview
         if len(packed) < len(data) - len(data) // 64:  # must save > ~1.5% to be worth a decompress
             header, payload = ZSTD, packed
         else:

@@ -64,9 +64,10 @@ def verify(store: Store, point_ids: list[str] | None = None, workers: int = 2) -
     if bad:
         for m in manifests:
             for d in m.disks:
-                for h in set(d.chunks) & bad.keys():
+                for h in bad.keys() & set(d.chunks):
                     refs[h].append((m.point_id, d.key))
-    missing, corrupt = [], []
+    missing: list[ChunkProblem] = []
+    corrupt: list[ChunkProblem] = []
     for h, err in bad.items():
         problem = ChunkProblem(h, err.kind, str(err.detail), tuple(refs[h]))
         (missing if isinstance(err, MissingChunk) else corrupt).append(problem)

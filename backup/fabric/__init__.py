@@ -4,6 +4,28 @@ Plain Python on real files - no Django, Celery or backup.engine imports (an
 import-linter contract enforces it). The Django apps keep the inventory in the
 database and call the fabric for anything touching disks, agents or guests.
 
+What the portal needs from a fabric (protocols.py). The vms app talks to five
+parts, each a structural protocol that this simulated fabric satisfies as it
+is (tests/fabric/test_fabric_protocols.py binds them, and mypy checks the
+bindings), so a second fabric can stand beside this one without the services
+changing:
+
+* ``Inventory``      - the product's limitations of a machine the portal
+  describes with a ``MachineSpec`` (here: ``limits``).
+* ``Agents``         - the backup extension in the guest: install, remove
+  (here: ``agents``).
+* ``Disks``          - create, open (change tracking starts) and measure disk
+  images; each is a ``VirtualDisk``: read, write, allocated extents and
+  ``changed_ranges_since(change_id)`` (here: the ``Disk`` class).
+* ``Snapshots``      - take, reopen from another process and list
+  consistent point-in-time views of all of a machine's disks; a
+  ``Snapshot``'s disks are what backup.engine reads (here: ``snapshots``).
+* ``RestoreTargets`` - where a storage account keeps its images and a
+  machine its files, which is where a restore writes (here: ``layout``).
+
+The engine never sees these: it reads a snapshot through its own protocols
+(backup.engine.protocols), which the fabric's snapshot disks also satisfy.
+
 Modules (one concept each):
 
 * ``disks``     - ``Disk``: a raw sparse image file plus sidecars.
@@ -18,6 +40,7 @@ Modules (one concept each):
 * ``machines``, ``limits``, ``messages``, ``agents``, ``layout`` - VM specs,
   registration limitations with the product's messages, the backup
   extension, and where files live.
+* ``protocols`` - the five parts above, as the portal sees them.
 
 Disk file format. A disk is a raw image: virtual offset N is file offset N.
 It is created with truncate, so it is sparse; holes read as zeros and the

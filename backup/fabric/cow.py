@@ -95,7 +95,7 @@ def pread_full(fd: int, length: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def pwrite_full(fd: int, data: bytes | memoryview, offset: int) -> None:
+def pwrite_full(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
     view = memoryview(data)
     while view:
         n = os.pwrite(fd, view, offset)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,24 +149,6 @@ def write_file(disk: Disk, offset: int, data: bytes, slot: int) -> None:
         disk.write(offset + pos, data[pos : pos + CHUNK])
     record = f"FILE {offset} {len(data)} {hashlib.sha256(data).hexdigest()}\n".encode()
     disk.write(slot * FILE_TABLE_SLOT, record.ljust(FILE_TABLE_SLOT, b"\0"))
-
-
-def read_file_table(read: Callable[[int, int], bytes], size: int) -> list[tuple[int, int, str]]:
-    """Parse the file table through any ``read(offset, length)`` (``Disk.read``
-    or ``SnapshotDisk.read``): [(offset, length, sha256)] per used slot.
-
-    A record is written after its content, so in an application-consistent
-    snapshot the newest file of each slot matches its checksum unless a later
-    file overwrote part of it (files may overlap, as on a real disk).
-    """
-    table = read(0, min(FILE_TABLE_BYTES, size))
-    entries = []
-    for slot in range(len(table) // FILE_TABLE_SLOT):
-        raw = table[slot * FILE_TABLE_SLOT : (slot + 1) * FILE_TABLE_SLOT]
-        if raw.startswith(b"FILE "):
-            _, off, length, digest = raw.split(b"\n", 1)[0].decode().split()
-            entries.append((int(off), int(length), digest))
-    return entries
 
 
 def run_guest_writes(

@@ -58,7 +58,3 @@ def subtract_spans(base: list[Span], cut: list[Span]) -> list[Span]:
         if cur < end:
             out.append((cur, end))
     return out
-
-
-def clip_spans(spans: Iterable[Span], lo: int, hi: int) -> list[Span]:
-    return [(max(s, lo), min(e, hi)) for s, e in spans if e > lo and s < hi]

@@ -85,9 +85,6 @@ class ChangeLog:
         return f"{epoch}:{seq}"
 
     # -- reading (shared lock is enough) ------------------------------------
-    def current_seq(self) -> int:
-        return self._tail_seq()
-
     def ranges_between(self, since: str, until: str | None = None) -> list[Range] | None:
         """Exact merged ranges written after ``since`` up to ``until`` (default: now).
 

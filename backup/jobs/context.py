@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from .errors import JobCancelled
+from .errors import JobCancelled, JobFailed
 from .models import Job, JobStatus, SubTask, is_property_label
 
 
@@ -21,6 +21,13 @@ class JobContext:
         self._last_write = 0.0
         self._last_cancel_check = 0.0
         self._position = job.subtasks.count()
+
+    @property
+    def vault_id(self) -> int:
+        """The vault a vault-scoped job works on; such jobs are always started with one."""
+        if self.job.vault_id is None:
+            raise JobFailed(f"The {self.job.get_operation_display()} job names no vault.", code="NoVault")
+        return self.job.vault_id
 
     @contextmanager
     def step(self, name: str):
@@ -52,10 +59,6 @@ class JobContext:
             return False
         self._last_cancel_check = now
         return Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
-
-    def check_cancel(self) -> None:
-        if self.cancel_requested():
-            raise JobCancelled()
 
     def stop_cancelling(self) -> None:
         """From here on the job runs to its end: a cancel asked now gets "not in a cancellable state"."""

@@ -26,7 +26,7 @@ class JobCancelled(Exception):
 
 
 # The product's "another operation is in progress" and internal-error texts differ per operation
-# (azure-backup-spec.md, section 4): each is kept verbatim, punctuation and typos included.
+# (its error table): each is kept verbatim, punctuation and typos included.
 ANOTHER_OPERATION_IN_PROGRESS = (
     "Command execution failed - Another operation is in progress on this item. "
     "Please wait until the previous operation is completed."

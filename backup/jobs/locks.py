@@ -48,7 +48,7 @@ class Subject:
         return cls(vault_id=vault_id, item_type="vm", item_id=vm_id, item_name=name)
 
 
-def vm(vm_id: int) -> str:
+def vm(vm_id: int | None) -> str:
     return f"vm:{vm_id}"
 
 

@@ -34,10 +34,6 @@ def duration_histograms() -> dict[str, tuple[list[int], int, float]]:
     return result
 
 
-def active_jobs() -> int:
-    return Job.objects.filter(status__in=[JobStatus.IN_PROGRESS, JobStatus.CANCELLING]).count()
-
-
 def bytes_transferred_by_operation(result_key: str = "backup_size_bytes") -> dict[str, int]:
     """Sum of a byte count the handlers record in the job's result (Backup: `backup_size_bytes`, the
     data sent to the vault). Jobs are never deleted, so the sums only grow, as a counter must."""

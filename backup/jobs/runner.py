@@ -159,7 +159,7 @@ def finish(job_id: int, status: str, *, message: str = "", action: str = "", cod
     return updated
 
 
-_LEVELS = {
+_LEVELS: dict[str, tuple[str, str]] = {
     JobStatus.IN_PROGRESS: (Notification.Level.PROGRESS, "started"),
     JobStatus.CANCELLING: (Notification.Level.PROGRESS, "is being cancelled"),
     JobStatus.COMPLETED: (Notification.Level.SUCCESS, "completed"),

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -12,7 +14,7 @@ class NotificationQuerySet(models.QuerySet):
 
     def for_toasts(self, seconds: int = 20) -> "NotificationQuerySet":
         """What the toast area shows: recent, or still running, and not dismissed."""
-        since = timezone.now() - timezone.timedelta(seconds=seconds)
+        since = timezone.now() - timedelta(seconds=seconds)
         return self.filter(dismissed=False).filter(
             models.Q(updated_at__gte=since) | models.Q(level=Notification.Level.PROGRESS)
         )

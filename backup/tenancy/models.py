@@ -1,9 +1,13 @@
 import hashlib
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class Subscription(models.Model):
@@ -12,7 +16,9 @@ class Subscription(models.Model):
     name = models.CharField(max_length=100)
     subscription_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="subscriptions")
+    members: "models.ManyToManyField[User, Membership]" = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="subscriptions"
+    )
 
     class Meta:
         ordering = ["name"]

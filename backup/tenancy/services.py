@@ -1,7 +1,7 @@
 import secrets
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -9,14 +9,14 @@ from django.utils import timezone
 from .models import ApiToken, Subscription, hash_token
 
 
-def subscriptions_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Subscription]:
+def subscriptions_for(user: User | AnonymousUser) -> QuerySet[Subscription]:
     """The subscriptions a user may see; every tenant-scoped read starts here."""
     if not user.is_authenticated:
         return Subscription.objects.none()
     return Subscription.objects.filter(memberships__user=user)
 
 
-def get_subscription_for_user(user: AbstractBaseUser, pk: int) -> Subscription:
+def get_subscription_for_user(user: User, pk: int) -> Subscription:
     try:
         return subscriptions_for(user).get(pk=pk)
     except (Subscription.DoesNotExist, ValueError, TypeError):
@@ -34,7 +34,7 @@ class TokenExpired(Exception):
         )
 
 
-def issue_token(user: AbstractBaseUser, name: str = "cli", lifetime: timedelta | None = None) -> str:
+def issue_token(user: User, name: str = "cli", lifetime: timedelta | None = None) -> str:
     """Create an API token and return it in clear text; it cannot be recovered later. With a lifetime it is
     refused once that has passed; without one it works until revoked."""
     raw = "abp_" + secrets.token_urlsafe(32)
@@ -54,5 +54,5 @@ def user_for_token(raw: str):
     return token.user
 
 
-def revoke_token(user: AbstractBaseUser, prefix: str) -> int:
+def revoke_token(user: User, prefix: str) -> int:
     return ApiToken.objects.active().filter(user=user, prefix=prefix).update(revoked_at=timezone.now())

@@ -113,7 +113,7 @@ def clean_up_creation(job: Job) -> None:
 @handler(Operation.CREATE_VAULT, clean_up=clean_up_creation)
 def run_create_vault(ctx: JobContext) -> None:
     """The Create Vault job's work; the vault's status follows the job's (Active, or Failed with the reason)."""
-    vault = Vault.objects.filter(pk=ctx.job.vault_id).first()
+    vault = Vault.objects.filter(pk=ctx.job.vault_id).first() if ctx.job.vault_id is not None else None
     if vault is None:
         raise JobFailed("The vault no longer exists.", code="VaultNotFound")
     if vault.status == Vault.Status.ACTIVE:

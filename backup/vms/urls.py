@@ -18,11 +18,11 @@ urlpatterns = [
     path("vaults/<int:pk>/policies/new/", policies.policy_create, name="vault-policy-create"),
     path("vaults/<int:pk>/policies/<int:policy_pk>/edit/", policies.policy_edit, name="vault-policy-edit"),
     path("vaults/<int:pk>/policies/<int:policy_pk>/delete/", policies.policy_delete, name="vault-policy-delete"),
-    # Backups, the JOBS tab and the DASHBOARD (issue 5).
+    # Backups, the JOBS tab and the DASHBOARD.
     path("vaults/<int:pk>/protected/backup/", backups.back_up_now, name="vault-backup-now"),
     path("vaults/<int:pk>/jobs/", dashboard.vault_jobs, name="vault-jobs"),
     path("vaults/<int:pk>/dashboard/", dashboard.vault_dashboard, name="vault-dashboard"),
-    # Restore and manage (issue 6).
+    # Restore and manage.
     path("vaults/<int:pk>/protected/<int:item_pk>/", item.item_detail, name="vault-protected-item"),
     path("vaults/<int:pk>/protected/restore/", restore.restore_wizard, name="vault-restore"),
     path("vaults/<int:pk>/protected/restore/calendar/", restore.restore_calendar, name="vault-restore-calendar"),

@@ -15,7 +15,7 @@ from backup.vaults import services as vault_services
 from backup.vaults.models import Vault
 from backup.vms.models import BackupPolicy
 from backup.vms.services import policies
-from tests.jobs.factories import make_vault
+from tests.factories import make_vault
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PARALLEL = 10

@@ -6,7 +6,7 @@ from django.utils import timezone
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.vaults.models import Vault
 from backup.vms.models import RecoveryPoint
-from tests.jobs.factories import make_vault
+from tests.factories import make_vault
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from portal.wsgi import application
-from tests.jobs.factories import make_vault
+from tests.factories import make_vault
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
 

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from backup.vms.services import backup as backups
 from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
-from tests.jobs.factories import make_protected_item
+from tests.factories import make_protected_item
 from tests.vms.test_backup_worker import _own_queue
 from tests.worker import start_worker, stop_worker
 

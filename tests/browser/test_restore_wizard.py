@@ -11,7 +11,7 @@ from backup.vms.models import RecoveryPoint, StorageAccount, VirtualMachine
 from backup.vms.services import backup as backups
 from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
-from tests.jobs.factories import make_protected_item, make_vm, protect
+from tests.factories import make_protected_item, make_vm, protect
 from tests.vms.test_backup_worker import _final
 from tests.worker import wait_for
 

@@ -16,8 +16,8 @@ from backup.jobs import services as jobs
 from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus, Operation
 from backup.vms.services import backup as backups
 from tests.conftest import PASSWORD
+from tests.factories import make_protected_item, make_vault
 from tests.faults.helpers import RABBITMQ_SERVER, Portal, RabbitMQ, Redis, final, manage, own_broker
-from tests.jobs.factories import make_protected_item, make_vault
 from tests.worker import start_worker, stop_worker, wait_for, worker_env
 
 OUTAGE_S = 60

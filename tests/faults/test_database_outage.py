@@ -14,8 +14,8 @@ from backup.jobs import errors
 from backup.jobs.models import Job, JobStatus
 from backup.vms.models import ProtectedItem, RecoveryPoint
 from backup.vms.services import backup as backups
+from tests.factories import make_protected_item
 from tests.faults.helpers import final, own_queue
-from tests.jobs.factories import make_protected_item
 from tests.worker import start_worker, stop_worker, wait_for
 
 pytestmark = [

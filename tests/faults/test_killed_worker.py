@@ -19,8 +19,8 @@ from backup.vms.models import CloudService, ProtectedItem, RecoveryPoint, Virtua
 from backup.vms.services import backup as backups
 from backup.vms.services import gc
 from backup.vms.services import restore as restores
+from tests.factories import make_protected_item, make_vault
 from tests.faults.helpers import _kill_tree, final, own_queue
-from tests.jobs.factories import make_protected_item, make_vault
 from tests.worker import start_worker, stop_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

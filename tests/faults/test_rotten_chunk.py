@@ -16,8 +16,8 @@ from backup.vms.models import ProtectedItem, RecoveryPoint
 from backup.vms.services import backup as backups
 from backup.vms.services import operations, retention
 from backup.vms.services import restore as restores
+from tests.factories import make_protected_item, make_vault
 from tests.faults.helpers import final
-from tests.jobs.factories import make_protected_item, make_vault
 from tests.vms.restore_helpers import same_content
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -18,8 +18,8 @@ from backup.vms.models import ProtectedItem, RecoveryPoint
 from backup.vms.services import backup as backups
 from backup.vms.services import operations
 from backup.vms.services import restore as restores
+from tests.factories import make_protected_item, make_vault
 from tests.faults.helpers import final, is_root
-from tests.jobs.factories import make_protected_item, make_vault
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from backup.jobs.models import Job, JobStatus, Operation, SubTask
 from backup.vms.models import RecoveryPoint
-from tests.jobs.factories import make_vault
+from tests.factories import make_vault
 
 
 def _job(vault, name="vm-a", operation=Operation.BACKUP, status=JobStatus.COMPLETED, age=timedelta(hours=1), **kw):
@@ -143,7 +143,7 @@ def test_jobs_and_dashboard_are_hidden_from_outsiders(charlie_client, client, va
 
 @pytest.mark.django_db
 def test_dashboard_counts_protected_vms_jobs_and_storage(alice_client, vault):
-    from tests.jobs.factories import make_protected_item
+    from tests.factories import make_protected_item
 
     item = make_protected_item(vault.subscription, vault=vault)
     _job(vault, status=JobStatus.COMPLETED)
@@ -166,7 +166,7 @@ def test_dashboard_counts_protected_vms_jobs_and_storage(alice_client, vault):
 def test_back_up_now_button_starts_a_job_per_ticked_item(
     alice_client, alpha, vault, django_capture_on_commit_callbacks
 ):
-    from tests.jobs.factories import make_protected_item
+    from tests.factories import make_protected_item
 
     item = make_protected_item(alpha, vault=vault)
     with django_capture_on_commit_callbacks() as callbacks:
@@ -181,7 +181,7 @@ def test_back_up_now_button_starts_a_job_per_ticked_item(
 
 @pytest.mark.django_db
 def test_api_backs_up_an_item_and_lists_vault_jobs(client, alice, charlie, alpha, vault, api_headers):
-    from tests.jobs.factories import make_protected_item
+    from tests.factories import make_protected_item
 
     item = make_protected_item(alpha, vault=vault)
     response = client.post(f"/api/v1/protected-items/{item.pk}/backup", headers=api_headers(alice))

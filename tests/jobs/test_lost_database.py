@@ -8,7 +8,7 @@ from backup.jobs import errors, runner
 from backup.jobs.models import Job, JobStatus
 from backup.vms.models import ProtectedItem, RecoveryPoint
 from backup.vms.services import backup as backups
-from tests.jobs.factories import make_protected_item
+from tests.factories import make_protected_item
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -8,7 +8,7 @@ from backup.jobs.models import Job, JobStatus, Operation, SubTask
 from backup.notifications.services import notify
 from backup.tenancy.services import issue_token
 from backup.vms.models import CloudService, RecoveryPoint, StorageAccount, VirtualDisk, VirtualMachine
-from tests.jobs.factories import make_policy, make_vault, protect
+from tests.factories import make_policy, make_vault, protect
 
 
 def _staff(username: str, group: str):

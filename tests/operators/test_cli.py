@@ -11,7 +11,7 @@ from django.utils import timezone
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.vaults.models import Vault
 from backup.vms.models import RecoveryPoint, VirtualMachine
-from tests.jobs.factories import make_protected_item
+from tests.factories import make_protected_item
 from tests.worker import wait_for
 
 

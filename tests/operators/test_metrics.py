@@ -47,7 +47,7 @@ def test_metrics_are_open_when_debugging_without_a_token(client, settings, db):
 
 
 def test_store_bytes_per_vault(client, settings, alpha):
-    from tests.jobs.factories import make_vault
+    from tests.factories import make_vault
 
     vault = make_vault(alpha, name="Metered")
     settings.METRICS_TOKEN = "t"

@@ -13,8 +13,8 @@ from django.conf import settings
 
 from backup.jobs.models import JobStatus
 from backup.vms.services import backup as backups
+from tests.factories import make_protected_item
 from tests.faults.helpers import _kill_tree, final, free_port, own_queue
-from tests.jobs.factories import make_protected_item
 from tests.worker import remember_queue, wait_for, worker_env
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

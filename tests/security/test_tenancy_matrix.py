@@ -14,7 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
-from tests.jobs.factories import make_vault
+from tests.factories import make_vault
 from tests.security.world import MARKER, build_world
 
 EXCLUDED_PREFIXES = ("admin/", "metrics", "api/", "static/")

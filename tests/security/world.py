@@ -10,7 +10,7 @@ from django.utils import timezone
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.notifications.models import Notification
 from backup.vms.models import RecoveryPoint
-from tests.jobs.factories import make_policy, make_vault, make_vm, protect
+from tests.factories import make_policy, make_vault, make_vm, protect
 
 MARKER = "alphasecret"
 

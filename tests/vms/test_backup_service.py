@@ -13,7 +13,7 @@ from backup.jobs import services as jobs
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.vms.models import ProtectedItem, RecoveryPoint, VirtualMachine
 from backup.vms.services import backup as backups
-from tests.jobs.factories import make_protected_item
+from tests.factories import make_protected_item
 
 STEPS = ["Take Snapshot", "Transfer data to Backup vault", "Create recovery point", "Delete snapshot"]
 

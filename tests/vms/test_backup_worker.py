@@ -23,7 +23,7 @@ from backup.jobs.models import Job, JobStatus, Operation
 from backup.notifications.models import Notification
 from backup.vms.models import ProtectedItem, RecoveryPoint
 from backup.vms.services import backup as backups
-from tests.jobs.factories import make_policy, make_protected_item, make_vault, make_vm, protect
+from tests.factories import make_policy, make_protected_item, make_vault, make_vm, protect
 from tests.worker import start_worker, stop_worker, wait_for
 
 STEPS = ["Take Snapshot", "Transfer data to Backup vault", "Create recovery point", "Delete snapshot"]

@@ -18,7 +18,7 @@ from backup.vms.services import backup as backups
 from backup.vms.services import integrity, operations, retention
 from backup.vms.services import restore as restores
 from portal import celery as portal_celery
-from tests.jobs.factories import make_protected_item
+from tests.factories import make_protected_item
 
 from .helpers import run_jobs
 from .restore_helpers import (

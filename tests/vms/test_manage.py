@@ -9,7 +9,7 @@ from backup.vaults.models import Vault
 from backup.vms.models import ProtectedItem, RecoveryPoint, RegisteredItem
 from backup.vms.services import backup as backups
 from backup.vms.services import manage
-from tests.jobs.factories import make_policy, make_protected_item, make_vault, make_vm
+from tests.factories import make_policy, make_protected_item, make_vault, make_vm
 
 from .helpers import run_jobs
 from .restore_helpers import (

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 
 from backup.jobs.models import Job, Operation
 from backup.vms.models import StorageAccount
-from tests.jobs.factories import make_protected_item
+from tests.factories import make_protected_item
 
 from .restore_helpers import (
     back_up,

@@ -9,7 +9,7 @@ from backup.jobs.models import JobStatus
 from backup.notifications.models import Notification
 from backup.vms.models import CloudService, StorageAccount, VirtualDisk, VirtualMachine
 from backup.vms.services import restore
-from tests.jobs.factories import make_protected_item, make_vm
+from tests.factories import make_protected_item, make_vm
 
 from .helpers import run_jobs
 from .restore_helpers import (

@@ -17,7 +17,7 @@ from backup.vaults.models import Vault
 from backup.vms.models import ProtectedItem, RecoveryPoint, RegisteredItem, StorageAccount, VirtualMachine
 from backup.vms.services import backup as backups
 from backup.vms.services import manage, protection, registration, restore
-from tests.jobs.factories import make_policy, make_vault, make_vm
+from tests.factories import make_policy, make_vault, make_vm
 from tests.vms.test_backup_worker import _final
 
 from .restore_helpers import (
@@ -113,7 +113,7 @@ def test_the_life_cycle_of_a_protected_machine(celery_worker, alice, alpha, tmp_
 def test_a_cancelled_restore_leaves_nothing_behind(celery_worker, alice, alpha):
     from backup.jobs import services as jobs
     from backup.vms.models import CloudService
-    from tests.jobs.factories import protect
+    from tests.factories import protect
 
     vault = make_vault(alpha)
     item = protect(vault, make_vm(alpha, os_mib=1, data_mib=0.5))

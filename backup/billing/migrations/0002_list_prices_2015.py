@@ -2,8 +2,8 @@ from decimal import Decimal
 
 from django.db import migrations
 
-# The product's list prices from 1 April 2015 (azure-backup-spec.md, section 6). LRS storage
-# at half the GRS rate is assumed, as the spec marks it.
+# The product's list prices from 1 April 2015. LRS storage at half the GRS rate
+# is assumed, as the product's price list marks it.
 LIST_PRICES_2015 = {
     "name": "Azure Backup list prices (April 2015)",
     "currency": "USD",

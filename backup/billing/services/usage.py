@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
@@ -18,11 +19,23 @@ from django.utils import timezone
 from backup.fabric.disks import Disk
 from backup.vms.models import ProtectedItem, RecoveryPoint, VirtualDisk, VirtualMachine
 
-from ..models import DailyUsage
+from ..models import DailyUsage, PriceSheet
 from ..months import Month
 from .pricing import NoPriceSheet, SheetBook, band_for
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 RESOURCE = VirtualDisk.Kind.RESOURCE
+
+
+class _AsOf(TypedDict):
+    """What `_items_as_of` adds to each item: its points made before the day ended and their sizes."""
+
+    point_count: int
+    logical: int | None
+    stored: int | None
+    newest_pi: int | None
 
 
 def protected_instance_size(disks: Iterable[tuple[str, int]]) -> int:
@@ -58,7 +71,7 @@ def _items_as_of(as_of: datetime):
     )
 
 
-def _billed_size(item: ProtectedItem, measure_live: bool) -> int:
+def _billed_size(item: WithAnnotations[ProtectedItem, _AsOf], measure_live: bool) -> int:
     """Size billed for a day: frozen at the last successful backup once protection is stopped,
     otherwise the size the newest backup measured (the machine's own disks as a fallback)."""
     if item.status == ProtectedItem.Status.STOPPED and item.protected_instance_bytes:
@@ -72,11 +85,12 @@ def _billed_size(item: ProtectedItem, measure_live: bool) -> int:
     return size
 
 
-def usage_values(item: ProtectedItem, day: date, book: SheetBook, measure_live: bool) -> dict:
+def usage_values(item: WithAnnotations[ProtectedItem, _AsOf], day: date, book: SheetBook, measure_live: bool) -> dict:
     vault = item.vault
     # Billing starts with the first successful backup and lasts while any of its data is stored.
     billable = item.point_count > 0
     size = _billed_size(item, measure_live) if billable else item.protected_instance_bytes
+    sheet: PriceSheet | None
     try:
         sheet = book.on(day)
     except NoPriceSheet:

@@ -50,7 +50,7 @@ from .stores import open_vault_store
 
 log = logging.getLogger(__name__)
 
-# -- The product's messages (azure-backup-spec.md, section 4) ------------------------------------
+# -- The product's messages (its error table, verbatim) -------------------------------------------
 VM_NO_LONGER_EXISTS = "Could not perform the operation as VM no longer exists."
 VM_NO_LONGER_EXISTS_ACTION = "Stop protection and keep the data (stop protection with retain backup data)."
 SNAPSHOT_TIMED_OUT = (
@@ -95,13 +95,7 @@ STOPPED_AFTER_POINT = (
 
 def snapshot_timeout_s() -> float:
     """How long the snapshot waits for the guest to quiesce (VSS freeze / fsfreeze) before giving up."""
-    return float(os.environ.get("SNAPSHOT_QUIESCE_TIMEOUT_S") or getattr(settings, "SNAPSHOT_QUIESCE_TIMEOUT_S", 60))
-
-
-def test_throttle_s() -> float:
-    """Seconds slept per transferred chunk. Only the end-to-end tests set it (BACKUP_TEST_THROTTLE_S), so a
-    backup of a few MB lasts long enough to cancel it or kill its worker mid-transfer."""
-    return float(os.environ.get("BACKUP_TEST_THROTTLE_S") or 0)
+    return settings.SNAPSHOT_QUIESCE_TIMEOUT_S
 
 
 # -- Starting jobs -------------------------------------------------------------------------------
@@ -234,17 +228,10 @@ def point_id_for(job: Job) -> str:
 
 
 def transfer(store, target: BackupTarget, snapshot: Snapshot, job: Job, *, progress, cancel) -> engine.Manifest:
-    throttle = test_throttle_s()
-
-    def report(done: int, total: int) -> None:
-        progress(done, total)
-        if throttle and done < total:
-            time.sleep(throttle)
-
     try:
         return engine.backup_snapshot(
             store, item=target.item.store_item_id, point_id=point_id_for(job), snapshot=snapshot,
-            time=snapshot.created_at, base=base_manifest(store, target.item), progress=report, cancel=cancel,
+            time=snapshot.created_at, base=base_manifest(store, target.item), progress=progress, cancel=cancel,
         )
     except engine.StoreFull as full:
         raise JobFailed(store_full_message(full), STORE_FULL_ACTION, code="VaultStorageFull") from None

@@ -67,7 +67,7 @@ def discover(vault: Vault) -> dict:
 
 @handler(Operation.DISCOVERY)
 def run_discovery(ctx: JobContext) -> None:
-    vault = Vault.objects.get(pk=ctx.job.vault_id)
+    vault = Vault.objects.get(pk=ctx.vault_id)
     with ctx.step("Discover virtual machines"):
         found = discover(vault)
     ctx.show({"Virtual machines found": found["virtual_machines_found"],

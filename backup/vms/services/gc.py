@@ -53,8 +53,8 @@ def collect_garbage(ctx: JobContext) -> None:
     # First the points the store holds but the portal does not (a Backup killed between committing and
     # recording): adopted, they show in the portal and retention expires them; GC would keep them anyway.
     with ctx.step("Reconcile recovery points"):
-        adopted = backups.adopt_orphan_manifests(ctx.job.vault_id)
+        adopted = backups.adopt_orphan_manifests(ctx.vault_id)
     with ctx.step("Free unreferenced data"):
-        report = collect_vault_garbage(ctx.job.vault_id)
+        report = collect_vault_garbage(ctx.vault_id)
     ctx.record(chunks_removed=report.chunks_removed, bytes_freed=report.bytes_freed,
                    chunks_kept=report.chunks_kept, recovery_points_adopted=len(adopted))

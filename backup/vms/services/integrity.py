@@ -60,7 +60,7 @@ def _references(store: engine.Store, hashes: Iterable[str]) -> dict[str, list[tu
     if refs:
         for m in store.list_manifests():
             for d in m.disks:
-                for h in set(d.chunks) & refs.keys():
+                for h in refs.keys() & set(d.chunks):
                     refs[h].append((m.point_id, d.key))
     return refs
 
@@ -79,9 +79,9 @@ def record_verify(vault: Vault, store: engine.Store, report: engine.VerifyReport
     problems = report.missing + report.corrupt
     failed = {point_id for p in problems for point_id, _ in p.references}
     checked = set(report.points_checked)
-    for state, ids in ((RecoveryPoint.VerifyState.OK, checked - failed),
-                       (RecoveryPoint.VerifyState.FAILED, checked & failed)):
-        ids = sorted(ids)
+    for state, point_ids in ((RecoveryPoint.VerifyState.OK, checked - failed),
+                             (RecoveryPoint.VerifyState.FAILED, checked & failed)):
+        ids = sorted(point_ids)
         for start in range(0, len(ids), _BATCH):  # a whole vault may hold more points than one query takes
             RecoveryPoint.objects.filter(vault=vault, point_id__in=ids[start:start + _BATCH]).update(
                 verify_state=state, verified_at=now)

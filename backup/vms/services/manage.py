@@ -268,7 +268,7 @@ def start_delete_vault(vault: Vault, *, user=None, reason: str = "") -> Job:
 
 @handler(Operation.DELETE_VAULT)
 def run_delete_vault(ctx: JobContext) -> None:
-    vault = Vault.objects.filter(pk=ctx.job.vault_id).first()
+    vault = Vault.objects.filter(pk=ctx.job.vault_id).first() if ctx.job.vault_id is not None else None
     if vault is None:
         return  # deleted by an earlier attempt
     previous = ctx.job.params.get("previous_status") or Vault.Status.ACTIVE

@@ -131,6 +131,6 @@ def start_gc_now(vault: Vault, *, user=None) -> Job:
 @handler(Operation.VERIFY)
 def verify_backup_data(ctx: JobContext) -> None:
     with ctx.step("Verify backup data"):
-        report = verify_vault(ctx.job.vault_id, ctx.job.params.get("point_ids") or None,
+        report = verify_vault(ctx.vault_id, ctx.job.params.get("point_ids") or None,
                                          scheduled=bool(ctx.job.params.get("scope")))
     ctx.record(points_checked=len(report.points_checked), chunks_checked=report.chunks_checked)

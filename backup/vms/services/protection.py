@@ -69,7 +69,7 @@ def _chosen_items(vault: Vault, vm_ids) -> list[RegisteredItem]:
     return items
 
 
-def start_protection(vault: Vault, vm_ids, policy: BackupPolicy, user=None) -> list[Job]:
+def start_protection(vault: Vault, vm_ids, policy: BackupPolicy | None, user=None) -> list[Job]:
     """One Configure Protection job per chosen machine, with an existing policy of the vault."""
     require_active(vault)
     if policy is None or policy.vault_id != vault.pk:

@@ -3,5 +3,4 @@ this package, so every task module is imported here."""
 
 from .backups import *  # noqa: F403
 from .inventory import *  # noqa: F403
-from .manage import *  # noqa: F403
 from .operations import *  # noqa: F403

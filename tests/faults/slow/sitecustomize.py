@@ -1,6 +1,8 @@
 """Slows a worker down so a test can kill it in the middle of a restore, a garbage collection or a backup.
 
-Loaded only by the fault tests' workers (PYTHONPATH=tests/faults/slow), and only acts when they set
+Loaded only by the tests' workers (tests/worker.py puts this folder on their PYTHONPATH), and only acts when
+they set BACKUP_TEST_THROTTLE_S (a backup sleeps after each transferred chunk but the last, so a backup of a
+few MB lasts long enough to watch, cancel or kill it mid-transfer),
 FAULT_SLOW_CHUNK_READ_S (each chunk read of a restore sleeps first), FAULT_SLOW_GC_UNLINK_S (GC sleeps
 between hiding a chunk and unlinking it), FAULT_SLOW_AFTER_COMMIT_S (a backup sleeps once the store has
 committed its manifest, before the portal records the point) or FAULT_SLOW_SNAPSHOT_DELETE_S (deleting a
@@ -15,6 +17,23 @@ _read_s = float(os.environ.get("FAULT_SLOW_CHUNK_READ_S") or 0)
 _unlink_s = float(os.environ.get("FAULT_SLOW_GC_UNLINK_S") or 0)
 _commit_s = float(os.environ.get("FAULT_SLOW_AFTER_COMMIT_S") or 0)
 _delete_s = float(os.environ.get("FAULT_SLOW_SNAPSHOT_DELETE_S") or 0)
+_throttle_s = float(os.environ.get("BACKUP_TEST_THROTTLE_S") or 0)
+
+if _throttle_s:
+    from backup import engine as _engine
+
+    _backup_snapshot = _engine.backup_snapshot
+
+    def _throttled_backup_snapshot(*args, progress=None, **kwargs):
+        def report(done, total):
+            if progress:
+                progress(done, total)
+            if done < total:
+                time.sleep(_throttle_s)
+
+        return _backup_snapshot(*args, progress=report, **kwargs)
+
+    _engine.backup_snapshot = _throttled_backup_snapshot
 
 if _commit_s:
     from backup.engine import store as _store

@@ -15,7 +15,7 @@ from ...models import CloudService, RecoveryPoint, StorageAccount, VirtualMachin
 from .. import integrity
 from .offers import SUPPORTED_KINDS, is_multi_dc_controller, source_vm, virtual_networks_for
 
-# -- The product's messages (azure-backup-spec.md, section 4 and 5) --------------------------------
+# -- The product's messages (its error table and restore notes, verbatim) -------------------------
 REPLACE_REFUSED = (
     "replacing an existing virtual machine is not supported; delete it and its disks first, or choose another name"
 )

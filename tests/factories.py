@@ -1,4 +1,4 @@
-"""Protected machines with real (small) disks, for backup and jobs tests.
+"""Protected machines with real (small) disks, shared by the tests of every app.
 
 Builds the rows the discovery/registration/protection flows would have made: an Active vault with an
 initialised store, a storage account, a cloud service, a VM with an OS, a data and a resource disk (real

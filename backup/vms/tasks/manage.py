@@ -1,1 +1,0 @@
-"""Celery tasks; each calls one service."""
