@@ -3,7 +3,7 @@ from datetime import date
 from django.utils import timezone
 from ninja import Router, Schema, Status
 
-from backup.tenancy.services import get_subscription_for_user
+from backup.tenancy.access import get_subscription_for_user
 
 from . import services
 from .models import DailyUsage

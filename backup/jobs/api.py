@@ -3,9 +3,9 @@ from datetime import datetime
 from ninja import Router, Schema, Status
 
 from . import services
+from .access import get_job_for_user
 from .errors import JobFailed
 from .models import ACTIVE_STATUSES, Job, JobStatus
-from .views import get_job_for_user
 
 router = Router(tags=["jobs"])
 

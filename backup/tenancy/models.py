@@ -1,9 +1,27 @@
 import hashlib
 import uuid
+from typing import Self
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+
+class SubscriptionScopedQuerySet(models.QuerySet):
+    """Rows that belong to a subscription. Every tenant-scoped read starts with `for_user`, so one lookup decides
+    who sees what; a model reaching its subscription through another row names the way in `members_lookup`."""
+
+    members_lookup = "subscription__memberships__user"
+
+    def for_user(self, user) -> Self:
+        """Rows of the subscriptions the user is a member of; nothing for anonymous users."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(**{self.members_lookup: user})
+
+
+class SubscriptionQuerySet(SubscriptionScopedQuerySet):
+    members_lookup = "memberships__user"
 
 
 class Subscription(models.Model):
@@ -13,6 +31,8 @@ class Subscription(models.Model):
     subscription_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="subscriptions")
+
+    objects = SubscriptionQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -3,9 +3,9 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
-from backup.tenancy.services import subscriptions_for
+from backup.tenancy.access import subscriptions_for
 
-from . import services
+from . import access, services
 from .models import Vault
 
 router = Router(tags=["vaults"])
@@ -71,12 +71,12 @@ def create_vault(request, payload: VaultIn):
 
 @router.get("/vaults/{vault_id}", response=VaultOut)
 def get_vault(request, vault_id: int):
-    return vault_out(services.get_vault_for_user(request.auth, vault_id))
+    return vault_out(access.get_vault_for_user(request.auth, vault_id))
 
 
 @router.put("/vaults/{vault_id}/redundancy", response={200: VaultOut, 400: ErrorOut})
 def set_redundancy(request, vault_id: int, payload: RedundancyIn):
-    vault = services.get_vault_for_user(request.auth, vault_id)
+    vault = access.get_vault_for_user(request.auth, vault_id)
     try:
         return Status(200, vault_out(services.set_redundancy(vault, payload.redundancy)))
     except ValidationError as error:

@@ -10,9 +10,10 @@ from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
 from backup.jobs.api import JobOut, job_out
+from backup.vaults.access import get_vault_for_user
 from backup.vaults.api import ErrorOut, validation_error
-from backup.vaults.services import get_vault_for_user
 
+from . import access
 from .models import BackupPolicy
 from .services import discovery, inventory, policies, protection, registration
 
@@ -241,13 +242,13 @@ def create_policy(request, vault_id: int, payload: PolicyIn):
 @router.get("/vaults/{vault_id}/policies/{policy_id}", response=PolicyOut)
 def get_policy(request, vault_id: int, policy_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
-    return policy_out(policies.get_policy(vault, policy_id))
+    return policy_out(access.get_policy(vault, policy_id))
 
 
 @router.put("/vaults/{vault_id}/policies/{policy_id}", response={200: PolicyOut, 400: ErrorOut})
 def update_policy(request, vault_id: int, policy_id: int, payload: PolicyIn):
     vault = get_vault_for_user(request.auth, vault_id)
-    policy = policies.get_policy(vault, policy_id)
+    policy = access.get_policy(vault, policy_id)
     try:
         return Status(200, policy_out(policies.update_policy(policy, payload.dict(), user=request.auth)))
     except ValidationError as error:
@@ -258,7 +259,7 @@ def update_policy(request, vault_id: int, policy_id: int, payload: PolicyIn):
 def delete_policy(request, vault_id: int, policy_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
-        policies.delete_policy(policies.get_policy(vault, policy_id))
+        policies.delete_policy(access.get_policy(vault, policy_id))
     except ValidationError as error:
         return validation_error(error)
     return Status(204, None)

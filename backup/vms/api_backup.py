@@ -1,15 +1,14 @@
 """API of backups and of a vault's jobs: POST /protected-items/{id}/backup, GET /vaults/{id}/jobs."""
 
-from django.http import Http404
 from ninja import Query, Router, Schema, Status
 
 from backup.jobs.api import ErrorOut, JobOut, job_out
 from backup.jobs.errors import JobFailed
 from backup.jobs.filters import PAGE_SIZE, JobFilterForm
 from backup.jobs.models import Job
-from backup.vaults.services import get_vault_for_user
+from backup.vaults.access import get_vault_for_user
 
-from .models import ProtectedItem
+from .access import get_protected_item_for_user
 from .services import backup
 
 router = Router(tags=["backups"])
@@ -36,14 +35,6 @@ class JobFiltersIn(Schema):
 class FieldErrorsOut(Schema):
     detail: str
     errors: dict[str, list[str]]
-
-
-def get_protected_item_for_user(user, pk) -> ProtectedItem:
-    try:
-        return ProtectedItem.objects.select_related("vault__subscription").get(
-            pk=pk, vault__subscription__memberships__user=user)
-    except (ProtectedItem.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such protected item.") from None
 
 
 @router.post("/protected-items/{item_id}/backup", response={202: JobOut, 409: ErrorOut})

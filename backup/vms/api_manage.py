@@ -12,16 +12,14 @@ unregister, delete a vault. Each starts a job (202) or answers 400 with field er
 """
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from ninja import Router, Schema, Status
 
 from backup.jobs.api import JobOut, job_out
+from backup.vaults.access import get_vault_for_user
 from backup.vaults.api import ErrorOut, validation_error
 from backup.vaults.api import router as vaults_router
-from backup.vaults.services import get_vault_for_user
 
-from .api_backup import get_protected_item_for_user
-from .models import RegisteredItem
+from .access import get_protected_item_for_user, get_registered_item_for_user
 from .services import manage, restore
 
 router = Router(tags=["restore and manage"])
@@ -124,11 +122,7 @@ def delete_backup_data(request, item_id: int, payload: DeleteDataIn):
 
 @router.post("/registered-items/{item_id}/unregister", response={202: JobOut, 400: ErrorOut})
 def unregister(request, item_id: int):
-    try:
-        item = RegisteredItem.objects.select_related("vault__subscription", "vm").get(
-            pk=item_id, vault__subscription__memberships__user=request.auth)
-    except RegisteredItem.DoesNotExist:
-        raise Http404("No such registered item.") from None
+    item = get_registered_item_for_user(request.auth, item_id)
     try:
         job = manage.start_unregister(item, user=request.auth)
     except ValidationError as error:

@@ -6,13 +6,13 @@ the CLI (`manage.py backup verify|gc`) and the admin actions start the same jobs
 
 from datetime import datetime
 
-from django.http import Http404
 from ninja import Router, Schema, Status
 
 from backup.jobs.api import ErrorOut, JobOut, job_out
 from backup.jobs.errors import JobFailed
-from backup.vaults.services import get_vault_for_user
+from backup.vaults.access import get_vault_for_user
 
+from .access import get_recovery_point_for_user
 from .models import RecoveryPoint
 from .services import operations
 
@@ -34,14 +34,6 @@ class RecoveryPointOut(Schema):
     damaged: bool
     damaged_disks: list[str]
     damaged_at: datetime | None
-
-
-def get_recovery_point_for_user(user, pk) -> RecoveryPoint:
-    try:
-        return RecoveryPoint.objects.select_related("vault__subscription").get(
-            pk=pk, vault__subscription__memberships__user=user)
-    except (RecoveryPoint.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such recovery point.") from None
 
 
 def point_out(point: RecoveryPoint) -> dict:
