@@ -2,6 +2,8 @@ from datetime import datetime
 
 from ninja import Router, Schema, Status
 
+from backup.tenancy.api_errors import ErrorOut
+
 from . import services
 from .access import get_job_for_user
 from .errors import JobFailed
@@ -38,10 +40,6 @@ class JobOut(Schema):
 
 class JobDetailOut(JobOut):
     subtasks: list[SubTaskOut]
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 def job_out(job: Job) -> dict:

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
 from backup.jobs.api import JobOut, job_out
+from backup.tenancy.api_errors import ErrorOut, bad_request
 from backup.vaults.access import get_vault_for_user
-from backup.vaults.api import ErrorOut, validation_error
 
 from . import access
 from .models import BackupPolicy
@@ -166,7 +166,7 @@ def discover(request, vault_id: int):
     try:
         return Status(202, job_out(discovery.start_discovery(vault, request.auth)))
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
 
 
 @router.get("/vaults/{vault_id}/registered-items", response=list[RegisteredItemOut])
@@ -188,7 +188,7 @@ def register(request, vault_id: int, payload: RegisterIn):
     try:
         return Status(202, [job_out(j) for j in registration.start_registration(vault, payload.vm_ids, request.auth)])
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
 
 
 @router.post("/vaults/{vault_id}/protect", response={202: ProtectOut, 400: ErrorOut})
@@ -205,7 +205,7 @@ def protect(request, vault_id: int, payload: ProtectIn):
             policy = vault.policies.filter(pk=payload.policy_id).first()
             jobs = protection.start_protection(vault, payload.vm_ids, policy, request.auth)
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
     return Status(202, {"policy_id": policy.pk, "jobs": [job_out(j) for j in jobs]})
 
 
@@ -236,7 +236,7 @@ def create_policy(request, vault_id: int, payload: PolicyIn):
     try:
         return Status(201, policy_out(policies.create_policy(vault, payload.dict())))
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
 
 
 @router.get("/vaults/{vault_id}/policies/{policy_id}", response=PolicyOut)
@@ -252,7 +252,7 @@ def update_policy(request, vault_id: int, policy_id: int, payload: PolicyIn):
     try:
         return Status(200, policy_out(policies.update_policy(policy, payload.dict(), user=request.auth)))
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
 
 
 @router.delete("/vaults/{vault_id}/policies/{policy_id}", response={204: None, 400: ErrorOut})
@@ -261,6 +261,6 @@ def delete_policy(request, vault_id: int, policy_id: int):
     try:
         policies.delete_policy(access.get_policy(vault, policy_id))
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
     return Status(204, None)
 

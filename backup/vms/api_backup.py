@@ -2,10 +2,11 @@
 
 from ninja import Query, Router, Schema, Status
 
-from backup.jobs.api import ErrorOut, JobOut, job_out
+from backup.jobs.api import JobOut, job_out
 from backup.jobs.errors import JobFailed
 from backup.jobs.filters import PAGE_SIZE, JobFilterForm
 from backup.jobs.models import Job
+from backup.tenancy.api_errors import ErrorOut, field_errors
 from backup.vaults.access import get_vault_for_user
 
 from .access import get_protected_item_for_user
@@ -32,11 +33,6 @@ class JobFiltersIn(Schema):
     page: int | None = None
 
 
-class FieldErrorsOut(Schema):
-    detail: str
-    errors: dict[str, list[str]]
-
-
 @router.post("/protected-items/{item_id}/backup", response={202: JobOut, 409: ErrorOut})
 def back_up_now(request, item_id: int):
     item = get_protected_item_for_user(request.auth, item_id)
@@ -47,13 +43,12 @@ def back_up_now(request, item_id: int):
     return Status(202, job_out(job))
 
 
-@router.get("/vaults/{vault_id}/jobs", response={200: JobPageOut, 400: FieldErrorsOut})
+@router.get("/vaults/{vault_id}/jobs", response={200: JobPageOut, 400: ErrorOut})
 def vault_jobs(request, vault_id: int, filters: Query[JobFiltersIn]):
     vault = get_vault_for_user(request.auth, vault_id)
     form = JobFilterForm({k: v for k, v in filters.dict().items() if v not in ("", None)})
     if not form.is_valid():
-        errors = {field: list(messages) for field, messages in form.errors.items()}
-        return Status(400, {"detail": next(iter(errors.values()))[0], "errors": errors})
+        return field_errors({field: list(messages) for field, messages in form.errors.items()})
     page = Job.objects.page_of(Job.objects.for_vault_page(vault.pk, **form.filters()), form.page_number(), PAGE_SIZE)
     return {"count": page.paginator.count, "page": page.number, "pages": page.paginator.num_pages,
             "page_size": PAGE_SIZE, "jobs": [job_out(job) for job in page.object_list]}

@@ -15,8 +15,8 @@ from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
 from backup.jobs.api import JobOut, job_out
+from backup.tenancy.api_errors import ErrorOut, bad_request
 from backup.vaults.access import get_vault_for_user
-from backup.vaults.api import ErrorOut, validation_error
 from backup.vaults.api import router as vaults_router
 
 from .access import get_protected_item_for_user, get_registered_item_for_user
@@ -84,7 +84,7 @@ def restore_item(request, item_id: int, payload: RestoreIn):
             virtual_network=payload.virtual_network, subnet=payload.subnet, disks_only=payload.disks_only,
             disk_keys=payload.disk_keys)
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
     return Status(202, job_out(job))
 
 
@@ -95,7 +95,7 @@ def stop_protection(request, item_id: int, payload: StopProtectionIn):
         job = manage.stop_protection(item, user=request.auth, delete_data=payload.delete_data,
                                      reason=payload.reason, comment=payload.comment)
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
     return Status(202, job_out(job))
 
 
@@ -106,7 +106,7 @@ def resume_protection(request, item_id: int, payload: ResumeIn):
     try:
         job = manage.resume_protection(item, policy, user=request.auth)
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
     return Status(202, job_out(job))
 
 
@@ -116,7 +116,7 @@ def delete_backup_data(request, item_id: int, payload: DeleteDataIn):
     try:
         job = manage.delete_backup_data(item, user=request.auth, reason=payload.reason, comment=payload.comment)
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
     return Status(202, job_out(job))
 
 
@@ -126,7 +126,7 @@ def unregister(request, item_id: int):
     try:
         job = manage.start_unregister(item, user=request.auth)
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
     return Status(202, job_out(job))
 
 
@@ -139,5 +139,5 @@ def delete_vault(request, vault_id: int, payload: DeleteVaultIn | None = None):
     try:
         job = manage.start_delete_vault(vault, user=request.auth, reason=payload.reason if payload else "")
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
     return Status(202, job_out(job))

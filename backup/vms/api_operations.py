@@ -8,8 +8,9 @@ from datetime import datetime
 
 from ninja import Router, Schema, Status
 
-from backup.jobs.api import ErrorOut, JobOut, job_out
+from backup.jobs.api import JobOut, job_out
 from backup.jobs.errors import JobFailed
+from backup.tenancy.api_errors import ErrorOut
 from backup.vaults.access import get_vault_for_user
 
 from .access import get_recovery_point_for_user
