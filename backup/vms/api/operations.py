@@ -1,7 +1,8 @@
-"""API of operators' operations on a vault's backup data: recovery points, Verify and garbage collection.
+"""Operators' operations on a vault's backup data: its recovery points, Verify and garbage collection.
 
-POST /vaults/{id}/verify, POST /recovery-points/{id}/verify and POST /vaults/{id}/gc start jobs (202);
-the CLI (`manage.py backup verify|gc`) and the admin actions start the same jobs.
+POST /vaults/{id}/verify, POST /recovery-points/{id}/verify and POST /vaults/{id}/gc start jobs (202). They
+have no page: the admin actions (admin_operations.py) and the CLI (`manage.py backup verify|gc`) start the
+same jobs.
 """
 
 from datetime import datetime
@@ -13,11 +14,12 @@ from backup.jobs.errors import JobFailed
 from backup.tenancy.api_errors import ErrorOut
 from backup.vaults.access import get_vault_for_user
 
-from .access import get_recovery_point_for_user
-from .models import RecoveryPoint
-from .services import operations
+from ..access import get_recovery_point_for_user
+from ..models import RecoveryPoint
+from ..services import operations
 
 router = Router(tags=["operations"])
+
 
 class RecoveryPointOut(Schema):
     id: int
@@ -48,7 +50,8 @@ def point_out(point: RecoveryPoint) -> dict:
     }
 
 
-@router.get("/vaults/{vault_id}/recovery-points", response=list[RecoveryPointOut])
+@router.get("/vaults/{vault_id}/recovery-points", response=list[RecoveryPointOut],
+            operation_id="backup_vms_api_operations_list_recovery_points")
 def list_recovery_points(request, vault_id: int, protected_item_id: int | None = None):
     vault = get_vault_for_user(request.auth, vault_id)
     points = vault.recovery_points.order_by("-created_at", "-id")
@@ -57,7 +60,8 @@ def list_recovery_points(request, vault_id: int, protected_item_id: int | None =
     return [point_out(p) for p in points]
 
 
-@router.post("/vaults/{vault_id}/verify", response={202: JobOut, 409: ErrorOut})
+@router.post("/vaults/{vault_id}/verify", response={202: JobOut, 409: ErrorOut},
+             operation_id="backup_vms_api_operations_verify_vault")
 def verify_vault(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
@@ -66,7 +70,8 @@ def verify_vault(request, vault_id: int):
         return Status(409, {"detail": failure.message})
 
 
-@router.post("/recovery-points/{point_id}/verify", response={202: JobOut, 409: ErrorOut})
+@router.post("/recovery-points/{point_id}/verify", response={202: JobOut, 409: ErrorOut},
+             operation_id="backup_vms_api_operations_verify_recovery_point")
 def verify_recovery_point(request, point_id: int):
     point = get_recovery_point_for_user(request.auth, point_id)
     try:
@@ -75,7 +80,8 @@ def verify_recovery_point(request, point_id: int):
         return Status(409, {"detail": failure.message})
 
 
-@router.post("/vaults/{vault_id}/gc", response={202: JobOut, 409: ErrorOut})
+@router.post("/vaults/{vault_id}/gc", response={202: JobOut, 409: ErrorOut},
+             operation_id="backup_vms_api_operations_collect_garbage")
 def collect_garbage(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:

@@ -1,16 +1,12 @@
-"""API of backups and of a vault's jobs: POST /protected-items/{id}/backup, GET /vaults/{id}/jobs."""
+"""The vault's JOBS tab: GET /vaults/{id}/jobs, filtered and paged as on the page."""
 
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Schema
 
 from backup.jobs.api import JobOut, job_out
-from backup.jobs.errors import JobFailed
 from backup.jobs.filters import PAGE_SIZE, JobFilterForm
 from backup.jobs.models import Job
 from backup.tenancy.api_errors import ErrorOut, field_errors
 from backup.vaults.access import get_vault_for_user
-
-from .access import get_protected_item_for_user
-from .services import backup
 
 router = Router(tags=["backups"])
 
@@ -33,17 +29,8 @@ class JobFiltersIn(Schema):
     page: int | None = None
 
 
-@router.post("/protected-items/{item_id}/backup", response={202: JobOut, 409: ErrorOut})
-def back_up_now(request, item_id: int):
-    item = get_protected_item_for_user(request.auth, item_id)
-    try:
-        job = backup.back_up_now(item, request.auth)
-    except JobFailed as failure:
-        return Status(409, {"detail": failure.message})
-    return Status(202, job_out(job))
-
-
-@router.get("/vaults/{vault_id}/jobs", response={200: JobPageOut, 400: ErrorOut})
+@router.get("/vaults/{vault_id}/jobs", response={200: JobPageOut, 400: ErrorOut},
+            operation_id="backup_vms_api_backup_vault_jobs")
 def vault_jobs(request, vault_id: int, filters: Query[JobFiltersIn]):
     vault = get_vault_for_user(request.auth, vault_id)
     form = JobFilterForm({k: v for k, v in filters.dict().items() if v not in ("", None)})
