@@ -3,19 +3,19 @@
 objects in its `access` module: the object if it is the user's, else 404, so an id of another subscription
 reads exactly like an id that does not exist."""
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.http import Http404
 
 from .models import Subscription
 
 
-def subscriptions_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Subscription]:
+def subscriptions_for(user: User | AnonymousUser) -> QuerySet[Subscription]:
     """The subscriptions a user may see; every tenant-scoped read starts here."""
     return Subscription.objects.for_user(user)
 
 
-def get_subscription_for_user(user: AbstractBaseUser, pk: int) -> Subscription:
+def get_subscription_for_user(user: User, pk: int) -> Subscription:
     try:
         return subscriptions_for(user).get(pk=pk)
     except (Subscription.DoesNotExist, ValueError, TypeError):
