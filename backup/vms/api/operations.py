@@ -7,11 +7,11 @@ same jobs.
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
 from backup.jobs.api import JobOut, job_out
-from backup.jobs.errors import JobFailed
-from backup.tenancy.api_errors import ErrorOut
+from backup.tenancy.api_errors import ErrorOut, conflict
 from backup.vaults.access import get_vault_for_user
 
 from ..access import get_recovery_point_for_user
@@ -66,8 +66,8 @@ def verify_vault(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
         return Status(202, job_out(operations.start_verify(vault, user=request.auth)))
-    except JobFailed as failure:
-        return Status(409, {"detail": failure.message})
+    except ValidationError as refusal:
+        return conflict(refusal)
 
 
 @router.post("/recovery-points/{point_id}/verify", response={202: JobOut, 409: ErrorOut},
@@ -76,8 +76,8 @@ def verify_recovery_point(request, point_id: int):
     point = get_recovery_point_for_user(request.auth, point_id)
     try:
         return Status(202, job_out(operations.start_verify(point.vault, user=request.auth, point=point)))
-    except JobFailed as failure:
-        return Status(409, {"detail": failure.message})
+    except ValidationError as refusal:
+        return conflict(refusal)
 
 
 @router.post("/vaults/{vault_id}/gc", response={202: JobOut, 409: ErrorOut},
@@ -86,5 +86,5 @@ def collect_garbage(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
         return Status(202, job_out(operations.start_gc_now(vault, user=request.auth)))
-    except JobFailed as failure:
-        return Status(409, {"detail": failure.message})
+    except ValidationError as refusal:
+        return conflict(refusal)
