@@ -3,7 +3,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from backup.tenancy.services import subscriptions_for
+from backup.tenancy.access import subscriptions_for
 from backup.vaults.models import Vault
 
 

@@ -3,7 +3,8 @@ from datetime import date
 from django.utils import timezone
 from ninja import Router, Schema, Status
 
-from backup.tenancy.services import get_subscription_for_user
+from backup.tenancy.access import get_subscription_for_user
+from backup.tenancy.api_errors import ErrorOut, field_errors
 
 from . import services
 from .models import DailyUsage
@@ -11,11 +12,6 @@ from .months import BadMonth, Month
 from .services.pricing import GB, NoPriceSheet
 
 router = Router(tags=["billing"])
-
-
-class ErrorOut(Schema):
-    detail: str
-    errors: dict[str, list[str]] = {}
 
 
 class UsageOut(Schema):
@@ -73,7 +69,7 @@ def _month(text: str | None) -> Month:
 
 
 def _bad_month(error: BadMonth, field: str) -> Status:
-    return Status(400, {"detail": str(error), "errors": {field: [str(error)]}})
+    return field_errors({field: [str(error)]})
 
 
 @router.get("/subscriptions/{subscription_id}/usage", response={200: list[UsageOut], 400: ErrorOut})

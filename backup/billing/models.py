@@ -3,6 +3,8 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
+from backup.tenancy.models import SubscriptionScopedQuerySet
+
 
 class PriceSheet(models.Model):
     """The list prices of VM backup from a date on: protected-instance fees by size band and
@@ -36,12 +38,7 @@ class PriceSheet(models.Model):
         return f"{self.name} ({self.currency}, from {self.effective_from:%Y-%m-%d})"
 
 
-class DailyUsageQuerySet(models.QuerySet):
-    def for_user(self, user) -> "DailyUsageQuerySet":
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(subscription__memberships__user=user)
-
+class DailyUsageQuerySet(SubscriptionScopedQuerySet):
     def in_month(self, month) -> "DailyUsageQuerySet":
         return self.filter(day__gte=month.first_day, day__lte=month.last_day)
 

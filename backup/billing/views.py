@@ -7,8 +7,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from backup.tenancy.services import get_subscription_for_user, subscriptions_for
-from backup.vaults.services import get_vault_for_user
+from backup.tenancy.access import get_subscription_for_user, subscriptions_for
+from backup.vaults.access import get_vault_for_user
 
 from . import services
 from .forms import BillingFilterForm

@@ -1,11 +1,13 @@
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
+from backup.tenancy.api_errors import ErrorOut, conflict
+
 from . import services
-from .errors import JobFailed
+from .access import get_job_for_user
 from .models import ACTIVE_STATUSES, Job, JobStatus
-from .views import get_job_for_user
 
 router = Router(tags=["jobs"])
 
@@ -40,10 +42,6 @@ class JobDetailOut(JobOut):
     subtasks: list[SubTaskOut]
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
 def job_out(job: Job) -> dict:
     return {
         "id": job.pk, "vault_id": job.vault_id, "item_name": job.item_name, "operation": job.operation,
@@ -66,8 +64,8 @@ def cancel_job(request, job_id: int):
     job = get_job_for_user(request.auth, job_id)
     try:
         return Status(200, job_out(services.request_cancel(job)))
-    except JobFailed as failure:
-        return Status(409, {"detail": failure.message})
+    except ValidationError as refusal:
+        return conflict(refusal)
 
 
 @router.get("/jobs", response=list[JobOut])
@@ -93,5 +91,5 @@ def retry_job(request, job_id: int):
     job = get_job_for_user(request.auth, job_id)
     try:
         return Status(202, job_out(services.retry(job, request.auth)))
-    except JobFailed as failure:
-        return Status(409, {"detail": failure.message})
+    except ValidationError as refusal:
+        return conflict(refusal)

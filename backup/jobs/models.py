@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from backup.tenancy.models import SubscriptionScopedQuerySet
+
 
 class Operation(models.TextChoices):
     DISCOVERY = "discovery", "Discovery"
@@ -31,12 +33,7 @@ ACTIVE_STATUSES = (JobStatus.IN_PROGRESS, JobStatus.CANCELLING)
 FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class JobQuerySet(models.QuerySet):
-    def for_user(self, user) -> "JobQuerySet":
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(subscription__memberships__user=user)
-
+class JobQuerySet(SubscriptionScopedQuerySet):
     def active(self) -> "JobQuerySet":
         return self.filter(status__in=ACTIVE_STATUSES)
 

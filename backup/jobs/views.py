@@ -1,21 +1,14 @@
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from . import services
+from .access import get_job_for_user
 from .errors import Refused
 from .filters import PAGE_SIZE, JobFilterForm
 from .models import Job
-
-
-def get_job_for_user(user, pk) -> Job:
-    try:
-        return Job.objects.for_user(user).select_related("subscription").get(pk=pk)
-    except (Job.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such job.") from None
 
 
 def render_vault_jobs(request, vault, **context):

@@ -1,6 +1,6 @@
 from ninja import Router, Schema
 
-from .services import subscriptions_for
+from .access import subscriptions_for
 
 router = Router(tags=["subscriptions"])
 

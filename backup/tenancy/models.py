@@ -1,6 +1,6 @@
 import hashlib
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from django.conf import settings
 from django.db import models
@@ -8,6 +8,23 @@ from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+
+class SubscriptionScopedQuerySet(models.QuerySet):
+    """Rows that belong to a subscription. Every tenant-scoped read starts with `for_user`, so one lookup decides
+    who sees what; a model reaching its subscription through another row names the way in `members_lookup`."""
+
+    members_lookup = "subscription__memberships__user"
+
+    def for_user(self, user) -> Self:
+        """Rows of the subscriptions the user is a member of; nothing for anonymous users."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(**{self.members_lookup: user})
+
+
+class SubscriptionQuerySet(SubscriptionScopedQuerySet):
+    members_lookup = "memberships__user"
 
 
 class Subscription(models.Model):
@@ -19,6 +36,8 @@ class Subscription(models.Model):
     members: "models.ManyToManyField[User, Membership]" = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="subscriptions"
     )
+
+    objects = SubscriptionQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -1,26 +1,10 @@
 import secrets
 from datetime import timedelta
 
-from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
-from django.http import Http404
+from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from .models import ApiToken, Subscription, hash_token
-
-
-def subscriptions_for(user: User | AnonymousUser) -> QuerySet[Subscription]:
-    """The subscriptions a user may see; every tenant-scoped read starts here."""
-    if not user.is_authenticated:
-        return Subscription.objects.none()
-    return Subscription.objects.filter(memberships__user=user)
-
-
-def get_subscription_for_user(user: User, pk: int) -> Subscription:
-    try:
-        return subscriptions_for(user).get(pk=pk)
-    except (Subscription.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such subscription.") from None
+from .models import ApiToken, hash_token
 
 
 class TokenExpired(Exception):

@@ -3,9 +3,10 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
-from backup.tenancy.services import subscriptions_for
+from backup.tenancy.access import subscriptions_for
+from backup.tenancy.api_errors import ErrorOut, bad_request
 
-from . import services
+from . import access, services
 from .models import Vault
 
 router = Router(tags=["vaults"])
@@ -33,23 +34,12 @@ class VaultOut(Schema):
     created_at: datetime
 
 
-class ErrorOut(Schema):
-    detail: str
-    errors: dict[str, list[str]] = {}
-
-
 def vault_out(vault: Vault) -> dict:
     return {
         "id": vault.pk, "name": vault.name, "region": vault.region, "subscription_id": vault.subscription_id,
         "status": vault.status, "status_reason": vault.status_reason, "redundancy": vault.redundancy,
         "redundancy_locked": vault.redundancy_locked, "created_at": vault.created_at,
     }
-
-
-def validation_error(error: ValidationError) -> Status:
-    errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
-    first = next(iter(errors.values()))[0]
-    return Status(400, {"detail": first, "errors": errors})
 
 
 @router.get("/vaults", response=list[VaultOut])
@@ -65,19 +55,19 @@ def create_vault(request, payload: VaultIn):
             user=request.auth, subscription=subscription, name=payload.name, region=payload.region
         )
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)
     return Status(201, vault_out(vault))
 
 
 @router.get("/vaults/{vault_id}", response=VaultOut)
 def get_vault(request, vault_id: int):
-    return vault_out(services.get_vault_for_user(request.auth, vault_id))
+    return vault_out(access.get_vault_for_user(request.auth, vault_id))
 
 
 @router.put("/vaults/{vault_id}/redundancy", response={200: VaultOut, 400: ErrorOut})
 def set_redundancy(request, vault_id: int, payload: RedundancyIn):
-    vault = services.get_vault_for_user(request.auth, vault_id)
+    vault = access.get_vault_for_user(request.auth, vault_id)
     try:
         return Status(200, vault_out(services.set_redundancy(vault, payload.redundancy)))
     except ValidationError as error:
-        return validation_error(error)
+        return bad_request(error)

@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from backup.tenancy.services import subscriptions_for
+from backup.tenancy.access import subscriptions_for
 
 from . import services
 from .models import Vault

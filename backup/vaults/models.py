@@ -5,14 +5,9 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from backup.tenancy.models import SubscriptionScopedQuerySet
+
 from .regions import REGION_CHOICES
-
-
-class VaultQuerySet(models.QuerySet):
-    def for_user(self, user) -> "VaultQuerySet":
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(subscription__memberships__user=user)
 
 
 class Vault(models.Model):
@@ -39,7 +34,7 @@ class Vault(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = VaultQuerySet.as_manager()
+    objects = SubscriptionScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -18,8 +18,8 @@ from backup.jobs.models import Job, Operation
 from backup.jobs.registry import handler
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
+from backup.tenancy.access import subscriptions_for
 from backup.tenancy.models import Subscription
-from backup.tenancy.services import subscriptions_for
 
 from .models import Vault
 from .regions import REGIONS
@@ -38,13 +38,6 @@ REDUNDANCY_LOCKED_MESSAGE = (
     "The storage redundancy can no longer be changed: items are already registered with this vault, "
     "and their backup data is kept with the redundancy chosen when the first one was registered."
 )
-
-
-def get_vault_for_user(user, pk) -> Vault:
-    try:
-        return Vault.objects.for_user(user).select_related("subscription").get(pk=pk)
-    except (Vault.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such vault.") from None
 
 
 def validate_vault_name(subscription, name: str) -> str:

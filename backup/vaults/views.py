@@ -4,7 +4,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling, trigger_client_event
 
-from . import services
+from . import access, services
 from .forms import QuickCreateForm, RedundancyForm
 from .models import Vault
 
@@ -19,7 +19,7 @@ def vault_list(request):
 @require_GET
 @login_required
 def vault_row(request, pk: int):
-    vault = services.get_vault_for_user(request.user, pk)
+    vault = access.get_vault_for_user(request.user, pk)
     response = render(request, "vaults/partials/vault_row.html", {"vault": vault})
     if vault.status != Vault.Status.CREATING:
         # Tell htmx to stop polling: the vault has reached its final state.
@@ -41,7 +41,7 @@ def quick_create(request):
 
 
 def _vault_page(request, pk: int, tab: str, template: str, **context):
-    vault = services.get_vault_for_user(request.user, pk)
+    vault = access.get_vault_for_user(request.user, pk)
     return render(request, template, {"vault": vault, "tab": tab, "section": "recovery", **context})
 
 
@@ -54,7 +54,7 @@ def quickstart(request, pk: int):
 @require_http_methods(["GET", "POST"])
 @login_required
 def configure(request, pk: int):
-    vault = services.get_vault_for_user(request.user, pk)
+    vault = access.get_vault_for_user(request.user, pk)
     form = RedundancyForm(request.POST or None, initial={"redundancy": vault.redundancy})
     saved = False
     if request.method == "POST" and form.is_valid():

@@ -13,7 +13,7 @@ from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from backup.vaults import services as vaults
 from backup.vaults.api import vault_out
 from backup.vaults.models import Vault
-from backup.vms.api_operations import point_out
+from backup.vms.api.operations import point_out
 from backup.vms.services import backup, manage, operations, protection
 from backup.vms.services import restore as restores
 

@@ -5,11 +5,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 from django.http import Http404
 
+from backup.jobs.access import get_job_for_user
 from backup.jobs.models import Job
-from backup.jobs.views import get_job_for_user
-from backup.tenancy.services import subscriptions_for
+from backup.tenancy.access import subscriptions_for
+from backup.vaults.access import get_vault_for_user
 from backup.vaults.models import Vault
-from backup.vaults.services import get_vault_for_user
 from backup.vms.models import ProtectedItem, RecoveryPoint
 
 NOT_FOUND = 3  # exit code: the thing named does not exist (or is not the user's)
@@ -60,8 +60,7 @@ def subscription(user, ref: str | None):
 
 def protected_item(user, ref: str, vault_ref: str | None = None) -> ProtectedItem:
     """A protected item by id, or by VM name within --vault."""
-    items = ProtectedItem.objects.filter(vault__subscription__memberships__user=user).select_related(
-        "vault__subscription", "policy")
+    items = ProtectedItem.objects.for_user(user).select_related("vault__subscription", "policy")
     if ref.isdigit():
         item = items.filter(pk=int(ref)).first()
     elif vault_ref is not None:
@@ -76,7 +75,7 @@ def protected_item(user, ref: str, vault_ref: str | None = None) -> ProtectedIte
 def recovery_point(user, ref: str) -> RecoveryPoint:
     point = None
     if ref.isdigit():
-        point = RecoveryPoint.objects.filter(pk=int(ref), vault__subscription__memberships__user=user).select_related(
+        point = RecoveryPoint.objects.for_user(user).filter(pk=int(ref)).select_related(
             "vault__subscription", "protected_item").first()
     if point is None:
         raise CommandError(f"No recovery point {ref}.", returncode=NOT_FOUND)

@@ -73,7 +73,7 @@ def test_an_unexpected_error_is_a_json_body_with_an_error_id(client, alice, alph
     def broken(*args, **kwargs):
         raise RuntimeError("something broke in /srv/portal/secret.py")
 
-    monkeypatch.setattr("backup.vaults.services.get_vault_for_user", broken)
+    monkeypatch.setattr("backup.vaults.access.get_vault_for_user", broken)
     with caplog.at_level(logging.ERROR, logger="portal.api"):
         response = client.get("/api/v1/vaults/1", headers=api_headers(alice))
     assert response.status_code == 500

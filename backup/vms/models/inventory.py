@@ -6,15 +6,8 @@ from django.utils import timezone
 
 from backup.fabric import layout
 from backup.fabric.machines import MachineSpec
+from backup.tenancy.models import SubscriptionScopedQuerySet
 from backup.vaults.regions import REGION_CHOICES
-
-
-class SubscriptionScopedQuerySet(models.QuerySet):
-    def for_user(self, user) -> "SubscriptionScopedQuerySet":
-        """Rows of the subscriptions the user is a member of; nothing for anonymous users."""
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(subscription__memberships__user=user)
 
 
 class StorageAccount(models.Model):

@@ -1,6 +1,12 @@
 from django.db import models
 from django.utils import timezone
 
+from backup.tenancy.models import SubscriptionScopedQuerySet
+
+
+class VaultScopedQuerySet(SubscriptionScopedQuerySet):
+    members_lookup = "vault__subscription__memberships__user"
+
 
 class RegisteredItem(models.Model):
     """A machine a vault knows about (the product's "container"): discovered, then registered.
@@ -25,6 +31,8 @@ class RegisteredItem(models.Model):
     status_reason = models.TextField(blank=True)
     discovered_at = models.DateTimeField(default=timezone.now)
     registered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = VaultScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["vm_name", "cloud_service_name"]
@@ -59,6 +67,8 @@ class ProtectedItem(models.Model):
     last_backup_status = models.CharField(max_length=20, blank=True)
     # Protected-instance size at the last successful backup: the billing base once protection stops.
     protected_instance_bytes = models.BigIntegerField(default=0)
+
+    objects = VaultScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["vm_name", "cloud_service_name"]
@@ -115,6 +125,8 @@ class RecoveryPoint(models.Model):
     # Cleared once every one of them reads back sound (a later backup rewrote it): see services/integrity.py.
     damaged_chunks = models.JSONField(default=list, blank=True)
     damaged_at = models.DateTimeField(null=True, blank=True)
+
+    objects = VaultScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -76,16 +76,6 @@ COMMON_TIMEZONES = [
 POLICY_FIELDS = ["name", "frequency", "days_of_week", "time_of_day", "timezone", *RETENTION_RANGES]
 
 
-def get_policy(vault: Vault, pk) -> BackupPolicy:
-    """A policy of this vault (the vault was already checked for the user), or 404."""
-    from django.http import Http404
-
-    try:
-        return vault.policies.get(pk=pk)
-    except (BackupPolicy.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such policy.") from None
-
-
 def floor_to_half_hour(value: time) -> time:
     return time(value.hour, 30 if value.minute >= 30 else 0)
 

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from backup.jobs.errors import Refused
-from backup.vaults.services import get_vault_for_user
+from backup.vaults.access import get_vault_for_user
 
 from ..models import ProtectedItem
 from ..services import backup

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from backup.jobs.views import render_vault_jobs
-from backup.vaults.services import get_vault_for_user
+from backup.vaults.access import get_vault_for_user
 
 from ..services import dashboard
 

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from backup.jobs.models import Job, Operation
-from backup.vaults.services import get_vault_for_user
+from backup.vaults.access import get_vault_for_user
 
 from ..services import policies, protection, restore
 

@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from backup.vaults.services import get_vault_for_user
+from backup.vaults.access import get_vault_for_user
 
+from ..access import get_policy
 from ..forms import PolicyForm
 from ..models import ProtectedItem
 from ..services import policies
@@ -49,7 +50,7 @@ def policy_create(request, pk: int):
 @login_required
 def policy_edit(request, pk: int, policy_pk: int):
     vault = get_vault_for_user(request.user, pk)
-    policy = policies.get_policy(vault, policy_pk)
+    policy = get_policy(vault, policy_pk)
     form = PolicyForm(request.POST or None, policy=policy)
     if request.method == "POST" and form.is_valid():
         try:
@@ -65,7 +66,7 @@ def policy_edit(request, pk: int, policy_pk: int):
 @login_required
 def policy_delete(request, pk: int, policy_pk: int):
     vault = get_vault_for_user(request.user, pk)
-    policy = policies.get_policy(vault, policy_pk)
+    policy = get_policy(vault, policy_pk)
     error = policies.policy_in_use_message(policy) or ""
     if request.method == "POST" and not error:
         try:

@@ -10,7 +10,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling, trigger_client_event
 
 from backup.jobs.models import Job, Operation
-from backup.vaults.services import get_vault_for_user
+from backup.vaults.access import get_vault_for_user
 
 from ..models import RegisteredItem
 from ..services import discovery, registration

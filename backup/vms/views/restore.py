@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
-from backup.vaults.services import get_vault_for_user
+from backup.vaults.access import get_vault_for_user
 
 from ..models import ProtectedItem
 from ..services import integrity, restore

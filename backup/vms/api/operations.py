@@ -1,22 +1,25 @@
-"""API of operators' operations on a vault's backup data: recovery points, Verify and garbage collection.
+"""Operators' operations on a vault's backup data: its recovery points, Verify and garbage collection.
 
-POST /vaults/{id}/verify, POST /recovery-points/{id}/verify and POST /vaults/{id}/gc start jobs (202);
-the CLI (`manage.py backup verify|gc`) and the admin actions start the same jobs.
+POST /vaults/{id}/verify, POST /recovery-points/{id}/verify and POST /vaults/{id}/gc start jobs (202). They
+have no page: the admin actions (admin_operations.py) and the CLI (`manage.py backup verify|gc`) start the
+same jobs.
 """
 
 from datetime import datetime
 
-from django.http import Http404
+from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
-from backup.jobs.api import ErrorOut, JobOut, job_out
-from backup.jobs.errors import JobFailed
-from backup.vaults.services import get_vault_for_user
+from backup.jobs.api import JobOut, job_out
+from backup.tenancy.api_errors import ErrorOut, conflict
+from backup.vaults.access import get_vault_for_user
 
-from .models import RecoveryPoint
-from .services import operations
+from ..access import get_recovery_point_for_user
+from ..models import RecoveryPoint
+from ..services import operations
 
 router = Router(tags=["operations"])
+
 
 class RecoveryPointOut(Schema):
     id: int
@@ -36,14 +39,6 @@ class RecoveryPointOut(Schema):
     damaged_at: datetime | None
 
 
-def get_recovery_point_for_user(user, pk) -> RecoveryPoint:
-    try:
-        return RecoveryPoint.objects.select_related("vault__subscription").get(
-            pk=pk, vault__subscription__memberships__user=user)
-    except (RecoveryPoint.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such recovery point.") from None
-
-
 def point_out(point: RecoveryPoint) -> dict:
     return {
         "id": point.pk, "vault_id": point.vault_id, "protected_item_id": point.protected_item_id,
@@ -55,7 +50,8 @@ def point_out(point: RecoveryPoint) -> dict:
     }
 
 
-@router.get("/vaults/{vault_id}/recovery-points", response=list[RecoveryPointOut])
+@router.get("/vaults/{vault_id}/recovery-points", response=list[RecoveryPointOut],
+            operation_id="backup_vms_api_operations_list_recovery_points")
 def list_recovery_points(request, vault_id: int, protected_item_id: int | None = None):
     vault = get_vault_for_user(request.auth, vault_id)
     points = vault.recovery_points.order_by("-created_at", "-id")
@@ -64,28 +60,31 @@ def list_recovery_points(request, vault_id: int, protected_item_id: int | None =
     return [point_out(p) for p in points]
 
 
-@router.post("/vaults/{vault_id}/verify", response={202: JobOut, 409: ErrorOut})
+@router.post("/vaults/{vault_id}/verify", response={202: JobOut, 409: ErrorOut},
+             operation_id="backup_vms_api_operations_verify_vault")
 def verify_vault(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
         return Status(202, job_out(operations.start_verify(vault, user=request.auth)))
-    except JobFailed as failure:
-        return Status(409, {"detail": failure.message})
+    except ValidationError as refusal:
+        return conflict(refusal)
 
 
-@router.post("/recovery-points/{point_id}/verify", response={202: JobOut, 409: ErrorOut})
+@router.post("/recovery-points/{point_id}/verify", response={202: JobOut, 409: ErrorOut},
+             operation_id="backup_vms_api_operations_verify_recovery_point")
 def verify_recovery_point(request, point_id: int):
     point = get_recovery_point_for_user(request.auth, point_id)
     try:
         return Status(202, job_out(operations.start_verify(point.vault, user=request.auth, point=point)))
-    except JobFailed as failure:
-        return Status(409, {"detail": failure.message})
+    except ValidationError as refusal:
+        return conflict(refusal)
 
 
-@router.post("/vaults/{vault_id}/gc", response={202: JobOut, 409: ErrorOut})
+@router.post("/vaults/{vault_id}/gc", response={202: JobOut, 409: ErrorOut},
+             operation_id="backup_vms_api_operations_collect_garbage")
 def collect_garbage(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
         return Status(202, job_out(operations.start_gc_now(vault, user=request.auth)))
-    except JobFailed as failure:
-        return Status(409, {"detail": failure.message})
+    except ValidationError as refusal:
+        return conflict(refusal)
