@@ -4,7 +4,6 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
-from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 

@@ -50,7 +50,6 @@ def policy_out(policy: BackupPolicy) -> dict:
 @router.get("/vaults/{vault_id}/policies", response=list[PolicyOut], operation_id="backup_vms_api_list_policies")
 def list_policies(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
-    policies.ensure_default_policy(vault)
     return [policy_out(p) for p in vault.policies.all()]
 
 

@@ -48,7 +48,7 @@ def list_registered_items(request, vault_id: int, status: str | None = None):
     return [
         {"id": i.pk, "vm_id": i.vm_id, "name": i.vm_name, "cloud_service": i.cloud_service_name,
          "status": i.status, "status_reason": i.status_reason, "registered_at": i.registered_at}
-        for i in map(registration.reconcile, items)
+        for i in items
     ]
 
 

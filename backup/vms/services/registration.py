@@ -123,11 +123,6 @@ def register(ctx: JobContext) -> None:
     ctx.show({"Extension": f"{info.publisher}.{info.name}", "Extension version": info.version})
 
 
-def reconcile(item: RegisteredItem) -> RegisteredItem:
-    """An item left "Registering" by a job that ended without reaching the handler (worker lost,
-    cancelled before start) takes the job's outcome, so no row stays "Registering" forever."""
-    if item.status != RegisteredItem.Status.REGISTERING or item.vm_id is None:
-        return item
     job = (Job.objects.filter(vault_id=item.vault_id, item_type="vm", item_id=item.vm_id,
                               operation=Operation.REGISTER).order_by("-started_at", "-id").first())
     if job is None or job.status in ACTIVE_STATUSES:
