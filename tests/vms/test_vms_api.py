@@ -4,6 +4,7 @@ import pytest
 
 from backup.jobs.models import Job, JobStatus
 from backup.vms.models import BackupPolicy
+from backup.vms.services import policies
 
 from .helpers import make_vm, run_jobs
 from .test_registration import IDS, LIMITATIONS
@@ -77,6 +78,7 @@ def test_api_registers_and_protects_with_a_new_policy(client, auth, alpha, vms_v
 
 
 def test_api_protect_with_an_existing_policy_and_refuses_a_second_policy(client, auth, alpha, vms_vault):
+    policies.ensure_default_policy(vms_vault)  # what the Create Vault job gives a vault
     vm = make_vm(alpha, files=False)
     register_through_api(client, auth, vms_vault, vm)
     [default] = client.get(f"/api/v1/vaults/{vms_vault.pk}/policies", headers=auth).json()
@@ -109,6 +111,7 @@ def test_api_policies_crud_with_field_errors(client, auth, vms_vault):
 
 
 def test_api_refuses_to_delete_a_policy_in_use(client, auth, alpha, vms_vault):
+    policies.ensure_default_policy(vms_vault)  # what the Create Vault job gives a vault
     vm = make_vm(alpha, name="payroll-db", files=False)
     register_through_api(client, auth, vms_vault, vm)
     [default] = client.get(f"/api/v1/vaults/{vms_vault.pk}/policies", headers=auth).json()
