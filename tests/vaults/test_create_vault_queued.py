@@ -1,6 +1,7 @@
 """Vault creation is a job like the others: recorded first, so a broker outage never loses a vault."""
 
 import importlib
+import os
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -27,13 +28,20 @@ def _forget_broker_connections() -> None:
 def broker_refusing_connections():
     """The portal's Celery app points at a Redis port nothing listens on, as when the broker is stopped."""
     conf = celery_app.conf
-    saved = conf.broker_url, conf.broker_transport_options
-    conf.broker_url, conf.broker_transport_options = f"redis://127.0.0.1:{free_port()}/0", {}
+    saved = conf.broker_url, conf.broker_transport_options, os.environ.get("CELERY_BROKER_URL")
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    # Celery reads CELERY_BROKER_URL from the environment before its own setting, so both are pointed away.
+    conf.broker_url, conf.broker_transport_options = down, {}
+    os.environ["CELERY_BROKER_URL"] = down
     _forget_broker_connections()
     try:
         yield
     finally:
-        conf.broker_url, conf.broker_transport_options = saved
+        conf.broker_url, conf.broker_transport_options = saved[:2]
+        if saved[2] is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved[2]
         _forget_broker_connections()
 
 
