@@ -85,6 +85,7 @@ from django_celery_beat.models import IntervalSchedule  # noqa: E402
 from backup import engine  # noqa: E402
 from backup.fabric import layout  # noqa: E402
 from backup.fabric.disks import Disk  # noqa: E402
+from backup.jobs import runner as job_runner  # noqa: E402
 from backup.jobs import services as job_services  # noqa: E402
 from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus, Operation  # noqa: E402
 from backup.tenancy.models import Membership, Subscription  # noqa: E402
@@ -271,7 +272,7 @@ def drain(limit_s: float, maintain: bool) -> float:
     last_maintenance = 0.0
     while active_jobs() and time.monotonic() - started < limit_s:
         if maintain and time.monotonic() - last_maintenance >= 10:
-            job_services.reap_lost_jobs()
+            job_runner.reap_lost_jobs()
             job_services.requeue_unclaimed()
             last_maintenance = time.monotonic()
         time.sleep(2)
