@@ -1,6 +1,7 @@
 """The vms app's models, one module per concept: the fabric's inventory, backup policies,
 and the protection of machines in vaults (registered items, protected items, recovery points)."""
 
+from .hosts import HypervisorHost
 from .inventory import CloudService, StorageAccount, VirtualDisk, VirtualMachine
 from .policy import BackupPolicy
 from .protection import ProtectedItem, RecoveryPoint, RegisteredItem
@@ -8,6 +9,7 @@ from .protection import ProtectedItem, RecoveryPoint, RegisteredItem
 __all__ = [
     "BackupPolicy",
     "CloudService",
+    "HypervisorHost",
     "ProtectedItem",
     "RecoveryPoint",
     "RegisteredItem",

@@ -73,6 +73,11 @@ class VirtualMachine(models.Model):
         WINDOWS = "windows", "Windows"
         LINUX = "linux", "Linux"
 
+    class AgentState(models.TextChoices):
+        RESPONDING = "responding", "Guest agent responding"
+        NOT_RESPONDING = "not_responding", "Guest agent not responding"
+        ABSENT = "absent", "No guest agent channel"
+
     class PowerState(models.TextChoices):
         RUNNING = "Running", "Running"
         STOPPED = "Stopped", "Stopped"
@@ -96,6 +101,11 @@ class VirtualMachine(models.Model):
     domain_controller = models.BooleanField(default=False)
     multi_dc_domain = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # A libvirt domain of a KVM host (none for the simulated fabric's machines).
+    host = models.ForeignKey("vms.HypervisorHost", on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="virtual_machines")
+    domain_uuid = models.CharField(max_length=36, blank=True)
+    agent_state = models.CharField(max_length=20, choices=AgentState.choices, blank=True)
 
     objects = SubscriptionScopedQuerySet.as_manager()
 
@@ -158,6 +168,12 @@ class VirtualDisk(models.Model):
     storage_account = models.ForeignKey(StorageAccount, on_delete=models.PROTECT, related_name="disks")
     max_size = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
+    # A libvirt domain's disk: its target ("vda"), image, format and allocation as the host last reported.
+    target = models.CharField(max_length=32, blank=True)
+    source_path = models.CharField(max_length=1024, blank=True)
+    disk_format = models.CharField(max_length=20, blank=True)
+    allocation = models.BigIntegerField(null=True, blank=True)
+    trackable = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["vm", "kind", "lun"]
@@ -169,6 +185,8 @@ class VirtualDisk(models.Model):
     @property
     def key(self) -> str:
         """The disk's stable name within its machine, used in snapshots and manifests."""
+        if self.target:
+            return self.target
         return f"data-{self.lun}" if self.kind == self.Kind.DATA else self.kind
 
     @property

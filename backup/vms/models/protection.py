@@ -114,6 +114,7 @@ class RecoveryPoint(models.Model):
     stored_bytes_new = models.BigIntegerField(default=0)
     protected_instance_bytes = models.BigIntegerField(default=0)
     disks = models.JSONField(default=list, blank=True)
+    machine_config = models.TextField(blank=True)  # a KVM domain's XML at the point, to define it again on restore
     job_id = models.BigIntegerField(null=True, blank=True)
     # Made by BACK UP NOW (or an operator's backup) rather than the policy's schedule: retention keeps
     # every such point for the policy's daily retention.
