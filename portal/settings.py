@@ -237,6 +237,10 @@ JOB_HEARTBEAT_TIMEOUT_S = envint("JOB_HEARTBEAT_TIMEOUT_S", 120)
 JOB_REQUEUE_AFTER_S = envint("JOB_REQUEUE_AFTER_S", 300)
 # How long a VM snapshot waits for the guest to quiesce (VSS freeze / fsfreeze) before giving up.
 SNAPSHOT_QUIESCE_TIMEOUT_S = float(os.environ.get("SNAPSHOT_QUIESCE_TIMEOUT_S") or 60)
+# KVM hosts: how long a guest agent may take to answer (ping, freeze, thaw), and where backups keep their NBD
+# sockets and scratch files (QEMU, as the libvirt-qemu user, must be able to write there).
+KVM_AGENT_TIMEOUT_S = float(os.environ.get("KVM_AGENT_TIMEOUT_S") or 5)
+KVM_WORK_DIR = Path(os.environ.get("KVM_WORK_DIR", "/var/lib/libvirt/qemu/azure-backup"))
 
 # JSON lines in production (one object per line, with the job id of a job's lines); text when developing.
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
