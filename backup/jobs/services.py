@@ -62,8 +62,8 @@ def start(
         )
         notify(job)
         return job
+    notify(job)  # before the queueing: outside a transaction on_commit runs now, and a quick job's end must win
     transaction.on_commit(lambda: enqueue(job.pk))
-    notify(job)
     return job
 
 
