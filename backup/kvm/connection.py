@@ -41,8 +41,8 @@ class Connection:
         _silence_default_handler(libvirt)
         if self._conn is not None:
             try:
-                if self._conn.isAlive():
-                    return self._conn
+                self._conn.getLibVersion()  # isAlive() stays true after a restart until a keepalive fails
+                return self._conn
             except libvirt.libvirtError:
                 pass
             self.close()
