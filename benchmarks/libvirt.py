@@ -164,14 +164,16 @@ def main() -> None:
         out("backup_begin_s", round(t_begin, 3))
         # The ceiling is the best plain read (nothing done with the data) with several requests in flight:
         # aio_pread on one connection, or a connection per thread as the driver reads for the engine.
+        # Each the best of two runs: the cores are shared, and one run can fall into another process's burst.
         threads = args.workers * IO_THREADS_PER_WORKER
-        ceilings = {f"aio{depth}": logical / MiB / aio_read(disk.export, ranges, depth) for depth in (8, 16)}
-        ours = logical / MiB / threaded_read(disk, ranges, threads)
+        ceilings = {f"aio{depth}": logical / MiB / min(aio_read(disk.export, ranges, depth) for _ in range(2))
+                    for depth in (8, 16)}
+        ours = logical / MiB / min(threaded_read(disk, ranges, threads) for _ in range(2))
         ceilings[f"threads{threads}"] = ours
         ceiling = max(ceilings.values())
         out("nbd_read_ceiling_mib_s", round(ceiling, 1))
         out("nbd_read_by_method_mib_s", {k: round(v) for k, v in ceilings.items()})
-        single = logical / MiB / sync_read(disk.export, ranges)
+        single = logical / MiB / min(sync_read(disk.export, ranges) for _ in range(2))
         out("single_stream_mib_s", round(single, 1))
         out("single_stream_vs_ours", round(single / ours, 2))  # read against read, below 1: ours is faster
         snap.abandon()
