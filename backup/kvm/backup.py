@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from .nbd import Export
 from .snapshot import KvmSnapshot, KvmSnapshotDisk
 
 SOCKET = "nbd.sock"
+_CHECKPOINT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _JOB_OPERATION_BACKUP = 9  # VIR_DOMAIN_JOB_OPERATION_BACKUP (named so in newer bindings only)
 
 
@@ -93,6 +95,8 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, check
     uuid = info.uuid
     chosen = _chosen_disks(info, disks)
     notes: list[str] = []
+    if not _CHECKPOINT_NAME.match(checkpoint):
+        raise ValueError(f"invalid checkpoint name {checkpoint!r}: letters, digits and _.- only, at most 100")
     if since == checkpoint:
         raise ValueError(f"the new checkpoint {checkpoint!r} must differ from the one of the last point")
     with conn.errors("checking the checkpoints", info.name):
@@ -128,8 +132,12 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, check
             if note:
                 notes.append(note)
         created_at = datetime.now(UTC)
-        with conn.errors("starting the backup job", info.name):
-            dom.backupBegin(backup_xml, checkpoint_xml, 0)
+        try:
+            with conn.errors("starting the backup job", info.name):
+                dom.backupBegin(backup_xml, checkpoint_xml, 0)
+        except BaseException:
+            remove_job_files(work_dir, uuid)
+            raise
         if frozen:
             consistency = "file"
     finally:

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from backup import kvm
 from backup.engine import restore_point
 
 from . import guest
@@ -84,6 +85,14 @@ def test_agent_freeze_thaw_and_restored_guest_boots(host, store, linux_guest, po
     point = take(host, store, _Domain(uuid), "p1", since=None, base=None)
     assert point.consistency == "file", point.notes
     assert agent(dom, "guest-fsfreeze-status") == "thawed"
+    # libvirt refuses the backup after the guest was frozen (a checkpoint of that name exists, made outside
+    # the portal): the guest is thawed all the same, and the checkpoint that is not ours stays.
+    dom.checkpointCreateXML("<domaincheckpoint><name>foreign-1</name></domaincheckpoint>", 0)
+    with pytest.raises(kvm.KvmError, match="(?i)starting the backup job"):
+        host.begin_backup(uuid, checkpoint="foreign-1", since="azbk-p1")
+    assert agent(dom, "guest-fsfreeze-status") == "thawed"
+    assert not (host.work_dir / uuid).exists()
+    assert {c.getName() for c in dom.listAllCheckpoints(0)} == {"azbk-p1", "foreign-1"}
 
     raw = tmp_path / "vda.raw"
     restore_point(store, "p1", {"vda": raw})
