@@ -93,6 +93,11 @@ def test_agent_freeze_thaw_and_restored_guest_boots(host, store, linux_guest, po
     assert agent(dom, "guest-fsfreeze-status") == "thawed"
     assert not (host.work_dir / uuid).exists()
     assert {c.getName() for c in dom.listAllCheckpoints(0)} == {"azbk-p1", "foreign-1"}
+    # A worker killed between freeze and thaw: the reaper's end_leftover_backup thaws the guest.
+    dom.fsFreeze(None, 0)
+    assert agent(dom, "guest-fsfreeze-status") == "frozen"
+    host.end_leftover_backup(uuid)
+    assert agent(dom, "guest-fsfreeze-status") == "thawed"
 
     raw = tmp_path / "vda.raw"
     restore_point(store, "p1", {"vda": raw})
