@@ -144,23 +144,29 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, check
         if frozen and not _thaw(dom, agent_timeout_s):
             notes.append("The guest agent did not confirm the thaw; the next backup thaws the guest if needed.")
 
+    # Looked up again: libvirtd may have restarted during the transfer (QEMU kept serving), and the next
+    # connection still ends the job.
+    def current() -> Any:
+        return conn.get().lookupByUUIDString(uuid)
+
     def end() -> None:
         try:
             with conn.errors("ending the backup job", info.name):
-                if backup_job_running(dom):
-                    dom.abortJob()
+                now = current()
+                if backup_job_running(now):
+                    now.abortJob()
         finally:
             remove_job_files(work_dir, uuid)
 
     def keep_new() -> None:
         if keep:
             with conn.errors("deleting the previous checkpoint", info.name):
-                checkpoints.drop(dom, checkpoint, running=True)
+                checkpoints.drop(current(), checkpoint, running=True)
 
     def discard_new() -> None:
         with conn.errors("deleting the unused checkpoint", info.name):
             try:
-                dom.checkpointLookupByName(checkpoint).delete(0)
+                current().checkpointLookupByName(checkpoint).delete(0)
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN_CHECKPOINT:
                     raise
