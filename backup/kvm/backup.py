@@ -12,6 +12,7 @@ import os
 import pwd
 import re
 import shutil
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -53,6 +54,9 @@ def remove_job_files(work_dir: Path, uuid: str) -> None:
 
 def backup_job_running(dom: Any) -> bool:
     libvirt = load("libvirt")
+    # A monitor command waits until libvirtd has reconnected to QEMU (after a restart it restores the domain's
+    # jobs only then); jobStats alone would answer "no job" in the meantime.
+    checkpoints.qmp(dom, "query-status")
     stats = dom.jobStats(0)
     return stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE and \
         stats.get("operation") == _JOB_OPERATION_BACKUP
@@ -71,8 +75,25 @@ def end_leftover(dom: Any, work_dir: Path) -> bool:
     if str(work_dir) not in xml:
         raise BackupBusy(f"Another backup job is running on domain {dom.name()} and it is not this portal's: "
                          "wait for it to end (or end it with `virsh domjobabort`) and retry")
-    dom.abortJob()
+    abort(dom)
     return True
+
+
+def abort(dom: Any, timeout_s: float = 10.0) -> None:
+    """End the domain's backup job and wait until it is gone: libvirt ends it asynchronously (when QEMU says
+    its block jobs are cancelled), which after a libvirtd restart was seen to take a moment."""
+    libvirt = load("libvirt")
+    deadline = time.monotonic() + timeout_s
+    while backup_job_running(dom):
+        try:
+            dom.abortJob()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:  # "no job is active": ended meanwhile
+                raise
+        if time.monotonic() > deadline:
+            raise KvmError(f"The backup job of domain {dom.name()} did not end within {timeout_s:.0f} s of "
+                           "aborting it; the next backup ends it")
+        time.sleep(0.1)
 
 
 def _thaw_if_frozen(dom: Any) -> None:
@@ -152,9 +173,7 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, check
     def end() -> None:
         try:
             with conn.errors("ending the backup job", info.name):
-                now = current()
-                if backup_job_running(now):
-                    now.abortJob()
+                abort(current())
         finally:
             remove_job_files(work_dir, uuid)
 

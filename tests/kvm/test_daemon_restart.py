@@ -83,9 +83,6 @@ def test_libvirtd_crash_mid_backup_then_next_run_works(host, store, make_domain,
 
 
 def test_libvirtd_restart_during_the_transfer_is_survived(host, store, make_domain, crash_libvirtd, tmp_path):
-    from backup.engine import backup_snapshot
-    from backup.kvm.backup import backup_job_running
-
     d = make_domain(fill=[("vda", 0, 8 * MiB, 0x11)])
     with host.begin_backup(d.uuid, checkpoint="azbk-p1", since=None) as snap:
         crash_libvirtd()
