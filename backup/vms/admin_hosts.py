@@ -71,11 +71,11 @@ class HypervisorHostAdmin(OperateActionsMixin, admin.ModelAdmin):
         for host in queryset:
             result = hosts.sync_host(host)
             if result.ok:
-                self.message_user(request, f"{host.name}: {result.found} domain(s); {len(result.added)} added, "
+                self.message_user(request, f"Host {host.name}: {result.found} domain(s); {len(result.added)} added, "
                                            f"{len(result.updated)} updated, {len(result.removed)} removed.",
                                   messages.SUCCESS)
             else:
-                self.message_user(request, f"{host.name}: {result.error}", messages.ERROR)
+                self.message_user(request, f"Host {host.name}: {result.error}", messages.ERROR)
 
     @admin.action(description="Remove the selected hosts (refused while their machines are protected)",
                   permissions=["operate"])
@@ -86,4 +86,4 @@ class HypervisorHostAdmin(OperateActionsMixin, admin.ModelAdmin):
             except ValidationError as error:
                 self.message_user(request, " ".join(error.messages), messages.ERROR)
             else:
-                self.message_user(request, f"{host.name}: removed.", messages.SUCCESS)
+                self.message_user(request, f"Host {host.name} removed.", messages.SUCCESS)
