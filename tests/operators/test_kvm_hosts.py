@@ -48,7 +48,7 @@ def test_the_admin_add_form_shows_the_services_errors_on_their_fields(operator_c
     assert 'class="errorlist' in page
     fake.down.add(URI)
     page = operator_client.post(url, _add_form(subscription=alpha.pk)).content.decode()
-    assert "Could not connect to the host at" in page
+    assert "Could not connect to the host: " in page
     assert not HypervisorHost.objects.exists()
 
 

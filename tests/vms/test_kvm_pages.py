@@ -39,7 +39,7 @@ def test_an_unreachable_host_is_said_on_its_machines(alice_client, alpha, kvm_ho
     assert "(host unavailable)" in alice_client.get(reverse("vm-list")).content.decode()
     vm = VirtualMachine.objects.get(name="web01")
     page = alice_client.get(reverse("vm-detail", args=[vm.pk])).content.decode()
-    assert "The host could not be reached at" in page
+    assert "The host could not be reached: " in page
 
 
 def test_the_vm_details_show_disks_with_sizes_format_allocation_and_the_agent(alice_client, kvm_host):

@@ -76,7 +76,7 @@ def run_discovery(ctx: JobContext) -> None:
         synced = hosts.sync_hosts(vault.subscription_id, vault.region)
         found = discover(vault)
     shown = {"Virtual machines found": found["virtual_machines_found"], "Newly discovered": found["newly_discovered"]}
-    unreachable = [result.error for result in synced if not result.ok]
+    unreachable = [f"{result.host}: {result.error}" for result in synced if not result.ok]
     if unreachable:
         shown["KVM hosts not reached"] = " ".join(unreachable)
     ctx.show(shown)

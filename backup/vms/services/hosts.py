@@ -28,11 +28,11 @@ NAME_INVALID = ("A host name may contain only letters, numbers and hyphens, must
                 "number, and can be at most 63 characters long.")
 NAME_TAKEN = "The name '{name}' is already used by a KVM host or a cloud service. Choose another name."
 URI_REQUIRED = "Give the host's libvirt connection URI, e.g. qemu:///system or qemu+ssh://root@kvm2/system."
-URI_UNREACHABLE = "Could not connect to the host at {uri}: {error}"
+URI_UNREACHABLE = "Could not connect to the host: {error}"
 POOL_REQUIRED = "Give the libvirt storage pool that restored disks go to."
 POOL_MISSING = "The host has no active storage pool named '{pool}': {error}"
 REGION_INVALID = "Choose one of the regions: {regions}."
-HOST_UNREACHABLE = "The host could not be reached at {uri}: {error}"
+HOST_UNREACHABLE = "The host could not be reached: {error}"
 HOST_PROTECTED = ("The host '{name}' cannot be removed while its virtual machines are protected ({names}). "
                   "Stop protection of them first.")
 
@@ -96,14 +96,14 @@ def add_host(subscription, name: str, uri: str, region: str, pool: str) -> Hyper
     try:
         conn = connect(candidate)
     except kvm.KvmError as error:
-        raise ValidationError({"uri": URI_UNREACHABLE.format(uri=uri, error=error)}) from None
+        raise ValidationError({"uri": URI_UNREACHABLE.format(error=error)}) from None
     try:
         try:
             conn.pool_path(pool)
         except kvm.PoolNotFound as error:
             raise ValidationError({"storage_pool": POOL_MISSING.format(pool=pool, error=error)}) from None
         except kvm.KvmError as error:
-            raise ValidationError({"uri": URI_UNREACHABLE.format(uri=uri, error=error)}) from None
+            raise ValidationError({"uri": URI_UNREACHABLE.format(error=error)}) from None
         try:
             with transaction.atomic():
                 candidate.cloud_service = CloudService.objects.create(subscription=subscription, name=name,
@@ -242,7 +242,7 @@ def update_machine(vm: VirtualMachine, info: kvm.DomainInfo, account: StorageAcc
 
 
 def _unavailable(host: HypervisorHost, error: Exception) -> SyncResult:
-    reason = HOST_UNREACHABLE.format(uri=host.uri, error=error)
+    reason = HOST_UNREACHABLE.format(error=error)
     HypervisorHost.objects.filter(pk=host.pk).update(status=HypervisorHost.Status.UNAVAILABLE, last_error=reason)
     host.status, host.last_error = HypervisorHost.Status.UNAVAILABLE, reason
     return SyncResult(host=host.name, error=reason)
