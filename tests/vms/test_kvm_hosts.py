@@ -18,6 +18,7 @@ from backup.vms.models import (
     VirtualMachine,
 )
 from backup.vms.services import discovery, guest, hosts, kvm_registration, registration
+from backup.vms.tasks import sync_kvm_hosts
 from tests import kvm_fakes
 from tests.factories import make_policy, protect
 from tests.kvm_fakes import URI, GiB, MiB, disk, domain
@@ -271,3 +272,14 @@ def test_the_guest_workload_leaves_kvm_machines_alone(alpha, fake):
     assert guest.run_guest_workload(vm_id=vm.pk) == {}
     assert str(simulated) not in guest.run_guest_workload(vm_id=vm.pk)
     assert VirtualDisk.objects.filter(vm=vm).count() == 1
+
+
+def test_beat_syncs_every_host_every_five_minutes(alpha, fake, settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["sync-kvm-hosts"]
+    assert (entry["task"], entry["schedule"]) == (sync_kvm_hosts.name, 300.0)
+    host = add(alpha)
+    fake.add_domain(URI, domain("web01"))
+    assert sync_kvm_hosts() == 0
+    assert VirtualMachine.objects.filter(host=host, name="web01").exists()
+    fake.down.add(URI)
+    assert sync_kvm_hosts() == 1

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from backup.vms.models import ProtectedItem, RegisteredItem, VirtualMachine
-from backup.vms.services import hosts, kvm_registration, policies, registration
+from backup.vms.services import discovery, hosts, kvm_registration, policies, registration
 from tests import kvm_fakes
 from tests.kvm_fakes import URI, GiB, MiB, disk, domain
 
@@ -56,6 +56,12 @@ def test_another_subscriptions_machine_details_are_not_found(charlie_client, kvm
     assert charlie_client.get(reverse("vm-detail", args=[vm.pk])).status_code == 404
 
 
+def test_the_register_dialog_says_which_candidates_are_kvm_domains(alice_client, kvm_host, vms_vault):
+    discovery.discover(vms_vault)
+    page = alice_client.get(reverse("vault-register", args=[vms_vault.pk])).content.decode()
+    assert "web01" in page and "(KVM &middot; Guest agent not responding)" in page
+
+
 def test_the_notes_show_on_the_registered_items_and_on_the_protected_item(alice, alice_client, alpha, kvm_host,
                                                                           vms_vault):
     vm = VirtualMachine.objects.get(name="web01")
@@ -85,6 +91,9 @@ def test_the_api_exposes_host_agent_state_and_disks(client, alice, charlie, api_
         {"key": "vda", "kind": "os", "lun": 0, "max_size": 8 * GiB, "format": "qcow2", "allocation": 1536 * MiB,
          "trackable": True, "source_path": "/pool/vda.img"},
     ]
+    [account] = [a for a in client.get("/api/v1/storage-accounts", headers=api_headers(alice)).json()
+                 if a["name"] == host.storage_account.name]
+    assert account["used_bytes"] == 1536 * MiB + 2 * GiB  # the allocation the sync recorded
     [listed_host] = client.get("/api/v1/hosts", headers=api_headers(alice)).json()
     assert (listed_host["name"], listed_host["uri"], listed_host["status"], listed_host["vm_count"],
             listed_host["storage_account"]) == ("kvm1", URI, "Connected", 1, host.storage_account.name)

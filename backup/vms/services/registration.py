@@ -99,11 +99,14 @@ def register(ctx: JobContext) -> None:
     item = RegisteredItem.objects.select_related("vault", "vm", "vm__cloud_service").get(
         pk=ctx.job.params["registered_item_id"])
     vm = item.vm
-    if vm is not None and vm.host_id is not None:
-        vm = kvm_registration.refresh(vm)
     if vm is None:
         raise JobFailed(VM_NOT_FOUND, VM_NOT_FOUND_ACTION, "VmNotFound")
     with ctx.step("Check the virtual machine's configuration"):
+        if vm.host_id is not None:
+            # A KVM domain is checked as its host reports it now, not as the last sync saw it.
+            vm = kvm_registration.refresh(vm)
+            if vm is None:
+                raise JobFailed(VM_NOT_FOUND, VM_NOT_FOUND_ACTION, "VmNotFound")
         taken = RegisteredItem.objects.filter(vm=vm, status__in=TAKEN_STATUSES).exclude(vault=item.vault)
         if taken.exists():
             raise JobFailed(REGISTERED_ELSEWHERE, REGISTERED_ELSEWHERE_ACTION, "AlreadyRegistered")
