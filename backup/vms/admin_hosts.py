@@ -71,9 +71,7 @@ class HypervisorHostAdmin(OperateActionsMixin, admin.ModelAdmin):
         for host in queryset:
             result = hosts.sync_host(host)
             if result.ok:
-                self.message_user(request, f"Host {host.name}: {result.found} domain(s); {len(result.added)} added, "
-                                           f"{len(result.updated)} updated, {len(result.removed)} removed.",
-                                  messages.SUCCESS)
+                self.message_user(request, f"Host {host.name}: {result.summary}", messages.SUCCESS)
             else:
                 self.message_user(request, f"Host {host.name}: {result.error}", messages.ERROR)
 

@@ -295,11 +295,6 @@ def _domains_text(user, host) -> str:
     return table(rows, DOMAIN_COLUMNS)
 
 
-def _sync_text(result: hosts.SyncResult) -> str:
-    return (f"{result.found} domain(s): {len(result.added)} added, {len(result.updated)} updated, "
-            f"{len(result.removed)} removed.")
-
-
 def host_add(user, options, stderr):
     subscription = resolve.subscription(user, options.get("subscription"))
     try:
@@ -321,7 +316,7 @@ def host_sync(user, options, stderr):
     if not result.ok:
         raise CommandError(result.error, returncode=JOB_FAILED)
     data = _host_data(user, host) | {"added": result.added, "updated": result.updated, "removed": result.removed}
-    return data, f"{host.name}: {_sync_text(result)}\n\n{_domains_text(user, host)}"
+    return data, f"{host.name}: {result.summary}\n\n{_domains_text(user, host)}"
 
 
 def host_remove(user, options, stderr):

@@ -57,7 +57,7 @@ def test_sync_now_and_remove_actions(operator_client, alpha, fake):
     fake.add_domain(URI, domain("db01"))
     changelist = reverse("admin:vms_hypervisorhost_changelist")
     response = operator_client.post(changelist, {"action": "sync_now", "_selected_action": [host.pk]}, follow=True)
-    assert "Host kvm1: 2 domain(s); 1 added, 0 updated, 0 removed." in response.content.decode()
+    assert "Host kvm1: 2 domain(s): 1 added, 0 updated, 0 removed." in response.content.decode()
     vault = make_vault(alpha)
     item = protect(vault, VirtualMachine.objects.get(name="db01"))
     response = operator_client.post(changelist, {"action": "remove_hosts", "_selected_action": [host.pk]},

@@ -283,3 +283,43 @@ def test_beat_syncs_every_host_every_five_minutes(alpha, fake, settings):
     assert VirtualMachine.objects.filter(host=host, name="web01").exists()
     fake.down.add(URI)
     assert sync_kvm_hosts() == 1
+
+
+def test_a_machine_being_restored_is_left_alone_then_adopted_when_its_domain_appears(alpha, fake):
+    host = add(alpha)
+    # The restore job makes the row first (no domain yet), then defines the domain under that name.
+    restoring = VirtualMachine.objects.create(subscription=alpha, cloud_service=host.cloud_service, host=host,
+                                              name="web01-restored", power_state="Stopped")
+    assert hosts.sync_host(host).removed == []
+    assert VirtualMachine.objects.filter(pk=restoring.pk).exists()
+    info = fake.add_domain(URI, domain("web01-restored"))
+    result = hosts.sync_host(host)
+    assert (result.added, result.updated) == ([], ["web01-restored"])
+    restoring.refresh_from_db()
+    assert (restoring.domain_uuid, restoring.power_state) == (info.uuid, "Running")
+
+
+def test_domains_that_swapped_names_keep_their_rows(alpha, fake):
+    a, b = fake.add_domain(URI, domain("alpha")), fake.add_domain(URI, domain("beta"))
+    host = add(alpha)
+    rows = dict(VirtualMachine.objects.filter(host=host).values_list("domain_uuid", "pk"))
+    fake.replace_domain(URI, domain("beta", uuid=a.uuid))
+    fake.replace_domain(URI, domain("alpha", uuid=b.uuid))
+    result = hosts.sync_host(host)
+    assert (sorted(result.updated), result.skipped) == (["alpha", "beta"], [])
+    assert dict(VirtualMachine.objects.filter(host=host).values_list("domain_uuid", "name")) == {
+        a.uuid: "beta", b.uuid: "alpha"}
+    assert dict(VirtualMachine.objects.filter(host=host).values_list("domain_uuid", "pk")) == rows
+
+
+def test_a_domain_whose_name_a_restore_still_holds_waits(alpha, fake):
+    host = add(alpha)
+    VirtualMachine.objects.create(subscription=alpha, cloud_service=host.cloud_service, host=host, name="web01",
+                                  power_state="Stopped")
+    other = fake.add_domain(URI, domain("web01-old"))
+    hosts.sync_host(host)
+    fake.replace_domain(URI, domain("web01", uuid=other.uuid))  # renamed onto the restore's name
+    fake.add_domain(URI, domain("db01"))
+    result = hosts.sync_host(host)
+    assert (result.ok, result.skipped, result.added) == (True, ["web01"], ["db01"])
+    assert VirtualMachine.objects.get(domain_uuid=other.uuid).name == "web01-old"  # as last seen, until then

@@ -46,11 +46,20 @@ class SyncResult:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # domains whose name another machine of the host holds
     error: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.error
+
+    @property
+    def summary(self) -> str:
+        text = (f"{self.found} domain(s): {len(self.added)} added, {len(self.updated)} updated, "
+                f"{len(self.removed)} removed.")
+        if self.skipped:
+            text += f" Waiting for their name to be free: {', '.join(self.skipped)}."
+        return text
 
 
 def connect(host: HypervisorHost) -> kvm.Host:
@@ -211,23 +220,48 @@ def _sync_disks(vm: VirtualMachine, info: kvm.DomainInfo, account: StorageAccoun
 
 def _apply(host: HypervisorHost, domains: list[kvm.DomainInfo]) -> SyncResult:
     result = SyncResult(host=host.name, found=len(domains))
-    machines = {vm.domain_uuid: vm for vm in VirtualMachine.objects.filter(host=host).prefetch_related("disks")}
+    rows = list(VirtualMachine.objects.filter(host=host).prefetch_related("disks"))
+    machines = {vm.domain_uuid: vm for vm in rows if vm.domain_uuid}
+    # A machine being restored has its row before its domain exists: it is left alone, and adopted by name once
+    # its domain appears (the restore records the same uuid when it defines it).
+    restoring = {vm.name: vm for vm in rows if not vm.domain_uuid}
     present = {info.uuid for info in domains}
     for uuid, vm in machines.items():
         if uuid not in present:
             result.removed.append(vm.name)
             vm.delete()  # first, so a new domain may take the name
+    names = {info.uuid: info.name[:64] for info in domains}
+    for uuid, vm in machines.items():
+        if uuid in names and vm.name != names[uuid]:
+            # Renamed domains let go of their old names first, so two that swapped names do not collide.
+            VirtualMachine.objects.filter(pk=vm.pk).update(name=f"~{vm.pk}")
     for info in domains:
-        vm = machines.get(info.uuid)
-        if vm is None:
-            vm = VirtualMachine.objects.create(subscription_id=host.subscription_id,
-                                               cloud_service_id=host.cloud_service_id, host=host,
-                                               domain_uuid=info.uuid, **machine_fields(info))
-            result.added.append(vm.name)
-            _sync_disks(vm, info, host.storage_account)
-        elif update_machine(vm, info, host.storage_account):
-            result.updated.append(vm.name)
+        vm = machines.get(info.uuid) or _adopt(restoring.get(info.name[:64]), info)
+        try:
+            # A name still held by a machine being restored: that domain waits for a later sync, the rest of the
+            # host is synced.
+            with transaction.atomic():
+                if vm is not None:
+                    if update_machine(vm, info, host.storage_account):
+                        result.updated.append(vm.name)
+                    continue
+                vm = VirtualMachine.objects.create(subscription_id=host.subscription_id,
+                                                   cloud_service_id=host.cloud_service_id, host=host,
+                                                   domain_uuid=info.uuid, **machine_fields(info))
+                _sync_disks(vm, info, host.storage_account)
+                result.added.append(vm.name)
+        except IntegrityError:
+            result.skipped.append(info.name)
+            if vm is not None:
+                VirtualMachine.objects.filter(pk=vm.pk).update(name=vm.name)  # back from its placeholder
     return result
+
+
+def _adopt(vm: VirtualMachine | None, info: kvm.DomainInfo) -> VirtualMachine | None:
+    if vm is not None:
+        VirtualMachine.objects.filter(pk=vm.pk).update(domain_uuid=info.uuid)
+        vm.domain_uuid = info.uuid
+    return vm
 
 
 def update_machine(vm: VirtualMachine, info: kvm.DomainInfo, account: StorageAccount) -> bool:
