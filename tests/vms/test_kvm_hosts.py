@@ -88,6 +88,9 @@ def test_each_bad_input_is_a_clear_error_on_its_field(alpha, fake):
     assert not HypervisorHost.objects.exists()
     assert not StorageAccount.objects.exists()
     assert list(CloudService.objects.values_list("name", flat=True)) == ["taken"]
+    add(alpha)
+    assert field_errors(lambda: add(alpha, name="kvm2")) == {
+        "uri": [f"The libvirt host at {URI} is already added, as 'kvm1'."]}
 
 
 def test_storage_account_names_are_short_lowercase_and_unique(alpha):

@@ -28,6 +28,7 @@ NAME_INVALID = ("A host name may contain only letters, numbers and hyphens, must
                 "number, and can be at most 63 characters long.")
 NAME_TAKEN = "The name '{name}' is already used by a KVM host or a cloud service. Choose another name."
 URI_REQUIRED = "Give the host's libvirt connection URI, e.g. qemu:///system or qemu+ssh://root@kvm2/system."
+URI_TAKEN = "The libvirt host at {uri} is already added, as '{name}'."
 URI_UNREACHABLE = "Could not connect to the host: {error}"
 POOL_REQUIRED = "Give the libvirt storage pool that restored disks go to."
 POOL_MISSING = "The host has no active storage pool named '{pool}': {error}"
@@ -77,6 +78,9 @@ def _field_errors(name: str, uri: str, region: str, pool: str) -> dict[str, str]
         errors["name"] = NAME_TAKEN.format(name=name)
     if not uri:
         errors["uri"] = URI_REQUIRED
+    elif (taken := HypervisorHost.objects.filter(uri=uri).first()) is not None:
+        # One row per domain: two hosts on one libvirtd would let two vaults break each other's checkpoints.
+        errors["uri"] = URI_TAKEN.format(uri=uri, name=taken.name)
     if region not in REGIONS:
         errors["region"] = REGION_INVALID.format(regions=", ".join(REGIONS))
     if not pool:
