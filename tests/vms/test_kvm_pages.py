@@ -99,3 +99,14 @@ def test_the_api_exposes_host_agent_state_and_disks(client, alice, charlie, api_
             listed_host["storage_account"]) == ("kvm1", URI, "Connected", 1, host.storage_account.name)
     assert client.get(f"/api/v1/vms/{vm.pk}", headers=api_headers(charlie)).status_code == 404
     assert client.get("/api/v1/hosts", headers=api_headers(charlie)).json() == []
+
+
+def test_cloud_services_and_storage_say_which_belong_to_a_host(alice_client, kvm_host):
+    host, fake = kvm_host
+    services = alice_client.get(reverse("cloud-service-list")).content.decode()
+    assert "KVM host" in services and URI in services
+    storage = alice_client.get(reverse("storage-list")).content.decode()
+    assert "KVM host kvm1 &middot; pool default" in storage and "3.5\xa0GB" in storage
+    fake.down.add(URI)
+    hosts.sync_host(host)
+    assert "Host unavailable" in alice_client.get(reverse("cloud-service-list")).content.decode()

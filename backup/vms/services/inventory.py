@@ -31,13 +31,14 @@ def hosts_for(user) -> QuerySet[HypervisorHost]:
 
 
 def cloud_services_for(user) -> QuerySet[CloudService]:
-    return (CloudService.objects.for_user(user).select_related("subscription")
+    return (CloudService.objects.for_user(user).select_related("subscription", "host")
             .annotate(vm_count=Count("virtual_machines")).order_by("name"))
 
 
 def storage_accounts_for(user) -> list[StorageAccount]:
     """The user's storage accounts with `used_bytes`: the data really allocated in their disk images."""
-    accounts = list(StorageAccount.objects.for_user(user).select_related("subscription").prefetch_related("disks")
+    accounts = list(StorageAccount.objects.for_user(user).select_related("subscription", "host")
+                    .prefetch_related("disks")
                     .annotate(disk_count=Count("disks")).order_by("name"))
     for account in accounts:
         account.used_bytes = sum(_allocated(disk) for disk in account.disks.all())
