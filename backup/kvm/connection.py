@@ -28,7 +28,8 @@ def _silence_default_handler(libvirt: Any) -> None:
 def is_local(uri: str) -> bool:
     """True for qemu:///system and friends: the daemon, the images and the NBD sockets are on this machine."""
     parsed = urlparse(uri)
-    return not parsed.hostname and "+" not in parsed.scheme
+    _driver, _, transport = parsed.scheme.partition("+")
+    return not parsed.hostname and transport in ("", "unix")
 
 
 class Connection:
@@ -41,8 +42,8 @@ class Connection:
         _silence_default_handler(libvirt)
         if self._conn is not None:
             try:
-                if self._conn.isAlive():
-                    return self._conn
+                self._conn.getLibVersion()  # isAlive() stays true after a restart until a keepalive fails
+                return self._conn
             except libvirt.libvirtError:
                 pass
             self.close()

@@ -127,6 +127,13 @@ def restored_xml(source_xml: str, name: str, disks: Mapping[str, Path]) -> str:
         channel_source = channel.find("source")
         if channel.get("type") == "unix" and channel_source is not None:
             channel.remove(channel_source)  # libvirt makes a path per domain
+    for chardev in devices.findall("serial") + devices.findall("console"):
+        if chardev.get("type") == "file":
+            # Its log file belongs to the old machine (virtlogd keeps it open): a console of its own instead.
+            chardev.set("type", "pty")
+            for child in list(chardev):
+                if child.tag in ("source", "log"):
+                    chardev.remove(child)
     for graphics in devices.findall("graphics"):
         if graphics.get("autoport") == "no" or graphics.get("port"):
             graphics.attrib.pop("port", None)
