@@ -2,8 +2,12 @@
 an unreachable host, vanished domains, Discover, registration's agent checks and notes, billing and the guest
 workload. libvirt is faked here (tests/kvm_fakes.py); tests/vms/test_kvm_libvirt.py runs the real one."""
 
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from backup.billing.services.usage import protected_instance_bytes
 from backup.fabric import limits
@@ -326,3 +330,13 @@ def test_a_domain_whose_name_a_restore_still_holds_waits(alpha, fake):
     result = hosts.sync_host(host)
     assert (result.ok, result.skipped, result.added) == (True, ["web01"], ["db01"])
     assert VirtualMachine.objects.get(domain_uuid=other.uuid).name == "web01-old"  # as last seen, until then
+
+
+def test_the_guest_writes_command_refuses_a_kvm_machine_with_a_reason(alpha, fake):
+    fake.add_domain(URI, domain("web01"))
+    add(alpha)
+    vm = VirtualMachine.objects.get(name="web01")
+    with pytest.raises(CommandError) as refused:
+        call_command("guest_writes", "--vm", str(vm.pk), stdout=io.StringIO())
+    assert str(refused.value) == (f"Virtual machine {vm.pk} is a domain of the KVM host 'kvm1': a real guest writes "
+                                  "to its own disks, the simulated workload does not touch it.")
