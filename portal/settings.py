@@ -257,6 +257,7 @@ CELERY_BEAT_SCHEDULE = {
     "collect-vault-garbage": {"task": "backup.vms.tasks.collect_garbage_all_vaults", "schedule": 3600.0},
     "meter-billing-usage": {"task": "backup.billing.tasks.meter_usage", "schedule": 3600.0},
     "guest-writes": {"task": "backup.vms.tasks.inventory.guest_writes", "schedule": 300.0},
+    "sync-kvm-hosts": {"task": "backup.vms.tasks.sync_kvm_hosts", "schedule": 300.0},
     # Verification as Proxmox Backup Server schedules it: new points daily, old ones again weekly, each in
     # a quiet hour of its own (both take the vault's verify lock).
     "verify-new-points": {"task": "backup.vms.tasks.verify_new_points", "schedule": crontab(minute=30, hour=3)},

@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from backup.jobs.admin import OperateActionsMixin, ReadOnlyAdminMixin
 
+from . import admin_hosts  # noqa: F401  (registers the KVM hosts' admin)
 from .admin_operations import back_up_now, verify_points
 from .models import (
     BackupPolicy,
@@ -34,14 +35,15 @@ class CloudServiceAdmin(admin.ModelAdmin):
 class VirtualDiskInline(admin.TabularInline):
     model = VirtualDisk
     extra = 0
-    fields = ["kind", "lun", "storage_account", "max_size"]
+    fields = ["kind", "lun", "storage_account", "max_size", "target", "disk_format", "allocation", "trackable",
+              "source_path"]
 
 
 @admin.register(VirtualMachine)
 class VirtualMachineAdmin(admin.ModelAdmin):
-    list_display = ["name", "cloud_service", "subscription", "deployment_model", "os_version", "power_state",
-                    "agent_installed", "backup_extension_installed", "size"]
-    list_filter = ["deployment_model", "os_family", "power_state", "agent_installed", "cloud_service__region"]
+    list_display = ["name", "cloud_service", "host", "subscription", "deployment_model", "os_version", "power_state",
+                    "agent_installed", "agent_state", "backup_extension_installed", "size"]
+    list_filter = ["deployment_model", "os_family", "power_state", "agent_installed", "cloud_service__region", "host"]
     search_fields = ["name", "cloud_service__name"]
     date_hierarchy = "created_at"
     inlines = [VirtualDiskInline]

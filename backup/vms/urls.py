@@ -4,6 +4,7 @@ from .views import backups, dashboard, inventory, item, manage, policies, protec
 
 urlpatterns = [
     path("vms/", inventory.vm_list, name="vm-list"),
+    path("vms/<int:pk>/", inventory.vm_detail, name="vm-detail"),
     path("cloud-services/", inventory.cloud_service_list, name="cloud-service-list"),
     path("storage/", inventory.storage_list, name="storage-list"),
     # Vault tabs of the Discover -> Register -> Protect flow.

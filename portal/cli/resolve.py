@@ -10,7 +10,7 @@ from backup.jobs.models import Job
 from backup.tenancy.access import subscriptions_for
 from backup.vaults.access import get_vault_for_user
 from backup.vaults.models import Vault
-from backup.vms.models import ProtectedItem, RecoveryPoint
+from backup.vms.models import HypervisorHost, ProtectedItem, RecoveryPoint
 
 NOT_FOUND = 3  # exit code: the thing named does not exist (or is not the user's)
 
@@ -87,3 +87,13 @@ def job(user, ref: str) -> Job:
         return get_job_for_user(user, int(ref))
     except (Http404, ValueError):
         raise CommandError(f"No job {ref}.", returncode=NOT_FOUND) from None
+
+
+def host(user, ref: str) -> HypervisorHost:
+    """A KVM host by name (host names are unique) or id."""
+    hosts = HypervisorHost.objects.for_user(user)
+    found = hosts.filter(pk=int(ref)).first() if ref.isdigit() else None
+    found = found or hosts.filter(name__iexact=ref).first()
+    if found is None:
+        raise CommandError(f"No KVM host '{ref}'.", returncode=NOT_FOUND)
+    return found

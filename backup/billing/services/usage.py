@@ -44,10 +44,18 @@ def protected_instance_size(disks: Iterable[tuple[str, int]]) -> int:
     return sum(allocated for kind, allocated in disks if kind != RESOURCE)
 
 
+def allocated_bytes(disk: VirtualDisk) -> int:
+    """The data a disk holds: a KVM disk's allocation as its host reported it at the last sync (the image is on
+    the host, not here), a simulated disk's allocated extents (SEEK_DATA). A missing image raises OSError."""
+    if disk.target:
+        return disk.allocation or 0
+    return Disk(disk.path).allocated_bytes()
+
+
 def protected_instance_bytes(vm: VirtualMachine) -> int:
-    """The machine's protected-instance size now, from the allocated data of its disk images
-    (SEEK_DATA), not their maximum sizes. A missing image raises OSError."""
-    disks = [(d.kind, 0 if d.kind == RESOURCE else Disk(d.path).allocated_bytes()) for d in vm.disks.all()]
+    """The machine's protected-instance size now, from the allocated data of its disks, not their maximum
+    sizes. A missing image raises OSError."""
+    disks = [(d.kind, 0 if d.kind == RESOURCE else allocated_bytes(d)) for d in vm.disks.all()]
     return protected_instance_size(disks)
 
 

@@ -3,7 +3,8 @@
 It records each one as a NOT_REGISTERED RegisteredItem of the vault, unless another vault has
 already registered it (a machine registered with one vault is hidden from every other vault).
 Resource Manager machines are listed too: registration is where the product refused them.
-Only one discovery runs per vault at a time (the job's lock key).
+Only one discovery runs per vault at a time (the job's lock key). The KVM hosts of the vault's subscription and
+region are synced first (services/hosts.py), so their domains are candidates like any machine.
 """
 
 from django.core.exceptions import ValidationError
@@ -18,6 +19,7 @@ from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import RegisteredItem, VirtualMachine
+from . import hosts
 
 VAULT_NOT_ACTIVE = "The backup vault is not active yet; wait until it has been created."
 TAKEN_STATUSES = (RegisteredItem.Status.REGISTERING, RegisteredItem.Status.REGISTERED)
@@ -69,6 +71,12 @@ def discover(vault: Vault) -> dict:
 def run_discovery(ctx: JobContext) -> None:
     vault = Vault.objects.get(pk=ctx.vault_id)
     with ctx.step("Discover virtual machines"):
+        # KVM hosts are asked first, so their domains are found as they are now; one that cannot be reached
+        # keeps its machines as last seen.
+        synced = hosts.sync_hosts(vault.subscription_id, vault.region)
         found = discover(vault)
-    ctx.show({"Virtual machines found": found["virtual_machines_found"],
-                      "Newly discovered": found["newly_discovered"]})
+    shown = {"Virtual machines found": found["virtual_machines_found"], "Newly discovered": found["newly_discovered"]}
+    unreachable = [f"{result.host}: {result.error}" for result in synced if not result.ok]
+    if unreachable:
+        shown["KVM hosts not reached"] = " ".join(unreachable)
+    ctx.show(shown)

@@ -16,8 +16,9 @@ MAX_FILE = 2 * 1024 * 1024
 
 
 def write_guest_files(vm: VirtualMachine, files: int = 3, rng: random.Random | None = None) -> GuestWriteReport:
-    """Write `files` files into a running machine's disks; a stopped machine writes nothing."""
-    if vm.power_state != VirtualMachine.PowerState.RUNNING:
+    """Write `files` files into a running machine's disks; a stopped machine, and a KVM domain (a real guest
+    writes for itself), write nothing."""
+    if vm.power_state != VirtualMachine.PowerState.RUNNING or vm.host_id is not None:
         return GuestWriteReport()
     disks = {}
     for disk in vm.disks.all():
@@ -29,11 +30,11 @@ def write_guest_files(vm: VirtualMachine, files: int = 3, rng: random.Random | N
 
 
 def run_guest_workload(vm_id: int | None = None, files: int = 3) -> dict[str, int]:
-    """One round of the workload over every running machine (or one): bytes written per machine."""
-    machines = VirtualMachine.objects.filter(power_state=VirtualMachine.PowerState.RUNNING).select_related(
-        "cloud_service")
-    if vm_id is not None:
-        machines = VirtualMachine.objects.filter(pk=vm_id).select_related("cloud_service")
+    """One round of the workload over every running simulated machine (or one): bytes written per machine."""
+    machines = VirtualMachine.objects.filter(host__isnull=True)
+    machines = machines.filter(pk=vm_id) if vm_id is not None else machines.filter(
+        power_state=VirtualMachine.PowerState.RUNNING)
+    machines = machines.select_related("cloud_service")
     written = {}
     for vm in machines:
         written[str(vm)] = write_guest_files(vm, files).bytes_written

@@ -17,12 +17,13 @@ from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
 from backup.jobs.errors import INTERNAL_ERROR, JobFailed
 from backup.jobs.locks import Subject
-from backup.jobs.models import ACTIVE_STATUSES, Job, JobStatus, Operation
+from backup.jobs.models import Job, JobStatus, Operation
 from backup.jobs.registry import handler
 from backup.vaults import services as vault_services
 from backup.vaults.models import Vault
 
 from ..models import RegisteredItem, VirtualMachine
+from . import kvm_registration
 from .discovery import TAKEN_STATUSES, require_active, vms_in_region
 
 REGISTERED_ELSEWHERE = "The virtual machine is already registered with another backup vault."
@@ -101,6 +102,11 @@ def register(ctx: JobContext) -> None:
     if vm is None:
         raise JobFailed(VM_NOT_FOUND, VM_NOT_FOUND_ACTION, "VmNotFound")
     with ctx.step("Check the virtual machine's configuration"):
+        if vm.host_id is not None:
+            # A KVM domain is checked as its host reports it now, not as the last sync saw it.
+            vm = kvm_registration.refresh(vm)
+            if vm is None:
+                raise JobFailed(VM_NOT_FOUND, VM_NOT_FOUND_ACTION, "VmNotFound")
         taken = RegisteredItem.objects.filter(vm=vm, status__in=TAKEN_STATUSES).exclude(vault=item.vault)
         if taken.exists():
             raise JobFailed(REGISTERED_ELSEWHERE, REGISTERED_ELSEWHERE_ACTION, "AlreadyRegistered")
@@ -109,28 +115,24 @@ def register(ctx: JobContext) -> None:
         if problems:
             raise JobFailed(problems[0].message, problems[0].recommended_action, problems[0].code)
     with ctx.step("Install the Azure Recovery Services extension"):
-        try:
-            info = agents.install_backup_extension(spec)
-        except agents.ExtensionInstallError as error:
-            problem = error.limitation
-            raise JobFailed(problem.message, problem.recommended_action, problem.code) from None
+        shown = _install_extension(vm, spec)
+    # A KVM machine registers with notes (crash-consistent only, disks read whole): the item shows them.
+    notes = kvm_registration.notes(vm)
     with transaction.atomic():
         VirtualMachine.objects.filter(pk=vm.pk).update(backup_extension_installed=True)
-        RegisteredItem.objects.filter(pk=item.pk).update(status=RegisteredItem.Status.REGISTERED, status_reason="",
-                                                         registered_at=timezone.now())
+        RegisteredItem.objects.filter(pk=item.pk).update(status=RegisteredItem.Status.REGISTERED,
+                                                         status_reason=" ".join(notes), registered_at=timezone.now())
         # The first registration fixes the vault's storage redundancy for good.
         vault_services.lock_redundancy(item.vault)
-    ctx.show({"Extension": f"{info.publisher}.{info.name}", "Extension version": info.version})
+    ctx.show(shown)
 
 
-    job = (Job.objects.filter(vault_id=item.vault_id, item_type="vm", item_id=item.vm_id,
-                              operation=Operation.REGISTER).order_by("-started_at", "-id").first())
-    if job is None or job.status in ACTIVE_STATUSES:
-        return item
-    if job.status != JobStatus.COMPLETED:
-        reason = job.error_message or "The registration job did not complete."
-        updated = RegisteredItem.objects.filter(pk=item.pk, status=RegisteredItem.Status.REGISTERING).update(
-            status=RegisteredItem.Status.FAILED, status_reason=reason)
-        if updated:
-            item.status, item.status_reason = RegisteredItem.Status.FAILED, reason
-    return item
+def _install_extension(vm: VirtualMachine, spec) -> dict:
+    if vm.host_id is not None:
+        return kvm_registration.install_backup_extension(vm)
+    try:
+        info = agents.install_backup_extension(spec)
+    except agents.ExtensionInstallError as error:
+        problem = error.limitation
+        raise JobFailed(problem.message, problem.recommended_action, problem.code) from None
+    return {"Extension": f"{info.publisher}.{info.name}", "Extension version": info.version}

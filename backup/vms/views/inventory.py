@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from ..services import inventory
+from ..services import inventory, kvm_registration
 
 
 @require_GET
@@ -12,6 +12,14 @@ from ..services import inventory
 def vm_list(request):
     machines = inventory.machines_for(request.user)
     return render(request, "vms/vm_list.html", {"machines": machines, "section": "vms"})
+
+
+@require_GET
+@login_required
+def vm_detail(request, pk: int):
+    vm = inventory.machine_for(request.user, pk)
+    context = {"vm": vm, "disks": vm.disks.all(), "notes": kvm_registration.notes(vm), "section": "vms"}
+    return render(request, "vms/vm_detail.html", context)
 
 
 @require_GET

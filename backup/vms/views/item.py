@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from backup.jobs.models import Job, Operation
 from backup.vaults.access import get_vault_for_user
 
-from ..services import policies, protection, restore
+from ..services import kvm_registration, policies, protection, restore
 
 VIEWS = ("points", "details", "policy")
 
@@ -30,5 +30,6 @@ def item_detail(request, pk: int, item_pk: int):
         "damaged_points": list(restore.points_of(item).filter(damaged_at__isnull=False)),
         "policy": policies.described([item.policy])[0] if item.policy else None,
         "restored_disks": restore.restored_disk_jobs(vault).filter(item_name=item.vm_name)[:10],
+        "notes": kvm_registration.notes(item.vm) if item.vm is not None else [],
     }
     return render(request, "vms/item.html", context)

@@ -3,6 +3,7 @@
     manage.py backup --user alice vault list
     manage.py backup --user alice backup-now --item 12 --wait
     manage.py backup --user alice job wait 345 --json
+    manage.py backup --user alice host add kvm1 --uri qemu:///system --region "West US" --pool default
 
 Tables by default, --json for scripts (the API's shapes). Exit codes: 0 done, 1 the job or the request
 failed or the input was refused, 2 bad command-line usage, 3 not found; the reason goes to stderr.
@@ -33,7 +34,7 @@ def _wait_options(parser) -> None:
 
 
 class Command(BaseCommand):
-    help = "Operate the backup portal from a shell: vault, item, point, backup-now, job, restore, verify, gc."
+    help = "Operate the backup portal from a shell: vault, item, point, backup-now, job, restore, verify, gc, host."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", default=False, help="print JSON for scripts")
@@ -116,6 +117,19 @@ class Command(BaseCommand):
         p.add_argument("--due", choices=["new", "old"],
                        help="with --vault: only the points the daily (new) or weekly (old) verification would check")
         _wait_options(p)
+
+        host = commands.add_parser("host", help="KVM hosts").add_subparsers(dest="host_command", required=True)
+        p = sub(host, "add", actions.host_add, "Add a KVM host (libvirt) and list its domains as virtual machines.")
+        p.add_argument("name", help="the host's name in the portal (also its cloud service's name)")
+        p.add_argument("--uri", required=True, help="libvirt URI, e.g. qemu:///system or qemu+ssh://root@kvm2/system")
+        p.add_argument("--region", required=True, help='the region the host stands in, e.g. "West US"')
+        p.add_argument("--pool", required=True, help="libvirt storage pool for the disks of restored machines")
+        p.add_argument("--subscription", help="id or name (default: your only subscription)")
+        sub(host, "list", actions.host_list, "List the KVM hosts.")
+        for name, handler, text in (
+                ("sync", actions.host_sync, "List a host's domains again now (as Discover and the scheduler do)."),
+                ("remove", actions.host_remove, "Remove a host and its machines (refused while any is protected).")):
+            sub(host, name, handler, text).add_argument("host", help="host name or id")
 
         p = sub(commands, "gc", actions.gc, "Run garbage collection on a vault's store now.")
         p.add_argument("--vault", required=True, help="id or name")

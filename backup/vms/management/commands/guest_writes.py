@@ -14,8 +14,12 @@ class Command(BaseCommand):
     def handle(self, *args, vm: int | None = None, files: int = 3, **options):
         if files < 1:
             raise CommandError("--files must be at least 1.")
-        if vm is not None and not VirtualMachine.objects.filter(pk=vm).exists():
+        machine = VirtualMachine.objects.filter(pk=vm).select_related("host").first() if vm is not None else None
+        if vm is not None and machine is None:
             raise CommandError(f"No virtual machine with id {vm}.")
+        if machine is not None and machine.host is not None:
+            raise CommandError(f"Virtual machine {vm} is a domain of the KVM host '{machine.host.name}': a real "
+                               "guest writes to its own disks, the simulated workload does not touch it.")
         written = guest.run_guest_workload(vm_id=vm, files=files)
         for name, count in written.items():
             self.stdout.write(f"{name}: {count:,} bytes written")
