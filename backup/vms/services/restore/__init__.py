@@ -63,6 +63,7 @@ from .targets import (
     WRONG_REGION,
     RestoreRequest,
     RestoreTarget,
+    is_kvm_point,
     validate_restore,
 )
 
@@ -73,5 +74,5 @@ __all__ = [
     "SUPPORTED_KINDS", "UNSUPPORTED_ACCOUNT", "WRONG_REGION", "CalendarDay", "CalendarMonth", "Made",
     "RestoreRequest", "RestoreTarget", "calendar_month", "clean_up_restore", "cloud_services_for",
     "is_multi_dc_controller", "lock_key", "points_of", "points_on", "restored_disk_jobs", "run_restore",
-    "source_vm", "start_restore", "storage_accounts_for", "validate_restore", "virtual_networks_for",
+    "source_vm", "start_restore", "storage_accounts_for", "validate_restore", "virtual_networks_for", "is_kvm_point",
 ]
