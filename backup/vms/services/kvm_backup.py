@@ -91,7 +91,7 @@ class OpenSnapshot:
     """A domain's point in time together with the host connection it needs: deleting it ends the libvirt
     backup job, then closes the connection. Satisfies the engine's Snapshot protocol."""
 
-    def __init__(self, connection: kvm.Host, snapshot, host: HypervisorHost) -> None:
+    def __init__(self, connection: kvm.Host, snapshot, host: HypervisorHost, since: str | None = None) -> None:
         self._connection = connection
         self._snapshot = snapshot
         self._host = host
@@ -99,6 +99,7 @@ class OpenSnapshot:
         self.created_at = snapshot.created_at
         self.domain_xml: str = snapshot.domain_xml
         self.notes: list[str] = list(snapshot.notes)
+        self.incremental = bool(since)
 
     @property
     def disks(self):
@@ -113,30 +114,36 @@ class OpenSnapshot:
 
 
 def take_snapshot(target: KvmTarget, base: engine.Manifest | None, point_id: str) -> OpenSnapshot:
-    """End a backup job a killed worker left on the domain, then fix the point in time (file-consistent when
-    the guest agent freezes the file systems, else crash-consistent; a shut-off domain is read offline)."""
+    """Fix the point in time (file-consistent when the guest agent freezes the file systems, else crash-consistent;
+    a shut-off domain is read offline). The host first ends a backup job a killed worker left, and says so."""
     with host_errors(target.host):
         connection = hosts.connect(target.host)
+        since = since_checkpoint(base, target.disk_keys)
         try:
-            connection.end_leftover_backup(target.domain_uuid)
-            domain = connection.domain(target.domain_uuid)
             snapshot = connection.begin_backup(
-                target.domain_uuid, checkpoint=checkpoint_name(point_id),
-                since=since_checkpoint(base, target.disk_keys), disks=target.disk_keys,
-                quiesce=domain.running, quiesce_timeout_s=backups.snapshot_timeout_s(),
+                target.domain_uuid, checkpoint=checkpoint_name(point_id), since=since, disks=target.disk_keys,
+                quiesce=True, quiesce_timeout_s=backups.snapshot_timeout_s(),
             )
         except BaseException:
             connection.close()
             raise
     target.machine_config = snapshot.domain_xml
-    return OpenSnapshot(connection, snapshot, target.host)
+    return OpenSnapshot(connection, snapshot, target.host, since)
 
 
 def snapshot_properties(snapshot: OpenSnapshot) -> dict[str, str]:
-    """What the job details page says about the point: its consistency, and why it is what it is."""
-    shown = {"Consistency": "File-system consistent" if snapshot.consistency == "file" else "Crash consistent"}
-    if snapshot.notes:
-        shown["Snapshot notes"] = " ".join(snapshot.notes)
+    """What the job details page says about the point: its consistency and why, how much of the disks was read
+    and why, and anything else the host noted."""
+    consistency = "File-system consistent" if snapshot.consistency == "file" else "Crash consistent"
+    why = [n for n in snapshot.notes if "consistent" in n or "guest agent" in n]
+    reads = [n for n in snapshot.notes if n.startswith("Full read") or "read whole" in n or "whole disk" in n]
+    others = [n for n in snapshot.notes if n not in why and n not in reads]
+    shown = {"Consistency": " - ".join([consistency, *why])}
+    shown["Data read"] = " ".join(reads) if reads else (
+        "Incremental: only the extents changed since the last point" if snapshot.incremental
+        else "Full read of the allocated extents")
+    if others:
+        shown["Snapshot notes"] = " ".join(others)
     return shown
 
 
