@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from backup import engine, kvm
-from backup.jobs.models import JobStatus
+from backup.jobs.models import Job, JobStatus, Operation
 from backup.vms.models import RecoveryPoint, VirtualMachine
 from backup.vms.services import backup as backups
 from backup.vms.services import hosts, restore
@@ -286,3 +287,41 @@ def test_points_and_targets_of_the_two_fabrics_do_not_mix(fake_host, kvm_item, a
     assert list(restore.storage_accounts_for(kvm_item.vault, kvm=True)) == [host.storage_account]
     assert host.storage_account not in restore.storage_accounts_for(kvm_item.vault, kvm=False)
     assert engine.Store.open(kvm_item.vault.store_path).has_manifest(kvm_point.point_id)
+
+
+@pytest.mark.django_db
+def test_the_wizard_offers_a_kvm_point_its_hosts_and_can_start_the_restored_domain(fake_host, kvm_item, alice,
+                                                                                   alice_client, alpha):
+    _point(fake_host, kvm_item, alice)
+    host = kvm_item.vm.host
+    other = make_vm(alpha)  # the simulated fabric's account and cloud service are not offered
+    url = reverse("vault-restore", args=[kvm_item.vault_id])
+    page = alice_client.post(url, {"item": kvm_item.pk, "step": "2", "mode": "newest"}).content.decode()
+    assert f'<option value="{host.cloud_service.name}" selected>' in page
+    assert host.storage_account.name in page and other.disks.first().storage_account.name not in page
+    assert other.cloud_service.name not in page
+    assert "Start the virtual machine after restore" in page
+
+    response = alice_client.post(url, {
+        "item": kvm_item.pk, "step": "3", "mode": "newest", "vm_name": "azbt-new", "cs_mode": "existing",
+        "cloud_service": host.cloud_service.name, "storage_account": host.storage_account.name, "start_vm": "on"},
+        HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response.content == b""
+    job = Job.objects.get(operation=Operation.RESTORE)
+    assert (job.params["host_id"], job.params["start_vm"], job.params["vm_name"]) == (host.pk, True, "azbt-new")
+
+
+@pytest.mark.django_db
+def test_the_api_starts_a_kvm_restore_and_refuses_start_vm_elsewhere(fake_host, kvm_item, alice, client, api_headers,
+                                                                     alpha):
+    _point(fake_host, kvm_item, alice)
+    host = kvm_item.vm.host
+    url = f"/api/v1/protected-items/{kvm_item.pk}/restore"
+    response = client.post(url, {"vm_name": "azbt-api", "cloud_service": host.cloud_service.name,
+                                 "storage_account": host.storage_account.name, "start_vm": True},
+                           content_type="application/json", headers=api_headers(alice))
+    assert response.status_code == 202, response.content
+    assert Job.objects.get(pk=response.json()["id"]).params["start_vm"] is True
+    response = client.post(url, {"storage_account": make_vm(alpha).disks.first().storage_account.name,
+                                 "disks_only": True}, content_type="application/json", headers=api_headers(alice))
+    assert response.status_code == 400 and "can be restored only to a KVM host" in response.content.decode()
