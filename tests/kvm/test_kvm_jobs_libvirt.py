@@ -135,6 +135,37 @@ def test_full_then_incremental_backups_restore_byte_identical(celery_worker, ali
     assert _no_backup_job(domain)
 
 
+def test_a_checkpoint_lost_behind_the_products_back_gives_a_full_compare_and_an_identical_restore(
+        celery_worker, alice, alpha, pool, images_dir, make_domain, tmp_path):
+    import libvirt
+
+    domain = make_domain([("vda", "qcow2", SIZE)], fill=[("vda", 0, 2 * MiB, 0x12)])
+    item = _protected(alpha, pool, domain)
+    first = _final(backups.back_up_now(item, alice))
+    assert first.status == JobStatus.COMPLETED, first.error_message
+    # libvirt forgets the checkpoint; its bitmap stays in the image, as after a crash-and-recover by hand.
+    domain.dom.checkpointLookupByName(f"azbk-job-{first.pk}").delete(
+        libvirt.VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY)
+    domain.write("vda", 30 * MiB, 64 * 1024, 0x5B)
+
+    second = _final(backups.back_up_now(item, alice))
+    assert second.status == JobStatus.COMPLETED, second.error_message
+    assert second.result["Data read"].startswith("Full read instead of an incremental")
+    assert second.result["backup_size_bytes"] <= 4 * MiB  # compared with the last point: only new chunks stored
+    point = RecoveryPoint.objects.get(point_id=f"job-{second.pk}")
+    host = item.vm.host
+    disks = _final(restore.start_restore(point, user=alice, storage_account=host.storage_account.name,
+                                         disks_only=True))
+    assert disks.status == JobStatus.COMPLETED, disks.error_message
+    volume = images_dir / "pool" / disks.result["restored_disks"]["vda"]
+    assert _raw_digest(volume, tmp_path) == hashlib.sha256(domain.snapshot_models()["vda"]).hexdigest()
+
+    domain.write("vda", 50 * MiB, 64 * 1024, 0x5C)
+    third = _final(backups.back_up_now(item, alice))  # the fresh chain holds
+    assert third.status == JobStatus.COMPLETED, third.error_message
+    assert third.result["Data read"].startswith("Incremental") and third.result["data_read_bytes"] <= 4 * MiB
+
+
 def test_a_cancelled_backup_leaves_no_libvirt_job_and_the_next_one_works(alice, alpha, pool, make_domain,
                                                                           monkeypatch):
     domain = make_domain([("vda", "qcow2", SIZE)], fill=[("vda", 0, 24 * MiB, 0x33)])
