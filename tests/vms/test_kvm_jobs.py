@@ -325,3 +325,11 @@ def test_the_api_starts_a_kvm_restore_and_refuses_start_vm_elsewhere(fake_host, 
     response = client.post(url, {"storage_account": make_vm(alpha).disks.first().storage_account.name,
                                  "disks_only": True}, content_type="application/json", headers=api_headers(alice))
     assert response.status_code == 400 and "can be restored only to a KVM host" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_machine_whose_host_was_removed_no_longer_exists_for_a_backup(fake_host, kvm_item, alice):
+    VirtualMachine.objects.filter(pk=kvm_item.vm_id).update(host=None)
+    job, = run_jobs(backups.back_up_now(kvm_item, alice))
+    assert (job.status, job.error_code, job.error_message) == (JobStatus.FAILED, "VmNotFound",
+                                                                backups.VM_NO_LONGER_EXISTS)

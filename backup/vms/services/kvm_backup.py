@@ -36,7 +36,8 @@ HOST_REFUSED_ACTION = "Check the virtual machine's domain and the host's libvirt
 
 
 def is_kvm(vm: VirtualMachine | None) -> bool:
-    return vm is not None and vm.host_id is not None
+    """A libvirt domain's machine, also once its host was removed (it then no longer exists for the portal)."""
+    return vm is not None and (vm.host_id is not None or bool(vm.domain_uuid))
 
 
 def checkpoint_name(point_id: str) -> str:
@@ -72,9 +73,9 @@ class KvmTarget:
 
 def load_target(item: ProtectedItem) -> KvmTarget:
     vm = item.vm
-    assert vm is not None and vm.host is not None
+    assert vm is not None
     keys = tuple(d.target for d in vm.disks.exclude(target="").order_by("kind", "lun"))
-    if not vm.domain_uuid or not keys:
+    if vm.host is None or not vm.domain_uuid or not keys:
         raise JobFailed(backups.VM_NO_LONGER_EXISTS, backups.VM_NO_LONGER_EXISTS_ACTION, code="VmNotFound")
     return KvmTarget(item=item, host=vm.host, domain_uuid=vm.domain_uuid, disk_keys=keys)
 
