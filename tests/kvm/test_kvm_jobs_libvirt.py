@@ -236,6 +236,33 @@ def test_a_shut_off_domain_is_backed_up_crash_consistent_and_restores_identical(
     assert _raw_digest(volume, tmp_path) == hashlib.sha256(domain.snapshot_models()["vda"]).hexdigest()
 
 
+def test_a_cancelled_restore_leaves_nothing_on_the_host(celery_worker, alice, alpha, pool, images_dir, make_domain,
+                                                        lv, monkeypatch):
+    # More chunks than the restore keeps in flight, each read slowly: the cancel lands mid-restore.
+    domain = make_domain([("vda", "qcow2", SIZE)], fill=[("vda", 0, 56 * MiB, 0x21)])
+    item = _protected(alpha, pool, domain)
+    point_job = _final(backups.back_up_now(item, alice))
+    assert point_job.status == JobStatus.COMPLETED, point_job.error_message
+    point = RecoveryPoint.objects.get(point_id=f"job-{point_job.pk}")
+    host = item.vm.host
+    before = set((images_dir / "pool").iterdir())
+    worker = _own_worker(monkeypatch, "kvm-restore-cancel", FAULT_SLOW_CHUNK_READ_S="1")
+    name = f"{domain.name}-c"[:15]
+    try:
+        job = restore.start_restore(point, user=alice, vm_name=name, cloud_service=host.cloud_service.name,
+                                    storage_account=host.storage_account.name)
+        wait_for(lambda: Job.objects.get(pk=job.pk).subtasks.filter(name=restore.STEP_DISKS).exists(), timeout=60,
+                 message="the disks' restore to start")
+        jobs.request_cancel(job)
+        job = _final(job)
+    finally:
+        stop_worker(worker)
+    assert job.status == JobStatus.CANCELLED
+    assert set((images_dir / "pool").iterdir()) == before  # no volume, no staging file
+    assert not VirtualMachine.objects.filter(name=name).exists()
+    assert name not in [d.name() for d in lv.listAllDomains()]
+
+
 def test_an_unreachable_libvirtd_fails_the_backup_with_a_clear_message(celery_worker, alice, alpha, tmp_path):
     host = make_host(alpha, uri=f"qemu+unix:///system?socket={tmp_path}/no-libvirtd.sock", pool="default")
     vm = make_kvm_vm(host, name="azbt-nowhere", domain_uuid="0b5c6f0e-2f43-4d39-9d1f-3f5a1d2e0c11",
