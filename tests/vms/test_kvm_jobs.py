@@ -333,3 +333,15 @@ def test_a_machine_whose_host_was_removed_no_longer_exists_for_a_backup(fake_hos
     job, = run_jobs(backups.back_up_now(kvm_item, alice))
     assert (job.status, job.error_code, job.error_message) == (JobStatus.FAILED, "VmNotFound",
                                                                 backups.VM_NO_LONGER_EXISTS)
+
+
+@pytest.mark.django_db
+def test_the_cli_restores_a_kvm_point_and_starts_the_domain(fake_host, kvm_item, alice):
+    from tests.operators.test_cli import backup_json
+
+    point = _point(fake_host, kvm_item, alice)
+    host = kvm_item.vm.host
+    job = backup_json("--user", "alice", "restore", "--point", str(point.pk), "--vm-name", "azbt-cli",
+                      "--cloud-service", host.cloud_service.name, "--storage-account", host.storage_account.name,
+                      "--start")
+    assert Job.objects.get(pk=job["id"]).params["start_vm"] is True
