@@ -78,7 +78,7 @@ def _prepare(connection: kvm.Host, job: Job, target: RestoreTarget, point: Recov
     assert target.host is not None
     pool_dir = connection.pool_path(target.host.storage_pool)
     if not target.disks_only:
-        if any(d.name.lower() == target.vm_name.lower() for d in connection.list_domains()):
+        if target.vm_name.lower() in _domain_names(connection):
             raise JobFailed(REPLACE_REFUSED, REPLACE_ACTION, code="VmNameTaken")
         _create_machine_rows(job, target, point, made)
     names = volume_names(job, target)
@@ -88,6 +88,17 @@ def _prepare(connection: kvm.Host, job: Job, target: RestoreTarget, point: Recov
     for path in staging.values():
         path.unlink(missing_ok=True)  # a redelivered job starts again from nothing
     return staging, names
+
+
+def _domain_names(connection: kvm.Host, attempts: int = 3) -> set[str]:
+    for attempt in range(attempts):
+        try:
+            return {d.name.lower() for d in connection.list_domains()}
+        except kvm.DomainNotFound:
+            if attempt == attempts - 1:
+                raise
+            # Another domain was undefined while the host listed them: list again.
+    return set()
 
 
 def _create_machine_rows(job: Job, target: RestoreTarget, point: RecoveryPoint, made: restore_job.Made) -> None:
