@@ -125,6 +125,7 @@ def test_full_then_incremental_backups_restore_byte_identical(celery_worker, ali
     vm = VirtualMachine.objects.get(pk=job.result["restored_vm_id"])
     assert vm.host_id == host.pk and vm.domain_uuid and vm.domain_uuid != domain.uuid
     assert vm.power_state == VirtualMachine.PowerState.RUNNING
+    assert job.result["Guest agent"] == "No guest agent channel"  # a domain without an OS: see tests of the guest
     assert _raw_digest(Path(vm.disks.get().source_path), tmp_path) == at_second
 
     disks_only = _final(restore.start_restore(first, user=alice, storage_account=host.storage_account.name,

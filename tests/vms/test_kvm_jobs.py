@@ -124,6 +124,9 @@ class FakeHost:
         self.domains[new] = {"name": name, "disks": dict(disks), "running": start}
         return new
 
+    def wait_for_agent(self, domain_uuid: str, timeout_s: float) -> bool:
+        return False
+
     def undefine_domain(self, domain_uuid: str) -> None:
         self.domains.pop(domain_uuid, None)
 
@@ -213,6 +216,7 @@ def test_a_kvm_point_restores_to_a_new_domain_on_its_host(fake_host, kvm_item, a
     assert volume.read_bytes() == Path(kvm_item.vm.disks.get().source_path).read_bytes()
     assert fake_host.domains[vm.domain_uuid]["disks"] == {"vda": volume}
     assert job.result["KVM host"] == host.name and "made" not in job.result
+    assert job.result["Guest agent"] == "No guest agent channel"
     assert not list(fake_host.pool.glob(".*.raw"))  # staging files go once imported
 
     # The same name again: refused, as restoring over an existing machine always is.
