@@ -8,6 +8,9 @@ point exists the job ends Completed: a snapshot that could not be deleted is a w
 next backup removes leftover snapshots), and a worker killed after the store committed the point has it
 adopted by its clean-up (clean_up_backup).
 
+A machine of a KVM host is backed up the same way: its point in time is a libvirt backup job with a new
+checkpoint, taken through its host (kvm_backup), and its recovery point keeps the domain's XML for restore.
+
 A Backup job is one row in the jobs app, locked on `vm:<vm id>` so only one operation per machine
 runs at a time. Its recovery point id is derived from the job id (`job-<id>`): a job redelivered
 after its worker died adopts a manifest the first attempt already committed instead of making a
