@@ -238,7 +238,7 @@ def test_a_shut_off_domain_is_backed_up_crash_consistent_and_restores_identical(
 
 
 def test_a_cancelled_restore_leaves_nothing_on_the_host(celery_worker, alice, alpha, pool, images_dir, make_domain,
-                                                        lv, monkeypatch):
+                                                        lv, monkeypatch, restored_domains):
     # More chunks than the restore keeps in flight, each read slowly: the cancel lands mid-restore.
     domain = make_domain([("vda", "qcow2", SIZE)], fill=[("vda", 0, 56 * MiB, 0x21)])
     item = _protected(alpha, pool, domain)
@@ -258,6 +258,8 @@ def test_a_cancelled_restore_leaves_nothing_on_the_host(celery_worker, alice, al
         job = _final(job)
     finally:
         stop_worker(worker)
+    if "domain_uuid" in job.result:
+        restored_domains.append(job.result["domain_uuid"])  # finished before the cancel: undefined afterwards
     assert job.status == JobStatus.CANCELLED
     assert set((images_dir / "pool").iterdir()) == before  # no volume, no staging file
     assert not VirtualMachine.objects.filter(name=name).exists()
