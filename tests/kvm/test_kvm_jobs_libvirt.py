@@ -266,6 +266,16 @@ def test_a_cancelled_restore_leaves_nothing_on_the_host(celery_worker, alice, al
     assert name not in [d.name() for d in lv.listAllDomains()]
 
 
+def test_a_domain_undefined_on_its_host_no_longer_exists_for_a_backup(celery_worker, alice, alpha, pool,
+                                                                      make_domain):
+    domain = make_domain([("vda", "qcow2", SIZE)])
+    item = _protected(alpha, pool, domain)
+    domain.remove()
+    job = _final(backups.back_up_now(item, alice))
+    assert (job.status, job.error_code, job.error_message) == (JobStatus.FAILED, "VmNotFound",
+                                                                backups.VM_NO_LONGER_EXISTS)
+
+
 def test_an_unreachable_libvirtd_fails_the_backup_with_a_clear_message(celery_worker, alice, alpha, tmp_path):
     host = make_host(alpha, uri=f"qemu+unix:///system?socket={tmp_path}/no-libvirtd.sock", pool="default")
     vm = make_kvm_vm(host, name="azbt-nowhere", domain_uuid="0b5c6f0e-2f43-4d39-9d1f-3f5a1d2e0c11",
