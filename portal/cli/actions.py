@@ -258,6 +258,8 @@ def restore(user, options, stderr):
         target["create_cloud_service"] = True
     if options.get("disk"):
         target["disk_keys"] = options["disk"]
+    if options.get("start_vm"):
+        target["start_vm"] = True
     try:
         job = restores.start_restore(point, user=user, **target)
     except Refused as refusal:

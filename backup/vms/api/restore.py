@@ -2,7 +2,9 @@
 and answers 202 with the Restore job, or 400 with the wizard's messages by field.
 
     {point_id | recovery_point_id, vm_name, cloud_service, create_cloud_service, storage_account,
-     virtual_network, subnet, disks_only, disk_keys}
+     virtual_network, subnet, disks_only, disk_keys, start_vm}
+
+`start_vm` (a restore to a KVM host only) starts the new domain once it is defined.
 """
 
 from django.core.exceptions import ValidationError
@@ -28,6 +30,7 @@ class RestoreIn(Schema):
     subnet: str = ""
     disks_only: bool = False
     disk_keys: list[str] | None = None
+    start_vm: bool = False
 
 
 def _point(item, payload: RestoreIn):
@@ -56,7 +59,7 @@ def restore_item(request, item_id: int, payload: RestoreIn):
             _point(item, payload), user=request.auth, vm_name=payload.vm_name, cloud_service=payload.cloud_service,
             create_cloud_service=payload.create_cloud_service, storage_account=payload.storage_account,
             virtual_network=payload.virtual_network, subnet=payload.subnet, disks_only=payload.disks_only,
-            disk_keys=payload.disk_keys)
+            disk_keys=payload.disk_keys, start_vm=payload.start_vm)
     except ValidationError as error:
         return bad_request(error)
     return Status(202, job_out(job))

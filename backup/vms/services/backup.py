@@ -8,6 +8,9 @@ point exists the job ends Completed: a snapshot that could not be deleted is a w
 next backup removes leftover snapshots), and a worker killed after the store committed the point has it
 adopted by its clean-up (clean_up_backup).
 
+A machine of a KVM host is backed up the same way: its point in time is a libvirt backup job with a new
+checkpoint, taken through its host (kvm_backup), and its recovery point keeps the domain's XML for restore.
+
 A Backup job is one row in the jobs app, locked on `vm:<vm id>` so only one operation per machine
 runs at a time. Its recovery point id is derived from the job id (`job-<id>`): a job redelivered
 after its worker died adopts a manifest the first attempt already committed instead of making a
@@ -20,7 +23,7 @@ import fcntl
 import logging
 import os
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +48,7 @@ from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import ProtectedItem, RecoveryPoint, VirtualDisk
-from . import retention
+from . import kvm_backup, retention
 from .stores import open_vault_store
 
 log = logging.getLogger(__name__)
@@ -140,12 +143,14 @@ class BackupTarget:
     disks: dict[str, Disk]  # the disks a backup reads: every disk but the resource disk
     consistency: str
     vm_dir: Path
+    machine_config: str = ""  # only a KVM domain has one (kvm_backup.KvmTarget)
 
 
-def load_target(item_id: int) -> BackupTarget:
-    """Check the item can be backed up and open its disks; explained failures otherwise."""
+def load_item(item_id: int) -> ProtectedItem:
+    """The item to back up, while it is protected and its machine exists; explained failures otherwise."""
     try:
-        item = ProtectedItem.objects.select_related("vault", "policy", "vm__cloud_service").get(pk=item_id)
+        item = ProtectedItem.objects.select_related("vault", "policy", "vm__cloud_service", "vm__host").get(
+            pk=item_id)
     except ProtectedItem.DoesNotExist:
         raise JobFailed("The protected item no longer exists.", "Refresh the protected items list.",
                         code="ItemNotFound") from None
@@ -154,6 +159,17 @@ def load_target(item_id: int) -> BackupTarget:
     vm = item.vm
     if vm is None:
         raise JobFailed(VM_NO_LONGER_EXISTS, VM_NO_LONGER_EXISTS_ACTION, code="VmNotFound")
+    return item
+
+
+def load_target(item_id: int) -> BackupTarget:
+    """Check the item can be backed up and open its disks; explained failures otherwise."""
+    return simulated_target(load_item(item_id))
+
+
+def simulated_target(item: ProtectedItem) -> BackupTarget:
+    vm = item.vm
+    assert vm is not None
     spec = vm.spec()
     if not spec.agent_installed:
         raise JobFailed(AGENT_MISSING, AGENT_MISSING_ACTION, code="VmAgentNotPresent")
@@ -227,7 +243,8 @@ def point_id_for(job: Job) -> str:
     return f"job-{job.pk}"
 
 
-def transfer(store, target: BackupTarget, snapshot: Snapshot, job: Job, *, progress, cancel) -> engine.Manifest:
+def transfer(store, target: BackupTarget | kvm_backup.KvmTarget, snapshot: Snapshot | kvm_backup.OpenSnapshot,
+             job: Job, *, progress, cancel) -> engine.Manifest:
     try:
         return engine.backup_snapshot(
             store, item=target.item.store_item_id, point_id=point_id_for(job), snapshot=snapshot,
@@ -253,12 +270,12 @@ def store_full_message(full: engine.StoreFull) -> str:
             f"{_mib(full.free_bytes)} is free.")
 
 
-def record_point(target: BackupTarget, manifest: engine.Manifest, job: Job) -> RecoveryPoint:
+def record_point(target: BackupTarget | kvm_backup.KvmTarget, manifest: engine.Manifest, job: Job) -> RecoveryPoint:
     """Make the committed manifest visible as a RecoveryPoint and mark the item Protected."""
-    return _record(target.item, manifest, job)
+    return _record(target.item, manifest, job, machine_config=target.machine_config)
 
 
-def _record(item: ProtectedItem, manifest: engine.Manifest, job: Job) -> RecoveryPoint:
+def _record(item: ProtectedItem, manifest: engine.Manifest, job: Job, machine_config: str = "") -> RecoveryPoint:
     # Protected-instance size: the data of the backed-up disks (OS + data), never the resource disk.
     instance_bytes = sum(d.logical_bytes for d in manifest.disks if d.key != "resource")
     with transaction.atomic():
@@ -271,6 +288,7 @@ def _record(item: ProtectedItem, manifest: engine.Manifest, job: Job) -> Recover
                 "bytes_transferred": manifest.bytes_transferred, "stored_bytes_new": manifest.stored_bytes_new,
                 "protected_instance_bytes": instance_bytes, "job_id": job.pk, "on_demand": not job.scheduled,
                 "disks": [{"key": d.key, "size": d.size, "logical_bytes": d.logical_bytes} for d in manifest.disks],
+                "machine_config": machine_config,
             },
         )
         ProtectedItem.objects.filter(pk=item.pk).exclude(status=ProtectedItem.Status.STOPPED).update(
@@ -338,7 +356,9 @@ def mark_backup_failed(item_id: int) -> None:
 def clean_up_backup(job: Job) -> str | None:
     """A Backup that ended without completing. Cancelled, it left nothing (the engine commits nothing before
     the point). Failed, the item reads as failing, unless its worker was lost after the store had committed
-    the point: the point is then recorded and the job ends Completed with a warning."""
+    the point: the point is then recorded and the job ends Completed with a warning. A KVM machine's libvirt
+    backup job that the ended job left is ended in every case."""
+    kvm_backup.end_leftover_backup(job)
     if job.status == JobStatus.CANCELLED:
         return None
     point = adopt_committed_point(job) if job.error_code in LOST_CODES else None
@@ -355,17 +375,29 @@ def clean_up_backup(job: Job) -> str | None:
 @handler(Operation.BACKUP, cancellable=True, clean_up=clean_up_backup)
 def back_up_vm(ctx: JobContext) -> None:
     item_id = ctx.job.params["protected_item_id"]
+    target: BackupTarget | kvm_backup.KvmTarget
+    snapshot: Snapshot | kvm_backup.OpenSnapshot
+    source_errors: AbstractContextManager[None] = nullcontext()
     with ctx.step(STEP_SNAPSHOT):
-        target = load_target(item_id)
-        store = open_store(target.item)
-        snapshot = take_vm_snapshot(target)
+        item = load_item(item_id)
+        if kvm_backup.is_kvm(item.vm):
+            target = kvm_backup.load_target(item)
+            store = open_store(item)
+            snapshot = kvm_backup.take_snapshot(target, base_manifest(store, item), point_id_for(ctx.job))
+            source_errors = kvm_backup.host_errors(target.host)
+            ctx.show(kvm_backup.snapshot_properties(snapshot))
+        else:
+            target = simulated_target(item)
+            store = open_store(target.item)
+            snapshot = take_vm_snapshot(target)
         ctx.record(consistency=snapshot.consistency)
     point = None
     try:
         with ctx.step(STEP_TRANSFER):
             try:
-                manifest = transfer(store, target, snapshot, ctx.job, progress=ctx.progress,
-                                            cancel=ctx.cancel_requested)
+                with source_errors:
+                    manifest = transfer(store, target, snapshot, ctx.job, progress=ctx.progress,
+                                        cancel=ctx.cancel_requested)
             except engine.Cancelled:
                 raise JobCancelled() from None
             ctx.record(backup_size_bytes=manifest.bytes_transferred, data_read_bytes=manifest.bytes_read)

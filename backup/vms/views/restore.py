@@ -95,11 +95,16 @@ def _chosen_point(item, mode: str, point_pk: str):
 
 def _instance_context(vault, item, point, data) -> dict:
     values = {name: (data.get(name) or "").strip() for name in FIELDS}
-    services = list(restore.cloud_services_for(vault))
-    if "vm_name" not in data:
+    kvm = restore.is_kvm_point(point)
+    values["start_vm"] = kvm and data.get("start_vm") == "on"
+    services = list(restore.cloud_services_for(vault, kvm=kvm))
+    if "vm_name" not in data and kvm:
+        # A KVM machine runs on a host: its cloud service is the host's, never a new one.
+        values |= {"vm_name": f"{item.vm_name}-r"[:15], "cs_mode": "existing"}
+    elif "vm_name" not in data:
         # First arrival on page 2: a new cloud service named after the machine, as the product suggested.
         values |= {"vm_name": item.vm_name, "cs_mode": "new", "new_cloud_service": f"{item.vm_name}-restored".lower()}
-    accounts = list(restore.storage_accounts_for(vault))
+    accounts = list(restore.storage_accounts_for(vault, kvm=kvm))
     if not values["storage_account"] and accounts:
         values["storage_account"] = accounts[0].name
     bound = None
@@ -115,7 +120,7 @@ def _instance_context(vault, item, point, data) -> dict:
     return {"point": point, "damage_message": integrity.damage_message(point) if point.is_damaged else "",
             "values": values, "cloud_services": services, "storage_accounts": accounts,
             "networks": networks, "subnets": subnets, "network_fixed": bool(bound and bound.virtual_network),
-            "errors": {}, "source": item.vm}
+            "errors": {}, "source": item.vm, "kvm": kvm}
 
 
 def _service_arguments(values: dict) -> dict:
@@ -123,7 +128,7 @@ def _service_arguments(values: dict) -> dict:
     return {"vm_name": values["vm_name"], "create_cloud_service": new,
             "cloud_service": values["new_cloud_service"] if new else values["cloud_service"],
             "storage_account": values["storage_account"], "virtual_network": values["virtual_network"],
-            "subnet": values["subnet"]}
+            "subnet": values["subnet"], "start_vm": values["start_vm"]}
 
 
 @require_GET

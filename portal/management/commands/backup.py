@@ -99,6 +99,8 @@ class Command(BaseCommand):
         p.add_argument("--disks-only", dest="disks_only", action="store_true",
                        help="restore the disks only, e.g. for a domain controller in a multi-DC domain")
         p.add_argument("--disk", action="append", help="restore only this disk (repeat; with --disks-only)")
+        p.add_argument("--start", dest="start_vm", action="store_true",
+                       help="start the virtual machine after restore (a restore to a KVM host)")
         _wait_options(p)
 
         p = sub(commands, "stop-protection", actions.stop_protection, "Stop protecting an item.")

@@ -16,6 +16,9 @@ creates no machine; the job's result lists them.
 The job is locked on the target's name (`restore-target:<cloud service>:<vm name>`): two restores can
 never create the same machine, and a restore never blocks the source machine's backups.
 
+A point of a KVM machine (it carries the domain's XML) is restored only to a KVM host: into the host's storage
+pool and, for a new machine, as a new domain on that host in its cloud service, started if asked (`kvm_restore`).
+
 One module per concept: `offers` (what the wizard offers: accounts, cloud services, networks, the calendar of
 points), `targets` (a RestoreRequest and its checks, giving a RestoreTarget) and `job` (starting the Restore job,
 its work and its clean-up). Everything is named here too, so callers say `restore.start_restore`.
@@ -63,6 +66,7 @@ from .targets import (
     WRONG_REGION,
     RestoreRequest,
     RestoreTarget,
+    is_kvm_point,
     validate_restore,
 )
 
@@ -73,5 +77,5 @@ __all__ = [
     "SUPPORTED_KINDS", "UNSUPPORTED_ACCOUNT", "WRONG_REGION", "CalendarDay", "CalendarMonth", "Made",
     "RestoreRequest", "RestoreTarget", "calendar_month", "clean_up_restore", "cloud_services_for",
     "is_multi_dc_controller", "lock_key", "points_of", "points_on", "restored_disk_jobs", "run_restore",
-    "source_vm", "start_restore", "storage_accounts_for", "validate_restore", "virtual_networks_for",
+    "source_vm", "start_restore", "storage_accounts_for", "validate_restore", "virtual_networks_for", "is_kvm_point",
 ]

@@ -4,7 +4,7 @@ cancelled or lost restore made."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from backup.notifications.services import notify
 from ...models import CloudService, RecoveryPoint, VirtualDisk, VirtualMachine
 from .. import integrity
 from ..stores import open_vault_store
+from . import kvm_restore
 from .offers import source_vm, virtual_networks_for
 from .targets import REPLACE_REFUSED, RestoreRequest, RestoreTarget, validate_restore
 
@@ -83,11 +84,19 @@ class Made:
     folder: Path | None = None
     vm_id: int | None = None
     cloud_service_id: int | None = None
+    # On a KVM host: the volumes, the staging files beside them, and the domain the restore defined.
+    host_id: int | None = None
+    volumes: list[str] = field(default_factory=list)
+    staging: list[str] = field(default_factory=list)
+    domain_uuid: str = ""
 
     def record(self, job: Job) -> None:
         # The folder relative to the fabric's root: a job's result never shows where the server keeps files.
         folder = str(self.folder.relative_to(settings.FABRIC_ROOT)) if self.folder else None
         job.result["made"] = {"folder": folder, "vm_id": self.vm_id, "cloud_service_id": self.cloud_service_id}
+        if self.host_id is not None:
+            job.result["made"] |= {"host_id": self.host_id, "volumes": self.volumes, "staging": self.staging,
+                                   "domain_uuid": self.domain_uuid}
         Job.objects.filter(pk=job.pk).update(result=job.result)
 
     @classmethod
@@ -97,7 +106,9 @@ class Made:
             return None
         return cls(folder=Path(settings.FABRIC_ROOT) / made["folder"] if made["folder"] else None,
                    vm_id=made["vm_id"],
-                   cloud_service_id=made["cloud_service_id"])
+                   cloud_service_id=made["cloud_service_id"], host_id=made.get("host_id"),
+                   volumes=list(made.get("volumes") or []), staging=list(made.get("staging") or []),
+                   domain_uuid=made.get("domain_uuid") or "")
 
 
 def clean_up_restore(job: Job) -> None:
@@ -117,13 +128,16 @@ def run_restore(ctx: JobContext) -> None:
     if earlier is not None:
         _clean_up(earlier)  # a redelivered job: the killed attempt's half-made VM goes first
     made = Made()
+    if params.get("host_id"):
+        kvm_restore.run(ctx, made)
+        return
     with ctx.step(STEP_PREPARE):
         point, store, targets = _prepare(ctx.job, params, made)
     with ctx.step(STEP_DISKS):
-        _restore_disks(ctx, store, point, targets)
+        restore_disks(ctx, store, point, targets)
     if params["disks_only"]:
         with ctx.step(STEP_REGISTER_DISKS):
-            shown, recorded = _disks_result(params, targets)
+            shown, recorded = disks_result(params, targets)
             ctx.show(shown)
             ctx.record(**recorded)
     else:
@@ -137,7 +151,8 @@ def run_restore(ctx: JobContext) -> None:
     Job.objects.filter(pk=ctx.job.pk).update(result=ctx.job.result)
 
 
-def _prepare(job: Job, params: dict, made: Made):
+def checked_point(params: dict) -> tuple[RecoveryPoint, engine.Store, RestoreTarget]:
+    """The job's point, its store and its target, checked again (the fabric may have changed since the start)."""
     point = RecoveryPoint.objects.select_related("vault__subscription", "protected_item__vm",
                                                  "registered_item__vm").filter(pk=params["recovery_point_id"]).first()
     if point is None:
@@ -152,6 +167,11 @@ def _prepare(job: Job, params: dict, made: Made):
             raise JobFailed(" ".join(error.messages), DAMAGED_ACTION, code="RecoveryPointDamaged") from None
         raise JobFailed(" ".join(error.messages), "Correct the restore settings and start the restore again.",
                         code="RestoreTargetInvalid") from None
+    return point, store, target
+
+
+def _prepare(job: Job, params: dict, made: Made):
+    point, store, target = checked_point(params)
     sizes = {d["key"]: d["size"] for d in point.disks or []}
     if params["disks_only"]:
         made.folder = target.storage_account.folder / f"restore-{job.pk}"
@@ -178,7 +198,7 @@ def _create_machine_rows(job: Job, target: RestoreTarget, sizes: dict[str, int],
                 subscription=vault.subscription, cloud_service=service, name=target.vm_name,
                 power_state=VirtualMachine.PowerState.DEALLOCATED, agent_installed=True,
                 backup_extension_installed=False, endpoint_count=0,
-                **_copied_from(source),
+                **copied_from(source),
             )
             made.vm_id = vm.pk
             targets = {}
@@ -201,7 +221,7 @@ def _create_machine_rows(job: Job, target: RestoreTarget, sizes: dict[str, int],
     return targets
 
 
-def _copied_from(source: VirtualMachine | None) -> dict:
+def copied_from(source: VirtualMachine | None) -> dict:
     if source is None:
         return {}
     return {"os_family": source.os_family, "os_version": source.os_version, "size": source.size,
@@ -209,7 +229,7 @@ def _copied_from(source: VirtualMachine | None) -> dict:
             "multi_dc_domain": source.multi_dc_domain}
 
 
-def _restore_disks(ctx: JobContext, store, point: RecoveryPoint, targets: dict[str, Path]) -> None:
+def restore_disks(ctx: JobContext, store, point: RecoveryPoint, targets: dict[str, Path]) -> None:
     try:
         result = engine.restore_point(store, point.point_id, targets, progress=ctx.progress,
                                       cancel=ctx.cancel_requested)
@@ -226,7 +246,7 @@ def _restore_disks(ctx: JobContext, store, point: RecoveryPoint, targets: dict[s
     ctx.record(restored_bytes=result.bytes_total, disks_restored=len(result.files))
 
 
-def _disks_result(params: dict, targets: dict[str, Path]) -> tuple[dict, dict]:
+def disks_result(params: dict, targets: dict[str, Path]) -> tuple[dict, dict]:
     """What a "restore disks only" job shows, and what it records (for the item's page of restored disks)."""
     folder = next(iter(targets.values())).parent.name if targets else ""
     shown = {"Target Storage Account Name": params["storage_account"], "Config Blob Container Name": folder,
@@ -253,6 +273,8 @@ def _finish_vm(vm_id: int) -> VirtualMachine:
 
 def _clean_up(made: Made) -> None:
     """Remove what a failed or cancelled restore made: files first, then rows (the VM before its cloud service)."""
+    if made.host_id is not None:
+        kvm_restore.clean_up(made)
     if made.folder is not None:
         shutil.rmtree(made.folder, ignore_errors=True)
     if made.vm_id is not None:

@@ -30,16 +30,20 @@ def is_multi_dc_controller(vm: VirtualMachine | None) -> bool:
     return vm is not None and vm.domain_controller and vm.multi_dc_domain
 
 
-def storage_accounts_for(vault: Vault):
-    """Accounts a restore may write to: the vault's subscription and region, Standard LRS or GRS."""
-    return StorageAccount.objects.filter(subscription=vault.subscription, region=vault.region,
-                                         kind__in=SUPPORTED_KINDS).order_by("name")
+def storage_accounts_for(vault: Vault, kvm: bool | None = None):
+    """Accounts a restore may write to: the vault's subscription and region, Standard LRS or GRS; with `kvm`,
+    only the storage pools of KVM hosts (True) or only the simulated fabric's accounts (False)."""
+    accounts = StorageAccount.objects.filter(subscription=vault.subscription, region=vault.region,
+                                             kind__in=SUPPORTED_KINDS).order_by("name")
+    return accounts if kvm is None else accounts.filter(host__isnull=not kvm)
 
 
-def cloud_services_for(vault: Vault):
-    """Existing cloud services a restore may deploy into: same subscription and region, no reserved IP."""
-    return CloudService.objects.filter(subscription=vault.subscription, region=vault.region,
-                                       reserved_ip=False).order_by("name")
+def cloud_services_for(vault: Vault, kvm: bool | None = None):
+    """Existing cloud services a restore may deploy into: same subscription and region, no reserved IP; with
+    `kvm`, only KVM hosts' (True) or only the simulated fabric's (False)."""
+    services = CloudService.objects.filter(subscription=vault.subscription, region=vault.region,
+                                           reserved_ip=False).order_by("name")
+    return services if kvm is None else services.filter(host__isnull=not kvm)
 
 
 def virtual_networks_for(vault: Vault) -> dict[str, list[str]]:

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from backup.fabric.messages import MULTI_DC_RESTORE, MULTI_DC_RESTORE_ACTION
 from backup.vaults.models import Vault
 
-from ...models import CloudService, RecoveryPoint, StorageAccount, VirtualMachine
+from ...models import CloudService, HypervisorHost, RecoveryPoint, StorageAccount, VirtualMachine
 from .. import integrity
 from .offers import SUPPORTED_KINDS, is_multi_dc_controller, source_vm, virtual_networks_for
 
@@ -50,6 +50,23 @@ MULTI_DC_PORTAL = (
     "numbers back (USN rollback) and breaks replication. Restore the disks only (API or CLI: disks_only), "
     "then follow the domain controller recovery guidance."
 )
+KVM_POINT_NEEDS_HOST = (
+    "A recovery point of a KVM virtual machine can be restored only to a KVM host - Choose the storage account "
+    "that stands for a host's storage pool (and, for a new virtual machine, that host's cloud service)."
+)
+POINT_NEEDS_FABRIC = (
+    "The storage account '{account}' stands for the storage pool of the KVM host '{host}': only recovery points "
+    "of KVM virtual machines can be restored there - Choose a storage account that is not a host's."
+)
+KVM_HOST_SERVICE = (
+    "A restored KVM virtual machine runs on the host whose storage pool holds its disks - Choose the cloud "
+    "service of the host '{host}'."
+)
+NOT_A_HOST_SERVICE = (
+    "The cloud service '{service}' stands for the KVM host '{host}': only recovery points of KVM virtual machines "
+    "can be restored there - Choose another cloud service."
+)
+START_NEEDS_KVM = "Starting the virtual machine after restore is offered only for a restore to a KVM host."
 VM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,14}$")
 DNS_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,61}[A-Za-z0-9]$")
 
@@ -68,6 +85,8 @@ class RestoreTarget:
     subnet: str = ""
     disk_keys: tuple[str, ...] = ()
     single_disks: bool = False  # disk_keys is a chosen subset
+    host: HypervisorHost | None = None  # a KVM point's target host: the storage account's
+    start_vm: bool = False  # a KVM machine: start the new domain once it is defined
 
     def params(self) -> dict:
         return {
@@ -77,6 +96,7 @@ class RestoreTarget:
             "create_cloud_service": self.cloud_service is None and not self.disks_only,
             "virtual_network": self.virtual_network, "subnet": self.subnet,
             "disk_keys": list(self.disk_keys) if self.single_disks else [],
+            "host_id": self.host.pk if self.host else None, "start_vm": self.start_vm,
         }
 
 
@@ -99,6 +119,7 @@ class RestoreRequest:
     subnet: str = ""
     disks_only: bool = False
     disk_keys: list[str] | tuple[str, ...] | None = None
+    start_vm: bool = False
 
     @classmethod
     def from_params(cls, params: dict) -> RestoreRequest:
@@ -106,7 +127,8 @@ class RestoreRequest:
         return cls(vm_name=params["vm_name"], cloud_service=params["cloud_service"],
                    create_cloud_service=params["create_cloud_service"], storage_account=params["storage_account"],
                    virtual_network=params["virtual_network"], subnet=params["subnet"],
-                   disks_only=params["disks_only"], disk_keys=params.get("disk_keys") or None)
+                   disks_only=params["disks_only"], disk_keys=params.get("disk_keys") or None,
+                   start_vm=bool(params.get("start_vm")))
 
 
 def validate_restore(point: RecoveryPoint, request: RestoreRequest | None = None, **fields) -> RestoreTarget:
@@ -126,6 +148,11 @@ def validate_restore(point: RecoveryPoint, request: RestoreRequest | None = None
         raise ValidationError({"point_id": integrity.damage_message(point, damaged)})
     target = RestoreTarget(point=point, disks_only=request.disks_only, storage_account=account, disk_keys=keys,
                            single_disks=bool(request.disk_keys))
+    _check_fabric(target, account, errors)
+    if request.start_vm:
+        if target.host is None or request.disks_only:
+            errors.setdefault("start_vm", START_NEEDS_KVM)
+        target.start_vm = True
     if not request.disks_only:
         _check_machine(target, source, (request.vm_name or "").strip(), (request.cloud_service or "").strip(),
                        request.create_cloud_service, (request.virtual_network or "").strip(),
@@ -133,6 +160,40 @@ def validate_restore(point: RecoveryPoint, request: RestoreRequest | None = None
     if errors:
         raise ValidationError(errors)
     return target
+
+
+def is_kvm_point(point: RecoveryPoint) -> bool:
+    """A point of a KVM domain carries the domain's definition; the simulated fabric's points never do."""
+    return bool(point.machine_config)
+
+
+def host_of_account(account: StorageAccount | None) -> HypervisorHost | None:
+    return HypervisorHost.objects.filter(storage_account=account).first() if account is not None else None
+
+
+def _check_fabric(target: RestoreTarget, account: StorageAccount | None, errors: dict) -> None:
+    """A KVM point goes to a host's storage pool, any other point to a storage account of the simulated fabric."""
+    if account is None:
+        return
+    host = host_of_account(account)
+    if is_kvm_point(target.point) and host is None:
+        errors["storage_account"] = KVM_POINT_NEEDS_HOST
+    elif not is_kvm_point(target.point) and host is not None:
+        errors["storage_account"] = POINT_NEEDS_FABRIC.format(account=account.name, host=host.name)
+    target.host = host
+
+
+def _check_host_service(target: RestoreTarget, service: CloudService, errors: dict) -> bool:
+    """A KVM machine is restored into the cloud service of the host its disks go to; False when refused."""
+    service_host = HypervisorHost.objects.filter(cloud_service=service).first()
+    if is_kvm_point(target.point):
+        if target.host is not None and (service_host is None or service_host.pk != target.host.pk):
+            errors["cloud_service"] = KVM_HOST_SERVICE.format(host=target.host.name)
+            return False
+    elif service_host is not None:
+        errors["cloud_service"] = NOT_A_HOST_SERVICE.format(service=service.name, host=service_host.name)
+        return False
+    return True
 
 
 STORAGE_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
@@ -190,6 +251,9 @@ def _check_machine(target: RestoreTarget, source, vm_name: str, service_name: st
     existing = CloudService.objects.filter(name__iexact=service_name).first()
     if create is None:
         create = existing is None
+    if create and target.host is not None:
+        errors["cloud_service"] = KVM_HOST_SERVICE.format(host=target.host.name)
+        return
     if create:
         if existing is not None:
             errors["cloud_service"] = DNS_NAME_TAKEN
@@ -200,6 +264,8 @@ def _check_machine(target: RestoreTarget, source, vm_name: str, service_name: st
         errors["cloud_service"] = f"No cloud service named '{service_name}' in the vault's subscription."
         return
     target.cloud_service, target.cloud_service_name = existing, existing.name
+    if not _check_host_service(target, existing, errors):
+        return
     if existing.region != vault.region:
         errors["cloud_service"] = (f"The cloud service '{existing.name}' is in {existing.region}; a virtual machine "
                                    f"can be restored only to a cloud service in the vault's region ({vault.region}).")
