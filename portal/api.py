@@ -5,6 +5,7 @@ import uuid
 
 from ninja import NinjaAPI
 
+from backup.alerts.api import router as alerts_router
 from backup.billing.api import router as billing_router
 from backup.jobs.api import router as jobs_router
 from backup.jobs.errors import INTERNAL_ERROR
@@ -25,6 +26,7 @@ api.add_router("", vms_router)
 api.add_router("", jobs_router)
 api.add_router("", notifications_router)
 api.add_router("", billing_router)
+api.add_router("", alerts_router)
 
 
 @api.exception_handler(Exception)
