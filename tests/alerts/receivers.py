@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from email import message_from_bytes
@@ -18,7 +19,11 @@ class SmtpReceiver:
     def __init__(self) -> None:
         self.messages: list = []  # email.message.Message, in arrival order
         self.arrived: list[float] = []
-        self._controller = Controller(self, hostname="127.0.0.1", port=0)
+        # aiosmtpd checks its server by connecting to the port it was given, so it needs a real one, not 0.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
@@ -27,7 +32,6 @@ class SmtpReceiver:
 
     def start(self) -> SmtpReceiver:
         self._controller.start()
-        self.port = self._controller.server.sockets[0].getsockname()[1]
         return self
 
     def stop(self) -> None:

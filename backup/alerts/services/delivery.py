@@ -140,6 +140,9 @@ def _send_webhook(delivery: Delivery) -> tuple[int | None, str]:
             return response.status, response.read(2000).decode(errors="replace")
     except urllib.error.HTTPError as error:
         raise SendFailed(f"HTTP {error.code}: {error.read(500).decode(errors='replace')}", error.code) from None
+    except urllib.error.URLError as error:
+        reason = error.reason
+        raise SendFailed(f"{type(reason).__name__}: {reason}" if isinstance(reason, Exception) else str(reason)) from None
     except (OSError, ValueError) as error:
         raise SendFailed(f"{type(error).__name__}: {error}") from None
 
