@@ -142,7 +142,8 @@ def _send_webhook(delivery: Delivery) -> tuple[int | None, str]:
         raise SendFailed(f"HTTP {error.code}: {error.read(500).decode(errors='replace')}", error.code) from None
     except urllib.error.URLError as error:
         reason = error.reason
-        raise SendFailed(f"{type(reason).__name__}: {reason}" if isinstance(reason, Exception) else str(reason)) from None
+        text = f"{type(reason).__name__}: {reason}" if isinstance(reason, Exception) else str(reason)
+        raise SendFailed(text) from None
     except (OSError, ValueError) as error:
         raise SendFailed(f"{type(error).__name__}: {error}") from None
 
