@@ -15,14 +15,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from aiosmtpd.controller import Controller
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class SmtpReceiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.messages: list = []  # email.message.Message, in arrival order
         self.arrived: list[float] = []
         # aiosmtpd checks its server by connecting to the port it was given, so it needs a real one, not 0.
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = port or free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
