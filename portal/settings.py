@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "backup.vaults",
     "backup.vms",
     "backup.billing",
+    "backup.drills",
     "backup.alerts",
 ]
 
@@ -291,6 +292,7 @@ ALERTS_WEBHOOK_TIMEOUT_S = float(os.environ.get("ALERTS_WEBHOOK_TIMEOUT_S") or 1
 CELERY_BEAT_SCHEDULE |= {
     "evaluate-alerts": {"task": "backup.alerts.tasks.evaluate_alerts", "schedule": ALERTS_CHECK_EVERY_S},
     "deliver-due-alerts": {"task": "backup.alerts.tasks.deliver_due_alerts", "schedule": ALERTS_DELIVER_EVERY_S},
+    "start-due-drills": {"task": "backup.drills.tasks.start_due_drills", "schedule": 300.0},
 }
 # The weekly verification re-reads every point whose last verify is older than this many days.
 VERIFY_REVERIFY_AFTER_DAYS = envint("VERIFY_REVERIFY_AFTER_DAYS", 30)

@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("vaults/", include("backup.vaults.urls")),
     path("vaults/", include("backup.alerts.urls")),
+    path("vaults/", include("backup.drills.urls")),
     path("jobs/", include("backup.jobs.urls")),
     path("notifications/", include("backup.notifications.urls")),
     path("", include("backup.vms.urls")),

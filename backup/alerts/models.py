@@ -21,6 +21,7 @@ class Kind(models.TextChoices):
     BACKUP_DATA_DELETED = "backup_data_deleted", "Backup data deleted"
     STOPPED_DATA_DELETED = "protection_stopped_data_deleted", "Protection stopped with data deleted"
     RETENTION_REDUCED = "retention_reduced", "Policy changed to keep less"
+    DRILL_FAILED = "drill_failed", "Restore drill failure"
 
 
 # Security events: delivered by every rule of the subscription whatever its filters, never auto-resolved.
@@ -31,7 +32,7 @@ SEVERITY_OF: dict[str, str] = {
     Kind.VERIFY_FAILED: Severity.CRITICAL, Kind.STALE_PROTECTION: Severity.CRITICAL,
     Kind.DAMAGED_POINT: Severity.CRITICAL, Kind.STORAGE_NEARLY_FULL: Severity.WARNING,
     Kind.BACKUP_DATA_DELETED: Severity.CRITICAL, Kind.STOPPED_DATA_DELETED: Severity.CRITICAL,
-    Kind.RETENTION_REDUCED: Severity.WARNING,
+    Kind.RETENTION_REDUCED: Severity.WARNING, Kind.DRILL_FAILED: Severity.CRITICAL,
 }
 
 

@@ -16,7 +16,7 @@ from . import checks
 from .incidents import raise_alert, resolve
 
 FAILURE_KINDS = {Operation.BACKUP: Kind.BACKUP_FAILED, Operation.RESTORE: Kind.RESTORE_FAILED,
-                 Operation.VERIFY: Kind.VERIFY_FAILED}
+                 Operation.VERIFY: Kind.VERIFY_FAILED, Operation.DRILL: Kind.DRILL_FAILED}
 RETENTION_FIELDS = (("daily_retention_days", "daily", "days"), ("weekly_retention_weeks", "weekly", "weeks"),
                     ("monthly_retention_months", "monthly", "months"), ("yearly_retention_years", "yearly", "years"))
 
