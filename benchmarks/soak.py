@@ -595,6 +595,7 @@ def main() -> None:
         if chaos:
             chaos_report(args, chaos, user, beat_exit, workers)
         if alerts:
+            alerts.drill(vault)
             alerts.report()
     finally:
         if alerts:

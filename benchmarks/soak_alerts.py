@@ -10,6 +10,7 @@ alert_latency_p95_s   first failure of an item (its job's end) -> the alert at B
 stale_alert_delay_s   the worst of: RPO missed (newest point or protection + interval + grace) -> alert at both
 alerts_lost           incidents that should exist and do not, plus raised deliveries never received
 alerts_duplicated     delivery keys a receiver got more than once
+drills_run            items restored and proven by one Restore Drill job at the end (drills_failed: not proven)
 """
 
 from __future__ import annotations
@@ -113,6 +114,29 @@ class AlertsRun:
             if request["valid"]:
                 hooks.setdefault(key, request["at"])
         return mails, hooks, seen
+
+    def drill(self, vault, items: int = 6, timeout_s: float = 300) -> None:
+        """One restore drill of a few items with points, run by the workers: each restored into a sandbox
+        account, proven chunk by chunk against its manifest, then removed."""
+        from backup.drills.models import DrillPlan, DrillResult
+        from backup.drills.services import start_drill
+        from backup.vms.models import StorageAccount
+
+        sandbox = StorageAccount.objects.create(subscription=vault.subscription, name="soakdrill", region="West US")
+        plan = DrillPlan.objects.create(vault=vault, name="Soak drill", sandbox_account=sandbox, enabled=False)
+        chosen = ProtectedItem.objects.filter(vault=vault, recovery_points__isnull=False).distinct()[:items]
+        plan.items.set(chosen)
+        job = start_drill(plan)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and Job.objects.filter(pk=job.pk, ended_at__isnull=True).exists():
+            time.sleep(2)
+        job.refresh_from_db()
+        results = DrillResult.objects.filter(plan=plan)
+        rto = [r.restore_seconds for r in results if r.restore_seconds is not None]
+        print(f"drills_run: {results.count()} (job {job.get_status_display()})")
+        print(f"drills_failed: {results.exclude(status=DrillResult.Status.PASSED).count()}")
+        print(f"drill_rto_p95_s: {p95(rto):.2f} (max {max(rto, default=0):.2f})")
+        print(f"drill_sandbox_leftovers: {len(list(sandbox.folder.glob('*'))) if sandbox.folder.exists() else 0}")
 
     def report(self) -> None:
         settle_s = self.settle()

@@ -52,6 +52,11 @@ class AlertTargetAdmin(OperateActionsMixin, admin.ModelAdmin):
     search_fields = ("name", "emails", "url")
     actions = ["send_test"]
 
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        # A view-only user would see a read-only field's value: the secret is not listed for them at all.
+        return fields if self.has_change_permission(request, obj) else [f for f in fields if f != "secret"]
+
     @admin.display(description="Destination")
     def destination(self, target: AlertTarget) -> str:
         return target.emails if target.type == AlertTarget.Type.EMAIL else target.url
