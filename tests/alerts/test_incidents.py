@@ -164,3 +164,31 @@ def test_a_new_incident_plans_one_delivery_per_target_and_its_resolution_another
     incidents.resolve(kind=Kind.BACKUP_FAILED, item_key="vm:7", resolution="ok")
     assert sorted(Delivery.objects.values_list("event", "target__type")) == [
         ("raised", "email"), ("raised", "webhook"), ("resolved", "email"), ("resolved", "webhook")]
+
+
+def test_a_failure_whose_alert_was_never_raised_is_found_by_the_check(alpha, alice):
+    """The worker died between ending the job and raising its alert: beat's check raises it, once."""
+    from backup.jobs.signals import job_finished
+
+    item = make_protected_item(alpha)
+    VirtualMachine.objects.filter(pk=item.vm_id).update(agent_installed=False)
+    receivers = job_finished.receivers
+    job_finished.receivers = []
+    try:
+        failed = _back_up(item, alice)
+    finally:
+        job_finished.receivers = receivers
+    assert failed.status == JobStatus.FAILED and not Alert.objects.exists()
+    assert checks.check_failed_jobs() == 1
+    assert checks.check_failed_jobs() == 0
+    [alert] = _alerts(kind=Kind.BACKUP_FAILED)
+    assert alert.job_id == failed.pk and alert.count == 1
+    # A failure a later success already made good raises nothing.
+    Alert.objects.all().delete()
+    VirtualMachine.objects.filter(pk=item.vm_id).update(agent_installed=True)
+    job_finished.receivers = []
+    try:
+        assert _back_up(item, alice).status == JobStatus.COMPLETED
+    finally:
+        job_finished.receivers = receivers
+    assert checks.check_failed_jobs() == 0

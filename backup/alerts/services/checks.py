@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from backup.jobs.models import Job, JobStatus
 from backup.vaults.models import Vault
 from backup.vms.models import BackupPolicy, ProtectedItem, RecoveryPoint
 
@@ -111,7 +112,33 @@ def check_storage() -> None:
                     resolution=f"{free:.1f}% of the vault's storage is free again.")
 
 
+def check_failed_jobs(now: datetime | None = None, window_s: int = 3600) -> int:
+    """The failures the end of a job should have raised but did not (its worker killed between writing the job's
+    status and raising the alert): raise them now, unless a later success took the cause away."""
+    from .receivers import FAILURE_KINDS, job_item_key, raise_for_job
+
+    now = now or timezone.now()
+    raised = 0
+    failed = Job.objects.filter(status=JobStatus.FAILED, operation__in=list(FAILURE_KINDS),
+                                ended_at__gte=now - timedelta(seconds=window_s))
+    failed = failed.exclude(error_code="OperationInProgress")  # refused, never run: stale protection covers it
+    for job in failed.order_by("ended_at"):
+        kind, key = FAILURE_KINDS[job.operation], job_item_key(job)
+        known = Alert.objects.filter(subscription_id=job.subscription_id, kind=kind, item_key=key)
+        if known.filter(job_id=job.pk).exists() or known.filter(last_seen_at__gte=job.ended_at).exists():
+            continue
+        later = Job.objects.filter(subscription_id=job.subscription_id, operation=job.operation, vault_id=job.vault_id,
+                                   item_type=job.item_type, item_id=job.item_id, status=JobStatus.COMPLETED,
+                                   ended_at__gt=job.ended_at)
+        if later.exists():
+            continue
+        raise_for_job(job, kind, job.error_message)
+        raised += 1
+    return raised
+
+
 def evaluate(now: datetime | None = None) -> int:
+    check_failed_jobs(now)
     stale = check_stale(now)
     check_damage()
     check_storage()

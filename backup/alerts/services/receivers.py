@@ -15,7 +15,7 @@ from ..models import Kind
 from . import checks
 from .incidents import raise_alert, resolve
 
-FAILURE_KINDS = {Operation.BACKUP: Kind.BACKUP_FAILED, Operation.RESTORE: Kind.RESTORE_FAILED,
+FAILURE_KINDS: dict[str, str] = {Operation.BACKUP: Kind.BACKUP_FAILED, Operation.RESTORE: Kind.RESTORE_FAILED,
                  Operation.VERIFY: Kind.VERIFY_FAILED, Operation.DRILL: Kind.DRILL_FAILED}
 RETENTION_FIELDS = (("daily_retention_days", "daily", "days"), ("weekly_retention_weeks", "weekly", "weeks"),
                     ("monthly_retention_months", "monthly", "months"), ("yearly_retention_years", "yearly", "years"))
@@ -27,17 +27,17 @@ def job_item_key(job: Job) -> str:
     return f"{job.item_type}:{job.item_id}"
 
 
+def raise_for_job(job: Job, kind: str, message: str) -> None:
+    raise_alert(subscription_id=job.subscription_id, vault_id=job.vault_id, kind=kind, item_key=job_item_key(job),
+                item_name=job.item_name, operation=job.get_operation_display(), job_id=job.pk, message=message)
+
+
 @receiver(job_finished)
 def _job_finished(sender, job: Job, **kwargs) -> None:
     key = job_item_key(job)
-
-    def raise_for_job(kind: str, message: str) -> None:
-        raise_alert(subscription_id=job.subscription_id, vault_id=job.vault_id, kind=kind, item_key=key,
-                    item_name=job.item_name, operation=job.get_operation_display(), job_id=job.pk, message=message)
-
-    kind = FAILURE_KINDS.get(job.operation)  # type: ignore[call-overload]
+    kind = FAILURE_KINDS.get(job.operation)
     if kind is not None and job.status == JobStatus.FAILED:
-        raise_for_job(kind, job.error_message)
+        raise_for_job(job, kind, job.error_message)
     elif kind is not None and job.status == JobStatus.COMPLETED:
         done = f"The {job.get_operation_display()} job {job.pk} completed."
         resolve(kind=kind, item_key=key, subscription_id=job.subscription_id, resolution=done)
@@ -50,13 +50,13 @@ def _job_finished(sender, job: Job, **kwargs) -> None:
         return
     who = job.created_by.get_username() if job.created_by else "the portal"
     if job.operation == Operation.DELETE_BACKUP_DATA:
-        raise_for_job(Kind.BACKUP_DATA_DELETED, f"The backup data of '{job.item_name}' was deleted by {who}.")
+        raise_for_job(job, Kind.BACKUP_DATA_DELETED, f"The backup data of '{job.item_name}' was deleted by {who}.")
     elif job.operation == Operation.STOP_PROTECTION:
         for cause in (Kind.BACKUP_FAILED, Kind.STALE_PROTECTION):
             resolve(kind=cause, item_key=key, subscription_id=job.subscription_id,
                     resolution="The item's protection was stopped.")
         if job.params.get("delete_data"):
-            raise_for_job(Kind.STOPPED_DATA_DELETED,
+            raise_for_job(job, Kind.STOPPED_DATA_DELETED,
                           f"The protection of '{job.item_name}' was stopped by {who} and its backup data deleted.")
 
 
