@@ -7,6 +7,7 @@ from ninja import NinjaAPI
 
 from backup.alerts.api import router as alerts_router
 from backup.billing.api import router as billing_router
+from backup.drills.api import router as drills_router
 from backup.jobs.api import router as jobs_router
 from backup.jobs.errors import INTERNAL_ERROR
 from backup.notifications.api import router as notifications_router
@@ -27,6 +28,7 @@ api.add_router("", jobs_router)
 api.add_router("", notifications_router)
 api.add_router("", billing_router)
 api.add_router("", alerts_router)
+api.add_router("", drills_router)
 
 
 @api.exception_handler(Exception)

@@ -10,22 +10,8 @@ from django_htmx.http import trigger_client_event
 from backup.vaults.access import get_vault_for_user
 
 from . import services
-from .models import DrillPlan, DrillResult
-
-TREND = 10  # results per item in the trend
-
-
-def item_rows(plan: DrillPlan) -> list[dict]:
-    """The last result of each item the plan drilled, with its last TREND restore durations (oldest first)."""
-    rows: dict[str, dict] = {}
-    for result in DrillResult.objects.filter(plan=plan).order_by("-created_at", "-id")[:500]:
-        row = rows.setdefault(result.vm_name, {"last": result, "trend": []})
-        if len(row["trend"]) < TREND and result.restore_seconds is not None:
-            row["trend"].insert(0, result.restore_seconds)
-    for row in rows.values():
-        top = max(row["trend"], default=0) or 1
-        row["bars"] = [{"seconds": s, "percent": max(4, round(100 * s / top))} for s in row["trend"]]
-    return sorted(rows.values(), key=lambda r: r["last"].vm_name)
+from .models import DrillPlan
+from .services import item_rows
 
 
 @require_http_methods(["GET", "POST"])

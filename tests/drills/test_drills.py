@@ -111,3 +111,13 @@ def test_a_sandbox_of_another_subscription_is_refused(plan, beta, alice):
     plan.sandbox_account = StorageAccount.objects.create(subscription=beta, name="betasandbox", region="West US")
     with pytest.raises(drills.ValidationError):
         drills.start_drill(plan, user=alice)
+
+
+def test_the_api_lists_each_plans_last_result_per_item(plan, alice, client, api_headers, charlie):
+    _run(plan, alice)
+    auth = {"HTTP_AUTHORIZATION": api_headers(alice)["Authorization"]}
+    [listed] = client.get(f"/api/v1/vaults/{plan.vault_id}/drills", **auth).json()
+    [item] = listed["items"]
+    assert listed["name"] == "Nightly drill" and item["status"] == "passed" and len(item["rto_trend_s"]) == 1
+    outsider = {"HTTP_AUTHORIZATION": api_headers(charlie)["Authorization"]}
+    assert client.get(f"/api/v1/vaults/{plan.vault_id}/drills", **outsider).status_code == 404
