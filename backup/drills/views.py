@@ -11,7 +11,6 @@ from backup.vaults.access import get_vault_for_user
 
 from . import services
 from .models import DrillPlan
-from .services import item_rows
 
 
 @require_http_methods(["GET", "POST"])
@@ -29,7 +28,7 @@ def vault_drills(request, pk: int):
             error = " ".join(refusal.messages)
         else:
             return trigger_client_event(redirect(request.path), "refresh-toasts")
-    plans = [{"plan": p, "rows": item_rows(p)} for p in DrillPlan.objects.filter(vault=vault)
+    plans = [{"plan": p, "rows": services.item_rows(p)} for p in DrillPlan.objects.filter(vault=vault)
              .select_related("sandbox_account")]
     return render(request, "drills/vault_drills.html",
                   {"vault": vault, "tab": "drills", "section": "recovery", "plans": plans, "error": error})
