@@ -22,6 +22,9 @@ every vault through the portal's Verify job, runs one more backup of every prote
 heal damaged data), verifies again with the engine, restores a sample of points and compares them byte for byte
 with their source disks, and prints stuck_jobs, unrecorded_manifests, damaged_points_unhealed, restore_mismatches,
 verify_errors_after_heal and backups_completed with the other lines.
+
+--alerts switches alerts on (benchmarks/soak_alerts.py): some machines' backups fail, a few items go stale, the broker
+is restarted once, and it prints alert_latency_p95_s, stale_alert_delay_s, alerts_lost and alerts_duplicated.
 """
 
 from __future__ import annotations
@@ -70,6 +73,11 @@ def free_port() -> int:
 
 REDIS_PORT = free_port()
 os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
+SMTP_PORT = free_port()
+if "--alerts" in sys.argv:
+    # Short checks and grace, and the soak's own SMTP server (benchmarks/soak_alerts.py).
+    os.environ.update({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(SMTP_PORT), "ALERTS_STALE_GRACE_S": "30",
+                       "ALERTS_CHECK_EVERY_S": "5", "ALERTS_DELIVER_EVERY_S": "5", "JOB_REQUEUE_AFTER_S": "60"})
 
 import django  # noqa: E402
 
@@ -485,15 +493,23 @@ def main() -> None:
     parser.add_argument("--gc-every", type=int, default=120, help="--chaos: seconds between garbage collections")
     parser.add_argument("--outage", type=int, default=30, help="--chaos: seconds the broker stays down, once")
     parser.add_argument("--restore-sample", type=int, default=20, help="--chaos: points restored and compared")
+    parser.add_argument("--alerts", action="store_true",
+                        help="alerts on: failing and stale items, SMTP and webhook receivers (soak_alerts.py)")
+    parser.add_argument("--alerts-outage", type=int, default=10, help="--alerts: seconds the broker stays down, once")
     args = parser.parse_args()
 
     redis = [start_redis()]
     processes: list[subprocess.Popen] = []
     workers: dict[int, subprocess.Popen] = {}
-    beat = chaos = None
+    beat = chaos = alerts = None
     try:
         log(f"seeding {args.vms} protected VMs in {WORK}")
         vault, user = seed(args.vms, args.interval)
+        if args.alerts:
+            from benchmarks.soak_alerts import AlertsRun
+
+            alerts = AlertsRun(SMTP_PORT, args)
+            alerts.seed(vault, args.interval)
         web_port = free_port()
         processes.append(spawn("web", [PYTHON, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{web_port}",
                                        "-w", "2", "--access-logfile", "-", "-c", "/dev/null"]))
@@ -510,14 +526,18 @@ def main() -> None:
         poller.start()
         writer.start()
         started = time.monotonic()
+        if alerts:
+            alerts.begin()
         gc_started = False
         chaos = Chaos(args, vault, workers, redis) if args.chaos else None
         log(f"running for {args.minutes} minutes{' with chaos' if chaos else ''}")
         last_report = time.monotonic()
         while time.monotonic() - started < args.minutes * 60:
-            time.sleep(1 if chaos else 10)
+            time.sleep(1 if chaos or alerts else 10)
             if chaos:
                 chaos.tick()
+            if alerts:
+                alerts.tick(time.monotonic() - started, redis, start_redis, bool(chaos), log)
             elif not gc_started and time.monotonic() - started > args.minutes * 30:
                 gc_service.start_gc(vault)  # beside running backups
                 gc_started = True
@@ -526,7 +546,14 @@ def main() -> None:
                 log(f"backups completed so far: {done}; active jobs: {active_jobs()}")
                 last_report = time.monotonic()
         beat_exit = beat.poll()
-        stop(beat)  # no new scheduled work
+        if alerts:
+            # No new backups, but beat goes on checking and delivering alerts until they are settled.
+            from django_celery_beat.models import PeriodicTask, PeriodicTasks
+
+            PeriodicTask.objects.filter(pk__in=BackupPolicy.objects.values("periodic_task")).update(enabled=False)
+            PeriodicTasks.update_changed()
+        else:
+            stop(beat)  # no new scheduled work
         halt.set()
         if chaos:
             chaos.finish()
@@ -567,7 +594,12 @@ def main() -> None:
             print(f"failure_reason: {reason}")
         if chaos:
             chaos_report(args, chaos, user, beat_exit, workers)
+        if alerts:
+            alerts.drill(vault)
+            alerts.report()
     finally:
+        if alerts:
+            alerts.stop()
         for process in [*([beat] if beat else []), *workers.values(), *reversed(processes)]:
             stop(process)
         redis[0].terminate()

@@ -5,7 +5,9 @@ import uuid
 
 from ninja import NinjaAPI
 
+from backup.alerts.api import router as alerts_router
 from backup.billing.api import router as billing_router
+from backup.drills.api import router as drills_router
 from backup.jobs.api import router as jobs_router
 from backup.jobs.errors import INTERNAL_ERROR
 from backup.notifications.api import router as notifications_router
@@ -25,6 +27,8 @@ api.add_router("", vms_router)
 api.add_router("", jobs_router)
 api.add_router("", notifications_router)
 api.add_router("", billing_router)
+api.add_router("", alerts_router)
+api.add_router("", drills_router)
 
 
 @api.exception_handler(Exception)

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "backup.vaults",
     "backup.vms",
     "backup.billing",
+    "backup.drills",
+    "backup.alerts",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +265,35 @@ CELERY_BEAT_SCHEDULE = {
     "verify-new-points": {"task": "backup.vms.tasks.verify_new_points", "schedule": crontab(minute=30, hour=3)},
     "reverify-old-points": {"task": "backup.vms.tasks.reverify_old_points",
                             "schedule": crontab(minute=30, hour=5, day_of_week=6)},
+}
+# Alerts (backup/alerts): e-mail goes through Django's mail system to the SMTP server below.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "backup-portal@localhost")
+# The address alerts link to (their job, the vault's ALERTS tab).
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Stale protection: an item is stale once its newest point is older than its policy's interval plus this grace.
+ALERTS_STALE_GRACE_S = envint("ALERTS_STALE_GRACE_S", 3600)
+# How often beat evaluates stale protection, damaged points and vault storage, and sends due deliveries.
+ALERTS_CHECK_EVERY_S = float(os.environ.get("ALERTS_CHECK_EVERY_S") or 30)
+ALERTS_DELIVER_EVERY_S = float(os.environ.get("ALERTS_DELIVER_EVERY_S") or 15)
+# A vault whose file system has less free space than this share is "nearly full".
+ALERTS_STORAGE_FREE_MIN_PERCENT = float(os.environ.get("ALERTS_STORAGE_FREE_MIN_PERCENT") or 10)
+# Seconds between a failed delivery and its next attempt (about eleven hours in all), then it gives up.
+ALERTS_RETRY_DELAYS_S = [int(s) for s in os.environ.get(
+    "ALERTS_RETRY_DELAYS_S", "30,120,600,1800,3600,7200,14400,14400").split(",")]
+# A delivery claimed this long ago by a worker that never wrote its outcome (killed mid-send) is sent again.
+ALERTS_SENDING_TIMEOUT_S = envint("ALERTS_SENDING_TIMEOUT_S", 120)
+ALERTS_WEBHOOK_TIMEOUT_S = float(os.environ.get("ALERTS_WEBHOOK_TIMEOUT_S") or 10)
+CELERY_BEAT_SCHEDULE |= {
+    "evaluate-alerts": {"task": "backup.alerts.tasks.evaluate_alerts", "schedule": ALERTS_CHECK_EVERY_S},
+    "deliver-due-alerts": {"task": "backup.alerts.tasks.deliver_due_alerts", "schedule": ALERTS_DELIVER_EVERY_S},
+    "start-due-drills": {"task": "backup.drills.tasks.start_due_drills", "schedule": 300.0},
 }
 # The weekly verification re-reads every point whose last verify is older than this many days.
 VERIFY_REVERIFY_AFTER_DAYS = envint("VERIFY_REVERIFY_AFTER_DAYS", 30)

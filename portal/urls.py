@@ -18,6 +18,8 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/v1/", api.urls),
     path("vaults/", include("backup.vaults.urls")),
+    path("vaults/", include("backup.alerts.urls")),
+    path("vaults/", include("backup.drills.urls")),
     path("jobs/", include("backup.jobs.urls")),
     path("notifications/", include("backup.notifications.urls")),
     path("", include("backup.vms.urls")),

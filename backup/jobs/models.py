@@ -19,6 +19,7 @@ class Operation(models.TextChoices):
     VERIFY = "verify", "Verify"
     DELETE_VAULT = "delete_vault", "Delete Vault"
     CREATE_VAULT = "create_vault", "Create Vault"
+    DRILL = "drill", "Restore Drill"
 
 
 class JobStatus(models.TextChoices):

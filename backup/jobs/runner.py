@@ -19,6 +19,7 @@ from . import errors, registry
 from .context import Heartbeat, JobContext
 from .logging import job_log_context
 from .models import ACTIVE_STATUSES, Job, JobStatus, SubTask
+from .signals import job_finished
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,14 @@ def finish(job_id: int, status: str, *, message: str = "", action: str = "", cod
         log.info("job %s ended: %s%s", job_id, status, f" ({code})" if code else "")
         if status != JobStatus.COMPLETED:
             _clean_up(job_id)
+        _announce(job_id)
     return updated
+
+
+def _announce(job_id: int) -> None:
+    for receiver, result in job_finished.send_robust(sender=Job, job=Job.objects.get(pk=job_id)):
+        if isinstance(result, Exception):
+            log.error("a receiver of job_finished (%s) failed for job %s", receiver, job_id, exc_info=result)
 
 
 _LEVELS: dict[str, tuple[str, str]] = {

@@ -10,7 +10,8 @@ from django.contrib.auth.models import Group, Permission
 
 OPERATORS = "Operators"
 SUPPORT = "Support"
-PROJECT_APPS = ("tenancy", "notifications", "jobs", "vaults", "vms", "billing", "django_celery_beat")
+PROJECT_APPS = ("tenancy", "notifications", "jobs", "vaults", "vms", "billing", "alerts", "drills",
+                "django_celery_beat")
 # Operators and Support see who the users are, but only superusers manage accounts.
 EXTRA_VIEW = (("auth", "view_user"), ("auth", "view_group"))
 

@@ -1,0 +1,81 @@
+"""Where alerts come from: the end of jobs (backup, restore and verify failures and their recovery, deleted
+data) and policy changes that keep less."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models.signals import pre_save
+from django.dispatch import receiver
+
+from backup.jobs.models import Job, JobStatus, Operation
+from backup.jobs.signals import job_finished
+from backup.vms.models import BackupPolicy
+
+from ..models import Kind
+from . import checks
+from .incidents import raise_alert, resolve
+
+FAILURE_KINDS: dict[str, str] = {Operation.BACKUP: Kind.BACKUP_FAILED, Operation.RESTORE: Kind.RESTORE_FAILED,
+                 Operation.VERIFY: Kind.VERIFY_FAILED, Operation.DRILL: Kind.DRILL_FAILED}
+RETENTION_FIELDS = (("daily_retention_days", "daily", "days"), ("weekly_retention_weeks", "weekly", "weeks"),
+                    ("monthly_retention_months", "monthly", "months"), ("yearly_retention_years", "yearly", "years"))
+
+
+def job_item_key(job: Job) -> str:
+    if job.item_id is None and job.params.get("protected_item_id"):
+        return f"protected-item:{job.params['protected_item_id']}"
+    return f"{job.item_type}:{job.item_id}"
+
+
+def raise_for_job(job: Job, kind: str, message: str) -> None:
+    raise_alert(subscription_id=job.subscription_id, vault_id=job.vault_id, kind=kind, item_key=job_item_key(job),
+                item_name=job.item_name, operation=job.get_operation_display(), job_id=job.pk, message=message)
+
+
+@receiver(job_finished)
+def _job_finished(sender, job: Job, **kwargs) -> None:
+    key = job_item_key(job)
+    kind = FAILURE_KINDS.get(job.operation)
+    if kind is not None and job.status == JobStatus.FAILED:
+        raise_for_job(job, kind, job.error_message)
+    elif kind is not None and job.status == JobStatus.COMPLETED:
+        done = f"The {job.get_operation_display()} job {job.pk} completed."
+        resolve(kind=kind, item_key=key, subscription_id=job.subscription_id, resolution=done)
+        if job.operation == Operation.BACKUP:
+            resolve(kind=Kind.STALE_PROTECTION, item_key=key, subscription_id=job.subscription_id,
+                    resolution=f"A new recovery point was made by the Backup job {job.pk}.")
+    if job.operation in (Operation.VERIFY, Operation.RESTORE) and job.vault_id is not None:
+        checks.check_damage(job.vault_id)
+    if job.status != JobStatus.COMPLETED:
+        return
+    who = job.created_by.get_username() if job.created_by else "the portal"
+    if job.operation == Operation.DELETE_BACKUP_DATA:
+        raise_for_job(job, Kind.BACKUP_DATA_DELETED, f"The backup data of '{job.item_name}' was deleted by {who}.")
+    elif job.operation == Operation.STOP_PROTECTION:
+        for cause in (Kind.BACKUP_FAILED, Kind.STALE_PROTECTION):
+            resolve(kind=cause, item_key=key, subscription_id=job.subscription_id,
+                    resolution="The item's protection was stopped.")
+        if job.params.get("delete_data"):
+            raise_for_job(job, Kind.STOPPED_DATA_DELETED,
+                          f"The protection of '{job.item_name}' was stopped by {who} and its backup data deleted.")
+
+
+@receiver(pre_save, sender=BackupPolicy)
+def _policy_saved(sender, instance: BackupPolicy, **kwargs) -> None:
+    if instance.pk is None:
+        return
+    old = BackupPolicy.objects.filter(pk=instance.pk).values(*(f for f, _, _ in RETENTION_FIELDS)).first()
+    if old is None:
+        return
+    less = []
+    for field, label, unit in RETENTION_FIELDS:
+        before, after = old[field], getattr(instance, field)
+        if before and (not after or after < before):
+            less.append(f"{label} {before} {unit} -> {f'{after} {unit}' if after else 'not kept'}")
+    if not less:
+        return
+    vault = instance.vault
+    message = f"The policy '{instance.name}' now keeps less: {'; '.join(less)}."
+    transaction.on_commit(lambda: raise_alert(
+        subscription_id=vault.subscription_id, vault_id=vault.pk, kind=Kind.RETENTION_REDUCED,
+        item_key=f"policy:{instance.pk}", item_name=instance.name, operation="Policy change", message=message))
