@@ -1,13 +1,26 @@
 """The KVM fabric: real virtual machines on libvirt hosts, beside the simulated fabric (backup.fabric).
 
 Plain Python: no Django, Celery, backup.engine or backup.fabric imports (import-linter contracts). The vms app
-keeps the inventory in the database and calls this package for everything that touches a host.
+keeps the inventory in the database and calls this package for everything that touches a host. The libvirt and
+libnbd bindings are imported only when a host is used (bindings.py).
 
-The public surface (what the vms services use) is re-exported here; see each module for the how and why.
+Modules (one concept each):
+
+* ``host``        - ``Host``: the surface the vms services use (inventory, backup, restore).
+* ``connection``  - the libvirt connection: reopened after libvirtd went away, errors in words.
+* ``inventory``   - ``DomainInfo`` / ``DiskInfo`` from the domain XML, the guest agent's channel and ping.
+* ``checkpoints`` - our checkpoints (prefix ``azbk-``): validating the last one, dropping a broken chain.
+* ``backup``      - pull-mode backup of a running domain (freeze, backupBegin with the next checkpoint, thaw).
+* ``offline``     - a shut-off domain's images served read-only by qemu-nbd.
+* ``nbd``         - reading an export with libnbd: data and dirty extents, a connection per thread.
+* ``snapshot``    - ``KvmSnapshot`` / ``KvmSnapshotDisk``: what backup.engine reads.
+* ``restore``     - volumes in a storage pool, importing a restored image, defining the new domain.
 """
 
+from .checkpoints import PREFIX as CHECKPOINT_PREFIX
+from .checkpoints import name_for as checkpoint_name
 from .errors import BackupBusy, DomainNotFound, HostUnavailable, KvmError, PoolNotFound
-from .host import DiskInfo, DomainInfo, Host
+from .host import DiskInfo, DomainInfo, Host, KvmSnapshot, KvmSnapshotDisk
 
-__all__ = ["BackupBusy", "DiskInfo", "DomainInfo", "DomainNotFound", "Host", "HostUnavailable", "KvmError",
-           "PoolNotFound"]
+__all__ = ["CHECKPOINT_PREFIX", "BackupBusy", "DiskInfo", "DomainInfo", "DomainNotFound", "Host", "HostUnavailable",
+           "KvmError", "KvmSnapshot", "KvmSnapshotDisk", "PoolNotFound", "checkpoint_name"]

@@ -1,0 +1,80 @@
+"""libvirtd going away under a backup (it crashed once here, in libvirt 9.0): the call fails with
+HostUnavailable saying so, and the next backup through the same Host reconnects and works.
+
+This crashes the machine's libvirtd (SIGKILL) and starts it again; running domains survive that (QEMU keeps
+running and libvirtd reconnects to it). The daemon runs again when the test ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from backup import kvm
+
+from .conftest import MiB
+from .points import assert_identical, take
+
+pytestmark = pytest.mark.libvirt
+
+PID_FILE = Path("/run/libvirtd.pid")
+
+
+def _libvirtd_pid() -> int | None:
+    try:
+        pid = int(PID_FILE.read_text().strip())
+        return pid if Path(f"/proc/{pid}/comm").read_text().strip() == "libvirtd" else None
+    except (OSError, ValueError):
+        return None
+
+
+def _answers() -> bool:
+    return subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True).returncode == 0
+
+
+def _start_libvirtd() -> None:
+    if _libvirtd_pid() is None:
+        subprocess.run(["libvirtd", "-d"], check=True)
+    deadline = time.monotonic() + 30
+    while not _answers():
+        assert time.monotonic() < deadline, "libvirtd did not come back"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def crash_libvirtd():
+    if _libvirtd_pid() is None:
+        pytest.skip("libvirtd runs without /run/libvirtd.pid (systemd?): not crashing it")
+
+    def crash() -> None:
+        pid = _libvirtd_pid()
+        os.kill(pid, signal.SIGKILL)
+        while Path(f"/proc/{pid}").exists():
+            time.sleep(0.02)
+
+    yield crash
+    _start_libvirtd()
+
+
+def test_libvirtd_crash_mid_backup_then_next_run_works(host, store, make_domain, crash_libvirtd, tmp_path):
+    d = make_domain(fill=[("vda", 0, 8 * MiB, 0x11)])
+    p1 = take(host, store, d, "p1", since=None, base=None)
+    d.write("vda", 16 * MiB, 4 * MiB, 0x22)
+
+    snap = host.begin_backup(d.uuid, checkpoint="azbk-p2", since="azbk-p1")
+    crash_libvirtd()
+    with pytest.raises(kvm.HostUnavailable, match="went away|Cannot connect"):
+        snap.abandon()
+    with pytest.raises(kvm.HostUnavailable):
+        host.domain(d.uuid)
+    _start_libvirtd()
+
+    d.write("vda", 24 * MiB, 4 * MiB, 0x23)
+    p3 = take(host, store, d, "p3", since="azbk-p1", base=p1.manifest)
+    assert p3.incremental and p3.bytes_read("vda") == 8 * MiB, p3.notes
+    assert_identical(store, p3, tmp_path / "r")
