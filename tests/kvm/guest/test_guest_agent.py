@@ -229,6 +229,19 @@ def _root_node(dom) -> str:
     raise AssertionError("no virtio-disk0 in query-block")
 
 
+def test_channel_without_an_agent_gives_a_crash_consistent_point_at_once(make_domain, guest_host, guest_store):
+    domain = make_domain(agent=True)  # no OS: the channel is there, nothing in the guest ever opens it
+    start = time.monotonic()
+    with guest_host.begin_backup(domain.uuid, checkpoint=checkpoint_name(), since=None, quiesce=True,
+                                 quiesce_timeout_s=QUIESCE_TIMEOUT_S) as snap:
+        began_s = time.monotonic() - start
+        manifest = backup_snapshot(guest_store, item="no-agent", point_id="p-no-agent", snapshot=snap,
+                                   time=datetime.now(UTC), base=None)
+    assert began_s < SLACK_S, f"begin_backup took {began_s:.1f} s"
+    assert (snap.consistency, manifest.consistency) == ("crash", "crash")
+    assert any("not answering" in note for note in snap.notes), snap.notes
+
+
 def _serial_log(dom):
     from pathlib import Path
     from xml.etree import ElementTree
