@@ -1,8 +1,8 @@
 """Fixtures of the tiny-Linux-guest tests: the built image, a running guest, a host and a store for the module.
 
-The connection, QEMU-readable folder, work folder and pool are tests/kvm's. Where the guest cannot be built
-(no Debian archive, a build step failing) the tests skip with one line saying what failed; on CI (env CI set)
-they fail instead.
+The connection, QEMU-readable folder, work folder and pool are tests/kvm's. The guest is built (or found in
+its cache) at collection; where it cannot be (no Debian archive, a build step failing) its tests are left out
+with one line saying what failed; on CI (env CI set) the run stops with it instead.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from backup.engine import Store
 
-from ..conftest import URI, unique
+from ..conftest import _SKIPPED, URI, unique
 from .domain import guest_domain_xml, serial_tail, wait_for_agent
 from .image import GuestBuildError, GuestImage, guest_image
 
@@ -31,6 +31,23 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.hookimpl(trylast=True)  # after tests/kvm's hook has left out what cannot run without libvirt
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    wanted = [item for item in items if here in Path(item.path).parents and "image" in item.fixturenames]
+    if not wanted:
+        return
+    try:
+        guest_image(timeout_s=BUILD_TIMEOUT_S)
+    except GuestBuildError as exc:
+        reason = f"tiny Linux guest not built: {exc}"
+        if os.environ.get("CI"):
+            raise pytest.UsageError(f"guest tests cannot run on CI: {reason}")
+        config.hook.pytest_deselected(items=wanted)  # one line for all of them, as tests/kvm does
+        items[:] = [item for item in items if item not in wanted]
+        _SKIPPED.append(f"{len(wanted)} guest tests skipped: {reason}")
 
 
 @pytest.fixture(scope="session")
