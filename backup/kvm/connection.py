@@ -28,7 +28,8 @@ def _silence_default_handler(libvirt: Any) -> None:
 def is_local(uri: str) -> bool:
     """True for qemu:///system and friends: the daemon, the images and the NBD sockets are on this machine."""
     parsed = urlparse(uri)
-    return not parsed.hostname and "+" not in parsed.scheme
+    _driver, _, transport = parsed.scheme.partition("+")
+    return not parsed.hostname and transport in ("", "unix")
 
 
 class Connection:

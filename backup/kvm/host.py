@@ -14,7 +14,7 @@ from typing import Any
 
 from . import backup, offline, restore
 from .connection import Connection, is_local
-from .errors import KvmError
+from .errors import DomainNotFound, KvmError
 from .inventory import DiskInfo, DomainInfo, describe
 from .snapshot import KvmSnapshot, KvmSnapshotDisk
 
@@ -50,10 +50,8 @@ class Host:
             try:
                 with self._conn.errors("reading a domain"):
                     out.append(describe(conn, dom, self.agent_timeout_s))
-            except KvmError as exc:
-                if type(exc) is not KvmError:
-                    raise
-                continue  # undefined while we listed: gone next time anyway
+            except DomainNotFound:
+                continue  # undefined while we listed
         return out
 
     def domain(self, uuid: str) -> DomainInfo:

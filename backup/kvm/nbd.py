@@ -37,6 +37,8 @@ class Export:
             raise KvmError(f"the export of disk {self.name} is closed (the backup job ended)")
         nbd = load("nbd")
         h = nbd.NBD()
+        if hasattr(h, "set_pread_initialize"):
+            h.set_pread_initialize(False)  # no memset of every buffer before the server fills it
         h.add_meta_context(ALLOCATION)
         if self.bitmap_context:
             h.add_meta_context(self.bitmap_context)

@@ -93,19 +93,9 @@ def _format(volume: Path) -> str:
     return str(json.loads(proc.stdout)["format"])
 
 
-_CHARDEVS = ("serial", "console", "parallel", "channel")
-
-
-def _renamed(path: str, old_name: str, name: str) -> str:
-    old = Path(path)
-    new = old.name.replace(old_name, name) if old_name and old_name in old.name else f"{name}-{old.name}"
-    return str(old.with_name(new))
-
-
 def restored_xml(source_xml: str, name: str, disks: Mapping[str, Path]) -> str:
     """The backed-up definition, made a new machine: everything that identifies the old one goes."""
     root = ET.fromstring(source_xml)
-    old_name = root.findtext("name", "")
     root.find("name").text = name  # type: ignore[union-attr]
     for tag in ("uuid", "genid"):
         for el in root.findall(tag):
@@ -137,14 +127,13 @@ def restored_xml(source_xml: str, name: str, disks: Mapping[str, Path]) -> str:
         channel_source = channel.find("source")
         if channel.get("type") == "unix" and channel_source is not None:
             channel.remove(channel_source)  # libvirt makes a path per domain
-    for chardev in (el for el in devices if el.tag in _CHARDEVS):
-        # A console written to a file: the source domain may still be writing it (virtlogd then refuses the
-        # restored one), so the copy gets its own file beside it.
-        source, log = chardev.find("source"), chardev.find("log")
-        if chardev.get("type") == "file" and source is not None and source.get("path"):
-            source.set("path", _renamed(source.get("path", ""), old_name, name))
-        if log is not None and log.get("file"):
-            log.set("file", _renamed(log.get("file", ""), old_name, name))
+    for chardev in devices.findall("serial") + devices.findall("console"):
+        if chardev.get("type") == "file":
+            # Its log file belongs to the old machine (virtlogd keeps it open): a console of its own instead.
+            chardev.set("type", "pty")
+            for child in list(chardev):
+                if child.tag in ("source", "log"):
+                    chardev.remove(child)
     for graphics in devices.findall("graphics"):
         if graphics.get("autoport") == "no" or graphics.get("port"):
             graphics.attrib.pop("port", None)

@@ -55,3 +55,15 @@ def test_failed_backup_leaves_the_previous_checkpoint_usable(host, store, make_d
     p3 = take(host, store, d, "p3", since="azbk-p1", base=p1.manifest)
     assert p3.incremental and p3.bytes_read("vda") == 8 * MiB
     assert_identical(store, p3, tmp_path / "r")
+
+
+def test_without_an_answering_agent_points_are_crash_consistent(host, store, make_domain):
+    silent = make_domain(agent=True, fill=[("vda", 0, 4 * MiB, 0x11)])  # channel, but no agent behind it
+    info = host.domain(silent.uuid)
+    assert info.agent_channel and not info.agent_responds
+    p = take(host, store, silent, "p1", since=None, base=None)
+    assert p.consistency == "crash"
+    assert any("did not freeze" in n and "crash-consistent" in n for n in p.notes), p.notes
+    absent = make_domain(fill=[("vda", 0, 4 * MiB, 0x11)])
+    p = take(host, store, absent, "p2", since=None, base=None)
+    assert p.consistency == "crash" and any("no guest agent channel" in n for n in p.notes), p.notes

@@ -63,3 +63,19 @@ def test_shut_off_domain_is_read_offline(host, store, make_domain, tmp_path):
     # From the last checkpoint: the offline write again, and the new one.
     assert p3.incremental and p3.bytes_read("vda") == 8 * MiB
     assert_identical(store, p3, tmp_path / "r")
+
+
+def test_first_backup_of_a_shut_off_domain(host, store, make_domain, tmp_path):
+    d = make_domain([("vda", "qcow2", 64 * MiB), ("vdb", "raw", 16 * MiB)], start=False,
+                    fill=[("vda", 0, 4 * MiB, 0x11), ("vdb", 4 * MiB, 4 * MiB, 0x12)])
+    p1 = take(host, store, d, "p1", since=None, base=None)
+    assert not p1.incremental and p1.manifest.disk("vda").change_id == ""
+    assert_identical(store, p1, tmp_path / "r")
+    assert not (host.work_dir / d.uuid).exists()  # the qemu-nbd servers are gone, the domain can start
+    d.start()
+    d.write("vda", 8 * MiB, 4 * MiB, 0x22)
+    p2 = take(host, store, d, "p2", since=None, base=p1.manifest)  # no checkpoint yet: full read, new chain
+    assert p2.bytes_read("vda") == 8 * MiB and p2.manifest.disk("vda").stored_bytes_new < 5 * MiB
+    assert_identical(store, p2, tmp_path / "r")
+    p3 = take(host, store, d, "p3", since="azbk-p2", base=p2.manifest)
+    assert p3.incremental and p3.bytes_read("vda") == 0
