@@ -225,8 +225,9 @@ def _freeze(dom: Any, info: DomainInfo, timeout_s: float, agent_timeout_s: float
                        "Install qemu-guest-agent and add the channel for file-system-consistent points.")
     if not info.agent_responds:
         # A hung agent would hold the freeze call for a whole time-out more, and answer it after we gave up.
-        return False, (f"The guest agent is not answering (not connected, or no reply within {agent_timeout_s:g} s: "
-                       "is qemu-guest-agent running in the guest?): the point is crash-consistent.")
+        return False, ("The guest agent is not answering, so it did not freeze the file systems (not connected, or "
+                       f"no reply within {agent_timeout_s:g} s: is qemu-guest-agent running in the guest?): the point "
+                       "is crash-consistent.")
     try:
         dom.agentSetResponseTimeout(max(1, round(timeout_s)), 0)
     except (libvirt.libvirtError, AttributeError):
