@@ -57,8 +57,10 @@ def no_job_left(libvirt, dom, wait_s: float = 5.0) -> bool:
     return True
 
 
-def test_guest_boots_to_its_agent_and_freezes(guest):
+def test_guest_boots_to_its_agent_and_freezes(guest, guest_host):
     assert guest.boot_s < BOOT_TARGET_S, f"boot to agent took {guest.boot_s:.1f} s under TCG"
+    info = guest_host.domain(guest.uuid)
+    assert info.agent_channel and info.agent_responds and info.running
     assert fsfreeze_status(guest.dom) == "thawed"
     try:
         assert agent_command(guest.dom, "guest-fsfreeze-freeze") >= 1  # the root file system at least
