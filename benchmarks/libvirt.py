@@ -131,12 +131,14 @@ def main() -> None:
     data = int(args.data_gib * GiB) // BLOCK * BLOCK
     rng = random.Random(42)
     name = f"azbt-bench-{secrets.token_hex(3)}"
+    host = kvm.Host(URI, work_dir=Path("/var/lib/libvirt/qemu") / name)  # fails first when libvirtd is not there
+    import libvirt
+
+    conn = libvirt.open(URI)
     images = Path("/var/lib/libvirt/images") / name
     images.mkdir(mode=0o755)
     work = Path(tempfile.mkdtemp(prefix="libvirt-bench-", dir=args.tmp))
     pool_name = name
-    host = kvm.Host(URI, work_dir=Path("/var/lib/libvirt/qemu") / name)
-    conn = host._conn.get()
     dom = pool = None
     try:
         out("date", datetime.now(UTC).isoformat(timespec="seconds"))
@@ -228,8 +230,6 @@ def main() -> None:
         same = subprocess.run(["qemu-img", "compare", "-q", str(image), str(volume)]).returncode == 0
         out("restore_identical", str(same).lower())
     finally:
-        import libvirt
-
         if dom is not None:
             try:
                 if dom.isActive():
@@ -243,6 +243,7 @@ def main() -> None:
             pool.destroy()
             pool.undefine()
         host.close()
+        conn.close()
         shutil.rmtree(images, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(Path("/var/lib/libvirt/qemu") / name, ignore_errors=True)

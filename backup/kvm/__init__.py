@@ -15,6 +15,19 @@ Modules (one concept each):
 * ``nbd``         - reading an export with libnbd: data and dirty extents, a connection per thread.
 * ``snapshot``    - ``KvmSnapshot`` / ``KvmSnapshotDisk``: what backup.engine reads.
 * ``restore``     - volumes in a storage pool, importing a restored image, defining the new domain.
+
+A backup, as the vms services run it::
+
+    with host.begin_backup(uuid, checkpoint=checkpoint_name(point_id), since=last_change_id) as snapshot:
+        engine.backup_snapshot(store, ..., snapshot=snapshot, base=last_manifest)
+
+Leaving the block normally ends the libvirt job and deletes the checkpoint `since` named (one checkpoint per
+chain); leaving it with an exception (failure, Cancelled) ends the job and deletes the new checkpoint. Without
+the block: ``snapshot.complete()`` / ``snapshot.abandon()``; ``snapshot.delete()`` only ends the job, and the
+next begin_backup deletes whatever checkpoints of ours it no longer needs.
+
+Remote hosts (``qemu+ssh://``): inventory works; backups and restores need the worker on the host itself (the
+disks are read and written over local sockets), and say so.
 """
 
 from .checkpoints import PREFIX as CHECKPOINT_PREFIX
