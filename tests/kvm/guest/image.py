@@ -144,6 +144,9 @@ def guest_image(timeout_s: float = 300.0) -> GuestImage:
     with open(CACHE_DIR / ".lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a parallel run waits for this build instead of doing its own
         if not (final / "root.qcow2").exists():
+            for stale in CACHE_DIR.iterdir():  # a killed build's leftovers, guests of older package versions
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
             _build(final, packages, deadline)
     return GuestImage(kernel=final / "vmlinuz", initrd=final / "initrd.gz", root_qcow2=final / "root.qcow2", key=key)
 
