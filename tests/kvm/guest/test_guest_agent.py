@@ -21,7 +21,7 @@ from backup.engine import Cancelled, backup_snapshot, restore_point
 from ..conftest import unique
 from .conftest import AGENT_TIMEOUT_S, BOOT_TIMEOUT_S, remove_domain
 from .domain import agent_command, serial_tail
-from .image import AGENT_OFF_FLAG
+from .image import AGENT_OFF_FLAG, TICKS_FILE
 
 pytestmark = pytest.mark.libvirt
 
@@ -168,6 +168,9 @@ def test_restored_domain_boots_and_its_agent_answers(file_point, guest_host, gue
         subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(volume), str(export)], check=True)
         fsck = subprocess.run(["e2fsck", "-fn", str(export)], capture_output=True, text=True)
         assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+        # The freeze flushed what the guest had written into its page cache: whole lines up to the point.
+        ticks = subprocess.run(["debugfs", "-R", f"cat {TICKS_FILE}", str(export)], capture_output=True, text=True)
+        assert ticks.stdout.startswith("tick ") and ticks.stdout.endswith("\n"), ticks.stdout[-200:] + ticks.stderr
 
         start = time.monotonic()
         new_uuid = guest_host.define_restored_domain(file_point.domain_xml, name, {"vda": volume}, start=True)
