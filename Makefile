@@ -35,7 +35,7 @@ browser-deps:
 
 # The KVM driver's tests need QEMU, libvirt and the libvirt/libnbd bindings: Debian packages, installed when
 # missing (as root), whose Python modules (built for Debian's python3) the venv sees through one .pth file.
-# Without them the libvirt tests skip with one line saying why.
+# Without them the libvirt tests are left out, with one line saying why.
 KVM_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients python3-libvirt python3-libnbd
 KVM_BINDINGS := $(VENV)/kvm-bindings
 kvm-deps: $(STAMP)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -27,6 +29,7 @@ from .nbd import Export
 from .snapshot import KvmSnapshot, KvmSnapshotDisk
 
 SOCKET = "nbd.sock"
+_CHECKPOINT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _JOB_OPERATION_BACKUP = 9  # VIR_DOMAIN_JOB_OPERATION_BACKUP (named so in newer bindings only)
 
 
@@ -51,6 +54,9 @@ def remove_job_files(work_dir: Path, uuid: str) -> None:
 
 def backup_job_running(dom: Any) -> bool:
     libvirt = load("libvirt")
+    # A monitor command waits until libvirtd has reconnected to QEMU (after a restart it restores the domain's
+    # jobs only then); jobStats alone would answer "no job" in the meantime.
+    checkpoints.qmp(dom, "query-status")
     stats = dom.jobStats(0)
     return stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE and \
         stats.get("operation") == _JOB_OPERATION_BACKUP
@@ -74,8 +80,25 @@ def end_leftover(dom: Any, work_dir: Path, *, thaw: bool = True) -> bool:
     if str(work_dir) not in xml:
         raise BackupBusy(f"Another backup job is running on domain {dom.name()} and it is not this portal's: "
                          "wait for it to end (or end it with `virsh domjobabort`) and retry")
-    dom.abortJob()
+    abort(dom)
     return True
+
+
+def abort(dom: Any, timeout_s: float = 10.0) -> None:
+    """End the domain's backup job and wait until it is gone: libvirt ends it asynchronously (when QEMU says
+    its block jobs are cancelled), which after a libvirtd restart was seen to take a moment."""
+    libvirt = load("libvirt")
+    deadline = time.monotonic() + timeout_s
+    while backup_job_running(dom):
+        try:
+            dom.abortJob()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:  # "no job is active": ended meanwhile
+                raise
+        if time.monotonic() > deadline:
+            raise KvmError(f"The backup job of domain {dom.name()} did not end within {timeout_s:.0f} s of "
+                           "aborting it; the next backup ends it")
+        time.sleep(0.1)
 
 
 def _thaw_if_frozen(dom: Any) -> None:
@@ -98,6 +121,8 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, check
     uuid = info.uuid
     chosen = _chosen_disks(info, disks)
     notes: list[str] = []
+    if not _CHECKPOINT_NAME.match(checkpoint):
+        raise ValueError(f"invalid checkpoint name {checkpoint!r}: letters, digits and _.- only, at most 100")
     if since == checkpoint:
         raise ValueError(f"the new checkpoint {checkpoint!r} must differ from the one of the last point")
     with conn.errors("checking the checkpoints", info.name):
@@ -133,31 +158,39 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, check
             if note:
                 notes.append(note)
         created_at = datetime.now(UTC)
-        with conn.errors("starting the backup job", info.name):
-            dom.backupBegin(backup_xml, checkpoint_xml, 0)
+        try:
+            with conn.errors("starting the backup job", info.name):
+                dom.backupBegin(backup_xml, checkpoint_xml, 0)
+        except BaseException:
+            remove_job_files(work_dir, uuid)
+            raise
         if frozen:
             consistency = "file"
     finally:
         if frozen and not _thaw(dom, agent_timeout_s):
             notes.append("The guest agent did not confirm the thaw; the next backup thaws the guest if needed.")
 
+    # Looked up again: libvirtd may have restarted during the transfer (QEMU kept serving), and the next
+    # connection still ends the job.
+    def current() -> Any:
+        return conn.get().lookupByUUIDString(uuid)
+
     def end() -> None:
         try:
             with conn.errors("ending the backup job", info.name):
-                if backup_job_running(dom):
-                    dom.abortJob()
+                abort(current())
         finally:
             remove_job_files(work_dir, uuid)
 
     def keep_new() -> None:
         if keep:
             with conn.errors("deleting the previous checkpoint", info.name):
-                checkpoints.drop(dom, checkpoint, running=True)
+                checkpoints.drop(current(), checkpoint, running=True)
 
     def discard_new() -> None:
         with conn.errors("deleting the unused checkpoint", info.name):
             try:
-                dom.checkpointLookupByName(checkpoint).delete(0)
+                current().checkpointLookupByName(checkpoint).delete(0)
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN_CHECKPOINT:
                     raise

@@ -17,9 +17,10 @@ _PACKAGES = {"libvirt": "python3-libvirt", "libvirt_qemu": "python3-libvirt", "n
 def load(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
-    except ImportError:
-        raise KvmError(f"The Python module {name!r} is missing: install the Debian package {_PACKAGES[name]} "
-                       "and link it into the venv (`make test` does both)") from None
+    except ImportError as exc:
+        raise KvmError(f"The Python module {name!r} cannot be imported ({exc}): install the Debian package "
+                       f"{_PACKAGES[name]} and link it into the venv (`make test` does both; the bindings are "
+                       "built for Debian's python3)") from None
 
 
 def available() -> str | None:

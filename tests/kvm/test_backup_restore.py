@@ -67,3 +67,21 @@ def test_without_an_answering_agent_points_are_crash_consistent(host, store, mak
     absent = make_domain(fill=[("vda", 0, 4 * MiB, 0x11)])
     p = take(host, store, absent, "p2", since=None, base=None)
     assert p.consistency == "crash" and any("no guest agent channel" in n for n in p.notes), p.notes
+
+
+def test_cancelled_backup_ends_the_job_and_the_next_one_works(host, store, make_domain, tmp_path):
+    from backup.engine import Cancelled, backup_snapshot
+    from backup.kvm.backup import backup_job_running
+
+    d = make_domain(fill=[("vda", 0, 16 * MiB, 0x11)])
+    assert d.uuid in {x.uuid for x in host.list_domains()}
+    p1 = take(host, store, d, "p1", since=None, base=None)
+    d.write("vda", 0, 16 * MiB, 0x22)
+    with pytest.raises(Cancelled), host.begin_backup(d.uuid, checkpoint="azbk-p2", since="azbk-p1") as snap:
+        backup_snapshot(store, item="vm", point_id="p2", snapshot=snap, time=snap.created_at, base=p1.manifest,
+                        cancel=lambda: True)
+    assert not backup_job_running(d.dom) and not store.has_manifest("p2")
+    assert [c.getName() for c in d.dom.listAllCheckpoints(0)] == ["azbk-p1"]  # as it was
+    p3 = take(host, store, d, "p3", since="azbk-p1", base=p1.manifest)
+    assert p3.incremental and p3.bytes_read("vda") == 16 * MiB
+    assert_identical(store, p3, tmp_path / "r")

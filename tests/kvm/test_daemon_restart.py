@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from backup import kvm
+from backup.engine import backup_snapshot
+from backup.kvm.backup import backup_job_running
 
 from .conftest import MiB
-from .points import assert_identical, take
+from .points import Point, assert_identical, take
 
 pytestmark = pytest.mark.libvirt
 
@@ -78,3 +80,17 @@ def test_libvirtd_crash_mid_backup_then_next_run_works(host, store, make_domain,
     p3 = take(host, store, d, "p3", since="azbk-p1", base=p1.manifest)
     assert p3.incremental and p3.bytes_read("vda") == 8 * MiB, p3.notes
     assert_identical(store, p3, tmp_path / "r")
+
+
+def test_libvirtd_restart_during_the_transfer_is_survived(host, store, make_domain, crash_libvirtd, tmp_path):
+    d = make_domain(fill=[("vda", 0, 8 * MiB, 0x11)])
+    with host.begin_backup(d.uuid, checkpoint="azbk-p1", since=None) as snap:
+        crash_libvirtd()
+        _start_libvirtd()  # back before the transfer ends: QEMU kept serving the export meanwhile
+        manifest = backup_snapshot(store, item="vm", point_id="p1", snapshot=snap, time=snap.created_at, base=None)
+        expected = d.snapshot_models()
+    assert not backup_job_running(d.dom)
+    assert_identical(store, Point(manifest, expected, [], "crash", "", False), tmp_path / "r")
+    d.write("vda", 16 * MiB, 4 * MiB, 0x22)
+    p2 = take(host, store, d, "p2", since="azbk-p1", base=manifest)
+    assert p2.incremental and p2.bytes_read("vda") == 4 * MiB

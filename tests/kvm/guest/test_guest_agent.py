@@ -127,6 +127,7 @@ def test_thawed_when_backup_begin_fails_after_the_freeze(guest, guest_host, libv
                                     quiesce_timeout_s=QUIESCE_TIMEOUT_S)
         assert fsfreeze_status(dom) == "thawed"
         assert no_job_left(libvirt_module, dom)
+        assert not (guest_host.work_dir / guest.uuid).exists()
     finally:
         qmp(dom, "block-dirty-bitmap-remove", {"node": node, "name": checkpoint})
 
@@ -150,6 +151,16 @@ def test_a_backup_job_not_ours_is_refused_and_the_guest_stays_thawed(guest, gues
     finally:
         dom.abortJob()
     assert no_job_left(libvirt_module, dom)
+
+
+def test_reaper_thaws_a_guest_a_killed_worker_left_frozen(guest, guest_host):
+    guest.dom.fsFreeze(None, 0)
+    try:
+        assert fsfreeze_status(guest.dom) == "frozen"
+        guest_host.end_leftover_backup(guest.uuid)
+        assert fsfreeze_status(guest.dom) == "thawed"
+    finally:
+        agent_command(guest.dom, "guest-fsfreeze-thaw")
 
 
 def test_restored_domain_boots_and_its_agent_answers(file_point, guest_host, guest_store, pool, tmp_path, lv,
