@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,13 +84,19 @@ class Guest:
         return self.lv.lookupByUUIDString(self.uuid)  # through a connection that survives a libvirtd restart
 
 
-def remove_domain(lv, name: str) -> None:
+def remove_domain(lv, name: str, wait_s: float = 30.0) -> None:
+    """Destroy and undefine `name`, waiting out a libvirtd restart (another test may be causing one)."""
     import libvirt
 
-    try:
-        dom = lv.lookupByName(name)
-    except libvirt.libvirtError:
-        return
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            dom = lv.lookupByName(name)
+            break
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN or time.monotonic() > deadline:
+                return
+            time.sleep(1.0)
     for step in (dom.destroy, lambda: dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA)):
         try:
             step()
