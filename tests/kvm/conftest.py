@@ -16,6 +16,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -215,13 +216,20 @@ class TestDomain:
     def remove(self) -> None:
         import libvirt
 
-        try:
-            if self.dom.isActive():
-                self.dom.destroy()
-            self.dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
-                                   | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
-        except libvirt.libvirtError:
-            pass
+        # libvirtd may be restarting (a test crashes it): retry rather than leave the domain defined.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                dom = self.dom
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+                                  | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+                return
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN or time.monotonic() > deadline:
+                    return
+                time.sleep(0.5)
 
 
 def run(*cmd: str) -> str:

@@ -1,8 +1,10 @@
 """libvirtd going away under a backup (it crashed once here, in libvirt 9.0): the call fails with
 HostUnavailable saying so, and the next backup through the same Host reconnects and works.
 
-This crashes the machine's libvirtd (SIGKILL) and starts it again; running domains survive that (QEMU keeps
-running and libvirtd reconnects to it). The daemon runs again when the test ends, whatever happened.
+This crashes libvirtd (SIGKILL) and starts it again; running domains survive that (QEMU keeps running and
+libvirtd reconnects to it). The daemon runs again when the test ends, whatever happened. Only a libvirtd this run
+started (tests/kvm/with-libvirtd.sh), or with CI or KVM_TEST_CRASH_LIBVIRTD=1 set: other sessions' calls and
+clean-ups on a shared daemon fail while it is down.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def _start_libvirtd() -> None:
 
 @pytest.fixture
 def crash_libvirtd():
+    if not any(os.environ.get(v) for v in ("KVM_TEST_OWN_LIBVIRTD", "CI", "KVM_TEST_CRASH_LIBVIRTD")):
+        pytest.skip("libvirtd is the machine's, not this run's: set KVM_TEST_CRASH_LIBVIRTD=1 to crash it anyway")
     if _libvirtd_pid() is None:
         pytest.skip("libvirtd runs without /run/libvirtd.pid (systemd?): not crashing it")
 

@@ -20,7 +20,8 @@ if [ "$(id -u)" = 0 ] && command -v libvirtd >/dev/null 2>&1; then
     virtlogd -d && started+=(virtlogd)
   fi
   if ! daemon_up libvirtd && ! virsh -c qemu:///system version >/dev/null 2>&1; then
-    libvirtd -d && started+=(libvirtd)
+    # Ours: the libvirtd crash test may kill it (it leaves a daemon that other sessions use alone).
+    libvirtd -d && started+=(libvirtd) && export KVM_TEST_OWN_LIBVIRTD=1
     for _ in $(seq 50); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
   fi
   [ ${#started[@]} -gt 0 ] && echo "with-libvirtd: started ${started[*]} for this run"
