@@ -100,7 +100,7 @@ from .manifest import DiskManifest, Manifest
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
 from .prune import delete_item, prune
 from .restore import RestoreResult, restore_point
-from .retention import DayPattern, RetentionPolicy, select_points_to_prune
+from .retention import LAST_DAY, LAST_WEEK, DayPattern, RetentionPolicy, select_points_to_prune
 from .store import CHUNK_SIZE, Store, StoreStats
 from .verify import ChunkProblem, VerifyReport, verify
 
@@ -120,6 +120,8 @@ __all__ = [
     "ProgressSink",
     "RestoreResult",
     "DayPattern",
+    "LAST_DAY",
+    "LAST_WEEK",
     "RetentionPolicy",
     "Snapshot",
     "SnapshotDisk",
