@@ -34,7 +34,8 @@ def _wait_options(parser) -> None:
 
 
 class Command(BaseCommand):
-    help = "Operate the backup portal from a shell: vault, item, point, backup-now, job, restore, verify, gc, host."
+    help = ("Operate the backup portal from a shell: vault, item, point, backup-now, job, restore, verify, gc, host, "
+            "policy.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", default=False, help="print JSON for scripts")
