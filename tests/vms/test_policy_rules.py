@@ -277,3 +277,18 @@ def test_cli_refuses_bad_rules_with_the_fields_message(alice, vms_vault):
     with pytest.raises(CommandError) as missing:
         _cli("policy", "show", "Nope", "--vault", str(vms_vault.pk))
     assert missing.value.returncode == 3
+
+
+def test_editing_an_older_weekly_policy_does_not_keep_less(vms_vault):
+    """An older weekly-schedule policy gets its schedule's days in its weekly rule when edited: it keeps at
+    least what it kept (the newest point of each week is on one of those days)."""
+    policy = make_policy(vms_vault, name="Weekend", frequency="weekly", days_of_week=[SATURDAY, SUNDAY],
+                         daily_retention_days=None, weekly_retention_weeks=10)
+    renamed = policies.clean_policy(vms_vault, WEEKLY | {"name": "Weekends"}, instance=policy)
+    assert renamed["weekly_retention_days"] == [SATURDAY, SUNDAY]
+    assert not policies.retention_reduced(policy, renamed)
+    daily = make_policy(vms_vault, name="Nightly", daily_retention_days=7, weekly_retention_weeks=4)
+    on_sunday = policies.clean_policy(vms_vault, {"name": "Nightly", "time_of_day": "22:00", "daily_retention_days": 7,
+                                                  "weekly_retention_weeks": 4, "weekly_retention_days": [SUNDAY]},
+                                      instance=daily)
+    assert policies.retention_reduced(daily, on_sunday)  # a week whose Sunday failed kept its Saturday

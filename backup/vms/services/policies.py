@@ -292,14 +292,23 @@ def retention_reduced(old, new) -> bool:
     for count in ("daily_days", "weekly_weeks", "monthly_months", "yearly_years"):
         if (getattr(before, count) or 0) > (getattr(after, count) or 0):
             return True
-    if before.weekly_weeks and (bool(before.weekly_days) != bool(after.weekly_days)
-                                or not before.weekly_days <= after.weekly_days):
+    if before.weekly_weeks and _fewer_weekly_days(old, before.weekly_days, after.weekly_days):
         return True
     for rule, kept_for in (("monthly_on", before.monthly_months), ("yearly_on", before.yearly_years)):
         was, now = getattr(before, rule), getattr(after, rule)
         if kept_for and was != now and not _pattern_widens(was, now):
             return True
     return False
+
+
+def _fewer_weekly_days(old, before: frozenset[int], after: frozenset[int]) -> bool:
+    if before:
+        return not after or not before <= after  # no days: only the newest point of each week
+    # A rule without days kept the newest point of each week: with a weekly schedule that point is always on one
+    # of the schedule's days, so a rule keeping all of them keeps it too (what clean_policy gives older policies).
+    get = old.get if isinstance(old, dict) else functools.partial(getattr, old)
+    weekly_schedule = get("frequency") == BackupPolicy.Frequency.WEEKLY
+    return bool(after) and not (weekly_schedule and set(get("days_of_week") or []) <= after)
 
 
 def _pattern_widens(was: engine.DayPattern | None, now: engine.DayPattern | None) -> bool:
