@@ -80,8 +80,11 @@ a trash name, unlink, dir fsync); GC frees the chunks later.
 
 Retention (retention.py)
 ------------------------
-Pure GFS selection: see select_points_to_prune. On-demand points are kept
-for the daily rule's days; the newest intact (not damaged) point is kept.
+Pure GFS selection: see select_points_to_prune. The weekly, monthly and yearly
+rules keep the points of the days they name (weekdays; DayPattern: day-based or
+week-based, in some months), or the newest of each bucket when they name none.
+On-demand points are kept for the daily rule's days; the newest intact (not
+damaged) point is kept.
 """
 
 from .backup import backup_snapshot
