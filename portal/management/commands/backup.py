@@ -14,7 +14,7 @@ import argparse
 from django.core.management.base import BaseCommand
 
 from backup.jobs.models import JobStatus, Operation
-from portal.cli import actions, resolve
+from portal.cli import actions, policy, resolve
 from portal.cli.output import to_json
 
 
@@ -34,7 +34,8 @@ def _wait_options(parser) -> None:
 
 
 class Command(BaseCommand):
-    help = "Operate the backup portal from a shell: vault, item, point, backup-now, job, restore, verify, gc, host."
+    help = ("Operate the backup portal from a shell: vault, item, point, backup-now, job, restore, verify, gc, host, "
+            "policy.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", default=False, help="print JSON for scripts")
@@ -132,6 +133,8 @@ class Command(BaseCommand):
                 ("sync", actions.host_sync, "List a host's domains again now (as Discover and the scheduler do)."),
                 ("remove", actions.host_remove, "Remove a host and its machines (refused while any is protected).")):
             sub(host, name, handler, text).add_argument("host", help="host name or id")
+
+        policy.add_commands(commands, sub)
 
         p = sub(commands, "gc", actions.gc, "Run garbage collection on a vault's store now.")
         p.add_argument("--vault", required=True, help="id or name")
