@@ -35,7 +35,7 @@ from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint, RegisteredItem, VirtualMachine
-from . import gc, policies, protection
+from . import discovery, gc, policies, protection
 from .stores import open_vault_store
 
 ALREADY_STOPPED = ("Protection of '{name}' is already stopped - Its backup data is kept. To delete it, use DELETE "
@@ -218,8 +218,7 @@ def _plural(count: int, word: str) -> str:
 def vault_contents(vault: Vault) -> list[str]:
     """What stops the vault from being deleted, e.g. ["2 registered items (web01, db01)", "3 recovery points"]."""
     parts = []
-    registered = list(vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED)
-                      .order_by("vm_name").values_list("vm_name", flat=True))
+    registered = list(discovery.registered_items(vault).order_by("vm_name").values_list("vm_name", flat=True))
     if registered:
         names = ", ".join(registered[:10]) + (", ..." if len(registered) > 10 else "")
         parts.append(f"{_plural(len(registered), 'registered item')} ({names})")
