@@ -59,7 +59,8 @@ def start_restore(point: RecoveryPoint, request: RestoreRequest | None = None, *
         job = jobs.start(
             subscription=vault.subscription, operation=Operation.RESTORE,
             subject=Subject.of_vm(vault.pk, point.protected_item.vm_id if point.protected_item else None,
-                                  point.vm_name),
+                                  point.vm_name,
+                                  point.protected_item.cloud_service_name if point.protected_item else ""),
             lock_key=lock_key(target), params=target.params(), user=user,
             busy_message=("Command execution failed - Another restore to this virtual machine name and cloud "
                           "service is in progress. Please wait until it has completed, or choose another name."),

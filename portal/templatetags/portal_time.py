@@ -1,0 +1,32 @@
+"""One way to show a moment in the portal: `{{ value|when }}` is a `<time>` element holding the ISO 8601 instant,
+which portal.js rewrites into the browser's zone with its offset ("12/1/2026 4:10:39 PM UTC+01:00"). Without
+script the same format is shown in UTC, and says so."""
+
+from datetime import UTC, datetime
+
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+def as_text(value: datetime) -> str:
+    """The portal's format, in UTC: "12/1/2026 3:10:39 PM UTC"."""
+    moment = value.astimezone(UTC)
+    hour = moment.hour % 12 or 12
+    return (f"{moment.month}/{moment.day}/{moment.year} {hour}:{moment:%M:%S} "
+            f"{'AM' if moment.hour < 12 else 'PM'} UTC")
+
+
+@register.filter
+def when(value):
+    if not isinstance(value, datetime):
+        return "—" if value in (None, "") else value
+    iso = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return format_html('<time datetime="{}" data-local-time>{}</time>', iso, as_text(value))
+
+
+@register.filter
+def when_text(value):
+    """For attributes (a title) and plain text, where no element can be rewritten."""
+    return as_text(value) if isinstance(value, datetime) else ""
