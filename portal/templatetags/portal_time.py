@@ -7,15 +7,9 @@ from datetime import UTC, datetime
 from django import template
 from django.utils.html import format_html
 
+from backup.notifications.times import moment_text as as_text
+
 register = template.Library()
-
-
-def as_text(value: datetime) -> str:
-    """The portal's format, in UTC: "12/1/2026 3:10:39 PM UTC"."""
-    moment = value.astimezone(UTC)
-    hour = moment.hour % 12 or 12
-    return (f"{moment.month}/{moment.day}/{moment.year} {hour}:{moment:%M:%S} "
-            f"{'AM' if moment.hour < 12 else 'PM'} UTC")
 
 
 @register.filter
