@@ -118,3 +118,15 @@ def test_successes_toast_briefly_other_levels_longer(alice):
     Notification.objects.update(updated_at=timezone.now() - timedelta(seconds=10))
     shown = set(Notification.objects.for_user(alice).for_toasts())
     assert failed in shown and done not in shown
+
+
+def test_the_jobs_api_names_the_cloud_service_and_shows_maintenance_jobs_when_asked(client, alice, vault,
+                                                                                    api_headers):
+    _job(vault, "web01", item_parent="cs2")
+    _job(vault, "web01", operation=Operation.PRUNE)
+    url = f"/api/v1/vaults/{vault.pk}/jobs"
+    plain = client.get(url, headers=api_headers(alice)).json()
+    assert [(j["operation"], j["cloud_service"]) for j in plain["jobs"]] == [("backup", "cs2")]
+    assert plain["jobs"][0]["started_at"].endswith("Z") or "+00:00" in plain["jobs"][0]["started_at"]
+    every = client.get(url, {"maintenance": "true"}, headers=api_headers(alice)).json()
+    assert {j["operation"] for j in every["jobs"]} == {"backup", "prune"}
