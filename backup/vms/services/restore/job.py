@@ -66,7 +66,7 @@ def start_restore(point: RecoveryPoint, request: RestoreRequest | None = None, *
                           "service is in progress. Please wait until it has completed, or choose another name."),
         )
         if job.status == JobStatus.IN_PROGRESS and user is not None and user.is_authenticated:
-            notify(user, "Restore job created", message=f"Restoring '{point.vm_name}' from the recovery point of "
+            notify(user, "Restore job created", message=f"Restoring '{job.item_label}' from the recovery point of "
                    f"{moment_text(point.created_at)}.", level=Notification.Level.PROGRESS,
                    key=f"job-{job.pk}", subscription=vault.subscription,
                    link_url=reverse("job-detail", args=[job.pk]), link_label="VIEW JOB")
