@@ -35,7 +35,11 @@ def render_vault_jobs(request, vault, **context):
 def _new_jobs(request, jobs, newer_than: int, query: str):
     """The first page's poll: the jobs started since it was drawn (any tab, the scheduler, the CLI), newest first,
     under the same filters, with the poller that asks for the ones after them."""
-    fresh = list(jobs.filter(pk__gt=newer_than)[:PAGE_SIZE])
+    fresh_jobs = jobs.filter(pk__gt=newer_than)
+    newest_start = Job.objects.filter(pk=newer_than).values_list("started_at", flat=True).first()
+    if newest_start is not None:  # bounds the index scan: nothing newer means reading no rows at all
+        fresh_jobs = fresh_jobs.filter(started_at__gte=newest_start)
+    fresh = list(fresh_jobs[:PAGE_SIZE])
     newest = max((job.pk for job in fresh), default=newer_than)
     return render(request, "jobs/partials/job_new_rows.html", {"jobs": fresh, "newest": newest, "query": query})
 

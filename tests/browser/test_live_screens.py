@@ -89,3 +89,30 @@ def test_a_job_started_elsewhere_appears_at_the_top_in_local_time(live_server, b
     expect(dialog).to_contain_text("UTC+01:00")
     expect(dialog).to_contain_text("CLOUD SERVICE")
     _shots(page, screenshots, "job-details-live")
+
+
+def test_an_ended_jobs_figures_stay_and_a_cancelled_job_is_calm(live_server, berlin_page, screenshots, alice, alpha):
+    from django.utils import timezone
+
+    from backup.jobs.models import Job, JobStatus, Operation
+
+    page = berlin_page
+    vault = make_vault(alpha, name="Payroll")
+    common = {"subscription": alpha, "vault_id": vault.pk, "item_type": "vm", "item_name": "web01",
+              "item_parent": "cs2", "ended_at": timezone.now()}
+    done = Job.objects.create(operation=Operation.BACKUP, status=JobStatus.COMPLETED, progress_percent=100,
+                              bytes_done=13 << 20, bytes_total=13 << 20, result={"Backup Size": "13.0 MB"}, **common)
+    cancelled = Job.objects.create(operation=Operation.RESTORE, status=JobStatus.CANCELLED,
+                                   error_message="The job was cancelled by the user.", **common)
+    sign_in(page, live_server, "alice", PASSWORD)
+    page.goto(f"{live_server.url}/vaults/{vault.pk}/jobs/")
+    expect(page.locator(f"#job-row-{done.pk} .progress-last")).to_have_text(re.compile(r"100% · 13.0\sMB of 13.0\sMB"))
+    expect(page.locator(f"#job-row-{cancelled.pk} .status")).to_have_text("Cancelled")
+    _shots(page, screenshots, "jobs-ended")
+    page.goto(f"{live_server.url}/jobs/{cancelled.pk}/")
+    expect(page.locator("#job-cancelled")).to_be_visible()
+    expect(page.locator(".job-error")).to_have_count(0)
+    _shots(page, screenshots, "job-cancelled")
+    page.goto(f"{live_server.url}/jobs/{done.pk}/")
+    expect(page.locator("#job-detail")).to_contain_text("Backup Size")
+    _shots(page, screenshots, "job-completed")
