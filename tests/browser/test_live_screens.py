@@ -114,5 +114,5 @@ def test_an_ended_jobs_figures_stay_and_a_cancelled_job_is_calm(live_server, ber
     expect(page.locator(".job-error")).to_have_count(0)
     _shots(page, screenshots, "job-cancelled")
     page.goto(f"{live_server.url}/jobs/{done.pk}/")
-    expect(page.locator("#job-detail")).to_contain_text("Backup Size")
+    expect(page.locator("#job-detail")).to_contain_text("BACKUP SIZE")
     _shots(page, screenshots, "job-completed")
