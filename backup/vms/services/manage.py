@@ -62,7 +62,7 @@ STEP_DELETE_VAULT = "Delete the vault"
 
 def _job(item: ProtectedItem, operation: str, *, user, params: dict) -> Job:
     return jobs.start(subscription=item.vault.subscription, operation=operation,
-                      subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name),
+                      subject=Subject.of_item(item),
                       lock_key=locks.protected_item(item.vm_id, item.pk), user=user, params=params)
 
 
@@ -179,7 +179,7 @@ def start_unregister(item: RegisteredItem, *, user=None) -> Job:
         raise ValidationError({"__all__": problem})
     with transaction.atomic():
         job = jobs.start(subscription=item.vault.subscription, operation=Operation.UNREGISTER,
-                         subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name),
+                         subject=Subject.of_item(item),
                          lock_key=locks.registered_item(item.vm_id, item.pk), user=user,
                          params={"registered_item_id": item.pk, "previous_status": item.status})
         if job.status == JobStatus.IN_PROGRESS:

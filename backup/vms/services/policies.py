@@ -400,7 +400,8 @@ def update_policy(policy: BackupPolicy, data: dict, user=None) -> BackupPolicy:
 
 
 def policy_in_use_message(policy: BackupPolicy) -> str | None:
-    names = list(policy.protected_items.exclude(status="stopped").values_list("vm_name", flat=True)[:10])
+    names = [f"{vm} ({cloud_service})" for vm, cloud_service in
+             policy.protected_items.exclude(status="stopped").values_list("vm_name", "cloud_service_name")[:10]]
     if not names:
         return None
     return (f"The policy '{policy.name}' cannot be deleted because it protects: {', '.join(names)}. "

@@ -73,7 +73,8 @@ def start_registration(vault: Vault, vm_ids, user=None) -> list[Job]:
                 vault=vault, vm=vm, defaults={"vm_name": vm.name, "cloud_service_name": vm.cloud_service.name})
             job = jobs.start(
                 subscription=vault.subscription, operation=Operation.REGISTER,
-                subject=Subject.of_vm(vault.pk, vm.pk, vm.name), lock_key=locks.vm(vm.pk), user=user,
+                subject=Subject.of_vm(vault.pk, vm.pk, vm.name, vm.cloud_service.name), lock_key=locks.vm(vm.pk),
+                user=user,
                 params={"registered_item_id": item.pk, "cloud_service": vm.cloud_service.name},
             )
             if job.status == JobStatus.IN_PROGRESS:

@@ -51,7 +51,7 @@ def start_prune(item: ProtectedItem, *, user=None, scheduled: bool = False) -> J
         return None
     return jobs.start(
         subscription=item.vault.subscription, operation=Operation.PRUNE,
-        subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name), lock_key=locks.prune(item.pk),
+        subject=Subject.of_item(item), lock_key=locks.prune(item.pk),
         params={"protected_item_id": item.pk}, user=user, scheduled=scheduled,
     )
 
