@@ -206,3 +206,13 @@ def test_a_vault_with_soft_deleted_items_cannot_be_deleted(path, stopped, client
     assert "soft-deleted backup data (1 soft-deleted item" in text
     assert Vault.objects.filter(pk=vault.pk, status=Vault.Status.ACTIVE).exists()
     assert not Job.objects.filter(operation=Operation.DELETE_VAULT).exists()
+
+
+def test_the_pages_show_the_soft_deleted_item_and_the_vaults_safeguards(stopped, client, alice):
+    run_jobs(manage.delete_backup_data(stopped, user=alice))
+    stopped.refresh_from_db()
+    client.force_login(alice)
+    page = client.get(reverse("vault-protected", args=[stopped.vault_id])).content.decode()
+    assert f"Soft deleted - purge on {stopped.purge_at:%Y-%m-%d}" in page and 'id="cmd-undelete"' in page
+    page = client.get(reverse("vault-configure", args=[stopped.vault_id])).content.decode()
+    assert 'id="soft-delete-form"' in page and 'id="immutability-form"' in page and 'value="14"' in page
