@@ -259,6 +259,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-lost-jobs": {"task": "backup.jobs.tasks.reap_lost_jobs", "schedule": 30.0},
     "requeue-unclaimed-jobs": {"task": "backup.jobs.tasks.requeue_unclaimed_jobs", "schedule": 60.0},
     "collect-vault-garbage": {"task": "backup.vms.tasks.collect_garbage_all_vaults", "schedule": 3600.0},
+    "purge-soft-deleted": {"task": "backup.vms.tasks.purge_soft_deleted", "schedule": 3600.0},
     "meter-billing-usage": {"task": "backup.billing.tasks.meter_usage", "schedule": 3600.0},
     "guest-writes": {"task": "backup.vms.tasks.inventory.guest_writes", "schedule": 300.0},
     "sync-kvm-hosts": {"task": "backup.vms.tasks.sync_kvm_hosts", "schedule": 300.0},

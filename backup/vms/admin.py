@@ -4,6 +4,7 @@ from backup.jobs.admin import OperateActionsMixin, ReadOnlyAdminMixin
 
 from . import admin_hosts  # noqa: F401  (registers the KVM hosts' admin)
 from .admin_operations import back_up_now, verify_points
+from .admin_safeguards import PolicyAdminForm, ProtectedItemSafeguards, RegisteredItemSafeguards
 from .models import (
     BackupPolicy,
     CloudService,
@@ -52,6 +53,7 @@ class VirtualMachineAdmin(admin.ModelAdmin):
 
 @admin.register(BackupPolicy)
 class BackupPolicyAdmin(admin.ModelAdmin):
+    form = PolicyAdminForm
     list_display = ["name", "vault", "frequency", "time_of_day", "timezone", "retention"]
     list_filter = ["frequency"]
     search_fields = ["name", "vault__name"]
@@ -63,7 +65,7 @@ class BackupPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(RegisteredItem)
-class RegisteredItemAdmin(admin.ModelAdmin):
+class RegisteredItemAdmin(RegisteredItemSafeguards, admin.ModelAdmin):
     list_display = ["vm_name", "cloud_service_name", "vault", "status", "discovered_at", "registered_at"]
     list_filter = ["status"]
     search_fields = ["vm_name", "cloud_service_name", "vault__name"]
@@ -71,13 +73,14 @@ class RegisteredItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProtectedItem)
-class ProtectedItemAdmin(OperateActionsMixin, admin.ModelAdmin):
-    list_display = ["vm_name", "cloud_service_name", "vault", "policy", "status", "protected_at", "last_backup_at"]
+class ProtectedItemAdmin(ProtectedItemSafeguards, OperateActionsMixin, admin.ModelAdmin):
+    list_display = ["vm_name", "cloud_service_name", "vault", "policy", "status", "purge_at", "protected_at",
+                    "last_backup_at"]
     list_filter = ["status", "vault__subscription"]
     search_fields = ["vm_name", "cloud_service_name", "vault__name"]
     date_hierarchy = "protected_at"
     list_select_related = ["vault", "policy"]
-    actions = [back_up_now]
+    actions = [back_up_now, "delete_backup_data", "undelete"]
 
 
 @admin.register(RecoveryPoint)

@@ -35,7 +35,7 @@ JOB_FAILED = 1  # exit code: the job (or the request to start it) failed, or the
 
 VAULT_COLUMNS = [("id", "id"), ("name", "name"), ("region", "region"), ("status", "status"),
                  ("redundancy", "redundancy"), ("subscription", "subscription_id")]
-ITEM_COLUMNS = [("id", "id"), ("name", "name"), ("cloud service", "cloud_service"), ("status", "status"),
+ITEM_COLUMNS = [("id", "id"), ("name", "name"), ("cloud service", "cloud_service"), ("status", "status_label"),
                 ("policy", "policy"), ("points", "recovery_points"), ("newest point", "newest_recovery_point")]
 POINT_COLUMNS = [("id", "id"), ("vm", "vm_name"), ("point", "point_id"), ("created", "created_at"),
                  ("consistency", "consistency"), ("transferred", "bytes_transferred"), ("on demand", "on_demand"),
@@ -202,6 +202,7 @@ def item_list(user, options, stderr):
     data = [
         {"id": p.pk, "vm_id": p.vm_id, "name": p.vm_name, "cloud_service": p.cloud_service_name,
          "policy_id": p.policy_id, "policy": p.policy.name if p.policy else None, "status": p.status,
+         "status_label": p.status_label, "purge_at": p.purge_at,
          "recovery_points": p.point_count, "newest_recovery_point": p.newest_point}
         for p in protection.protected_items(vault)
     ]

@@ -1,5 +1,5 @@
 """Where alerts come from: the end of jobs (backup, restore and verify failures and their recovery, deleted
-data) and policy changes that keep less."""
+data), policy changes that keep less, and changes to a vault's safeguards (soft delete, immutability)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from django.dispatch import receiver
 
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.jobs.signals import job_finished
-from backup.vms.models import BackupPolicy
-from backup.vms.services import policies
+from backup.vaults.safeguards import security_event
+from backup.vms.models import BackupPolicy, ProtectedItem
+from backup.vms.services.reductions import retention_reductions
 
 from ..models import Kind
 from . import checks
@@ -18,8 +19,6 @@ from .incidents import raise_alert, resolve
 
 FAILURE_KINDS: dict[str, str] = {Operation.BACKUP: Kind.BACKUP_FAILED, Operation.RESTORE: Kind.RESTORE_FAILED,
                  Operation.VERIFY: Kind.VERIFY_FAILED, Operation.DRILL: Kind.DRILL_FAILED}
-RETENTION_FIELDS = (("daily_retention_days", "daily", "days"), ("weekly_retention_weeks", "weekly", "weeks"),
-                    ("monthly_retention_months", "monthly", "months"), ("yearly_retention_years", "yearly", "years"))
 
 
 def job_item_key(job: Job) -> str:
@@ -50,15 +49,27 @@ def _job_finished(sender, job: Job, **kwargs) -> None:
     if job.status != JobStatus.COMPLETED:
         return
     who = job.created_by.get_username() if job.created_by else "the portal"
+    if job.operation == Operation.DELETE_BACKUP_DATA and job.params.get("purge"):
+        return  # the end of a soft delete already alerted on
+    kept = ProtectedItem.objects.filter(pk=job.params.get("protected_item_id"), purge_at__isnull=False).first()
+    soft = f" (soft deleted: restorable with UNDELETE until {kept.purge_at:%Y-%m-%d})" if kept else ""
     if job.operation == Operation.DELETE_BACKUP_DATA:
-        raise_for_job(job, Kind.BACKUP_DATA_DELETED, f"The backup data of '{job.item_name}' was deleted by {who}.")
+        raise_for_job(job, Kind.BACKUP_DATA_DELETED,
+                      f"The backup data of '{job.item_name}' was deleted by {who}{soft}.")
     elif job.operation == Operation.STOP_PROTECTION:
         for cause in (Kind.BACKUP_FAILED, Kind.STALE_PROTECTION):
             resolve(kind=cause, item_key=key, subscription_id=job.subscription_id,
                     resolution="The item's protection was stopped.")
         if job.params.get("delete_data"):
             raise_for_job(job, Kind.STOPPED_DATA_DELETED,
-                          f"The protection of '{job.item_name}' was stopped by {who} and its backup data deleted.")
+                          f"The protection of '{job.item_name}' was stopped by {who} and its backup data "
+                          f"deleted{soft}.")
+
+
+@receiver(security_event)
+def _safeguard_changed(sender, vault, event: str, message: str, **kwargs) -> None:
+    raise_alert(subscription_id=vault.subscription_id, vault_id=vault.pk, kind=event, item_key=f"vault:{vault.pk}",
+                item_name=vault.name, operation="Vault properties", message=message)
 
 
 @receiver(pre_save, sender=BackupPolicy)
@@ -68,17 +79,7 @@ def _policy_saved(sender, instance: BackupPolicy, **kwargs) -> None:
     old = BackupPolicy.objects.filter(pk=instance.pk).first()
     if old is None:
         return
-    less = []
-    for field, label, unit in RETENTION_FIELDS:
-        before, after = getattr(old, field), getattr(instance, field)
-        if before and (not after or after < before):
-            less.append(f"{label} {before} {unit} -> {f'{after} {unit}' if after else 'not kept'}")
-    if not less and policies.retention_reduced(old, instance):
-        # Same durations, other days (fewer weekdays, another format): say which rules changed.
-        now = set(policies.describe_retention(instance))
-        less = [f"{rule} -> {new}" for rule, new in zip(policies.describe_retention(old),
-                                                         policies.describe_retention(instance), strict=False)
-                if rule not in now]
+    less = retention_reductions(old, instance)
     if not less:
         return
     vault = instance.vault

@@ -27,6 +27,7 @@ from backup.vaults.models import Vault
 from backup.vaults.services import vault_activated
 
 from ..models import BackupPolicy
+from . import reductions
 
 SCHEDULED_BACKUP_TASK = "backup.vms.tasks.run_scheduled_backups"
 
@@ -389,6 +390,7 @@ def update_policy(policy: BackupPolicy, data: dict, user=None) -> BackupPolicy:
     Protection job that re-applies it (see policy_changed)."""
 
     cleaned = clean_policy(policy.vault, data, instance=policy)
+    reductions.refuse_policy_change(policy, cleaned)  # an immutable vault's policies never keep less
     with _name_clash_refused(policy.vault, cleaned["name"], instance=policy), transaction.atomic():
         for field, value in cleaned.items():
             setattr(policy, field, value)

@@ -17,8 +17,9 @@ import argparse
 from django.core.management.base import BaseCommand
 
 from backup.jobs.models import JobStatus, Operation
+from backup.vaults.models import Vault
 from backup.vms.models import RegisteredItem
-from portal.cli import actions, policy, resolve
+from portal.cli import actions, policy, resolve, safeguards
 from portal.cli.output import to_json
 
 
@@ -60,6 +61,13 @@ class Command(BaseCommand):
         p.add_argument("--subscription", help="id or name (default: your only subscription)")
         p = sub(vault, "show", actions.vault_show, "Show a vault with its item counts and storage used.")
         p.add_argument("vault", help="id or name")
+        p = sub(vault, "soft-delete", safeguards.vault_soft_delete, "Set a vault's soft delete (state, days).")
+        p.add_argument("vault", help="id or name")
+        p.add_argument("--state", choices=Vault.SoftDelete.values)
+        p.add_argument("--days", type=int, help="days soft-deleted data is kept (14-180)")
+        p = sub(vault, "immutability", safeguards.vault_immutability, "Set a vault's immutability (Locked is final).")
+        p.add_argument("vault", help="id or name")
+        p.add_argument("--state", required=True, choices=Vault.Immutability.values)
 
         vms_help = "virtual machine: id, name, or CLOUD_SERVICE/NAME when two share a name"
         p = sub(commands, "discover", actions.discover, "Discover the virtual machines a vault can register.")
@@ -134,6 +142,10 @@ class Command(BaseCommand):
         p.add_argument("--reason", default="")
         p.add_argument("--comment", default="")
         _wait_options(p)
+
+        p = sub(commands, "undelete", safeguards.undelete, "Undelete a soft-deleted item (back to Protection stopped).")
+        p.add_argument("--item", required=True, help="protected item id, or VM name with --vault")
+        p.add_argument("--vault", help="id or name")
 
         p = sub(commands, "verify", actions.verify, "Verify the backup data of a vault or of a recovery point.")
         group = p.add_mutually_exclusive_group(required=True)
