@@ -26,7 +26,13 @@ def retention_reductions(before, after) -> list[str]:
         from . import policies  # policies refuses its own changes through this module
 
         if policies.retention_reduced(before, after):
-            less.append("the same durations on fewer or other days")
+            if isinstance(before, dict) or isinstance(after, dict):
+                less.append("the same durations on fewer or other days")
+            else:  # say which rules changed
+                now = set(policies.describe_retention(after))
+                less = [f"{rule} -> {new}" for rule, new in zip(policies.describe_retention(before),
+                                                                 policies.describe_retention(after), strict=False)
+                        if rule not in now] or ["the same durations on fewer or other days"]
     return less
 
 
