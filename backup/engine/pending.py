@@ -52,7 +52,9 @@ class PendingChunks:
         with self._flush_lock:
             with self._lock:
                 batch = dict(self._written)
-            fsutil.sync_files(self._chunks_dir, [tmp for tmp, _, _ in batch.values()])
+            files = [tmp for tmp, _, _ in batch.values()]
+            fsutil.sync_files(self._chunks_dir, files)
+            fsutil.drop_cached(files)
             for h, (tmp, final, _) in batch.items():
                 fsutil.publish(tmp, final)
                 with self._lock:
