@@ -1,12 +1,12 @@
 """Chunk files a backup wrote under temporary names and has not made durable yet.
 
-fsync per chunk file costs a journal commit each; instead the backup's chunks are written without it and
-flush() makes a batch durable together (fsutil.sync_files: one syncfs), then renames them to their names. So
-a chunk's name still appears only once its data is durable, and the manifest only after the last flush. A
-crash leaves the unflushed ones as temporary files, which GC removes (they are younger than the backup's lease
-while it lives). Until its flush, a chunk is only in this batch: a second read of the same data in this backup
-finds it here (reserve), another process's backup writes its own copy, and the rename of the second copy
-replaces the first with the same bytes.
+fsync per chunk file costs a journal commit each; instead the backup's chunks are written without it, and
+flush() makes a batch durable together (fsutil.sync_files: one syncfs for a big one), then renames them to
+their names. So a chunk's name still appears only once its data is durable, and the manifest only after the
+last flush. A crash leaves the unflushed ones as temporary files, which GC removes (they are younger than the
+backup's lease while it lives). Until its flush, a chunk is only in this batch: a second read of the same
+data in this backup finds it here (reserve), another process's backup writes its own copy, and the rename of
+the second copy replaces the first with the same bytes.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class PendingChunks:
             with self._lock:
                 batch = dict(self._written)
             files = [tmp for tmp, _, _ in batch.values()]
-            fsutil.sync_files(self._chunks_dir, files)
+            fsutil.sync_files(self._chunks_dir, files, sum(n for _, _, n in batch.values()))
             fsutil.drop_cached(files)
             for h, (tmp, final, _) in batch.items():
                 fsutil.publish(tmp, final)
