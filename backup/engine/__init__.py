@@ -44,12 +44,13 @@ Per disk and chunk: unallocated -> null (never read); with a usable base
 None) chunks outside the changed ranges copy the base reference (touched; if
 GC removed it meanwhile the chunk is read again); everything else is read,
 zero-checked, hashed, compressed and written by a pool of 4 * `workers` threads
-(IO-bound: pread/fsync dominate) with at most threads + 2 chunks in flight
+(IO-bound: pread and the writes dominate) with at most threads + 2 chunks in flight
 (memory independent of disk size).
 
 Crash safety
 ------------
-Each chunk: write .tmp-* in its fan-out dir, fsync, rename. Before the
+Each chunk: write .tmp-* in its fan-out dir; then, in batches of about
+512 MiB (pending.py), one syncfs for the batch and the renames. Before the
 manifest is committed, the fan-out dirs holding its chunks are fsynced (one
 batched fsync per dir instead of one per chunk). The manifest itself is
 written the same tmp+fsync+rename+dir-fsync way, last. So after SIGKILL or

@@ -2,10 +2,12 @@
 
 Planning decides per 4 MiB chunk: hole, copy the base's reference, or read.
 Reads go through a bounded thread pool (read -> zero check -> BLAKE3 ->
-zstd -> durable write) of IO_THREADS_PER_WORKER * workers threads; blake3,
+zstd -> write) of IO_THREADS_PER_WORKER * workers threads; blake3,
 zstd and file IO release the GIL, and at most threads + 2 chunks are in
-flight, so memory does not grow with disk size.
-The manifest is committed only after every chunk it names is durable.
+flight, so memory does not grow with disk size. The chunk files are made
+durable in batches (pending.py) by a thread of their own, each before it
+gets its name. The manifest is committed only after every chunk it names
+is durable.
 
 A backup that fails or is cancelled removes again the chunks it wrote that
 nobody touched since (discard_fresh_chunks), so one oversized backup does not
@@ -22,8 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .errors import Cancelled, EngineError, StoreFull
+from .heap import keep_chunk_buffers_in_heap
 from .leases import Lease
 from .manifest import DiskManifest, Manifest, check_id
+from .pending import PendingChunks
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
 from .store import FRESH_ATIME_NS, GC_PREFIX, Store, hash_data
 
@@ -33,6 +37,9 @@ from .store import FRESH_ATIME_NS, GC_PREFIX, Store, hash_data
 # gets several threads. In-flight chunks = threads + 2 bounds memory
 # (~8 MiB each: data + compressed copy).
 IO_THREADS_PER_WORKER = 4
+# Chunk files are made durable in batches of about this many bytes (pending.py), flushed by a thread of their
+# own while the reads go on; a crash loses at most about two batches of written chunks to a retry.
+FLUSH_BYTES = 512 * 1024 * 1024
 
 _ZEROS: dict[int, bytes] = {}
 
@@ -112,7 +119,7 @@ def _plan(store: Store, disk: SnapshotDisk, base: Manifest | None) -> _DiskPlan:
 
 
 def _process_chunk(
-    store: Store, disk: SnapshotDisk, offset: int, length: int
+    store: Store, pending: PendingChunks, disk: SnapshotDisk, offset: int, length: int
 ) -> tuple[str | None, int, int, int, bool]:
     """Worker: read one chunk and make it durable. Returns (hash, read, payload, file bytes, written)."""
     data = disk.read(offset, length)
@@ -121,7 +128,7 @@ def _process_chunk(
     if data == _zeros(length):
         return None, length, 0, 0, False  # allocated but zero: store as a hole, restore stays sparse
     h = hash_data(data)
-    put = store.put_chunk(h, data)
+    put = store.put_chunk(h, data, pending)
     return h, length, put.payload_bytes, put.file_bytes, put.written
 
 
@@ -183,19 +190,22 @@ def backup_snapshot(
     if len(set(keys)) != len(keys):
         raise ValueError(f"duplicate disk keys in snapshot: {keys}")
     threads = max(1, int(workers)) * IO_THREADS_PER_WORKER
+    keep_chunk_buffers_in_heap()
 
     with Lease(store.leases_dir, purpose=f"backup {item}/{point_id} on {socket.gethostname()}"):
         plans = [_plan(store, d, base) for d in snapshot.disks]
         cs = store.chunk_size
         total = sum(min(cs, p.disk.size - i * cs) for p in plans for i in p.to_read)
+        pending = PendingChunks(store.chunks_dir)
         try:
-            _run(store, plans, total, progress, cancel, threads)
+            _run(store, pending, plans, total, progress, cancel, threads)
             if cancel is not None and cancel():
                 raise Cancelled("backup cancelled")
             return _commit(store, plans, point_id=point_id, item=item, time=time, consistency=snapshot.consistency)
         except BaseException as exc:
             # Still under the lease, so GC leaves these chunks alone meanwhile. A manifest that became visible
             # before a late error (its directory fsync) names them: then they stay.
+            pending.discard()
             if not store.has_manifest(point_id):
                 discard_fresh_chunks(store, {h for p in plans for h in p.written})
             if isinstance(exc, StoreFull):
@@ -251,6 +261,7 @@ def _jobs(plans: list[_DiskPlan], cs: int) -> Iterator[tuple[_DiskPlan, int, int
 
 def _run(
     store: Store,
+    pending: PendingChunks,
     plans: list[_DiskPlan],
     total: int,
     progress: ProgressSink | None,
@@ -285,19 +296,37 @@ def _run(
     if progress is not None:
         progress(0, total)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="backup")
+    flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-flush")
+    flushing: Future | None = None
+
+    def flush_in_background() -> None:
+        nonlocal flushing
+        if flushing is not None and not flushing.done():
+            return
+        if flushing is not None:
+            flushing.result()  # re-raises its error
+        if pending.unflushed_bytes >= FLUSH_BYTES:
+            flushing = flusher.submit(pending.flush)
+
     try:
         for plan, index, offset, length in _jobs(plans, store.chunk_size):
             if cancel is not None and cancel():
                 raise Cancelled("backup cancelled")
             while len(inflight) >= max_inflight:
                 collect(block=True)
-            fut = pool.submit(_process_chunk, store, plan.disk, offset, length)
+                flush_in_background()
+            fut = pool.submit(_process_chunk, store, pending, plan.disk, offset, length)
             inflight[fut] = (plan, index)
         while inflight:
             collect(block=True)
+            flush_in_background()
             if cancel is not None and inflight and cancel():
                 raise Cancelled("backup cancelled")
+        if flushing is not None:
+            flushing.result()
+        pending.flush()
     finally:
+        flusher.shutdown(wait=True, cancel_futures=True)
         # On error/cancel: drop queued work, wait for running chunk writes, and
         # account for the ones that completed, so the caller can discard them.
         pool.shutdown(wait=True, cancel_futures=True)

@@ -8,6 +8,8 @@ plus at most a stray temporary file that readers ignore and GC removes.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import os
 import secrets
@@ -58,16 +60,12 @@ def store_error(exc: OSError) -> EngineError:
     return StoreUnavailable(f"vault storage cannot be written ({exc.strerror or type(exc).__name__})")
 
 
-def write_file_durable(
-    final: Path, parts: Sequence[bytes | memoryview], *, sync_dir: bool = True, atime_ns: int | None = None
-) -> None:
-    """Atomically create/replace `final` with `parts`.
+def write_tmp(final: Path, parts: Sequence[bytes | memoryview], *, sync: bool, atime_ns: int | None = None) -> Path:
+    """Write `parts` to a new temporary file beside `final` (fsynced when `sync`); return its path.
 
-    On ENOSPC/EDQUOT the temporary file is removed and StoreFull is raised, so
-    nothing half-written is ever left behind under a visible name; any other
-    OSError becomes StoreUnavailable, also without a temporary file left.
-    `atime_ns` stamps the file's access time before it becomes visible (the
-    mark by which a backup recognises a chunk nobody touched since it wrote it).
+    On ENOSPC/EDQUOT the temporary file is removed and StoreFull is raised; any other OSError becomes
+    StoreUnavailable, also without a temporary file left. `atime_ns` stamps the file's access time (the mark
+    by which a backup recognises a chunk nobody touched since it wrote it).
     """
     tmp = tmp_name(final.parent, final.name[:16] + "-")
     try:
@@ -77,21 +75,110 @@ def write_file_durable(
     try:
         try:
             write_all(fd, parts)
-            os.fsync(fd)  # data durable before the name becomes visible
+            if sync:
+                os.fsync(fd)  # data durable before the name becomes visible
             if atime_ns is not None:
                 os.utime(fd, ns=(atime_ns, os.fstat(fd).st_mtime_ns))
         finally:
             os.close(fd)
-        os.rename(tmp, final)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass  # a read-only or failing store: nothing more can be done here
+        _unlink_quietly(tmp)
         if isinstance(exc, OSError):
             raise store_error(exc) from exc
         raise
+    return tmp
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Give a written temporary file its name (its data must be durable already)."""
+    try:
+        os.rename(tmp, final)
+    except BaseException as exc:
+        _unlink_quietly(tmp)
+        if isinstance(exc, OSError):
+            raise store_error(exc) from exc
+        raise
+
+
+def write_file_durable(
+    final: Path, parts: Sequence[bytes | memoryview], *, sync_dir: bool = True, atime_ns: int | None = None
+) -> None:
+    """Atomically create/replace `final` with `parts` (errors as write_tmp)."""
+    publish(write_tmp(final, parts, sync=True, atime_ns=atime_ns), final)
     if sync_dir:
         fsync_dir(final.parent)
+
+
+# syncfs writes back every dirty page of the file system, other processes' too: worth it for a big batch
+# only (an incremental's few chunks are fsynced one by one).
+SYNCFS_MIN_BYTES = 64 * 1024 * 1024
+
+
+def sync_files(directory: Path, files: Sequence[Path], nbytes: int) -> None:
+    """Make the data of `files` (`nbytes` in all, on `directory`'s file system) durable.
+
+    For a big batch one syncfs: a single writeback pass and journal commit for all of them, where an fsync
+    per file costs a commit each. Otherwise (or without syncfs: not Linux), an fsync of each.
+    """
+    if not files:
+        return
+    syncfs = _syncfs() if nbytes >= SYNCFS_MIN_BYTES else None
+    if syncfs is not None:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise store_error(OSError(err, os.strerror(err)))
+        finally:
+            os.close(fd)
+        return
+    for path in files:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise store_error(exc) from exc
+
+
+def drop_cached(files: Sequence[Path]) -> None:
+    """Let the kernel reuse the page cache of files just made durable (best effort).
+
+    A backup reads each chunk once: its written pages would only push other data out of the cache, and in a
+    VM every fresh page the cache takes can cost the hypervisor a fault; pages handed back are taken again
+    by the next chunks' writes.
+    """
+    for path in files:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+_SYNCFS: list = []
+
+
+def _syncfs():
+    if not _SYNCFS:
+        try:
+            fn = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).syncfs
+            fn.argtypes = [ctypes.c_int]
+        except (OSError, AttributeError):
+            fn = None
+        _SYNCFS.append(fn)
+    return _SYNCFS[0]
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass  # already gone, or a read-only or failing store: nothing more can be done here

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .backup import IO_THREADS_PER_WORKER
 from .errors import Cancelled, ChunkError
+from .heap import keep_chunk_buffers_in_heap
 from .manifest import DiskManifest
 from .protocols import CancelCheck, ProgressSink
 from .store import Store
@@ -104,6 +105,7 @@ def restore_point(
         if progress is not None:
             progress(0, total)
         threads = max(1, workers) * IO_THREADS_PER_WORKER
+        keep_chunk_buffers_in_heap()
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="restore") as pool:
             inflight: dict[Future, DiskManifest] = {}
 

@@ -33,6 +33,7 @@ import zstandard
 from . import fsutil
 from .errors import CorruptChunk, EngineError, MissingChunk, NotAStore
 from .manifest import Manifest, check_hash, check_id
+from .pending import PendingChunks
 
 CHUNK_SIZE = 4 * 1024 * 1024
 STORE_FORMAT = "vault-engine-store"
@@ -40,6 +41,9 @@ STORE_VERSION = 1
 MARKER = "vault-store.json"
 RAW, ZSTD = b"\x00", b"\x01"
 ZSTD_LEVEL = 1  # level 1: ~GB/s per core; higher levels cost more than they save here
+# Compressing a chunk of random or already compressed data costs as much as a good one and is thrown away
+# (stored raw): three samples spread over the chunk decide first, for ~5% of a whole compression.
+SAMPLE_BYTES = 64 * 1024
 GC_PREFIX = ".gc-"  # a chunk being swept (gc.py); readers fall back to it
 BAD_SUFFIX = ".bad"  # a quarantined chunk: <hash>.N.bad
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK}
@@ -69,6 +73,17 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 def _read_with_inode(path: Path) -> tuple[bytes, int]:
     with open(path, "rb") as fh:
         return fh.read(), os.fstat(fh.fileno()).st_ino
+
+
+def _worth_compressing(data: bytes | memoryview) -> bool:
+    n = len(data)
+    if n <= 4 * SAMPLE_BYTES:
+        return True
+    view = memoryview(data)
+    for start in (0, n // 2 - SAMPLE_BYTES // 2, n - SAMPLE_BYTES):
+        if len(_compressor().compress(view[start : start + SAMPLE_BYTES])) < SAMPLE_BYTES - SAMPLE_BYTES // 32:
+            return True
+    return False
 
 
 def hash_data(data: bytes | memoryview) -> str:
@@ -153,22 +168,35 @@ class Store:
         except FileNotFoundError:
             return False
 
-    def put_chunk(self, chunk_hash: str, data: bytes | memoryview) -> PutResult:
+    def put_chunk(self, chunk_hash: str, data: bytes | memoryview, pending: PendingChunks | None = None
+                  ) -> PutResult:
         """Store `data` under its hash unless present (then only touch it).
 
         The caller must call sync_chunk_dirs() before committing a manifest:
         chunk files are fsynced here, their directory entries in one batch.
+        With `pending`, the file is written without fsync and gets its name at
+        pending.flush() (see pending.py), which must also come first.
         """
         if self.touch_chunk(chunk_hash):
             return PutResult(False, 0, 0)
-        packed = _compressor().compress(data)
-        payload: bytes | memoryview
-        if len(packed) < len(data) - len(data) // 64:  # must save > ~1.5% to be worth a decompress
-            header, payload = ZSTD, packed
+        if pending is not None and not pending.reserve(chunk_hash):
+            return PutResult(False, 0, 0)
+        payload: bytes | memoryview = data
+        header = RAW
+        if _worth_compressing(data):
+            packed = _compressor().compress(data)
+            if len(packed) < len(data) - len(data) // 64:  # must save > ~1.5% to be worth a decompress
+                header, payload = ZSTD, packed
+        path = self.chunk_path(chunk_hash)
+        if pending is None:
+            fsutil.write_file_durable(path, [header, payload], sync_dir=False, atime_ns=FRESH_ATIME_NS)
         else:
-            header, payload = RAW, data
-        fsutil.write_file_durable(self.chunk_path(chunk_hash), [header, payload], sync_dir=False,
-                                  atime_ns=FRESH_ATIME_NS)
+            try:
+                tmp = fsutil.write_tmp(path, [header, payload], sync=False, atime_ns=FRESH_ATIME_NS)
+            except BaseException:
+                pending.release(chunk_hash)
+                raise
+            pending.add(chunk_hash, tmp, path, len(payload) + 1)
         return PutResult(True, len(payload), len(payload) + 1)
 
     def sync_chunk_dirs(self, prefixes: set[str] | None = None) -> None:

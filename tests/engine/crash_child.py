@@ -11,6 +11,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import FakeSnapshot, FakeSnapshotDisk  # noqa: E402
 
 from backup.engine import Store, backup_snapshot  # noqa: E402
+from backup.engine import backup as engine_backup  # noqa: E402
+
+# Chunks are made durable in batches of FLUSH_BYTES; a batch per chunk here, so that the kills land between
+# flushes, in the middle of one, and before any.
+engine_backup.FLUSH_BYTES = 1
 
 
 class _NoTracking:
