@@ -22,7 +22,7 @@ def render_vault_jobs(request, vault, **context):
     query = request.GET.copy()
     query.pop("page", None)
     context = {"vault": vault, "tab": "jobs", "section": "recovery", "form": form, "page": page,
-               "query": query.urlencode(), **context}
+               "query": query.urlencode(), "headers": form.headers(request.GET), **context}
     template = "jobs/partials/job_list.html" if request.htmx and not request.htmx.boosted else "jobs/job_list.html"
     return render(request, template, context)
 

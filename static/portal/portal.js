@@ -18,3 +18,25 @@ function applyProgress(root) {
 }
 document.addEventListener("DOMContentLoaded", () => applyProgress(document));
 document.addEventListener("htmx:load", (event) => applyProgress(event.target));
+
+// A select-all box (data-select-all="NAME") ticks or clears every enabled checkbox NAME of its table.
+document.addEventListener("change", (event) => {
+  const all = event.target.closest("[data-select-all]");
+  if (all) {
+    const scope = all.closest("table") || document;
+    scope.querySelectorAll(`input[type=checkbox][name="${all.dataset.selectAll}"]:not(:disabled)`)
+      .forEach((box) => { box.checked = all.checked; });
+  }
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
+});
+
+// Narrow screens: the MENU button opens and closes the left navigation.
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest("[data-toggle-nav]");
+  if (toggle) {
+    const open = document.body.classList.toggle("nav-open");
+    toggle.setAttribute("aria-expanded", String(open));
+  } else if (document.body.classList.contains("nav-open") && !event.target.closest(".leftnav")) {
+    document.body.classList.remove("nav-open");
+  }
+});

@@ -9,10 +9,16 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling, trigger_client_event
 
 from backup.jobs.models import Job, Operation
+from backup.lists import Column, ListQuery
 from backup.vaults.access import get_vault_for_user
 
 from ..forms import PolicyForm
 from ..services import policies, protection
+
+COLUMNS = [Column("name", "NAME", "vm_name"), Column("cloud", "CLOUD SERVICE", "cloud_service_name"),
+           Column("policy", "POLICY", "policy__name"), Column("status", "STATUS", "status"),
+           Column("points", "RECOVERY POINTS", "point_count"),
+           Column("newest", "NEWEST RECOVERY POINT", "newest_point")]
 
 
 @require_GET
@@ -21,7 +27,12 @@ from ..services import policies, protection
 def protected_items(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
     pending = Job.objects.active().filter(vault_id=vault.pk, operation=Operation.CONFIGURE_PROTECTION).count()
-    context = {"vault": vault, "tab": "protected", "section": "recovery", "items": protection.protected_items(vault),
+    kind = request.GET.get("type", "")
+    items = protection.protected_items(vault, kind=kind if kind in dict(protection.ITEM_TYPES) else "")
+    listed = ListQuery(request.GET, COLUMNS, ["vm_name", "cloud_service_name", "policy__name"],
+                       extra_sort=["vm_name", "cloud_service_name"]).context(items)
+    context = {"vault": vault, "tab": "protected", "section": "recovery", **listed, "items": listed["rows"],
+               "item_types": protection.ITEM_TYPES, "item_type": kind,
                "protectable_count": protection.protectable_items(vault).count(), "pending_jobs": pending,
                "polling": bool(pending)}
     if not request.htmx:
