@@ -20,6 +20,11 @@ WIDTHS = [375, 1024, 1366]
 OVERFLOW = """Math.max(...[document.documentElement, document.querySelector('.content')]
     .map((box) => box.scrollWidth - box.clientWidth))"""
 
+# The command bar keeps its commands on one row (scrolling sideways on a phone) and inside its 52 px.
+ONE_ROW_OF_COMMANDS = """(() => { const bar = document.querySelector('.commandbar');
+    const tops = new Set([...bar.querySelectorAll('.cmd-actions > *')].map((cmd) => cmd.offsetTop));
+    return tops.size <= 1 && bar.getBoundingClientRect().height <= 52; })()"""
+
 
 @pytest.fixture
 def fleet(alpha):
@@ -38,10 +43,11 @@ def fleet(alpha):
 
 
 def _pages(vault) -> dict[str, str]:
-    tabs = {"dashboard": "dashboard", "registered": "registered", "protected": "protected", "jobs": "jobs",
-            "policies": "policies"}
-    return {"vms": "/vms/", "cloud": "/cloud-services/", "storage": "/storage/", "vaults": "/vaults/",
-            "quickstart": f"/vaults/{vault.pk}/", **{key: f"/vaults/{vault.pk}/{path}/" for key, path in tabs.items()}}
+    tabs = ["dashboard", "registered", "protected", "jobs", "policies", "alerts", "drills", "configure"]
+    item = vault.protected_items.order_by("pk").first()
+    return {"home": "/", "vms": "/vms/", "vm": f"/vms/{item.vm_id}/", "cloud": "/cloud-services/",
+            "storage": "/storage/", "vaults": "/vaults/", "billing": "/billing/", "quickstart": f"/vaults/{vault.pk}/",
+            **{tab: f"/vaults/{vault.pk}/{tab}/" for tab in tabs}, "item": f"/vaults/{vault.pk}/protected/{item.pk}/"}
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -57,6 +63,7 @@ def test_main_pages_fit_the_screen_and_keep_the_navigation(browser, live_server,
             page.screenshot(path=str(screenshots / f"screens-{name}-{width}.png"))
             if (excess := page.evaluate(OVERFLOW)) > 0:
                 overflowing[path] = excess
+            assert page.evaluate(ONE_ROW_OF_COMMANDS), f"the command bar of {path} wraps at {width} px"
             _assert_navigation_reachable(page, width)
         assert not overflowing, f"pages that scroll sideways at {width} px (by px): {overflowing}"
         _assert_dialog_fits(page, live_server, fleet, width, screenshots)
