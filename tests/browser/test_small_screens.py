@@ -97,3 +97,10 @@ def _assert_dialog_fits(page, live_server, vault, width: int, screenshots) -> No
     expect(dialog.locator("input[name=registered_item]:checked")).to_have_count(2)
     page.screenshot(path=str(screenshots / f"screens-unregister-{width}.png"))
     assert page.evaluate(OVERFLOW) <= 0
+    # One confirmation for both, then one Unregister job each.
+    page.click("#unregister-next")
+    expect(page.locator("#unregister-chosen li")).to_have_count(2)
+    page.click("#unregister-yes")
+    expect(page.locator("#unregister-dialog")).to_be_hidden()
+    assert sorted(Job.objects.filter(operation=Operation.UNREGISTER).values_list("item_name", flat=True)) == \
+        ["web-frontend-3", "web-frontend-4"]

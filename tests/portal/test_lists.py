@@ -172,3 +172,31 @@ def test_jobs_item_filter_matches_any_part_in_any_case_and_sorts(alice_client, a
     page = alice_client.get(url, {"sort": "-item"})
     assert _names(page.content, r'hx-push-url="false">([^<]+)</a>')[0] == "web02"
     assert b'aria-sort="descending" data-sort="start"' in alice_client.get(url).content
+
+
+def test_stop_protection_of_several_items_lists_them_once_and_starts_a_job_each(alice_client, alpha):
+    from tests.factories import protect
+    from tests.vms.helpers import make_vm
+
+    vault = make_vault(alpha)
+    items = [protect(vault, make_vm(alpha, name=name, files=False)) for name in ("app-1", "app-2")]
+    url = reverse("vault-stop-protection", args=[vault.pk])
+    dialog = alice_client.get(url, {"item": [item.pk for item in items]})
+    assert b"<strong>app-1</strong>, <strong>app-2</strong>" in dialog.content
+    alice_client.post(url, {"item": [item.pk for item in items]}, HTTP_HX_REQUEST="true")
+    assert sorted(Job.objects.filter(operation=Operation.STOP_PROTECTION).values_list("item_name", flat=True)) == \
+        ["app-1", "app-2"]
+
+
+def test_the_polled_protected_table_keeps_search_sort_and_type(alice_client, alpha):
+    from tests.factories import protect
+    from tests.vms.helpers import make_vm
+
+    vault = make_vault(alpha)
+    for name in ("web-1", "web-2", "db-1"):
+        protect(vault, make_vm(alpha, name=name, files=False))
+    page = alice_client.get(reverse("vault-protected", args=[vault.pk]), {"q": "web", "sort": "-name", "type": "azure"},
+                            HTTP_HX_REQUEST="true")
+    assert _names(page.content, r'data-vm="([a-z]+-\d+)"') == ["web-2", "web-1"]
+    for hidden in (b'name="q" value="web"', b'name="sort" value="-name"', b'name="type" value="azure"'):
+        assert hidden in page.content  # the next poll asks for the same view
