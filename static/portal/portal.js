@@ -26,6 +26,16 @@ document.addEventListener("change", (event) => {
     const scope = all.closest("table") || document;
     scope.querySelectorAll(`input[type=checkbox][name="${all.dataset.selectAll}"]:not(:disabled)`)
       .forEach((box) => { box.checked = all.checked; });
+  } else if (event.target.matches("input[type=checkbox][name]")) {
+    // A row ticked by hand: the select-all box shows all, none or some (indeterminate).
+    const table = event.target.closest("table");
+    const head = table && table.querySelector(`[data-select-all="${event.target.name}"]`);
+    if (head) {
+      const boxes = [...table.querySelectorAll(`input[type=checkbox][name="${event.target.name}"]:not(:disabled)`)];
+      const ticked = boxes.filter((box) => box.checked).length;
+      head.checked = ticked > 0 && ticked === boxes.length;
+      head.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
   }
   if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
 });

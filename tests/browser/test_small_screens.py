@@ -88,6 +88,11 @@ def _assert_navigation_reachable(page, width: int) -> None:
 def _assert_dialog_fits(page, live_server, vault, width: int, screenshots) -> None:
     page.goto(f"{live_server.url}/vaults/{vault.pk}/registered/")
     page.check("[data-select-all=registered_item]")
+    rows = page.locator("#registered-table input[name=registered_item]")
+    expect(rows.nth(0)).to_be_checked()
+    rows.nth(0).uncheck()
+    assert page.evaluate("document.querySelector('[data-select-all=registered_item]').indeterminate")
+    rows.nth(0).check()
     page.locator("#cmd-unregister").scroll_into_view_if_needed()
     page.click("#cmd-unregister")
     dialog = page.locator("#unregister-dialog")
