@@ -87,9 +87,11 @@ class ListQuery:
         column, descending = self.sort
         ties = [name for name in self.extra_sort if name != column.field]
         rows = list(self.filtered(queryset).values_list("pk", column.field, *ties))
-        # Ties keep ascending order whatever the direction, as a spreadsheet does.
-        rows.sort(key=lambda row: tuple(natural_key(v) for v in row[2:]) + (row[0],))
-        rows.sort(key=lambda row: natural_key(row[1]), reverse=descending)
+        if descending:  # ties keep ascending order whatever the direction, as a spreadsheet does
+            rows.sort(key=lambda row: tuple(natural_key(v) for v in row[2:]) + (row[0],))
+            rows.sort(key=lambda row: natural_key(row[1]), reverse=True)
+        else:
+            rows.sort(key=lambda row: tuple(natural_key(v) for v in row[1:]) + (row[0],))
         ids = list(dict.fromkeys(row[0] for row in rows))  # a to-many sort field repeats a row
         page = Paginator(ids, self.page_size).get_page(self.params.get("page"))
         wanted = list(page.object_list)
