@@ -80,8 +80,11 @@ a trash name, unlink, dir fsync); GC frees the chunks later.
 
 Retention (retention.py)
 ------------------------
-Pure GFS selection: see select_points_to_prune. On-demand points are kept
-for the daily rule's days; the newest intact (not damaged) point is kept.
+Pure GFS selection: see select_points_to_prune. The weekly, monthly and yearly
+rules keep the points of the days they name (weekdays; DayPattern: day-based or
+week-based, in some months), or the newest of each bucket when they name none.
+On-demand points are kept for the daily rule's days; the newest intact (not
+damaged) point is kept.
 """
 
 from .backup import backup_snapshot
@@ -100,7 +103,7 @@ from .manifest import DiskManifest, Manifest
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
 from .prune import delete_item, prune
 from .restore import RestoreResult, restore_point
-from .retention import RetentionPolicy, select_points_to_prune
+from .retention import LAST_DAY, LAST_WEEK, DayPattern, RetentionPolicy, select_points_to_prune
 from .store import CHUNK_SIZE, Store, StoreStats
 from .verify import ChunkProblem, VerifyReport, verify
 
@@ -119,6 +122,9 @@ __all__ = [
     "NotAStore",
     "ProgressSink",
     "RestoreResult",
+    "DayPattern",
+    "LAST_DAY",
+    "LAST_WEEK",
     "RetentionPolicy",
     "Snapshot",
     "SnapshotDisk",

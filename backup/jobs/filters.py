@@ -18,9 +18,10 @@ RANGES = [("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("custom", "Custom ra
 PAGE_SIZE = 50
 # The sortable columns of the Jobs page: URL key -> ORDER BY (ties: newest first). Kept to indexed or small
 # sorts: the page must stay fast with hundreds of thousands of jobs.
-SORTS = {"item": ("item_name", "-started_at"), "operation": ("operation", "-started_at"),
-         "status": ("status", "-started_at"), "start": ("started_at", "id")}
-SORT_LABELS = [("item", "ITEM"), ("operation", "OPERATION"), ("status", "STATUS"), ("start", "START TIME")]
+SORTS = {"item": ("item_name", "-started_at"), "cloud": ("item_parent", "-started_at"),
+         "operation": ("operation", "-started_at"), "status": ("status", "-started_at"), "start": ("started_at", "id")}
+SORT_LABELS = [("item", "ITEM"), ("cloud", "CLOUD SERVICE"), ("operation", "OPERATION"), ("status", "STATUS"),
+               ("start", "START TIME")]
 
 
 class JobFilterForm(forms.Form):
@@ -30,8 +31,11 @@ class JobFilterForm(forms.Form):
     range = forms.ChoiceField(choices=RANGES, required=False)
     start = forms.DateTimeField(required=False, label="From", widget=_PICKER, input_formats=_FORMATS)
     end = forms.DateTimeField(required=False, label="To", widget=_PICKER, input_formats=_FORMATS)
+    maintenance = forms.BooleanField(required=False, label="Show maintenance jobs")
     page = forms.IntegerField(required=False, min_value=1)
     sort = forms.ChoiceField(choices=[(prefix + key, key) for key in SORTS for prefix in ("", "-")], required=False)
+    # The first page's poll asks only for the jobs started since the newest one it shows.
+    newer_than = forms.IntegerField(required=False, min_value=0)
 
     def clean(self):
         data = super().clean()
@@ -58,7 +62,8 @@ class JobFilterForm(forms.Form):
         data = getattr(self, "cleaned_data", {}) or {}
         since, until = self.window()
         return {"operation": data.get("operation") or "", "status": data.get("status") or "",
-                "item": data.get("item") or "", "since": since, "until": until, "order": self.order()}
+                "item": data.get("item") or "", "since": since, "until": until,
+                "maintenance": bool(data.get("maintenance")), "order": self.order()}
 
     def order(self) -> tuple[str, ...]:
         sort = (getattr(self, "cleaned_data", {}) or {}).get("sort") or ""
@@ -79,9 +84,15 @@ class JobFilterForm(forms.Form):
             target = f"-{key}" if aria == "ascending" or (aria == "none" and key == "start") else key
             link = query.copy()
             link.pop("page", None)
+            link.pop("newer_than", None)
             link["sort"] = target
             headers.append({"label": label, "key": key, "aria_sort": aria, "url": f"?{link.urlencode()}"})
         return headers
+
+    def newest_first(self) -> bool:
+        """The default order (START TIME, newest first): the only one in which jobs started since the page was
+        drawn belong at its top, so the only one whose first page polls for them."""
+        return ((getattr(self, "cleaned_data", {}) or {}).get("sort") or "-start") == "-start"
 
     def page_number(self) -> int:
         return (getattr(self, "cleaned_data", {}) or {}).get("page") or 1

@@ -25,9 +25,11 @@ def vault_list(request):
 @require_GET
 @login_required
 def vault_row(request, pk: int):
+    """A vault's row, polled while it is being created or deleted; once deleted it answers 404 like any vault the
+    user cannot see, and portal.js takes the row out of the list (data-gone-on-404)."""
     vault = access.get_vault_for_user(request.user, pk)
     response = render(request, "vaults/partials/vault_row.html", {"vault": vault})
-    if vault.status != Vault.Status.CREATING:
+    if vault.status not in (Vault.Status.CREATING, Vault.Status.DELETING):
         # Tell htmx to stop polling: the vault has reached its final state.
         response.status_code = HttpResponseStopPolling.status_code
     return response

@@ -14,6 +14,7 @@ from .models import (
     VirtualDisk,
     VirtualMachine,
 )
+from .services import policies
 
 
 @admin.register(StorageAccount)
@@ -51,11 +52,14 @@ class VirtualMachineAdmin(admin.ModelAdmin):
 
 @admin.register(BackupPolicy)
 class BackupPolicyAdmin(admin.ModelAdmin):
-    list_display = ["name", "vault", "frequency", "time_of_day", "timezone", "daily_retention_days",
-                    "weekly_retention_weeks", "monthly_retention_months", "yearly_retention_years"]
+    list_display = ["name", "vault", "frequency", "time_of_day", "timezone", "retention"]
     list_filter = ["frequency"]
     search_fields = ["name", "vault__name"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="retention range")
+    def retention(self, policy: BackupPolicy) -> str:
+        return "; ".join(policies.describe_retention(policy))
 
 
 @admin.register(RegisteredItem)

@@ -200,3 +200,41 @@ def test_the_polled_protected_table_keeps_search_sort_and_type(alice_client, alp
     assert _names(page.content, r'data-vm="([a-z]+-\d+)"') == ["web-2", "web-1"]
     for hidden in (b'name="q" value="web"', b'name="sort" value="-name"', b'name="type" value="azure"'):
         assert hidden in page.content  # the next poll asks for the same view
+
+
+def test_jobs_sort_keeps_the_maintenance_filter_and_the_poller_keeps_both(alice_client, alpha):
+    """The merge of lists and live jobs: sorting, the maintenance filter and the newer-jobs poll work together."""
+    vault = make_vault(alpha)
+    seen = _job(vault, "b-vm")
+    Job.objects.create(subscription=vault.subscription, vault_id=vault.pk, item_type="vault", item_name="zz-prune",
+                       operation=Operation.PRUNE, status=JobStatus.COMPLETED, ended_at=timezone.now())
+    url = reverse("vault-jobs", args=[vault.pk])
+    names = _names(alice_client.get(url, {"sort": "-item"}).content, r'hx-push-url="false">([^<]+)</a>')
+    assert names == ["b-vm"]  # maintenance hidden under a sort too
+    page = alice_client.get(url, {"sort": "-item", "maintenance": "on"}).content
+    assert _names(page, r'hx-push-url="false">([^<]+)</a>') == ["zz-prune", "b-vm"]
+    assert b'data-sort="cloud"' in page and b'id="job-new-poller"' not in page  # polled newest first only
+    page = alice_client.get(url, {"sort": "-start", "item": "vm"}).content.decode()
+    assert 'id="job-new-poller"' in page and "sort=-start" in page and f"newer_than={seen.pk}" in page
+    newer = _job(vault, "a-vm")
+    _job(vault, "other")
+    fresh = alice_client.get(url, {"sort": "-start", "item": "vm", "newer_than": seen.pk},
+                             HTTP_HX_REQUEST="true").content.decode()
+    assert f'id="job-row-{newer.pk}"' in fresh and "other" not in fresh and "sort=-start" in fresh
+
+
+def test_the_protected_table_shows_a_running_job_on_its_sorted_rows(alice_client, alpha):
+    from tests.factories import protect
+    from tests.vms.helpers import make_vm
+
+    vault = make_vault(alpha)
+    items = [protect(vault, make_vm(alpha, name=name, files=False)) for name in ("web-1", "web-2")]
+    Job.objects.create(subscription=vault.subscription, vault_id=vault.pk, item_type="vm", item_id=items[0].vm_id,
+                       item_name="web-1", operation=Operation.BACKUP, status=JobStatus.IN_PROGRESS)
+    page = alice_client.get(reverse("vault-protected", args=[vault.pk]), {"sort": "-name"},
+                            HTTP_HX_REQUEST="true")
+    html = page.content.decode()
+    assert page.status_code == 200 and 'hx-trigger="every 2s"' in html  # still polling while the backup runs
+    assert _names(page.content, r'data-vm="([a-z]+-\d+)"') == ["web-2", "web-1"]
+    assert html.count("row-job") == 1 and f'id="pick-{items[0].pk}" hx-preserve' in html
+    assert 'data-select-all="item"' in html and 'name="sort" value="-name"' in html

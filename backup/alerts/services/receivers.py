@@ -10,6 +10,7 @@ from django.dispatch import receiver
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.jobs.signals import job_finished
 from backup.vms.models import BackupPolicy
+from backup.vms.services import policies
 
 from ..models import Kind
 from . import checks
@@ -64,14 +65,20 @@ def _job_finished(sender, job: Job, **kwargs) -> None:
 def _policy_saved(sender, instance: BackupPolicy, **kwargs) -> None:
     if instance.pk is None:
         return
-    old = BackupPolicy.objects.filter(pk=instance.pk).values(*(f for f, _, _ in RETENTION_FIELDS)).first()
+    old = BackupPolicy.objects.filter(pk=instance.pk).first()
     if old is None:
         return
     less = []
     for field, label, unit in RETENTION_FIELDS:
-        before, after = old[field], getattr(instance, field)
+        before, after = getattr(old, field), getattr(instance, field)
         if before and (not after or after < before):
             less.append(f"{label} {before} {unit} -> {f'{after} {unit}' if after else 'not kept'}")
+    if not less and policies.retention_reduced(old, instance):
+        # Same durations, other days (fewer weekdays, another format): say which rules changed.
+        now = set(policies.describe_retention(instance))
+        less = [f"{rule} -> {new}" for rule, new in zip(policies.describe_retention(old),
+                                                         policies.describe_retention(instance), strict=False)
+                if rule not in now]
     if not less:
         return
     vault = instance.vault

@@ -36,7 +36,7 @@ from backup.lists import natural_key
 from backup.vaults.models import Vault
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint, RegisteredItem, VirtualMachine
-from . import gc, policies, protection
+from . import discovery, gc, policies, protection
 from .stores import open_vault_store
 
 ALREADY_STOPPED = ("Protection of '{name}' is already stopped - Its backup data is kept. To delete it, use DELETE "
@@ -63,7 +63,7 @@ STEP_DELETE_VAULT = "Delete the vault"
 
 def _job(item: ProtectedItem, operation: str, *, user, params: dict) -> Job:
     return jobs.start(subscription=item.vault.subscription, operation=operation,
-                      subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name),
+                      subject=Subject.of_item(item),
                       lock_key=locks.protected_item(item.vm_id, item.pk), user=user, params=params)
 
 
@@ -181,7 +181,7 @@ def start_unregister(item: RegisteredItem, *, user=None) -> Job:
         raise ValidationError({"__all__": problem})
     with transaction.atomic():
         job = jobs.start(subscription=item.vault.subscription, operation=Operation.UNREGISTER,
-                         subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name),
+                         subject=Subject.of_item(item),
                          lock_key=locks.registered_item(item.vm_id, item.pk), user=user,
                          params={"registered_item_id": item.pk, "previous_status": item.status})
         if job.status == JobStatus.IN_PROGRESS:
@@ -220,8 +220,7 @@ def _plural(count: int, word: str) -> str:
 def vault_contents(vault: Vault) -> list[str]:
     """What stops the vault from being deleted, e.g. ["2 registered items (web01, db01)", "3 recovery points"]."""
     parts = []
-    registered = list(vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED)
-                      .order_by("vm_name").values_list("vm_name", flat=True))
+    registered = list(discovery.registered_items(vault).order_by("vm_name").values_list("vm_name", flat=True))
     if registered:
         names = ", ".join(registered[:10]) + (", ..." if len(registered) > 10 else "")
         parts.append(f"{_plural(len(registered), 'registered item')} ({names})")

@@ -113,7 +113,7 @@ def _reapply_changed_policy(sender, policy: BackupPolicy, user=None, **kwargs) -
 def _start_job(vault: Vault, item: RegisteredItem, policy: BackupPolicy, user, reconfigure: bool = False) -> Job:
     return jobs.start(
         subscription=vault.subscription, operation=Operation.CONFIGURE_PROTECTION,
-        subject=Subject.of_vm(vault.pk, item.vm_id, item.vm_name), lock_key=locks.vm(item.vm_id), user=user,
+        subject=Subject.of_item(item), lock_key=locks.vm(item.vm_id), user=user,
         params={"registered_item_id": item.pk, "policy_id": policy.pk, "policy_name": policy.name,
                 "reconfigure": reconfigure},
     )
