@@ -27,7 +27,8 @@ def render_vault_jobs(request, vault, **context):
     page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE)
     newest = max((job.pk for job in page.object_list), default=0)
     context = {"vault": vault, "tab": "jobs", "section": "recovery", "form": form, "page": page,
-               "query": query.urlencode(), "newest": newest, **context}
+               "query": query.urlencode(), "headers": form.headers(request.GET), "newest": newest,
+               "poll_new": page.number == 1 and form.newest_first(), **context}
     template = "jobs/partials/job_list.html" if request.htmx and not request.htmx.boosted else "jobs/job_list.html"
     return render(request, template, context)
 

@@ -4,16 +4,22 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling, trigger_client_event
 
+from backup.lists import Column, ListQuery
+
 from . import access, safeguards, services
 from .forms import QuickCreateForm, RedundancyForm
 from .models import Vault
+
+VAULT_COLUMNS = [Column("name", "NAME", "name"), Column("status", "STATUS", "status"),
+                 Column("subscription", "SUBSCRIPTION", "subscription__name"), Column("location", "LOCATION", "region")]
 
 
 @require_GET
 @login_required
 def vault_list(request):
-    vaults = Vault.objects.for_user(request.user).select_related("subscription")
-    return render(request, "vaults/vault_list.html", {"vaults": vaults, "section": "recovery"})
+    query = ListQuery(request.GET, VAULT_COLUMNS, ["name", "region", "subscription__name"], extra_sort=["name"])
+    context = query.context(Vault.objects.for_user(request.user).select_related("subscription"))
+    return render(request, "vaults/vault_list.html", {**context, "vaults": context["rows"], "section": "recovery"})
 
 
 @require_GET

@@ -19,6 +19,38 @@ function applyProgress(root) {
 document.addEventListener("DOMContentLoaded", () => applyProgress(document));
 document.addEventListener("htmx:load", (event) => applyProgress(event.target));
 
+// A select-all box (data-select-all="NAME") ticks or clears every enabled checkbox NAME of its table.
+document.addEventListener("change", (event) => {
+  const all = event.target.closest("[data-select-all]");
+  if (all) {
+    const scope = all.closest("table") || document;
+    scope.querySelectorAll(`input[type=checkbox][name="${all.dataset.selectAll}"]:not(:disabled)`)
+      .forEach((box) => { box.checked = all.checked; });
+  } else if (event.target.matches("input[type=checkbox][name]")) {
+    // A row ticked by hand: the select-all box shows all, none or some (indeterminate).
+    const table = event.target.closest("table");
+    const head = table && table.querySelector(`[data-select-all="${event.target.name}"]`);
+    if (head) {
+      const boxes = [...table.querySelectorAll(`input[type=checkbox][name="${event.target.name}"]:not(:disabled)`)];
+      const ticked = boxes.filter((box) => box.checked).length;
+      head.checked = ticked > 0 && ticked === boxes.length;
+      head.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+  }
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
+});
+
+// Narrow screens: the MENU button opens and closes the left navigation.
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest("[data-toggle-nav]");
+  if (toggle) {
+    const open = document.body.classList.toggle("nav-open");
+    toggle.setAttribute("aria-expanded", String(open));
+  } else if (document.body.classList.contains("nav-open") && !event.target.closest(".leftnav")) {
+    document.body.classList.remove("nav-open");
+  }
+});
+
 // <time datetime="ISO" data-local-time> (the |when filter): the moment in the browser's zone with its offset, one
 // format everywhere: "12/1/2026 4:10:39 PM UTC+01:00".
 function localTime(moment) {

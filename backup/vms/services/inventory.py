@@ -35,13 +35,19 @@ def cloud_services_for(user) -> QuerySet[CloudService]:
             .annotate(vm_count=Count("virtual_machines")).order_by("name"))
 
 
+def storage_accounts_query(user) -> QuerySet[StorageAccount]:
+    return (StorageAccount.objects.for_user(user).select_related("subscription", "host")
+            .prefetch_related("disks").annotate(disk_count=Count("disks")).order_by("name"))
+
+
 def storage_accounts_for(user) -> list[StorageAccount]:
     """The user's storage accounts with `used_bytes`: the data really allocated in their disk images."""
-    accounts = list(StorageAccount.objects.for_user(user).select_related("subscription", "host")
-                    .prefetch_related("disks")
-                    .annotate(disk_count=Count("disks")).order_by("name"))
+    return count_used_bytes(list(storage_accounts_query(user)))
+
+
+def count_used_bytes(accounts: list[StorageAccount]) -> list[StorageAccount]:
     for account in accounts:
-        account.used_bytes = sum(_allocated(disk) for disk in account.disks.all())
+        account.used_bytes = sum(_allocated(disk) for disk in account.disks.all())  # type: ignore[attr-defined]
     return accounts
 
 

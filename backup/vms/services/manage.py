@@ -38,6 +38,7 @@ from backup.jobs.errors import JobFailed, Refused, describe
 from backup.jobs.locks import Subject
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.jobs.registry import handler
+from backup.lists import natural_key
 from backup.vaults.models import Vault
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint, RegisteredItem, VirtualMachine
@@ -250,7 +251,8 @@ def unregister_problem(item: RegisteredItem) -> str | None:
 
 
 def unregistrable_items(vault: Vault) -> list[tuple[RegisteredItem, str | None]]:
-    items = vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED).order_by("vm_name")
+    items = sorted(vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED),
+                   key=lambda item: (natural_key(item.vm_name), natural_key(item.cloud_service_name)))
     return [(item, unregister_problem(item)) for item in items]
 
 

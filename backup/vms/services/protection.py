@@ -40,9 +40,19 @@ def protectable_items(vault: Vault) -> QuerySet[RegisteredItem]:
             .select_related("vm", "vm__cloud_service").order_by("vm_name", "cloud_service_name"))
 
 
-def protected_items(vault: Vault) -> QuerySet[ProtectedItem]:
-    """PROTECTED ITEMS: every item with its policy, recovery-point count (and how many are damaged) and newest point."""
-    return (vault.protected_items.select_related("policy", "registered_item")
+# The TYPE selector of PROTECTED ITEMS: machines of the simulated fabric stand for Azure's, KVM machines run on a host.
+ITEM_TYPES = [("", "All types"), ("azure", "Azure Virtual Machine"), ("kvm", "KVM virtual machine")]
+
+
+def protected_items(vault: Vault, *, kind: str = "") -> QuerySet[ProtectedItem]:
+    """PROTECTED ITEMS: every item with its policy, recovery-point count (and how many are damaged) and newest
+    point; `kind` keeps one of ITEM_TYPES."""
+    items = vault.protected_items.all()
+    if kind == "azure":
+        items = items.filter(Q(vm__isnull=True) | Q(vm__host__isnull=True))
+    elif kind == "kvm":
+        items = items.filter(vm__host__isnull=False)
+    return (items.select_related("policy", "registered_item")
             .annotate(point_count=Count("recovery_points"), newest_point=Max("recovery_points__created_at"),
                       damaged_count=Count("recovery_points", filter=Q(recovery_points__damaged_at__isnull=False)))
             .order_by("vm_name", "cloud_service_name"))

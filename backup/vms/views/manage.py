@@ -102,27 +102,40 @@ def undelete(request, pk: int):
 @require_http_methods(["GET", "POST"])
 @login_required
 def unregister(request, pk: int):
-    """Page 1: choose a registered item. POST without confirm: "Are you sure?". POST confirm=yes: the job."""
+    """Page 1: tick registered items (those ticked on the tab come ticked). POST without confirm: one
+    "Are you sure?" listing them all. POST confirm=yes: one Unregister job per item."""
     vault = get_vault_for_user(request.user, pk)
     choices = manage.unregistrable_items(vault)
-    chosen_pk = request.POST.get("registered_item", "")
-    chosen = next(((item, problem) for item, problem in choices if str(item.pk) == chosen_pk), None)
-    context = {"vault": vault, "choices": choices, "chosen": chosen[0] if chosen else None, "error": ""}
+    data = request.POST if request.method == "POST" else request.GET
+    ticked = set(data.getlist("registered_item"))
+    chosen = [(item, problem) for item, problem in choices if str(item.pk) in ticked]
+    context = {"vault": vault, "choices": choices, "chosen": [item for item, _ in chosen],
+               "ticked": {item.pk for item, _ in chosen}, "error": ""}
     if request.method == "POST":
-        if chosen is None:
+        problems = [f"{item.vm_name}: {problem}" for item, problem in chosen if problem]
+        if not chosen:
             context["error"] = "Choose the registered item to unregister."
-        elif chosen[1]:
-            context["error"] = chosen[1]
+        elif problems:
+            context["error"] = " ".join(problems) if len(chosen) > 1 else chosen[0][1]
         elif request.POST.get("confirm") == "yes":
-            try:
-                manage.start_unregister(chosen[0], user=request.user)
-            except ValidationError as error:
-                context["error"] = " ".join(error.messages)
-            else:
+            refused = _start_each_registered(context["chosen"], request.user)
+            if not refused:
                 return _done(request, reverse("vault-registered", args=[vault.pk]))
+            context["error"] = " ".join(refused)
         else:
             return render(request, "vms/partials/unregister_confirm.html", context)
     return render(request, "vms/partials/unregister.html", context)
+
+
+def _start_each_registered(items, user) -> list[str]:
+    refused = []
+    for item in items:
+        try:
+            manage.start_unregister(item, user=user)
+        except ValidationError as error:
+            message = " ".join(error.messages)
+            refused.append(f"{item.vm_name}: {message}" if len(items) > 1 else message)
+    return refused
 
 
 @require_http_methods(["GET", "POST"])

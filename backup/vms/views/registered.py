@@ -10,11 +10,14 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling, trigger_client_event
 
 from backup.jobs.models import Job, Operation
+from backup.lists import Column, ListQuery
 from backup.vaults.access import get_vault_for_user
 
 from ..models import RegisteredItem
 from ..services import discovery, registration
 
+COLUMNS = [Column("name", "NAME", "vm_name"), Column("cloud", "CLOUD SERVICE", "cloud_service_name"),
+           Column("status", "STATUS", "status"), Column("registered", "REGISTERED", "registered_at")]
 # A row polls while its item's job runs, and follows it to its end.
 IN_FLIGHT = (RegisteredItem.Status.REGISTERING, RegisteredItem.Status.UNREGISTERING)
 
@@ -32,7 +35,9 @@ def _discovery_context(vault) -> dict:
 def registered_items(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
     items = vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED).select_related("vm")
-    context = {"vault": vault, "tab": "registered", "section": "recovery", "items": items,
+    listed = ListQuery(request.GET, COLUMNS, ["vm_name", "cloud_service_name"],
+                       extra_sort=["vm_name", "cloud_service_name"]).context(items)
+    context = {"vault": vault, "tab": "registered", "section": "recovery", **listed, "items": listed["rows"],
                **_discovery_context(vault)}
     return render(request, "vms/registered_list.html", context)
 
