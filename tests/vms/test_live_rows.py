@@ -36,6 +36,9 @@ def test_the_protected_table_polls_while_an_items_job_runs_and_draws_its_end(ali
 
 
 def test_a_deleted_items_row_leaves_the_table(alice_client, alice, item):
+    from backup.vaults.models import Vault
+
+    Vault.objects.filter(pk=item.vault_id).update(soft_delete=Vault.SoftDelete.DISABLED)  # deleted for good
     run_jobs(manage.stop_protection(item, user=alice))
     item.refresh_from_db()
     job = manage.delete_backup_data(item, user=alice)
@@ -46,7 +49,20 @@ def test_a_deleted_items_row_leaves_the_table(alice_client, alice, item):
     assert end.status_code == 286 and f"protected-row-{item.pk}" not in end.content.decode()
 
 
+def test_a_soft_deleted_items_row_follows_its_job_to_soft_deleted(alice_client, alice, item):
+    run_jobs(manage.stop_protection(item, user=alice))
+    item.refresh_from_db()
+    job = manage.delete_backup_data(item, user=alice)
+    url = reverse("vault-protected", args=[item.vault_id])
+    run_jobs(job)
+    end = alice_client.get(url, HTTP_HX_REQUEST="true")
+    assert end.status_code == 286 and "Soft deleted - purge on" in end.content.decode()
+
+
 def test_an_unregistering_row_polls_and_leaves_the_list_when_done(alice_client, alice, item):
+    from backup.vaults.models import Vault
+
+    Vault.objects.filter(pk=item.vault_id).update(soft_delete=Vault.SoftDelete.DISABLED)  # deleted for good
     run_jobs(manage.stop_protection(item, user=alice, delete_data=True))
     registered = RegisteredItem.objects.get(pk=item.registered_item_id)
     job = manage.start_unregister(registered, user=alice)
