@@ -245,6 +245,8 @@ SNAPSHOT_QUIESCE_TIMEOUT_S = float(os.environ.get("SNAPSHOT_QUIESCE_TIMEOUT_S") 
 # sockets and scratch files (QEMU, as the libvirt-qemu user, must be able to write there).
 KVM_AGENT_TIMEOUT_S = float(os.environ.get("KVM_AGENT_TIMEOUT_S") or 5)
 KVM_WORK_DIR = Path(os.environ.get("KVM_WORK_DIR", "/var/lib/libvirt/qemu/azure-backup"))
+# A restore drill with boot check: how long the sandbox domain's guest agent may take to answer.
+DRILL_BOOT_TIMEOUT_S = float(os.environ.get("DRILL_BOOT_TIMEOUT_S") or 120)
 
 # JSON lines in production (one object per line, with the job id of a job's lines); text when developing.
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")

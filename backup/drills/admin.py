@@ -12,7 +12,7 @@ class DrillPlanForm(forms.ModelForm):
     class Meta:
         model = DrillPlan
         fields = ["vault", "name", "enabled", "every_hours", "items", "point_choice", "within_days",
-                  "sandbox_account", "check_kind"]
+                  "sandbox_account", "check_kind", "boot_check"]
 
     def clean(self):
         data = super().clean()
@@ -30,7 +30,7 @@ class DrillPlanForm(forms.ModelForm):
 @admin.register(DrillPlan)
 class DrillPlanAdmin(OperateActionsMixin, admin.ModelAdmin):
     form = DrillPlanForm
-    list_display = ("name", "vault", "enabled", "every_hours", "point_choice", "sandbox_account")
+    list_display = ("name", "vault", "enabled", "every_hours", "point_choice", "sandbox_account", "boot_check")
     list_filter = ("enabled", "point_choice")
     filter_horizontal = ("items",)
     actions = ["run_now"]
@@ -48,6 +48,7 @@ class DrillPlanAdmin(OperateActionsMixin, admin.ModelAdmin):
 
 @admin.register(DrillResult)
 class DrillResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("vm_name", "plan", "status", "restore_seconds", "chunks_checked", "job_id", "created_at")
+    list_display = ("vm_name", "plan", "status", "restore_seconds", "chunks_checked", "boot_result", "job_id",
+                    "created_at")
     list_filter = ("status", "plan")
     search_fields = ("vm_name", "point_id", "message")

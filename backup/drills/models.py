@@ -21,6 +21,10 @@ class DrillPlan(models.Model):
     sandbox_account = models.ForeignKey("vms.StorageAccount", on_delete=models.PROTECT, related_name="+",
                                         help_text="Where the disks are restored, then removed.")
     check_kind = models.CharField("check", max_length=20, choices=Check.choices, default=Check.CHUNK_HASHES)
+    boot_check = models.BooleanField(
+        default=False, help_text="For a KVM host's machine: restore its disks as volumes into the host's pool (the "
+                                 "sandbox pool), start a sandbox domain and wait for its guest agent to answer; "
+                                 "then remove the domain and the volumes.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -51,6 +55,8 @@ class DrillResult(models.Model):
     disks = models.PositiveSmallIntegerField(default=0)
     chunks_checked = models.PositiveIntegerField(default=0)
     bytes_restored = models.BigIntegerField(default=0)
+    boot_result = models.CharField(max_length=200, blank=True,
+                                   help_text="With boot check: whether the sandbox domain's guest agent answered.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Max
 from django.utils import timezone
 
-from backup import engine
+from backup import engine, kvm
 from backup.engine.manifest import check_id
 from backup.engine.store import hash_data
 from backup.jobs import services as jobs
@@ -21,7 +23,8 @@ from backup.jobs.errors import JobFailed, describe
 from backup.jobs.locks import Subject
 from backup.jobs.models import Job, Operation
 from backup.jobs.registry import handler
-from backup.vms.models import ProtectedItem, RecoveryPoint
+from backup.vms.models import HypervisorHost, ProtectedItem, RecoveryPoint
+from backup.vms.services import hosts
 from backup.vms.services.stores import open_vault_store
 
 from .models import DrillPlan, DrillResult
@@ -30,6 +33,14 @@ VAULT_UNAVAILABLE = "The backup vault's storage cannot be opened, so the drill c
 NOTHING_TO_DRILL = "The drill plan '{name}' found no recovery point to restore: nothing was proven."
 DRILL_FAILED = "The restore drill failed for {names}: see each item's result on the vault's DRILLS tab."
 _READ = 4 << 20
+NO_BOOT_SIMULATED = "No boot check for simulated machines."
+NO_BOOT_HOST = "No boot check: the machine's KVM host is no longer known."
+BOOT_ANSWERED = "Boot check: agent answered in {seconds:.0f} s."
+BOOT_NO_CHANNEL = "Boot check failed: the sandbox domain has no guest agent channel, so its boot cannot be proven."
+BOOT_SILENT = "Boot check failed: the sandbox domain's guest agent did not answer within {seconds:.0f} s."
+BOOT_SKIPPED_BAD = "No boot check: the restored disks differ from the manifest."
+
+log = logging.getLogger(__name__)
 
 
 def start_drill(plan: DrillPlan, *, user=None) -> Job:
@@ -112,33 +123,156 @@ def _drill_item(ctx: JobContext, plan: DrillPlan, store: engine.Store, item: Pro
         return None
     result = DrillResult(plan=plan, vault=plan.vault, job_id=ctx.job.pk, protected_item=item, vm_name=item.vm_name,
                          point_id=point.point_id, point_created_at=point.created_at, status=DrillResult.Status.FAILED)
+    host = _boot_host(item, point) if plan.boot_check else None
     with ctx.step(f"Restore and check {item.vm_name}"):
         try:
             manifest = store.load_manifest(point.point_id)
-            targets = sandbox_paths(plan, ctx.job.pk, point, [d.key for d in manifest.disks])
-            plan.sandbox_account.folder.mkdir(parents=True, exist_ok=True)
-            try:
-                started = time.monotonic()
-                restored = engine.restore_point(store, point.point_id, targets)
-                result.restore_seconds = round(time.monotonic() - started, 3)
-                result.bytes_restored = restored.bytes_written
-                problems = []
-                for disk in manifest.disks:
-                    checked, bad = check_restored(disk, targets[disk.key])
-                    result.chunks_checked += checked
-                    if bad:
-                        problems.append(f"{disk.key}: {len(bad)} chunk(s) differ from the manifest")
-                result.disks = len(manifest.disks)
-            finally:
-                for target in targets.values():
-                    target.unlink(missing_ok=True)
+            if host is not None:
+                problems = _drill_on_host(ctx, store, point, manifest, host, result)
+            else:
+                if plan.boot_check:
+                    result.boot_result = NO_BOOT_SIMULATED if not point.machine_config else NO_BOOT_HOST
+                problems = _drill_in_sandbox(ctx, plan, store, point, manifest, result)
             result.status = DrillResult.Status.FAILED if problems else DrillResult.Status.PASSED
             result.message = "; ".join(problems) or (
                 f"{result.disks} disk(s) restored byte-exact: {result.chunks_checked} chunks checked.")
-        except (engine.EngineError, OSError, ValueError) as error:
+        except (engine.EngineError, kvm.KvmError, OSError, ValueError) as error:
             result.message = f"The restore failed: {describe(error)}"
     result.save()
     return result
+
+
+def _check_all(manifest: engine.Manifest, targets: dict[str, Path], result: DrillResult) -> list[str]:
+    problems = []
+    for disk in manifest.disks:
+        checked, bad = check_restored(disk, targets[disk.key])
+        result.chunks_checked += checked
+        if bad:
+            problems.append(f"{disk.key}: {len(bad)} chunk(s) differ from the manifest")
+    result.disks = len(manifest.disks)
+    return problems
+
+
+def _drill_in_sandbox(ctx: JobContext, plan: DrillPlan, store: engine.Store, point: RecoveryPoint,
+                      manifest: engine.Manifest, result: DrillResult) -> list[str]:
+    targets = sandbox_paths(plan, ctx.job.pk, point, [d.key for d in manifest.disks])
+    plan.sandbox_account.folder.mkdir(parents=True, exist_ok=True)
+    try:
+        started = time.monotonic()
+        restored = engine.restore_point(store, point.point_id, targets)
+        result.restore_seconds = round(time.monotonic() - started, 3)
+        result.bytes_restored = restored.bytes_written
+        return _check_all(manifest, targets, result)
+    finally:
+        for target in targets.values():
+            target.unlink(missing_ok=True)
+
+
+# -- Boot check: a KVM machine's point restored into its host's pool and started as a sandbox domain ----------
+def _boot_host(item: ProtectedItem, point: RecoveryPoint) -> HypervisorHost | None:
+    if not point.machine_config or item.vm is None:
+        return None
+    return item.vm.host
+
+
+def domain_name(job_id: int) -> str:
+    return f"azbk-drill-{job_id}"
+
+
+def _record(job: Job, made: dict) -> None:
+    """What the drill made on a host, in its job's row before it exists: the clean-up reads it from there."""
+    job.result = {**(job.result or {}), "made": made}
+    Job.objects.filter(pk=job.pk).update(result=job.result)
+
+
+def _drill_on_host(ctx: JobContext, store: engine.Store, point: RecoveryPoint, manifest: engine.Manifest,
+                   host: HypervisorHost, result: DrillResult) -> list[str]:
+    """Restore each disk into a staging raw file in the host's pool, check it against the manifest, import it into
+    a new volume (azbk-drill-<job>-...), define and start azbk-drill-<job> and wait for its guest agent; remove
+    all of it, whatever happened."""
+    made: dict = {"host_id": host.pk, "staging": [], "volumes": [], "domains": []}
+    connection = hosts.connect(host)
+    try:
+        pool_dir = connection.pool_path(host.storage_pool)
+        prefix = f"{domain_name(ctx.job.pk)}-{point.pk}-"
+        names = {d.key: f"{prefix}{check_id(d.key, 'disk key')}.qcow2" for d in manifest.disks}
+        staging = {key: pool_dir / f".{name}.raw" for key, name in names.items()}
+        made["staging"] = [str(p) for p in staging.values()]
+        made["volumes"] = [str(pool_dir / name) for name in names.values()]
+        _record(ctx.job, made)
+        started = time.monotonic()
+        restored = engine.restore_point(store, point.point_id, staging)
+        result.bytes_restored = restored.bytes_written
+        problems = _check_all(manifest, staging, result)
+        sizes = {d.key: d.size for d in manifest.disks}
+        volumes = {}
+        for key, name in names.items():
+            volume = connection.create_volume(host.storage_pool, name, sizes[key])
+            if str(volume) not in made["volumes"]:
+                made["volumes"].append(str(volume))
+                _record(ctx.job, made)
+            connection.import_raw_image(staging[key], volume)
+            staging[key].unlink(missing_ok=True)
+            volumes[key] = volume
+        result.restore_seconds = round(time.monotonic() - started, 3)
+        if problems:
+            result.boot_result = BOOT_SKIPPED_BAD
+            return problems
+        return _boot(ctx, connection, point, volumes, made, result)
+    finally:
+        try:
+            _remove_made(made, connection)
+        finally:
+            connection.close()
+        ctx.job.result.pop("made", None)
+        Job.objects.filter(pk=ctx.job.pk).update(result=ctx.job.result)
+
+
+def _boot(ctx: JobContext, connection: kvm.Host, point: RecoveryPoint, volumes: dict[str, Path], made: dict,
+          result: DrillResult) -> list[str]:
+    name = domain_name(ctx.job.pk)
+    made["domains"].append(name)
+    _record(ctx.job, made)
+    timeout = float(settings.DRILL_BOOT_TIMEOUT_S)
+    started = time.monotonic()
+    uuid = connection.define_restored_domain(point.machine_config, name, volumes, start=True)
+    if not connection.domain(uuid).agent_channel:
+        result.boot_result = BOOT_NO_CHANNEL
+    elif connection.wait_for_agent(uuid, timeout):
+        result.boot_result = BOOT_ANSWERED.format(seconds=time.monotonic() - started)
+        return []
+    else:
+        result.boot_result = BOOT_SILENT.format(seconds=timeout)
+    return [result.boot_result]
+
+
+def _remove_made(made: dict, connection: kvm.Host | None = None) -> None:
+    """Undefine the sandbox domains (found by name: a worker killed while defining one never learnt its UUID) and
+    delete the volumes and staging files a drill made on a host."""
+    for path in made.get("staging") or []:
+        Path(path).unlink(missing_ok=True)
+    host = HypervisorHost.objects.filter(pk=made.get("host_id") or 0).first()
+    if host is None or not (made.get("domains") or made.get("volumes")):
+        return
+    own = connection is None
+    try:
+        if connection is None:
+            connection = hosts.connect(host)
+        try:
+            names = set(made.get("domains") or [])
+            for info in connection.list_domains() if names else []:
+                if info.name in names:
+                    try:
+                        connection.undefine_domain(info.uuid)
+                    except kvm.DomainNotFound:
+                        pass
+            for volume in made.get("volumes") or []:
+                connection.delete_volume(Path(volume))
+        finally:
+            if own:
+                connection.close()
+    except kvm.KvmError as error:
+        log.warning("the drill's sandbox domain or volumes on %s could not be removed: %s", host.name, error)
 
 
 @handler(Operation.DRILL, clean_up=lambda job: remove_leftovers(job))
@@ -164,6 +298,11 @@ def run_drill(ctx: JobContext) -> None:
 
 def remove_leftovers(job: Job) -> None:
     """However the drill ended: nothing it restored stays in the sandbox."""
+    made = (job.result or {}).get("made")
+    if made:
+        _remove_made(made)
+        job.result.pop("made", None)
+        Job.objects.filter(pk=job.pk).update(result=job.result)
     plan = DrillPlan.objects.select_related("sandbox_account").filter(pk=job.params.get("plan_id")).first()
     if plan is None:
         return None
