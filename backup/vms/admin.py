@@ -1,9 +1,11 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from backup.jobs.admin import OperateActionsMixin, ReadOnlyAdminMixin
 
 from . import admin_hosts  # noqa: F401  (registers the KVM hosts' admin)
-from .admin_operations import back_up_now, verify_points
+from .admin_operations import back_up_now, delete_backup_data, verify_points
 from .models import (
     BackupPolicy,
     CloudService,
@@ -14,6 +16,7 @@ from .models import (
     VirtualDisk,
     VirtualMachine,
 )
+from .services import policies
 
 
 @admin.register(StorageAccount)
@@ -49,8 +52,30 @@ class VirtualMachineAdmin(admin.ModelAdmin):
     inlines = [VirtualDiskInline]
 
 
+class BackupPolicyAdminForm(forms.ModelForm):
+    """A change that keeps less goes through the resource guard, like the portal's and the API's."""
+
+    user = None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is not None and not self.errors:
+            try:
+                policies.require_approval_to_keep_less(BackupPolicy.objects.get(pk=self.instance.pk), cleaned,
+                                                       self.user)
+            except ValidationError as error:
+                raise forms.ValidationError(error.messages) from None
+        return cleaned
+
+
 @admin.register(BackupPolicy)
 class BackupPolicyAdmin(admin.ModelAdmin):
+    form = BackupPolicyAdminForm
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
+
     list_display = ["name", "vault", "frequency", "time_of_day", "timezone", "daily_retention_days",
                     "weekly_retention_weeks", "monthly_retention_months", "yearly_retention_years"]
     list_filter = ["frequency"]
@@ -73,7 +98,10 @@ class ProtectedItemAdmin(OperateActionsMixin, admin.ModelAdmin):
     search_fields = ["vm_name", "cloud_service_name", "vault__name"]
     date_hierarchy = "protected_at"
     list_select_related = ["vault", "policy"]
-    actions = [back_up_now]
+    actions = [back_up_now, delete_backup_data]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(RecoveryPoint)

@@ -14,7 +14,7 @@ import argparse
 from django.core.management.base import BaseCommand
 
 from backup.jobs.models import JobStatus, Operation
-from portal.cli import actions, resolve
+from portal.cli import actions, approvals, resolve
 from portal.cli.output import to_json
 
 
@@ -110,7 +110,17 @@ class Command(BaseCommand):
                        help="also delete the backup data (default: keep it)")
         p.add_argument("--reason", default="")
         p.add_argument("--comment", default="")
+        p.add_argument("--approval", help="the approved request's id, where a resource guard needs one")
         _wait_options(p)
+
+        approval = commands.add_parser("approval", help="a resource guard's approval requests").add_subparsers(
+            dest="approval_command", required=True)
+        sub(approval, "list", approvals.approval_list, "Your requests, and those you may decide.")
+        for name, handler, text in (("approve", approvals.approval_approve, "Approve a request (once, for 1 h)."),
+                                    ("reject", approvals.approval_reject, "Reject a request.")):
+            p = sub(approval, name, handler, text)
+            p.add_argument("request", help="request id")
+            p.add_argument("--reason", required=True, help="why (kept in the audit log)")
 
         p = sub(commands, "verify", actions.verify, "Verify the backup data of a vault or of a recovery point.")
         group = p.add_mutually_exclusive_group(required=True)
