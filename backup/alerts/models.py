@@ -22,17 +22,19 @@ class Kind(models.TextChoices):
     STOPPED_DATA_DELETED = "protection_stopped_data_deleted", "Protection stopped with data deleted"
     RETENTION_REDUCED = "retention_reduced", "Policy changed to keep less"
     DRILL_FAILED = "drill_failed", "Restore drill failure"
+    SUSPICIOUS_BACKUP = "suspicious_backup", "Suspicious backup (mass change of incompressible data)"
 
 
 # Security events: delivered by every rule of the subscription whatever its filters, never auto-resolved.
 SECURITY_KINDS: frozenset[str] = frozenset(
-    {Kind.BACKUP_DATA_DELETED, Kind.STOPPED_DATA_DELETED, Kind.RETENTION_REDUCED})
+    {Kind.BACKUP_DATA_DELETED, Kind.STOPPED_DATA_DELETED, Kind.RETENTION_REDUCED, Kind.SUSPICIOUS_BACKUP})
 SEVERITY_OF: dict[str, str] = {
     Kind.BACKUP_FAILED: Severity.CRITICAL, Kind.RESTORE_FAILED: Severity.CRITICAL,
     Kind.VERIFY_FAILED: Severity.CRITICAL, Kind.STALE_PROTECTION: Severity.CRITICAL,
     Kind.DAMAGED_POINT: Severity.CRITICAL, Kind.STORAGE_NEARLY_FULL: Severity.WARNING,
     Kind.BACKUP_DATA_DELETED: Severity.CRITICAL, Kind.STOPPED_DATA_DELETED: Severity.CRITICAL,
     Kind.RETENTION_REDUCED: Severity.WARNING, Kind.DRILL_FAILED: Severity.CRITICAL,
+    Kind.SUSPICIOUS_BACKUP: Severity.CRITICAL,
 }
 
 

@@ -1,6 +1,7 @@
 """The vms app's models, one module per concept: the fabric's inventory, backup policies,
 and the protection of machines in vaults (registered items, protected items, recovery points)."""
 
+from .anomaly import PointAnomaly
 from .hosts import HypervisorHost
 from .inventory import CloudService, StorageAccount, VirtualDisk, VirtualMachine
 from .policy import BackupPolicy
@@ -10,6 +11,7 @@ __all__ = [
     "BackupPolicy",
     "CloudService",
     "HypervisorHost",
+    "PointAnomaly",
     "ProtectedItem",
     "RecoveryPoint",
     "RegisteredItem",
