@@ -1,11 +1,13 @@
-"""`manage.py backup approval list|approve|reject`: a resource guard's requests, for the members of its role
-(and each requester's own)."""
+"""The security role's commands: `manage.py backup approval list|approve|reject` (a resource guard's requests;
+each requester sees their own too) and `manage.py backup suspicious list|confirm|dismiss` (suspicious points)."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from backup.guard import services
 from backup.guard.api import request_out
+from backup.vms.api.anomalies import anomaly_out
+from backup.vms.services import anomaly
 
 from .actions import JOB_FAILED, _invalid
 from .output import fields, table
@@ -41,3 +43,34 @@ def approval_approve(user, options, stderr):
 
 def approval_reject(user, options, stderr):
     return _decide(user, options, False)
+
+
+SUSPICIOUS_COLUMNS = [("id", "id"), ("vm", "vm_name"), ("point", "recovery_point_id"), ("state", "state"),
+                      ("changed", "changed_share"), ("usual", "usual_changed_share"), ("new data", "new_data_ratio"),
+                      ("detected", "detected_at"), ("decided by", "decided_by")]
+
+
+def suspicious_list(user, options, stderr):
+    rows = [anomaly_out(a) for a in anomaly.anomalies_for(user).select_related("decided_by")[:500]]
+    return rows, table(rows, SUSPICIOUS_COLUMNS) if rows else "No suspicious recovery points."
+
+
+def _verdict(user, options, confirm: bool):
+    ref = str(options["anomaly"])
+    found = anomaly.anomalies_for(user).filter(pk=int(ref)).first() if ref.isdigit() else None
+    if found is None:
+        raise CommandError(f"No suspicious recovery point {ref} (see: suspicious list).", returncode=JOB_FAILED)
+    try:
+        found = anomaly.decide(found, user, confirm=confirm, reason=options.get("reason") or "")
+    except ValidationError as error:
+        raise _invalid(error) from None
+    data = anomaly_out(found)
+    return data, data["summary"] + f". {found.get_state_display()} by {data['decided_by']}."
+
+
+def suspicious_confirm(user, options, stderr):
+    return _verdict(user, options, True)
+
+
+def suspicious_dismiss(user, options, stderr):
+    return _verdict(user, options, False)

@@ -76,3 +76,30 @@ def test_without_a_guard_the_superusers_decide(history, alice, django_user_model
     root = django_user_model.objects.create_superuser("root")
     anomaly.decide(found, root, confirm=False, reason="a planned re-encryption of the volume")
     assert PointAnomaly.objects.get(pk=found.pk).state == PointAnomaly.State.DISMISSED
+
+
+def test_the_security_role_decides_through_the_api_and_the_cli(client, history, alice, sue, resource_guard,
+                                                                 api_headers):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    item, _ = history
+    encrypt_disks(item.vm)
+    point = back_up(item, alice)
+    listed = client.get("/api/v1/suspicious-points", headers=api_headers(sue)).json()
+    assert [row["recovery_point_id"] for row in listed] == [point.pk] and listed[0]["state"] == "suspicious"
+    points = client.get(f"/api/v1/vaults/{item.vault_id}/recovery-points", headers=api_headers(alice)).json()
+    assert points[0]["suspicious"] == "suspicious" and points[1]["suspicious"] == ""
+    refused = client.post(f"/api/v1/suspicious-points/{listed[0]['id']}/dismiss", {"reason": "fine"},
+                          content_type="application/json", headers=api_headers(alice))
+    assert refused.status_code == 400 and "Only the security role" in refused.json()["detail"]
+    with pytest.raises(CommandError, match="reason"):
+        call_command("backup", "--user", "sue", "suspicious", "confirm", str(listed[0]["id"]), "--reason", " ",
+                     stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("backup", "--user", "sue", "suspicious", "confirm", str(listed[0]["id"]), "--reason", "attack",
+                 stdout=out)
+    assert "Confirmed" in out.getvalue()
+    assert PointAnomaly.objects.get().state == PointAnomaly.State.CONFIRMED

@@ -76,3 +76,27 @@ def test_a_rejected_request_stays_refused(item, alice, sue):
     guard.decide(request, sue, approve=False, reason="not planned")
     with pytest.raises(Refused, match="rejected by sue: not planned"):
         manage.stop_protection(item, user=alice, delete_data=True, approval=request.pk)
+
+
+def test_the_security_role_approves_through_the_api_and_the_cli(client, item, alice, sue, api_headers):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    request = _refused_request(item, alice)
+    assert [r["id"] for r in client.get("/api/v1/approval-requests", headers=api_headers(alice)).json()] == \
+        [request.pk]
+    url = f"/api/v1/approval-requests/{request.pk}/approve"
+    own = client.post(url, {"reason": "mine"}, content_type="application/json", headers=api_headers(alice))
+    assert own.status_code == 400 and "Only a member of 'Security'" in own.json()["detail"]
+    response = client.post(url, {"reason": "change 7"}, content_type="application/json", headers=api_headers(sue))
+    assert response.status_code == 200 and response.json()["status"] == "Approved"
+    with pytest.raises(CommandError, match="only a request waiting for approval"):
+        call_command("backup", "--user", "sue", "approval", "approve", str(request.pk), "--reason", "again",
+                     stdout=io.StringIO())
+    second = ApprovalRequest.objects.create(guard=request.guard, operation="delete_vault", target="vault:9",
+                                            requested_by=alice)
+    out = io.StringIO()
+    call_command("backup", "--user", "sue", "approval", "reject", str(second.pk), "--reason", "no", stdout=out)
+    assert "Rejected" in out.getvalue()

@@ -122,6 +122,16 @@ class Command(BaseCommand):
             p.add_argument("request", help="request id")
             p.add_argument("--reason", required=True, help="why (kept in the audit log)")
 
+        suspicious = commands.add_parser("suspicious", help="suspicious recovery points").add_subparsers(
+            dest="suspicious_command", required=True)
+        sub(suspicious, "list", approvals.suspicious_list, "Suspicious recovery points and their verdicts.")
+        for name, handler, text in (
+                ("confirm", approvals.suspicious_confirm, "Confirm an attack (the hold on older points ends)."),
+                ("dismiss", approvals.suspicious_dismiss, "Dismiss it as a legitimate change (the hold ends).")):
+            p = sub(suspicious, name, handler, text)
+            p.add_argument("anomaly", help="its id (see: suspicious list)")
+            p.add_argument("--reason", required=True, help="why (kept in the audit log)")
+
         p = sub(commands, "verify", actions.verify, "Verify the backup data of a vault or of a recovery point.")
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--vault", help="id or name")
