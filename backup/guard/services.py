@@ -102,6 +102,14 @@ def require_approval(user, subscription: Subscription | int, operation: str, tar
     return request
 
 
+def require_vault_approval(user, vault, operation: str, *, request_id: int | str | None = None,
+                           detail: str = "") -> ApprovalRequest | None:
+    """A vault-wide operation (disable soft delete, disable or unlock immutability, delete the vault): the
+    approval is for this operation on this vault; `detail` tells two changes of one setting apart."""
+    return require_approval(user, vault.subscription_id, operation, f"vault:{vault.pk}{':' + detail if detail else ''}",
+                            target_name=vault.name, vault_id=vault.pk, request_id=request_id)
+
+
 def _named_request(guard: ResourceGuard, user, operation: str, target: str, request_id) -> ApprovalRequest:
     request = ApprovalRequest.objects.filter(guard=guard, pk=int(request_id)).first() \
         if str(request_id).isdigit() else None

@@ -270,8 +270,7 @@ def start_delete_vault(vault: Vault, *, user=None, reason: str = "", approval: i
     problem = vault_deletion_problem(vault)
     if problem:
         raise ValidationError({"__all__": problem})
-    guard.require_approval(user, vault.subscription_id, GuardedOperation.DELETE_VAULT, f"vault:{vault.pk}",
-                           target_name=vault.name, vault_id=vault.pk, request_id=approval)
+    guard.require_vault_approval(user, vault, GuardedOperation.DELETE_VAULT, request_id=approval)
     with transaction.atomic():
         job = jobs.start(subscription=vault.subscription, operation=Operation.DELETE_VAULT,
                          subject=Subject.of_vault(vault), lock_key=locks.vault_delete(vault.pk), user=user,
