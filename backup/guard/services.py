@@ -20,6 +20,8 @@ APPROVAL_NEEDED = (
     "it first. Request {id} is waiting for approval; once it is approved, repeat the operation with request {id} "
     "within {minutes} minutes."
 )
+NO_REQUESTER = ("{operation} of '{name}' is protected by the resource guard '{guard}' - Only a signed-in user can "
+                "request it, so that a member of the guard's role can approve the request.")
 NO_SUCH_REQUEST = "Request {id} does not exist."
 NOT_YOUR_REQUEST = "Request {id} was made by another user; only its requester can use it."
 OTHER_OPERATION = "Request {id} is for {operation} of '{name}', not for this operation."
@@ -81,6 +83,8 @@ def require_approval(user, subscription: Subscription | int, operation: str, tar
         return None
     label = GuardedOperation(operation).label
     name = target_name or target
+    if user is None or not user.is_authenticated:
+        raise Refused(NO_REQUESTER.format(operation=label, name=name, guard=guard.name), code="ApprovalRequired")
     request: ApprovalRequest | None
     if request_id not in (None, ""):
         request = _named_request(guard, user, operation, target, request_id)
