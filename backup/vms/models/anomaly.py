@@ -46,3 +46,19 @@ class PointAnomaly(models.Model):
         return (f"The backup changed {self.changed_share:.0%} of '{self.vm_name}' (usually "
                 f"{self.usual_changed_share:.0%}) and its new data is near incompressible "
                 f"({self.new_data_ratio:.0%} of its size after compression)")
+
+
+class BackupFigures(models.Model):
+    """One backup's figures, kept per item apart from its points: retention may keep one point a day, and the
+    comparison needs the recent backups whatever it pruned. The newest few are kept (services/anomaly.py)."""
+
+    protected_item = models.ForeignKey("vms.ProtectedItem", on_delete=models.CASCADE, related_name="+")
+    point_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    changed_share = models.FloatField()
+    new_data_ratio = models.FloatField()
+    suspicious = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["protected_item", "-created_at"])]

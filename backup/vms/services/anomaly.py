@@ -1,7 +1,8 @@
 """Change-rate and encryption anomalies: each backup's share of the item it changed and how well its new
-data compressed (from the point's manifest figures: see `figures`) are compared with the item's own
-recent points. A backup that changed several times its usual share, and most of the item, with near
-incompressible new data is what mass encryption looks like: its point is marked Suspicious (a security alert,
+data compressed (from the point's manifest figures: see `figures`) are kept per item (BackupFigures, the newest
+2 x ANOMALY_HISTORY, whatever retention pruned) and compared with the item's own recent backups. A backup
+that changed several times its usual share, and most of the item, with near incompressible new data is what
+mass encryption looks like: its point is marked Suspicious (a security alert,
 see the alerts app), and retention prunes no older point of the item until the security role (the resource
 guard's, or the superusers where there is none) confirms or dismisses it.
 
@@ -22,7 +23,7 @@ from backup.guard import services as guard
 from backup.guard.models import AuditEvent
 from backup.jobs.errors import Refused
 
-from ..models import PointAnomaly, RecoveryPoint
+from ..models import BackupFigures, PointAnomaly, RecoveryPoint
 
 # Sent once a suspicious point is confirmed or dismissed (argument: anomaly), so its alert is resolved.
 anomaly_decided = Signal()
@@ -48,29 +49,33 @@ def figures(point: RecoveryPoint) -> tuple[float, float] | None:
 
 
 def assess(point: RecoveryPoint) -> PointAnomaly | None:
-    """Compare a new point with its item's recent points; record the anomaly if it is one."""
+    """Compare a new point with its item's recent backups; record its figures, and the anomaly if it is one."""
     now_figures = figures(point)
     if now_figures is None or point.protected_item_id is None:
         return None
-    history = RecoveryPoint.objects.filter(protected_item_id=point.protected_item_id,
-                                           created_at__lt=point.created_at).exclude(
-        anomaly__state__in=[PointAnomaly.State.SUSPICIOUS, PointAnomaly.State.CONFIRMED]).order_by("-created_at")
-    past = [f for f in (figures(p) for p in history[:int(_setting("ANOMALY_HISTORY", 10))]) if f is not None]
-    if len(past) < _setting("ANOMALY_MIN_HISTORY", 3):
-        return None
+    keep = int(_setting("ANOMALY_HISTORY", 10))
+    recent = BackupFigures.objects.filter(protected_item_id=point.protected_item_id, suspicious=False,
+                                          created_at__lt=point.created_at)
+    past = list(recent.order_by("-created_at").values_list("changed_share", "new_data_ratio")[:keep])
     changed, new_ratio = now_figures
-    usual_changed, usual_ratio = median(f[0] for f in past), median(f[1] for f in past)
-    if (changed < max(usual_changed * _setting("ANOMALY_CHANGE_FACTOR", 4),
-                      _setting("ANOMALY_MIN_CHANGED_SHARE", 0.5))
-            or new_ratio < _setting("ANOMALY_INCOMPRESSIBLE", 0.9)):
-        return None
-    anomaly = PointAnomaly.objects.create(point=point, vault_id=point.vault_id,
-                                          protected_item_id=point.protected_item_id, vm_name=point.vm_name,
-                                          changed_share=changed, new_data_ratio=new_ratio,
-                                          usual_changed_share=usual_changed, usual_new_data_ratio=usual_ratio)
-    guard.audit(AuditEvent.Kind.POINT_SUSPICIOUS, subscription_id=point.vault.subscription_id,
-                vault_id=point.vault_id, target=f"recovery-point:{point.pk}", detail=anomaly.summary + ".")
-    return anomaly
+    found = None
+    if len(past) >= _setting("ANOMALY_MIN_HISTORY", 3):
+        usual_changed, usual_ratio = median(f[0] for f in past), median(f[1] for f in past)
+        if (changed >= max(usual_changed * _setting("ANOMALY_CHANGE_FACTOR", 4),
+                           _setting("ANOMALY_MIN_CHANGED_SHARE", 0.5))
+                and new_ratio >= _setting("ANOMALY_INCOMPRESSIBLE", 0.9)):
+            found = PointAnomaly.objects.create(
+                point=point, vault_id=point.vault_id, protected_item_id=point.protected_item_id,
+                vm_name=point.vm_name, changed_share=changed, new_data_ratio=new_ratio,
+                usual_changed_share=usual_changed, usual_new_data_ratio=usual_ratio)
+            guard.audit(AuditEvent.Kind.POINT_SUSPICIOUS, subscription_id=point.vault.subscription_id,
+                        vault_id=point.vault_id, target=f"recovery-point:{point.pk}", detail=found.summary + ".")
+    BackupFigures.objects.create(protected_item_id=point.protected_item_id, point_id=point.point_id,
+                                 created_at=point.created_at, changed_share=changed, new_data_ratio=new_ratio,
+                                 suspicious=found is not None)
+    old = BackupFigures.objects.filter(protected_item_id=point.protected_item_id).order_by("-created_at")[keep * 2:]
+    BackupFigures.objects.filter(pk__in=list(old.values_list("pk", flat=True))).delete()
+    return found
 
 
 def held_before(item_id: int):
