@@ -13,8 +13,10 @@ database made for it (e.g. postgres://postgres@127.0.0.1:5432/portal_bench).
 Options (environment): BENCH_REQUESTS (per endpoint, default 400), BENCH_SECONDS (per endpoint, default 30),
 BENCH_CLIENTS (default 20), BENCH_WORKERS (gunicorn workers, default 4), BENCH_SKIP_SEED=1 (reuse the data),
 BENCH_THINK_MIN_S / BENCH_THINK_MAX_S (a client's pause between two requests, default 0.5-1.5 s, like locust's
-`between`). The same endpoints are then measured again with no pause at all, printed with a `saturated_` prefix:
-the closed-loop figures show what two cores can serve, the others what 20 people using the portal see.
+`between`). The same endpoints are then measured again with no pause at all, each printed beside its think-time
+figure with a `_saturated` suffix (jobs_page_p95_ms_saturated, dashboard_p95_ms_saturated, jobs_api_p95_ms_saturated):
+the closed-loop figures show what two cores can serve, the others what 20 people using the portal see; the target
+(p95 <= 150 ms) is for both, and `saturated_target_met` says whether it held.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ VMS = 10_000
 JOBS = 200_000
 VAULTS = 5
 BATCH = 5_000
+TARGET_P95_MS = 150.0  # Jobs page, dashboard and jobs API, for 20 users and for 20 clients back to back
 
 
 def seed() -> tuple[object, Vault]:
@@ -201,6 +204,20 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def _figures(r: dict) -> dict:
+    pages = r["first"] + r["filtered"] + r["deep"]
+    return {
+        "jobs_page_p50_ms": statistics.median(pages) if pages else float("nan"),
+        "jobs_page_p95_ms": pct(pages, 95),
+        "jobs_page_first_p95_ms": pct(r["first"], 95),
+        "jobs_page_filtered_p95_ms": pct(r["filtered"], 95),
+        "jobs_page_deep_p95_ms": pct(r["deep"], 95),
+        "dashboard_p95_ms": pct(r["dashboard"], 95),
+        "jobs_api_p95_ms": pct(r["api"], 95),
+        "requests_measured": len(pages) + len(r["dashboard"]) + len(r["api"]),
+    }
+
+
 def main() -> None:
     t0 = time.monotonic()
     call_command("migrate", verbosity=0)
@@ -242,6 +259,7 @@ def main() -> None:
                 f"{base}/api/v1/vaults/{v}/jobs?range=7d&page=150"]
     think = (float(os.environ.get("BENCH_THINK_MIN_S", 0.5)), float(os.environ.get("BENCH_THINK_MAX_S", 1.5)))
     results = {}
+    load_before = os.getloadavg()[0]
     try:
         load(jobs_first, cookie, clients, 40, seconds)  # warm-up
         # Two runs side by side: 20 users who read each page before the next click (the figures the
@@ -261,16 +279,17 @@ def main() -> None:
     print(f"jobs_in_database: {Job.objects.count()}")
     print(f"clients: {clients}")
     print(f"think_time_s: {think[0]}-{think[1]}")
-    for mode, r in results.items():
-        pages = r["first"] + r["filtered"] + r["deep"]
-        print(f"{mode}jobs_page_p50_ms: {statistics.median(pages):.1f}")
-        print(f"{mode}jobs_page_p95_ms: {pct(pages, 95):.1f}")
-        print(f"{mode}jobs_page_first_p95_ms: {pct(r['first'], 95):.1f}")
-        print(f"{mode}jobs_page_filtered_p95_ms: {pct(r['filtered'], 95):.1f}")
-        print(f"{mode}jobs_page_deep_p95_ms: {pct(r['deep'], 95):.1f}")
-        print(f"{mode}dashboard_p95_ms: {pct(r['dashboard'], 95):.1f}")
-        print(f"{mode}jobs_api_p95_ms: {pct(r['api'], 95):.1f}")
-        print(f"{mode}requests_measured: {len(pages) + len(r['dashboard']) + len(r['api'])}")
+    print(f"load_average_1m_before: {load_before:.1f}")  # other work on the cores makes the saturated run slower
+    # Each figure of the 20 users beside the same figure with the cores saturated (`_saturated`), against the
+    # 150 ms target that holds for both.
+    figures = {mode: _figures(r) for mode, r in results.items()}
+    for name in figures[""]:
+        for label, value in ((name, figures[""][name]), (f"{name}_saturated", figures["saturated_"][name])):
+            print(f"{label}: {value:.1f}" if isinstance(value, float) else f"{label}: {value}")
+    worst = max(figures["saturated_"][k] for k in ("jobs_page_p95_ms", "dashboard_p95_ms", "jobs_api_p95_ms"))
+    print(f"target_p95_ms: {TARGET_P95_MS}")
+    print(f"saturated_target_met: {'yes' if worst <= TARGET_P95_MS else 'no'}")
+    print(f"load_average_1m_after: {os.getloadavg()[0]:.1f}")
     print(f"queries_per_jobs_page: {queries_per_page}")
     print(f"queries_per_deep_jobs_page: {queries_deep}")
 

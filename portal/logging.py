@@ -45,5 +45,9 @@ def logging_config(log_format: str, level: str) -> dict:
             "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["job_id"]},
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "WARNING"}},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            # The development server's access lines, in the same format and at the same level as the rest.
+            "django.server": {"handlers": ["console"], "level": level, "propagate": False},
+        },
     }

@@ -3,8 +3,9 @@ import json
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 
-# Paths that must answer without a session: sign-in itself, static files, the API and /metrics (token auth).
-OPEN_PREFIXES = ("/accounts/login/", "/static/", "/api/", "/admin/", "/healthz", "/metrics")
+# Paths that must answer without a session: sign-in itself, static files and the icon, the API and /metrics
+# (token auth).
+OPEN_PREFIXES = ("/accounts/login/", "/static/", "/api/", "/admin/", "/healthz", "/metrics", "/favicon.ico")
 
 
 class LoginRequiredMiddleware:

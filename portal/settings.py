@@ -86,6 +86,7 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            "builtins": ["portal.templatetags.portal_time"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -191,7 +192,8 @@ FABRIC_ROOT = Path(os.environ.get("FABRIC_ROOT", VAR_DIR / "fabric"))
 
 # Celery: RabbitMQ (amqp://) or Redis in production, a broker folder on disk when nothing is configured.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+# The folder transport has no host; naming one keeps kombu from warning so on every connection.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://localhost//"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = Path(os.environ.get("CELERY_BROKER_DIR", VAR_DIR / "broker"))
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -258,6 +260,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-lost-jobs": {"task": "backup.jobs.tasks.reap_lost_jobs", "schedule": 30.0},
     "requeue-unclaimed-jobs": {"task": "backup.jobs.tasks.requeue_unclaimed_jobs", "schedule": 60.0},
     "collect-vault-garbage": {"task": "backup.vms.tasks.collect_garbage_all_vaults", "schedule": 3600.0},
+    "purge-soft-deleted": {"task": "backup.vms.tasks.purge_soft_deleted", "schedule": 3600.0},
     "meter-billing-usage": {"task": "backup.billing.tasks.meter_usage", "schedule": 3600.0},
     "guest-writes": {"task": "backup.vms.tasks.inventory.guest_writes", "schedule": 300.0},
     "sync-kvm-hosts": {"task": "backup.vms.tasks.sync_kvm_hosts", "schedule": 300.0},

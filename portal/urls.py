@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("new/", views.new_menu, name="new-menu"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/overview/", admin.site.admin_view(admin_views.overview), name="admin-overview"),

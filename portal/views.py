@@ -1,6 +1,7 @@
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 from backup.tenancy.access import subscriptions_for
@@ -20,6 +21,12 @@ def new_menu(request):
     """The + NEW drawer, one level at a time, as the classic portal walked it."""
     level = request.GET.get("level", "root")
     return render(request, "portal/partials/new_menu.html", {"level": level})
+
+
+@require_GET
+def favicon(request):
+    """Pages name their icon; this answers the browsers (and the admin) that ask for /favicon.ico anyway."""
+    return redirect(static("portal/favicon.svg"), permanent=True)
 
 
 @require_GET

@@ -12,6 +12,7 @@ Store layout (store.py)
     <store>/chunks/<hh>/<hash>.N.bad quarantined (corrupt) chunks, kept for an operator
     <store>/manifests/<point>.json   committed recovery points
     <store>/leases/<random>.lease    running backups (leases.py)
+    <store>/holds/<item>.json        soft-deleted items kept until their purge time (holds.py)
     <store>/gc.lock                  flock held by a running GC
 Every path is derived from a validated id ([A-Za-z0-9_-]{1,64}) or a 64-hex
 hash, never from a user-given name. Dot files (".tmp-*", ".gc-*") are
@@ -78,10 +79,19 @@ touched it meanwhile; a backup touching after the rename sees ENOENT and
 rewrites the chunk. prune()/delete_item() only delete manifests (rename to
 a trash name, unlink, dir fsync); GC frees the chunks later.
 
+Soft delete (holds.py)
+----------------------
+A soft-deleted item keeps its manifests in place (so they stay GC roots and GC never frees their chunks)
+and gets a hold with its purge time; prune()/delete_item() refuse its points until then. Undelete and
+purge release the hold.
+
 Retention (retention.py)
 ------------------------
-Pure GFS selection: see select_points_to_prune. On-demand points are kept
-for the daily rule's days; the newest intact (not damaged) point is kept.
+Pure GFS selection: see select_points_to_prune. The weekly, monthly and yearly
+rules keep the points of the days they name (weekdays; DayPattern: day-based or
+week-based, in some months), or the newest of each bucket when they name none.
+On-demand points are kept for the daily rule's days; the newest intact (not
+damaged) point is kept.
 """
 
 from .backup import backup_snapshot
@@ -96,11 +106,12 @@ from .errors import (
     StoreUnavailable,
 )
 from .gc import GcReport, collect_garbage
+from .holds import ItemHeld, held_until, hold_item, holds, release_item
 from .manifest import DiskManifest, Manifest
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
 from .prune import delete_item, prune
 from .restore import RestoreResult, restore_point
-from .retention import RetentionPolicy, select_points_to_prune
+from .retention import LAST_DAY, LAST_WEEK, DayPattern, RetentionPolicy, select_points_to_prune
 from .store import CHUNK_SIZE, Store, StoreStats
 from .verify import ChunkProblem, VerifyReport, verify
 
@@ -114,11 +125,15 @@ __all__ = [
     "DiskManifest",
     "EngineError",
     "GcReport",
+    "ItemHeld",
     "Manifest",
     "MissingChunk",
     "NotAStore",
     "ProgressSink",
     "RestoreResult",
+    "DayPattern",
+    "LAST_DAY",
+    "LAST_WEEK",
     "RetentionPolicy",
     "Snapshot",
     "SnapshotDisk",
@@ -130,7 +145,11 @@ __all__ = [
     "backup_snapshot",
     "collect_garbage",
     "delete_item",
+    "held_until",
+    "hold_item",
+    "holds",
     "prune",
+    "release_item",
     "restore_point",
     "select_points_to_prune",
     "verify",

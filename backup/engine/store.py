@@ -46,7 +46,7 @@ _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK}
 # Access time a new chunk file gets from its writer. Touching a chunk (utime to now) replaces it, so a
 # failed backup can tell the chunks nobody deduplicated onto since it wrote them (backup.discard_fresh_chunks).
 FRESH_ATIME_NS = 1
-_KNOWN = {MARKER, "chunks", "manifests", "leases"}
+_KNOWN = {MARKER, "chunks", "manifests", "leases", "holds"}
 _FANOUT = [f"{i:02x}" for i in range(256)]
 
 _local = threading.local()  # zstd contexts are not thread-safe; one per thread

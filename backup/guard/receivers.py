@@ -5,9 +5,11 @@ from django.dispatch import receiver
 from backup.jobs.errors import Refused
 from backup.tenancy.models import ApiToken, Subscription
 from backup.tenancy.services import token_revoking
+from backup.vaults.models import Vault
+from backup.vaults.safeguards import critical_change
 
 from .models import GuardedOperation, ResourceGuard
-from .services import require_approval
+from .services import require_approval, require_vault_approval
 
 UNKNOWN_ACTOR = ("Revoking an API token of {owner} is protected by the resource guard '{guard}' - Say who you are "
                  "(--by USERNAME), so that your request can be approved.")
@@ -24,3 +26,9 @@ def _guard_token_revocation(sender, owner, prefix: str, by, approval=None, **kwa
     require_approval(by, guard.subscription_id, GuardedOperation.REVOKE_TOKEN, f"token:{owner.pk}:{prefix}",
                      target_name=f"{prefix}… of {owner}", params={"user": owner.get_username(), "prefix": prefix},
                      request_id=approval)
+
+
+@receiver(critical_change, sender=Vault)
+def _guard_safeguard_change(sender, vault, operation: str, user, approval=None, **kwargs) -> None:
+    """Turning soft delete off, disabling immutability: the guard's approval, when it protects the operation."""
+    require_vault_approval(user, vault, GuardedOperation(operation), request_id=approval)

@@ -23,6 +23,7 @@ class JobOut(Schema):
     id: int
     vault_id: int | None
     item_name: str
+    cloud_service: str
     operation: str
     status: str
     started_at: datetime
@@ -44,7 +45,8 @@ class JobDetailOut(JobOut):
 
 def job_out(job: Job) -> dict:
     return {
-        "id": job.pk, "vault_id": job.vault_id, "item_name": job.item_name, "operation": job.operation,
+        "id": job.pk, "vault_id": job.vault_id, "item_name": job.item_name,
+        "cloud_service": job.item_parent, "operation": job.operation,
         "status": job.status, "started_at": job.started_at, "ended_at": job.ended_at,
         "duration_s": job.duration.total_seconds(), "progress_percent": job.progress_percent,
         "bytes_done": job.bytes_done, "bytes_total": job.bytes_total, "error_code": job.error_code,

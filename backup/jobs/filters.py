@@ -25,7 +25,10 @@ class JobFilterForm(forms.Form):
     range = forms.ChoiceField(choices=RANGES, required=False)
     start = forms.DateTimeField(required=False, label="From", widget=_PICKER, input_formats=_FORMATS)
     end = forms.DateTimeField(required=False, label="To", widget=_PICKER, input_formats=_FORMATS)
+    maintenance = forms.BooleanField(required=False, label="Show maintenance jobs")
     page = forms.IntegerField(required=False, min_value=1)
+    # The first page's poll asks only for the jobs started since the newest one it shows.
+    newer_than = forms.IntegerField(required=False, min_value=0)
 
     def clean(self):
         data = super().clean()
@@ -52,7 +55,8 @@ class JobFilterForm(forms.Form):
         data = getattr(self, "cleaned_data", {}) or {}
         since, until = self.window()
         return {"operation": data.get("operation") or "", "status": data.get("status") or "",
-                "item": data.get("item") or "", "since": since, "until": until}
+                "item": data.get("item") or "", "since": since, "until": until,
+                "maintenance": bool(data.get("maintenance"))}
 
     def page_number(self) -> int:
         return (getattr(self, "cleaned_data", {}) or {}).get("page") or 1

@@ -38,14 +38,21 @@ class Subject:
     item_type: str = ""
     item_id: int | None = None
     item_name: str = ""
+    # The item's container as the product names it (a VM's cloud service): two web01 are told apart by it.
+    item_parent: str = ""
 
     @classmethod
     def of_vault(cls, vault) -> "Subject":
         return cls(vault_id=vault.pk, item_type="vault", item_id=vault.pk, item_name=vault.name)
 
     @classmethod
-    def of_vm(cls, vault_id: int | None, vm_id: int | None, name: str) -> "Subject":
-        return cls(vault_id=vault_id, item_type="vm", item_id=vm_id, item_name=name)
+    def of_vm(cls, vault_id: int | None, vm_id: int | None, name: str, cloud_service: str = "") -> "Subject":
+        return cls(vault_id=vault_id, item_type="vm", item_id=vm_id, item_name=name, item_parent=cloud_service)
+
+    @classmethod
+    def of_item(cls, item) -> "Subject":
+        """A registered or protected item of a vault (anything with vault_id, vm_id, vm_name, cloud_service_name)."""
+        return cls.of_vm(item.vault_id, item.vm_id, item.vm_name, item.cloud_service_name)
 
 
 def vm(vm_id: int | None) -> str:

@@ -31,6 +31,8 @@ class JobStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (JobStatus.IN_PROGRESS, JobStatus.CANCELLING)
+# The vault's own housekeeping: the Jobs page hides them unless asked, and they stay out of toasts and counts.
+MAINTENANCE_OPERATIONS = (Operation.PRUNE, Operation.GARBAGE_COLLECTION)
 FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
@@ -39,13 +41,17 @@ class JobQuerySet(SubscriptionScopedQuerySet):
         return self.filter(status__in=ACTIVE_STATUSES)
 
     def for_vault_page(
-        self, vault_id: int, *, operation: str = "", status: str = "", item: str = "", since=None, until=None
+        self, vault_id: int, *, operation: str = "", status: str = "", item: str = "", since=None, until=None,
+        maintenance: bool = False,
     ) -> "JobQuerySet":
         """A vault's Jobs page, newest first. Each filter matches an index (vault_id + field + started_at);
-        "In progress" includes Cancelling, as both are still running. The JSON params are left out."""
+        "In progress" includes Cancelling, as both are still running; maintenance jobs only when asked for (or
+        chosen as the operation). The JSON params are left out."""
         jobs = self.filter(vault_id=vault_id)
         if operation:
             jobs = jobs.filter(operation=operation)
+        elif not maintenance:
+            jobs = jobs.exclude(operation__in=MAINTENANCE_OPERATIONS)
         if status == JobStatus.IN_PROGRESS:
             jobs = jobs.filter(status__in=ACTIVE_STATUSES)
         elif status:
@@ -71,7 +77,8 @@ class JobQuerySet(SubscriptionScopedQuerySet):
         """Succeeded / failed / in progress jobs of a vault since a time, in one query (the dashboard)."""
         from django.db.models import Count, Q
 
-        return self.filter(vault_id=vault_id, started_at__gte=since).aggregate(
+        jobs = self.filter(vault_id=vault_id, started_at__gte=since).exclude(operation__in=MAINTENANCE_OPERATIONS)
+        return jobs.aggregate(
             completed=Count("id", filter=Q(status=JobStatus.COMPLETED)),
             failed=Count("id", filter=Q(status=JobStatus.FAILED)),
             in_progress=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
@@ -99,6 +106,7 @@ class Job(models.Model):
     item_type = models.CharField(max_length=30, blank=True)
     item_id = models.BigIntegerField(null=True, blank=True)
     item_name = models.CharField(max_length=200, blank=True)
+    item_parent = models.CharField(max_length=200, blank=True, help_text="The item's cloud service.")
     operation = models.CharField(max_length=30, choices=Operation.choices)
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.IN_PROGRESS)
     lock_key = models.CharField(max_length=100, null=True, blank=True)
@@ -153,6 +161,15 @@ class Job(models.Model):
         if result.get("warning"):
             shown.append(("Warning", result["warning"]))
         return shown
+
+    @property
+    def item_label(self) -> str:
+        """How toasts and messages name the item: "web01 (cs2)"."""
+        return f"{self.item_name} ({self.item_parent})" if self.item_parent else self.item_name
+
+    @property
+    def is_maintenance(self) -> bool:
+        return self.operation in MAINTENANCE_OPERATIONS
 
     @property
     def is_active(self) -> bool:

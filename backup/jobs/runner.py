@@ -177,8 +177,10 @@ _LEVELS: dict[str, tuple[str, str]] = {
 
 
 def notify(job: Job) -> None:
+    if job.is_maintenance and job.status != JobStatus.FAILED:
+        return  # housekeeping the user did not ask for: only its failure is worth a word
     level, verb = _LEVELS[job.status]
-    subject = f" for '{job.item_name}'" if job.item_name else ""
+    subject = f" for '{job.item_label}'" if job.item_name else ""
     title = f"{job.get_operation_display()} job{subject} {verb}"
     kwargs = {
         "message": job.error_message,

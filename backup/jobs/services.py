@@ -40,6 +40,7 @@ def start(
         "item_name": subject.item_name,
         "item_type": subject.item_type,
         "item_id": subject.item_id,
+        "item_parent": subject.item_parent,
         "vault_id": subject.vault_id,
         "lock_key": lock_key,
         "params": params or {},
@@ -97,7 +98,8 @@ def retry(job: Job, user) -> Job:
         )
     return start(
         subscription=job.subscription, operation=job.operation,
-        subject=Subject(vault_id=job.vault_id, item_type=job.item_type, item_id=job.item_id, item_name=job.item_name),
+        subject=Subject(vault_id=job.vault_id, item_type=job.item_type, item_id=job.item_id, item_name=job.item_name,
+                        item_parent=job.item_parent),
         lock_key=job.lock_key, params=job.params, user=user,
     )
 

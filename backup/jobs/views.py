@@ -18,13 +18,30 @@ def render_vault_jobs(request, vault, **context):
     if form.is_bound:
         form.is_valid()  # errors are shown at their fields; the valid filters still apply
     jobs = Job.objects.for_vault_page(vault.pk, **form.filters())
-    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE)
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop("newer_than", None)
+    newer_than = (getattr(form, "cleaned_data", None) or {}).get("newer_than")
+    if request.htmx and newer_than is not None:
+        return _new_jobs(request, jobs, newer_than, query.urlencode())
+    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE)
+    newest = max((job.pk for job in page.object_list), default=0)
     context = {"vault": vault, "tab": "jobs", "section": "recovery", "form": form, "page": page,
-               "query": query.urlencode(), **context}
+               "query": query.urlencode(), "newest": newest, **context}
     template = "jobs/partials/job_list.html" if request.htmx and not request.htmx.boosted else "jobs/job_list.html"
     return render(request, template, context)
+
+
+def _new_jobs(request, jobs, newer_than: int, query: str):
+    """The first page's poll: the jobs started since it was drawn (any tab, the scheduler, the CLI), newest first,
+    under the same filters, with the poller that asks for the ones after them."""
+    fresh_jobs = jobs.filter(pk__gt=newer_than)
+    newest_start = Job.objects.filter(pk=newer_than).values_list("started_at", flat=True).first()
+    if newest_start is not None:  # bounds the index scan: nothing newer means reading no rows at all
+        fresh_jobs = fresh_jobs.filter(started_at__gte=newest_start)
+    fresh = list(fresh_jobs[:PAGE_SIZE])
+    newest = max((job.pk for job in fresh), default=newer_than)
+    return render(request, "jobs/partials/job_new_rows.html", {"jobs": fresh, "newest": newest, "query": query})
 
 
 @require_GET

@@ -62,10 +62,15 @@ def backup_job_running(dom: Any) -> bool:
         stats.get("operation") == _JOB_OPERATION_BACKUP
 
 
-def end_leftover(dom: Any, work_dir: Path) -> bool:
-    """Abort a backup job of ours left running (its worker was killed) and thaw a guest left frozen."""
+def end_leftover(dom: Any, work_dir: Path, *, thaw: bool = True) -> bool:
+    """Abort a backup job of ours left running (its worker was killed) and thaw a guest left frozen.
+
+    thaw=False when the agent just failed to answer a ping: asking it again would only wait out another time-out
+    (a frozen guest's agent still answers pings).
+    """
     libvirt = load("libvirt")
-    _thaw_if_frozen(dom)
+    if thaw:
+        _thaw_if_frozen(dom)
     if not backup_job_running(dom):
         return False
     try:
@@ -121,7 +126,7 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, check
     if since == checkpoint:
         raise ValueError(f"the new checkpoint {checkpoint!r} must differ from the one of the last point")
     with conn.errors("checking the checkpoints", info.name):
-        if end_leftover(dom, work_dir):
+        if end_leftover(dom, work_dir, thaw=info.agent_responds):
             notes.append("A backup job left running by an interrupted backup was ended first.")
         trackable = [d.target for d in chosen if d.trackable]
         problem = checkpoints.problem_online(dom, since, trackable) if since else ""
@@ -149,7 +154,7 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, check
     frozen = False
     try:
         if quiesce:
-            frozen, note = _freeze(dom, info, quiesce_timeout_s)
+            frozen, note = _freeze(dom, info, quiesce_timeout_s, agent_timeout_s)
             if note:
                 notes.append(note)
         created_at = datetime.now(UTC)
@@ -245,12 +250,17 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _freeze(dom: Any, info: DomainInfo, timeout_s: float) -> tuple[bool, str]:
+def _freeze(dom: Any, info: DomainInfo, timeout_s: float, agent_timeout_s: float) -> tuple[bool, str]:
     """Freeze the guest's file systems; (frozen, note for the point when not)."""
     libvirt = load("libvirt")
     if not info.agent_channel:
         return False, (f"The domain has no guest agent channel ({AGENT_CHANNEL}): the point is crash-consistent. "
                        "Install qemu-guest-agent and add the channel for file-system-consistent points.")
+    if not info.agent_responds:
+        # A hung agent would hold the freeze call for a whole time-out more, and answer it after we gave up.
+        return False, ("The guest agent is not answering, so it did not freeze the file systems (not connected, or "
+                       f"no reply within {agent_timeout_s:g} s: is qemu-guest-agent running in the guest?): the point "
+                       "is crash-consistent.")
     try:
         dom.agentSetResponseTimeout(max(1, round(timeout_s)), 0)
     except (libvirt.libvirtError, AttributeError):

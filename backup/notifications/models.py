@@ -12,11 +12,13 @@ class NotificationQuerySet(models.QuerySet):
     def unread(self) -> "NotificationQuerySet":
         return self.filter(read_at__isnull=True)
 
-    def for_toasts(self, seconds: int = 20) -> "NotificationQuerySet":
-        """What the toast area shows: recent, or still running, and not dismissed."""
-        since = timezone.now() - timedelta(seconds=seconds)
+    def for_toasts(self, seconds: int = 20, success_seconds: int = 6) -> "NotificationQuerySet":
+        """What the toast area shows: recent, or still running, and not dismissed; a success says its word briefly."""
+        now = timezone.now()
         return self.filter(dismissed=False).filter(
-            models.Q(updated_at__gte=since) | models.Q(level=Notification.Level.PROGRESS)
+            models.Q(level=Notification.Level.PROGRESS)
+            | models.Q(level=Notification.Level.SUCCESS, updated_at__gte=now - timedelta(seconds=success_seconds))
+            | (~models.Q(level=Notification.Level.SUCCESS) & models.Q(updated_at__gte=now - timedelta(seconds=seconds)))
         )
 
 

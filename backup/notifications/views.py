@@ -8,7 +8,7 @@ from .models import Notification
 
 
 def _render_toasts(request):
-    notes = Notification.objects.for_user(request.user).for_toasts()[:4]
+    notes = Notification.objects.for_user(request.user).for_toasts()[:3]
     return render(request, "notifications/partials/toasts.html", {"toasts": notes})
 
 

@@ -6,7 +6,7 @@ from ninja import Router, Schema, Status
 from backup.tenancy.access import subscriptions_for
 from backup.tenancy.api_errors import ErrorOut, bad_request
 
-from . import access, services
+from . import access, safeguards, services
 from .models import Vault
 
 router = Router(tags=["vaults"])
@@ -22,6 +22,15 @@ class RedundancyIn(Schema):
     redundancy: str
 
 
+class SoftDeleteIn(Schema):
+    state: str | None = None  # enabled | disabled | always_on
+    days: int | None = None
+
+
+class ImmutabilityIn(Schema):
+    state: str  # disabled | enabled | locked
+
+
 class VaultOut(Schema):
     id: int
     name: str
@@ -31,6 +40,9 @@ class VaultOut(Schema):
     status_reason: str
     redundancy: str
     redundancy_locked: bool
+    soft_delete: str
+    soft_delete_days: int
+    immutability: str
     created_at: datetime
 
 
@@ -38,7 +50,8 @@ def vault_out(vault: Vault) -> dict:
     return {
         "id": vault.pk, "name": vault.name, "region": vault.region, "subscription_id": vault.subscription_id,
         "status": vault.status, "status_reason": vault.status_reason, "redundancy": vault.redundancy,
-        "redundancy_locked": vault.redundancy_locked, "created_at": vault.created_at,
+        "redundancy_locked": vault.redundancy_locked, "soft_delete": vault.soft_delete,
+        "soft_delete_days": vault.soft_delete_days, "immutability": vault.immutability, "created_at": vault.created_at,
     }
 
 
@@ -69,5 +82,24 @@ def set_redundancy(request, vault_id: int, payload: RedundancyIn):
     vault = access.get_vault_for_user(request.auth, vault_id)
     try:
         return Status(200, vault_out(services.set_redundancy(vault, payload.redundancy)))
+    except ValidationError as error:
+        return bad_request(error)
+
+
+@router.put("/vaults/{vault_id}/soft-delete", response={200: VaultOut, 400: ErrorOut})
+def set_soft_delete(request, vault_id: int, payload: SoftDeleteIn):
+    vault = access.get_vault_for_user(request.auth, vault_id)
+    try:
+        return Status(200, vault_out(safeguards.configure_soft_delete(vault, state=payload.state, days=payload.days,
+                                                                      user=request.auth)))
+    except ValidationError as error:
+        return bad_request(error)
+
+
+@router.put("/vaults/{vault_id}/immutability", response={200: VaultOut, 400: ErrorOut})
+def set_immutability(request, vault_id: int, payload: ImmutabilityIn):
+    vault = access.get_vault_for_user(request.auth, vault_id)
+    try:
+        return Status(200, vault_out(safeguards.set_immutability(vault, payload.state, user=request.auth)))
     except ValidationError as error:
         return bad_request(error)

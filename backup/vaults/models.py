@@ -19,6 +19,16 @@ class Vault(models.Model):
         FAILED = "failed", "Failed"
         DELETING = "deleting", "Deleting"
 
+    class SoftDelete(models.TextChoices):
+        ENABLED = "enabled", "Enabled"
+        DISABLED = "disabled", "Disabled"
+        ALWAYS_ON = "always_on", "Always on"
+
+    class Immutability(models.TextChoices):
+        DISABLED = "disabled", "Disabled"
+        ENABLED = "enabled", "Enabled"
+        LOCKED = "locked", "Locked"
+
     class Redundancy(models.TextChoices):
         GEO = "geo", "Geo-redundant"
         LOCAL = "local", "Locally redundant"
@@ -31,6 +41,10 @@ class Vault(models.Model):
     redundancy = models.CharField(max_length=10, choices=Redundancy.choices, default=Redundancy.GEO)
     # Set when the first item is registered; from then on the redundancy can no longer change.
     redundancy_locked_at = models.DateTimeField(null=True, blank=True)
+    # Changed only through backup.vaults.safeguards, which refuses what would weaken them.
+    soft_delete = models.CharField(max_length=10, choices=SoftDelete.choices, default=SoftDelete.ENABLED)
+    soft_delete_days = models.PositiveSmallIntegerField(default=14)
+    immutability = models.CharField(max_length=10, choices=Immutability.choices, default=Immutability.DISABLED)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -49,6 +63,14 @@ class Vault(models.Model):
     def store_path(self) -> Path:
         # Named by id, never by the user's vault name, so no user value reaches a file path.
         return Path(settings.VAULT_STORAGE_ROOT) / f"vault-{self.pk}"
+
+    @property
+    def soft_delete_on(self) -> bool:
+        return self.soft_delete != Vault.SoftDelete.DISABLED
+
+    @property
+    def immutable(self) -> bool:
+        return self.immutability != Vault.Immutability.DISABLED
 
     @property
     def redundancy_locked(self) -> bool:

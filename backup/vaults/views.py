@@ -4,7 +4,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling, trigger_client_event
 
-from . import access, services
+from . import access, safeguards, services
 from .forms import QuickCreateForm, RedundancyForm
 from .models import Vault
 
@@ -19,9 +19,11 @@ def vault_list(request):
 @require_GET
 @login_required
 def vault_row(request, pk: int):
+    """A vault's row, polled while it is being created or deleted; once deleted it answers 404 like any vault the
+    user cannot see, and portal.js takes the row out of the list (data-gone-on-404)."""
     vault = access.get_vault_for_user(request.user, pk)
     response = render(request, "vaults/partials/vault_row.html", {"vault": vault})
-    if vault.status != Vault.Status.CREATING:
+    if vault.status not in (Vault.Status.CREATING, Vault.Status.DELETING):
         # Tell htmx to stop polling: the vault has reached its final state.
         response.status_code = HttpResponseStopPolling.status_code
     return response
@@ -64,7 +66,37 @@ def configure(request, pk: int):
         except ValidationError as error:
             form.add_error(None, error)
     context = {"vault": vault, "tab": "configure", "section": "recovery", "form": form, "saved": saved,
-               "locked_message": services.REDUNDANCY_LOCKED_MESSAGE}
+               "locked_message": services.REDUNDANCY_LOCKED_MESSAGE, **_safeguard_choices()}
+    return render(request, "vaults/configure.html", context)
+
+
+def _safeguard_choices() -> dict:
+    return {"soft_delete_choices": Vault.SoftDelete.choices, "immutability_choices": Vault.Immutability.choices,
+            "soft_delete_min": safeguards.MIN_DAYS, "soft_delete_max": safeguards.MAX_DAYS}
+
+
+@require_http_methods(["POST"])
+@login_required
+def security(request, pk: int):
+    """The Security settings of CONFIGURE: soft delete (state, period) or immutability, through the safeguards."""
+    vault = access.get_vault_for_user(request.user, pk)
+    which = request.POST.get("form")
+    error = ""
+    try:
+        if which == "soft_delete":
+            safeguards.configure_soft_delete(vault, state=request.POST.get("soft_delete", ""),
+                                             days=request.POST.get("soft_delete_days", ""), user=request.user)
+        elif which == "immutability":
+            safeguards.set_immutability(vault, request.POST.get("immutability", ""), user=request.user)
+        else:
+            error = "Choose the setting to change."
+    except ValidationError as refused:
+        error = " ".join(refused.messages)
+    vault.refresh_from_db()
+    context = {"vault": vault, "tab": "configure", "section": "recovery", "saved": False,
+               "form": RedundancyForm(initial={"redundancy": vault.redundancy}),
+               "locked_message": services.REDUNDANCY_LOCKED_MESSAGE, "security_error": error,
+               "security_saved": not error, **_safeguard_choices()}
     return render(request, "vaults/configure.html", context)
 
 

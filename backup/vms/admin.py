@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from backup.jobs.admin import OperateActionsMixin, ReadOnlyAdminMixin
 
 from . import admin_hosts  # noqa: F401  (registers the KVM hosts' admin)
-from .admin_operations import back_up_now, delete_backup_data, verify_points
+from .admin_operations import back_up_now, verify_points
+from .admin_safeguards import PolicyAdminForm, ProtectedItemSafeguards, RegisteredItemSafeguards
 from .models import (
     BackupPolicy,
     CloudService,
@@ -52,13 +53,14 @@ class VirtualMachineAdmin(admin.ModelAdmin):
     inlines = [VirtualDiskInline]
 
 
-class BackupPolicyAdminForm(forms.ModelForm):
-    """A change that keeps less goes through the resource guard, like the portal's and the API's."""
+class BackupPolicyAdminForm(PolicyAdminForm):
+    """A change that keeps less is refused on an immutable vault (PolicyAdminForm), and goes through the
+    resource guard, like the portal's and the API's."""
 
     user = None
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean()  # an immutable vault refuses first
         if self.instance.pk is not None and not self.errors:
             try:
                 policies.require_approval_to_keep_less(BackupPolicy.objects.get(pk=self.instance.pk), cleaned,
@@ -76,15 +78,18 @@ class BackupPolicyAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         return type(form.__name__, (form,), {"user": request.user})
 
-    list_display = ["name", "vault", "frequency", "time_of_day", "timezone", "daily_retention_days",
-                    "weekly_retention_weeks", "monthly_retention_months", "yearly_retention_years"]
+    list_display = ["name", "vault", "frequency", "time_of_day", "timezone", "retention"]
     list_filter = ["frequency"]
     search_fields = ["name", "vault__name"]
     date_hierarchy = "created_at"
 
+    @admin.display(description="retention range")
+    def retention(self, policy: BackupPolicy) -> str:
+        return "; ".join(policies.describe_retention(policy))
+
 
 @admin.register(RegisteredItem)
-class RegisteredItemAdmin(admin.ModelAdmin):
+class RegisteredItemAdmin(RegisteredItemSafeguards, admin.ModelAdmin):
     list_display = ["vm_name", "cloud_service_name", "vault", "status", "discovered_at", "registered_at"]
     list_filter = ["status"]
     search_fields = ["vm_name", "cloud_service_name", "vault__name"]
@@ -92,16 +97,14 @@ class RegisteredItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProtectedItem)
-class ProtectedItemAdmin(OperateActionsMixin, admin.ModelAdmin):
-    list_display = ["vm_name", "cloud_service_name", "vault", "policy", "status", "protected_at", "last_backup_at"]
+class ProtectedItemAdmin(ProtectedItemSafeguards, OperateActionsMixin, admin.ModelAdmin):
+    list_display = ["vm_name", "cloud_service_name", "vault", "policy", "status", "purge_at", "protected_at",
+                    "last_backup_at"]
     list_filter = ["status", "vault__subscription"]
     search_fields = ["vm_name", "cloud_service_name", "vault__name"]
     date_hierarchy = "protected_at"
     list_select_related = ["vault", "policy"]
-    actions = [back_up_now, delete_backup_data]
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    actions = [back_up_now, "delete_backup_data", "undelete"]
 
 
 @admin.register(RecoveryPoint)

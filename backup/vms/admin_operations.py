@@ -49,22 +49,10 @@ def verify_points(modeladmin, request, queryset) -> None:
     report_started(modeladmin, request, started, refused, "Verify")
 
 
-# Deleting data goes through the same services as the portal (a resource guard may need an approval; the
-# requester's approved request is used), never through the admin's own delete pages.
-@admin.action(description="Delete the backup data of the selected items (protection stopped first)",
-              permissions=["operate"])
-def delete_backup_data(modeladmin, request, queryset) -> None:
-    items = queryset.select_related("vault__subscription")
-    started, refused = _start_each(items, lambda item: manage.stop_protection(item, user=request.user,
-                                                                              delete_data=True))
-    report_started(modeladmin, request, started, refused, "Delete backup data")
-
-
 class VaultOperationsAdmin(OperateActionsMixin, VaultAdmin):
+    # Deleting goes through the portal's services (a resource guard may need an approval; the requester's
+    # approved request is used): this action, and the delete pages of admin_safeguards.SafeguardedVaultAdmin.
     actions = ["verify_vaults", "verify_new_points", "reverify_old_points", "collect_garbage", "delete_vaults"]
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description="Delete the selected vaults (a Delete Vault job each)", permissions=["operate"])
     def delete_vaults(self, request, queryset) -> None:

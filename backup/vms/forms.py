@@ -9,6 +9,19 @@ from .services import policies
 
 HALF_HOURS = [(f"{h:02d}:{m:02d}", f"{h:02d}:{m:02d}") for h in range(24) for m in (0, 30)]
 WEEKDAY_CHOICES = [(str(i), day) for i, day in enumerate(policies.WEEKDAYS)]
+DAY_OF_MONTH_CHOICES = [(str(d), str(d)) for d in range(1, 29)] + [(policies.LAST, policies.LAST)]
+WEEK_CHOICES = [(w, w) for w in policies.WEEKS_OF_MONTH]
+MONTH_CHOICES = [(str(i), month) for i, month in enumerate(policies.MONTHS, start=1)]
+FORMAT_CHOICES = BackupPolicy.RetentionFormat.choices
+
+
+def _checks(choices, initial=None) -> forms.MultipleChoiceField:
+    return forms.MultipleChoiceField(choices=choices, required=False, initial=initial,
+                                     widget=forms.CheckboxSelectMultiple)
+
+
+def _format(initial: str) -> forms.ChoiceField:
+    return forms.ChoiceField(choices=FORMAT_CHOICES, required=False, initial=initial, widget=forms.RadioSelect)
 
 
 class PolicyForm(forms.Form):
@@ -25,6 +38,18 @@ class PolicyForm(forms.Form):
     monthly_retention_months = forms.CharField(required=False,
                                                widget=forms.NumberInput(attrs={"min": 1, "max": 120}))
     yearly_retention_years = forms.CharField(required=False, widget=forms.NumberInput(attrs={"min": 1, "max": 99}))
+    # The days each long-term rule keeps; a new policy starts from the product's example (weekly on Sunday,
+    # monthly on the last Sunday, yearly on the first Sunday of January).
+    weekly_retention_days = _checks(WEEKDAY_CHOICES, ["6"])
+    monthly_retention_format = _format("week")
+    monthly_retention_days_of_month = _checks(DAY_OF_MONTH_CHOICES, ["1"])
+    monthly_retention_weeks_of_month = _checks(WEEK_CHOICES, ["Last"])
+    monthly_retention_days_of_week = _checks(WEEKDAY_CHOICES, ["6"])
+    yearly_retention_format = _format("week")
+    yearly_retention_months = _checks(MONTH_CHOICES, ["1"])
+    yearly_retention_days_of_month = _checks(DAY_OF_MONTH_CHOICES, ["1"])
+    yearly_retention_weeks_of_month = _checks(WEEK_CHOICES, ["First"])
+    yearly_retention_days_of_week = _checks(WEEKDAY_CHOICES, ["6"])
 
     def __init__(self, *args, policy: BackupPolicy | None = None, **kwargs) -> None:
         if policy is not None and "initial" not in kwargs:
@@ -54,4 +79,8 @@ def initial_for(policy: BackupPolicy) -> dict:
     initial["days_of_week"] = [str(d) for d in policy.days_of_week]
     for field in policies.RETENTION_RANGES:
         initial[field] = "" if initial[field] is None else str(initial[field])
+    for field in policies.RULE_DAY_FIELDS:
+        if isinstance(initial[field], list):
+            initial[field] = [policies.LAST if field.endswith("days_of_month") and v == 0 else str(v)
+                              for v in initial[field]]
     return initial

@@ -29,6 +29,7 @@ urlpatterns = [
     path("vaults/<int:pk>/protected/restore/calendar/", restore.restore_calendar, name="vault-restore-calendar"),
     path("vaults/<int:pk>/protected/stop/", manage.stop_protection, name="vault-stop-protection"),
     path("vaults/<int:pk>/protected/delete-data/", manage.delete_backup_data, name="vault-delete-backup-data"),
+    path("vaults/<int:pk>/protected/undelete/", manage.undelete, name="vault-undelete"),
     path("vaults/<int:pk>/registered/unregister/", manage.unregister, name="vault-unregister"),
     path("vaults/<int:pk>/delete/", manage.delete_vault, name="vault-delete"),
 ]

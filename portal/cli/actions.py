@@ -15,7 +15,17 @@ from backup.vaults.api import vault_out
 from backup.vaults.models import Vault
 from backup.vms.api.inventory import host_out, vm_out
 from backup.vms.api.operations import point_out
-from backup.vms.services import backup, hosts, inventory, manage, operations, protection
+from backup.vms.services import (
+    backup,
+    discovery,
+    hosts,
+    inventory,
+    manage,
+    operations,
+    policies,
+    protection,
+    registration,
+)
 from backup.vms.services import restore as restores
 
 from . import resolve
@@ -25,7 +35,7 @@ JOB_FAILED = 1  # exit code: the job (or the request to start it) failed, or the
 
 VAULT_COLUMNS = [("id", "id"), ("name", "name"), ("region", "region"), ("status", "status"),
                  ("redundancy", "redundancy"), ("subscription", "subscription_id")]
-ITEM_COLUMNS = [("id", "id"), ("name", "name"), ("cloud service", "cloud_service"), ("status", "status"),
+ITEM_COLUMNS = [("id", "id"), ("name", "name"), ("cloud service", "cloud_service"), ("status", "status_label"),
                 ("policy", "policy"), ("points", "recovery_points"), ("newest point", "newest_recovery_point")]
 POINT_COLUMNS = [("id", "id"), ("vm", "vm_name"), ("point", "point_id"), ("created", "created_at"),
                  ("consistency", "consistency"), ("transferred", "bytes_transferred"), ("on demand", "on_demand"),
@@ -37,6 +47,8 @@ HOST_COLUMNS = [("id", "id"), ("name", "name"), ("uri", "uri"), ("region", "regi
                 ("status", "status"), ("vms", "vm_count"), ("last sync", "last_synced_at"), ("error", "last_error")]
 DOMAIN_COLUMNS = [("id", "id"), ("name", "name"), ("state", "power_state"), ("size", "size"), ("agent", "agent_state"),
                   ("disks", "disk_text"), ("backup", "protected_in")]
+REGISTERED_COLUMNS = [("id", "id"), ("vm id", "vm_id"), ("name", "name"), ("cloud service", "cloud_service"),
+                      ("status", "status"), ("reason", "status_reason"), ("registered", "registered_at")]
 JOB_FIELDS = ["id", "operation", "item_name", "vault_id", "status", "started_at", "ended_at", "duration_s",
               "progress_percent", "bytes_done", "bytes_total", "error_code", "error_message",
               "recommended_action", "cancellable", "result"]
@@ -68,6 +80,33 @@ def _started(job: Job, options, stderr):
         raise CommandError(f"Job {job.pk} failed: {job.error_message}", returncode=JOB_FAILED)
     return data, f"Job {job.pk} started: {job.get_operation_display()} '{job.item_name}'. " \
                  f"Follow it with: manage.py backup job wait {job.pk}"
+
+
+def _started_all(started: list[Job], options, stderr):
+    """Commands that start one job per machine (register, protect): --wait follows each; any that does not
+    complete makes the command fail, after all were followed."""
+    if not options.get("wait"):
+        data = [job_out(j) for j in started]
+        lines = [f"Job {j.pk} started: {j.get_operation_display()} '{j.item_name}'." if j.status != JobStatus.FAILED
+                 else f"Job {j.pk} failed: {j.get_operation_display()} '{j.item_name}': {j.error_message}"
+                 for j in started]
+        if any(j.status == JobStatus.FAILED for j in started):
+            raise CommandError("\n".join(lines), returncode=JOB_FAILED)
+        return data, "\n".join(lines + ["Follow them with: manage.py backup job wait ID"])
+    data, texts, failures = [], [], []
+    for job in started:
+        try:
+            detail, text = wait_job(job, options, stderr)
+        except CommandError as error:
+            if error.returncode != JOB_FAILED:
+                raise
+            failures.append(str(error))
+            continue
+        data.append(detail)
+        texts.append(text)
+    if failures:
+        raise CommandError("\n".join(failures), returncode=JOB_FAILED)
+    return data, "\n\n".join(texts)
 
 
 def _invalid(error: ValidationError) -> CommandError:
@@ -113,12 +152,57 @@ def vault_show(user, options, stderr):
     return data, fields(data, list(data))
 
 
+# -- Discover, register, protect (the vault's Quick Start) ----------------------------------------------
+def discover(user, options, stderr):
+    vault = resolve.vault(user, options["vault"])
+    try:
+        job = discovery.start_discovery(vault, user)
+    except ValidationError as error:
+        raise _invalid(error) from None
+    return _started(job, options, stderr)
+
+
+def registered_list(user, options, stderr):
+    vault = resolve.vault(user, options["vault"])
+    items = vault.registered_items.order_by("vm_name", "cloud_service_name")
+    if options.get("status"):
+        items = items.filter(status=options["status"])
+    data = [{"id": i.pk, "vm_id": i.vm_id, "name": i.vm_name, "cloud_service": i.cloud_service_name,
+             "status": i.status, "status_reason": i.status_reason, "registered_at": i.registered_at}
+            for i in items]
+    return data, table(data, REGISTERED_COLUMNS)
+
+
+def register(user, options, stderr):
+    vault = resolve.vault(user, options["vault"])
+    rows = list(discovery.vms_in_region(vault).values_list("pk", "name", "cloud_service__name"))
+    try:
+        started = registration.start_registration(vault, resolve.vm_ids(options["vms"], rows, "discoverable"), user)
+    except ValidationError as error:
+        raise _invalid(error) from None
+    return _started_all(started, options, stderr)
+
+
+def protect(user, options, stderr):
+    vault = resolve.vault(user, options["vault"])
+    policies.ensure_default_policy(vault)
+    policy = resolve.policy(vault, options["policy"])
+    rows = list(vault.registered_items.values_list("vm_id", "vm_name", "cloud_service_name"))
+    try:
+        started = protection.start_protection(vault, resolve.vm_ids(options["vms"], rows, "registered"), policy,
+                                              user)
+    except ValidationError as error:
+        raise _invalid(error) from None
+    return _started_all(started, options, stderr)
+
+
 # -- Items and recovery points ----------------------------------------------------------------------
 def item_list(user, options, stderr):
     vault = resolve.vault(user, options["vault"])
     data = [
         {"id": p.pk, "vm_id": p.vm_id, "name": p.vm_name, "cloud_service": p.cloud_service_name,
          "policy_id": p.policy_id, "policy": p.policy.name if p.policy else None, "status": p.status,
+         "status_label": p.status_label, "purge_at": p.purge_at,
          "recovery_points": p.point_count, "newest_recovery_point": p.newest_point}
         for p in protection.protected_items(vault)
     ]

@@ -128,6 +128,21 @@ def test_deleting_backup_data_and_keeping_less_are_security_alerts(alpha, alice)
     assert reduced.state == "resolved" and reduced.acknowledged_by == alice
 
 
+def test_a_policy_keeping_other_days_for_as_long_raises_the_alert_too(alpha):
+    policy = make_policy(make_vault(alpha), name="Sundays")
+    data = {"name": "Sundays", "frequency": "daily", "time_of_day": "22:00", "timezone": "UTC",
+            "daily_retention_days": 30, "weekly_retention_weeks": 12, "weekly_retention_days": [6]}
+    policies.update_policy(policy, data)
+    policies.update_policy(policy, data | {"weekly_retention_days": [5, 6]})  # more days: nothing
+    assert not _alerts(kind=Kind.RETENTION_REDUCED)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("django.db.transaction.on_commit", lambda fn, *a, **k: fn())
+        policies.update_policy(policy, data | {"weekly_retention_days": [5]})
+    [reduced] = _alerts(kind=Kind.RETENTION_REDUCED)
+    assert reduced.message == ("The policy 'Sundays' now keeps less: "
+                               "Weekly: 12 weeks on Saturday and Sunday -> Weekly: 12 weeks on Saturday.")
+
+
 def test_rules_route_by_severity_kind_and_vault_but_security_events_always_go(alpha, beta):
     vault = make_vault(alpha)
     other_vault = make_vault(alpha)

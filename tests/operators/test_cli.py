@@ -64,9 +64,10 @@ def test_unknown_user_and_missing_user_are_explained(fleet, django_user_model):
         backup("vault", "list")  # no superuser to default to
 
 
-def test_the_only_superuser_is_the_default_user(fleet, django_user_model):
-    django_user_model.objects.create_superuser("root", "root@example.org", None)
-    assert backup_json("vault", "list") == []  # root is a member of no subscription
+def test_the_only_superuser_is_the_default_user(fleet, django_user_model, alpha):
+    root = django_user_model.objects.create_superuser("root", "root@example.org", None)
+    alpha.memberships.create(user=root)
+    assert [v["name"] for v in backup_json("vault", "list")] == ["Payroll"]
 
 
 def test_item_list_and_backup_now(alice, fleet, django_capture_on_commit_callbacks):

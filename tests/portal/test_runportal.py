@@ -87,3 +87,32 @@ def test_a_killed_worker_or_beat_is_restarted_and_the_portal_keeps_serving(alice
     assert portal.returncode == 0 and set(last) == {"web", "worker", "beat"}
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in last.values()), timeout=10,
              message="web, worker and beat to stop")
+
+
+def test_the_url_and_sign_in_come_last_once_the_server_answers_with_little_else(settings):
+    queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-runportal-quiet"
+    remember_queue(queue)
+    port = free_port()
+    log_path = Path(settings.VAR_DIR) / "logs" / "runportal-quiet.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = worker_env() | {"CELERY_TASK_DEFAULT_QUEUE": queue, "PORTAL_ADDR": f"127.0.0.1:{port}"}
+    with open(log_path, "w") as log:
+        portal = subprocess.Popen([sys.executable, "manage.py", "runportal"], cwd=settings.BASE_DIR, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: "sign in as demo" in log_path.read_text(), timeout=60, message="the sign-in line")
+        assert _healthy(url)  # it was printed after the server answered, so it answers now
+        for _ in range(5):  # polls, as the pages make
+            assert _healthy(url)
+        wait_for(lambda: len(_children(portal.pid)) == 3, timeout=30, message="web, worker and beat")
+        lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+        assert len(lines) <= 3, lines
+        assert lines[-1].startswith(f"Portal: {url}/") and "demo / Backup-Demo-2015" in lines[-1]
+    finally:
+        os.killpg(portal.pid, signal.SIGTERM)
+        try:
+            portal.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(portal.pid, signal.SIGKILL)
+            portal.wait()

@@ -18,7 +18,7 @@ from tests.factories import make_vault
 from tests.security.world import MARKER, build_world
 
 EXCLUDED_PREFIXES = ("admin/", "metrics", "api/", "static/")
-PUBLIC = {"login", "logout", "healthz"}
+PUBLIC = {"login", "logout", "healthz", "favicon"}
 PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 
 

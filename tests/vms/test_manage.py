@@ -36,7 +36,13 @@ def test_stop_protection_keeping_data_leaves_points_restorable_and_skips_backups
         backups.back_up_now(item, alice)
 
 
+def hard_delete(vault) -> None:
+    """Soft delete is on by default; these tests delete for good."""
+    Vault.objects.filter(pk=vault.pk).update(soft_delete=Vault.SoftDelete.DISABLED)
+
+
 def test_stop_protection_deleting_data_removes_points_item_and_manifests_then_collects_garbage(item, alice):
+    hard_delete(item.vault)
     point = back_up(item, alice)
     store = engine.Store.open(item.vault.store_path)
     job = run_jobs(manage.stop_protection(item, user=alice, delete_data=True))[0]
@@ -51,6 +57,7 @@ def test_stop_protection_deleting_data_removes_points_item_and_manifests_then_co
 
 
 def test_delete_backup_data_needs_protection_stopped_first(item, alice):
+    hard_delete(item.vault)
     with pytest.raises(Exception, match="only after its protection is stopped"):
         manage.delete_backup_data(item, user=alice)
     back_up(item, alice)
@@ -87,6 +94,7 @@ def test_unregister_is_refused_while_protected_or_holding_data(item, alice):
 
 
 def test_unregister_removes_the_extension_and_the_registration(item, alice):
+    hard_delete(item.vault)
     run_jobs(manage.stop_protection(item, user=alice, delete_data=True))
     vm = item.vm
     vm.backup_extension_installed = True

@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from backup import engine
 from backup.fabric.disks import Disk
@@ -95,6 +96,13 @@ def test_the_life_cycle_of_a_protected_machine(celery_worker, alice, alpha, tmp_
         os.utime(entry.path, (past, past))
     delete = _done(manage.stop_protection(item, user=alice, delete_data=True))
     assert delete.operation == Operation.DELETE_BACKUP_DATA
+    # Soft delete (the vault's default) keeps everything until the purge date; then beat's purge deletes it.
+    item.refresh_from_db()
+    assert item.is_soft_deleted and store.list_manifests()
+    assert not Job.objects.filter(operation=Operation.GARBAGE_COLLECTION, vault_id=vault.pk).exists()
+    ProtectedItem.objects.filter(pk=item.pk).update(purge_at=timezone.now() - timedelta(seconds=1))
+    [purge] = manage.purge_due_items()
+    _done(purge)
     assert not ProtectedItem.objects.filter(pk=item.pk).exists()
     assert not RecoveryPoint.objects.filter(vault=vault).exists() and not store.list_manifests()
     gc_job = _done(Job.objects.get(operation=Operation.GARBAGE_COLLECTION, vault_id=vault.pk))

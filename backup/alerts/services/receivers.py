@@ -1,5 +1,5 @@
 """Where alerts come from: the end of jobs (backup, restore and verify failures and their recovery, deleted
-data) and policy changes that keep less."""
+data), policy changes that keep less, and changes to a vault's safeguards (soft delete, immutability)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from django.dispatch import receiver
 
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.jobs.signals import job_finished
-from backup.vms.models import BackupPolicy, PointAnomaly
+from backup.vaults.safeguards import security_event
+from backup.vms.models import BackupPolicy, PointAnomaly, ProtectedItem
 from backup.vms.services.anomaly import anomaly_decided
+from backup.vms.services.reductions import retention_reductions
 
 from ..models import Kind
 from . import checks
@@ -18,8 +20,6 @@ from .incidents import raise_alert, resolve
 
 FAILURE_KINDS: dict[str, str] = {Operation.BACKUP: Kind.BACKUP_FAILED, Operation.RESTORE: Kind.RESTORE_FAILED,
                  Operation.VERIFY: Kind.VERIFY_FAILED, Operation.DRILL: Kind.DRILL_FAILED}
-RETENTION_FIELDS = (("daily_retention_days", "daily", "days"), ("weekly_retention_weeks", "weekly", "weeks"),
-                    ("monthly_retention_months", "monthly", "months"), ("yearly_retention_years", "yearly", "years"))
 
 
 def job_item_key(job: Job) -> str:
@@ -52,15 +52,27 @@ def _job_finished(sender, job: Job, **kwargs) -> None:
     if job.operation == Operation.BACKUP:
         _raise_for_suspicious_point(job)
     who = job.created_by.get_username() if job.created_by else "the portal"
+    if job.operation == Operation.DELETE_BACKUP_DATA and job.params.get("purge"):
+        return  # the end of a soft delete already alerted on
+    kept = ProtectedItem.objects.filter(pk=job.params.get("protected_item_id"), purge_at__isnull=False).first()
+    soft = f" (soft deleted: restorable with UNDELETE until {kept.purge_at:%Y-%m-%d})" if kept else ""
     if job.operation == Operation.DELETE_BACKUP_DATA:
-        raise_for_job(job, Kind.BACKUP_DATA_DELETED, f"The backup data of '{job.item_name}' was deleted by {who}.")
+        raise_for_job(job, Kind.BACKUP_DATA_DELETED,
+                      f"The backup data of '{job.item_name}' was deleted by {who}{soft}.")
     elif job.operation == Operation.STOP_PROTECTION:
         for cause in (Kind.BACKUP_FAILED, Kind.STALE_PROTECTION):
             resolve(kind=cause, item_key=key, subscription_id=job.subscription_id,
                     resolution="The item's protection was stopped.")
         if job.params.get("delete_data"):
             raise_for_job(job, Kind.STOPPED_DATA_DELETED,
-                          f"The protection of '{job.item_name}' was stopped by {who} and its backup data deleted.")
+                          f"The protection of '{job.item_name}' was stopped by {who} and its backup data "
+                          f"deleted{soft}.")
+
+
+@receiver(security_event)
+def _safeguard_changed(sender, vault, event: str, message: str, **kwargs) -> None:
+    raise_alert(subscription_id=vault.subscription_id, vault_id=vault.pk, kind=event, item_key=f"vault:{vault.pk}",
+                item_name=vault.name, operation="Vault properties", message=message)
 
 
 def _raise_for_suspicious_point(job: Job) -> None:
@@ -83,14 +95,10 @@ def _anomaly_decided(sender, anomaly: PointAnomaly, **kwargs) -> None:
 def _policy_saved(sender, instance: BackupPolicy, **kwargs) -> None:
     if instance.pk is None:
         return
-    old = BackupPolicy.objects.filter(pk=instance.pk).values(*(f for f, _, _ in RETENTION_FIELDS)).first()
+    old = BackupPolicy.objects.filter(pk=instance.pk).first()
     if old is None:
         return
-    less = []
-    for field, label, unit in RETENTION_FIELDS:
-        before, after = old[field], getattr(instance, field)
-        if before and (not after or after < before):
-            less.append(f"{label} {before} {unit} -> {f'{after} {unit}' if after else 'not kept'}")
+    less = retention_reductions(old, instance)
     if not less:
         return
     vault = instance.vault

@@ -145,6 +145,19 @@ def meter_day(day: date, *, now: datetime | None = None, overwrite: bool = False
     return written
 
 
+def meter_item(item_pk: int, *, now: datetime | None = None) -> bool:
+    """Rewrite today's record of one item, so what a backup made is billed (and shown) at once, not at the next
+    hourly run; False when the item is gone."""
+    now = now or timezone.now()
+    item = _items_as_of(now).filter(pk=item_pk).first()
+    if item is None:
+        return False
+    values = usage_values(item, now.date(), SheetBook(), measure_live=True)
+    DailyUsage.objects.update_or_create(day=now.date(), vault_ref=item.vault_id, item_ref=item.registered_item_id,
+                                        defaults=values)
+    return True
+
+
 def meter_usage(now: datetime | None = None) -> int:
     """The hourly metering run: fill yesterday if a run was missed, then (re)record today."""
     now = now or timezone.now()

@@ -26,6 +26,7 @@ class JobFiltersIn(Schema):
     range: str = ""
     start: str = ""
     end: str = ""
+    maintenance: bool = False  # Prune and Garbage Collection jobs too
     page: int | None = None
 
 

@@ -3,7 +3,8 @@ vault's DELETE. Each starts a job (202) or answers 400 with the product's messag
 
     POST   /protected-items/{id}/stop-protection     {delete_data, reason, comment}
     POST   /protected-items/{id}/resume              {policy_id}
-    POST   /protected-items/{id}/delete-backup-data  {reason, comment}
+    POST   /protected-items/{id}/delete-backup-data  {reason, comment}  (soft deleted when the vault says so)
+    POST   /protected-items/{id}/undelete            200 {id, status, status_label}
     POST   /registered-items/{id}/unregister
     DELETE /vaults/{id}                              {reason}  (on the vaults router: see add_vault_operations)
 """
@@ -81,6 +82,23 @@ def delete_backup_data(request, item_id: int, payload: DeleteDataIn):
     except ValidationError as error:
         return refused(error)
     return Status(202, job_out(job))
+
+
+class UndeleteOut(Schema):
+    id: int
+    status: str
+    status_label: str
+
+
+@router.post("/protected-items/{item_id}/undelete", response={200: UndeleteOut, 400: ErrorOut},
+             operation_id="backup_vms_api_manage_undelete")
+def undelete(request, item_id: int):
+    item = get_protected_item_for_user(request.auth, item_id)
+    try:
+        item = manage.undelete(item, user=request.auth)
+    except ValidationError as error:
+        return bad_request(error)
+    return Status(200, {"id": item.pk, "status": item.status, "status_label": item.status_label})
 
 
 @router.post("/registered-items/{item_id}/unregister", response={202: JobOut, 400: ErrorOut},

@@ -5,6 +5,7 @@ from datetime import time
 from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
+from backup import engine
 from backup.guard.api import ApprovalNeededOut, refused
 from backup.tenancy.api_errors import ErrorOut, bad_request
 from backup.vaults.access import get_vault_for_user
@@ -26,6 +27,18 @@ class PolicyIn(Schema):
     weekly_retention_weeks: int | None = None
     monthly_retention_months: int | None = None
     yearly_retention_years: int | None = None
+    # The days the long-term rules keep: weekdays 0 (Monday) to 6 (Sunday); formats "day" or "week";
+    # days of the month 1-28 or "Last"; weeks "First" to "Fourth" or "Last"; months 1-12.
+    weekly_retention_days: list[int] = []
+    monthly_retention_format: str = ""
+    monthly_retention_days_of_month: list[int | str] = []
+    monthly_retention_weeks_of_month: list[str] = []
+    monthly_retention_days_of_week: list[int] = []
+    yearly_retention_format: str = ""
+    yearly_retention_months: list[int | str] = []
+    yearly_retention_days_of_month: list[int | str] = []
+    yearly_retention_weeks_of_month: list[str] = []
+    yearly_retention_days_of_week: list[int] = []
 
 
 class PolicyOut(Schema):
@@ -39,13 +52,27 @@ class PolicyOut(Schema):
     weekly_retention_weeks: int | None
     monthly_retention_months: int | None
     yearly_retention_years: int | None
+    weekly_retention_days: list[int]
+    monthly_retention_format: str
+    monthly_retention_days_of_month: list[int | str]
+    monthly_retention_weeks_of_month: list[str]
+    monthly_retention_days_of_week: list[int]
+    yearly_retention_format: str
+    yearly_retention_months: list[int]
+    yearly_retention_days_of_month: list[int | str]
+    yearly_retention_weeks_of_month: list[str]
+    yearly_retention_days_of_week: list[int]
+    retention: list[str]
     protected_items: int
 
 
 def policy_out(policy: BackupPolicy) -> dict:
     fields = {field: getattr(policy, field) for field in policies.POLICY_FIELDS}
+    for rule in ("monthly", "yearly"):
+        field = f"{rule}_retention_days_of_month"
+        fields[field] = [policies.LAST if day == engine.LAST_DAY else day for day in fields[field]]
     in_use = policy.protected_items.exclude(status="stopped").count()
-    return {"id": policy.pk, **fields, "protected_items": in_use}
+    return {"id": policy.pk, **fields, "retention": policies.describe_retention(policy), "protected_items": in_use}
 
 
 @router.get("/vaults/{vault_id}/policies", response=list[PolicyOut], operation_id="backup_vms_api_list_policies")

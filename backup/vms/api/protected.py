@@ -23,6 +23,8 @@ class ProtectedItemOut(Schema):
     policy_id: int | None
     policy: str | None
     status: str
+    status_label: str
+    purge_at: datetime | None  # soft deleted: purged for good then, unless undeleted
     recovery_points: int
     newest_recovery_point: datetime | None
 
@@ -64,6 +66,7 @@ def list_protected_items(request, vault_id: int):
     return [
         {"id": p.pk, "vm_id": p.vm_id, "name": p.vm_name, "cloud_service": p.cloud_service_name,
          "policy_id": p.policy_id, "policy": p.policy.name if p.policy else None, "status": p.status,
+         "status_label": p.status_label, "purge_at": p.purge_at,
          "recovery_points": p.point_count, "newest_recovery_point": p.newest_point}
         for p in protection.protected_items(vault)
     ]

@@ -7,7 +7,11 @@ class BackupPolicy(models.Model):
     """When a vault backs up its protected machines and how long it keeps their recovery points.
 
     Retention is grandfather-father-son: daily points are kept `daily_retention_days`, and the
-    optional weekly, monthly and yearly rules keep one point per week, month or year for longer.
+    optional weekly, monthly and yearly rules keep the points of some days for longer: the weekly rule
+    those of `weekly_retention_days`, the monthly and yearly rules either day-based (days of the month,
+    0 = the last day) or week-based (First-Fourth or Last of some weekdays), the yearly rule in some
+    months. A rule without days or format (policies made before there were formats) keeps the newest
+    point of each week, month or year.
     The schedule is stored as the user gave it (time of day in `timezone`); its Celery beat entry
     (`periodic_task`) is kept in step by the services whenever the policy changes.
     """
@@ -15,6 +19,10 @@ class BackupPolicy(models.Model):
     class Frequency(models.TextChoices):
         DAILY = "daily", "Daily"
         WEEKLY = "weekly", "Weekly"
+
+    class RetentionFormat(models.TextChoices):
+        DAY_BASED = "day", "Day-based"
+        WEEK_BASED = "week", "Week-based"
 
     vault = models.ForeignKey("vaults.Vault", on_delete=models.CASCADE, related_name="policies")
     name = models.CharField(max_length=150)
@@ -27,6 +35,18 @@ class BackupPolicy(models.Model):
     weekly_retention_weeks = models.PositiveIntegerField(null=True, blank=True)
     monthly_retention_months = models.PositiveIntegerField(null=True, blank=True)
     yearly_retention_years = models.PositiveIntegerField(null=True, blank=True)
+    weekly_retention_days = models.JSONField(default=list, blank=True)
+    monthly_retention_format = models.CharField(max_length=4, choices=RetentionFormat.choices, blank=True,
+                                                default="")
+    monthly_retention_days_of_month = models.JSONField(default=list, blank=True)
+    monthly_retention_weeks_of_month = models.JSONField(default=list, blank=True)
+    monthly_retention_days_of_week = models.JSONField(default=list, blank=True)
+    yearly_retention_format = models.CharField(max_length=4, choices=RetentionFormat.choices, blank=True,
+                                               default="")
+    yearly_retention_months = models.JSONField(default=list, blank=True)
+    yearly_retention_days_of_month = models.JSONField(default=list, blank=True)
+    yearly_retention_weeks_of_month = models.JSONField(default=list, blank=True)
+    yearly_retention_days_of_week = models.JSONField(default=list, blank=True)
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -67,15 +67,29 @@ class ProtectedItem(models.Model):
     last_backup_status = models.CharField(max_length=20, blank=True)
     # Protected-instance size at the last successful backup: the billing base once protection stops.
     protected_instance_bytes = models.BigIntegerField(default=0)
+    # Soft delete: its data was deleted but is kept (restorable after UNDELETE) until purge_at; the status
+    # stays "Protection stopped", so everything that skips stopped items skips these too.
+    soft_deleted_at = models.DateTimeField(null=True, blank=True)
+    purge_at = models.DateTimeField(null=True, blank=True)
 
     objects = VaultScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["vm_name", "cloud_service_name"]
-        indexes = [models.Index(fields=["vault", "status"])]
+        indexes = [models.Index(fields=["vault", "status"]), models.Index(fields=["purge_at"])]
 
     def __str__(self) -> str:
         return f"{self.vm_name} ({self.cloud_service_name})"
+
+    @property
+    def is_soft_deleted(self) -> bool:
+        return self.purge_at is not None
+
+    @property
+    def status_label(self) -> str:
+        if self.purge_at is not None:
+            return f"Soft deleted - purge on {self.purge_at:%Y-%m-%d}"
+        return self.get_status_display()
 
     @property
     def store_item_id(self) -> str:

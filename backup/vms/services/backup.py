@@ -106,7 +106,7 @@ def _start_backup(item: ProtectedItem, *, user=None, scheduled: bool = False) ->
     return jobs.start(
         subscription=item.vault.subscription,
         operation=Operation.BACKUP,
-        subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name),
+        subject=Subject.of_item(item),
         lock_key=locks.protected_item(item.vm_id, item.pk),
         params={"protected_item_id": item.pk},
         user=user,

@@ -17,6 +17,7 @@ from backup.jobs.models import Job
 from backup.vaults.models import Vault
 
 from ..models import ProtectedItem, RecoveryPoint
+from . import discovery
 
 
 def summary(vault: Vault, since: datetime) -> dict:
@@ -28,6 +29,7 @@ def summary(vault: Vault, since: datetime) -> dict:
         logical=Sum("logical_bytes"), stored=Sum("stored_bytes_new"), points=Count("id")
     )
     return {
+        "registered_vms": discovery.registered_items(vault).count(),
         "protected_vms": items["protected"], "stopped_vms": items["stopped"],
         "jobs": Job.objects.counts_since(vault.pk, since),
         "logical_bytes": storage["logical"] or 0, "stored_bytes": storage["stored"] or 0,

@@ -23,6 +23,15 @@ from . import hosts
 
 VAULT_NOT_ACTIVE = "The backup vault is not active yet; wait until it has been created."
 TAKEN_STATUSES = (RegisteredItem.Status.REGISTERING, RegisteredItem.Status.REGISTERED)
+# A failed registration installed nothing: the item counts as not registered everywhere (REGISTER offers it again,
+# discovery forgets it when its machine is gone, it neither counts on the dashboard nor keeps the vault from
+# being deleted), though REGISTERED ITEMS still lists it with its reason.
+NOT_REGISTERED_STATUSES = (RegisteredItem.Status.NOT_REGISTERED, RegisteredItem.Status.FAILED)
+
+
+def registered_items(vault: Vault) -> QuerySet[RegisteredItem]:
+    """The vault's registered items (being registered, registered or being unregistered)."""
+    return vault.registered_items.exclude(status__in=NOT_REGISTERED_STATUSES)
 
 
 def require_active(vault: Vault) -> None:
@@ -61,8 +70,7 @@ def discover(vault: Vault) -> dict:
         for vm in found if vm.pk not in known
     ]
     RegisteredItem.objects.bulk_create(new, ignore_conflicts=True)
-    stale = vault.registered_items.filter(status__in=[RegisteredItem.Status.NOT_REGISTERED,
-                                                      RegisteredItem.Status.FAILED])
+    stale = vault.registered_items.filter(status__in=NOT_REGISTERED_STATUSES)
     removed, _ = stale.exclude(vm_id__in=[vm.pk for vm in found]).delete()
     return {"virtual_machines_found": len(found), "newly_discovered": len(new), "forgotten": removed}
 

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backup import engine
+from backup.notifications.times import moment_text
 from backup.vaults.models import Vault
 
 from ..models import RecoveryPoint
@@ -137,7 +138,7 @@ def check_references(point: RecoveryPoint, store: engine.Store) -> list[str]:
 def damage_message(point: RecoveryPoint, disks: Iterable[str] | None = None) -> str:
     """Why a damaged point cannot be restored, naming the point and its damaged disks."""
     keys = [k for k in point.damaged_disks if disks is None or k in set(disks)]
-    when = timezone.localtime(point.created_at).strftime("%m/%d/%Y %I:%M %p")
+    when = moment_text(point.created_at)
     noun = "disk" if len(keys) == 1 else "disks"
     return (f"The recovery point {point.point_id} of {when} is damaged - its backup data for {noun} "
             f"{', '.join(keys)} is corrupt or missing in the vault, so it cannot be restored. Choose another "

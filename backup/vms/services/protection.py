@@ -22,7 +22,7 @@ from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import BackupPolicy, ProtectedItem, RegisteredItem
-from . import policies
+from . import policies, reductions
 from .discovery import require_active
 
 NOT_REGISTERED = "The virtual machine is no longer registered with this vault."
@@ -35,7 +35,8 @@ def protectable_items(vault: Vault) -> QuerySet[RegisteredItem]:
     """Registered machines of the vault's region that no policy protects: PROTECT's first page."""
     return (vault.registered_items
             .filter(status=RegisteredItem.Status.REGISTERED, vm__isnull=False, vm__cloud_service__region=vault.region)
-            .filter(Q(protected_item__isnull=True) | Q(protected_item__status=ProtectedItem.Status.STOPPED))
+            .filter(Q(protected_item__isnull=True) | Q(protected_item__status=ProtectedItem.Status.STOPPED,
+                                                       protected_item__purge_at__isnull=True))
             .select_related("vm", "vm__cloud_service").order_by("vm_name", "cloud_service_name"))
 
 
@@ -75,8 +76,17 @@ def start_protection(vault: Vault, vm_ids, policy: BackupPolicy | None, user=Non
     if policy is None or policy.vault_id != vault.pk:
         raise ValidationError({"policy_id": "Choose one of this vault's backup policies."})
     items = _chosen_items(vault, vm_ids)
+    _refuse_moves(items, policy)
     with transaction.atomic():
         return [_start_job(vault, item, policy, user) for item in items]
+
+
+def _refuse_moves(items: list[RegisteredItem], policy) -> None:
+    """An immutable vault refuses putting a stopped item's kept points under a policy that keeps less."""
+    for item in items:
+        current = ProtectedItem.objects.filter(registered_item=item).select_related("policy", "vault").first()
+        if current is not None:
+            reductions.refuse_policy_move(current, policy)
 
 
 def protect_with_new_policy(vault: Vault, vm_ids, policy_data: dict, user=None) -> tuple[BackupPolicy, list[Job]]:
@@ -85,6 +95,7 @@ def protect_with_new_policy(vault: Vault, vm_ids, policy_data: dict, user=None) 
     items = _chosen_items(vault, vm_ids)
     with transaction.atomic():
         policy = policies.create_policy(vault, policy_data)
+        _refuse_moves(items, policy)
         return policy, [_start_job(vault, item, policy, user) for item in items]
 
 
@@ -103,7 +114,7 @@ def _reapply_changed_policy(sender, policy: BackupPolicy, user=None, **kwargs) -
 def _start_job(vault: Vault, item: RegisteredItem, policy: BackupPolicy, user, reconfigure: bool = False) -> Job:
     return jobs.start(
         subscription=vault.subscription, operation=Operation.CONFIGURE_PROTECTION,
-        subject=Subject.of_vm(vault.pk, item.vm_id, item.vm_name), lock_key=locks.vm(item.vm_id), user=user,
+        subject=Subject.of_item(item), lock_key=locks.vm(item.vm_id), user=user,
         params={"registered_item_id": item.pk, "policy_id": policy.pk, "policy_name": policy.name,
                 "reconfigure": reconfigure},
     )

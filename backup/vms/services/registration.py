@@ -24,7 +24,7 @@ from backup.vaults.models import Vault
 
 from ..models import RegisteredItem, VirtualMachine
 from . import kvm_registration
-from .discovery import TAKEN_STATUSES, require_active, vms_in_region
+from .discovery import NOT_REGISTERED_STATUSES, TAKEN_STATUSES, require_active, vms_in_region
 
 REGISTERED_ELSEWHERE = "The virtual machine is already registered with another backup vault."
 REGISTERED_ELSEWHERE_ACTION = "Protect it from the vault it is registered with, or unregister it there first."
@@ -35,8 +35,7 @@ VM_NOT_FOUND_ACTION = "Discover the virtual machines again; the machine may have
 def registrable_items(vault: Vault) -> QuerySet[RegisteredItem]:
     """Discovered machines of the vault's region that can be (re-)registered: what REGISTER offers."""
     return (vault.registered_items
-            .filter(status__in=[RegisteredItem.Status.NOT_REGISTERED, RegisteredItem.Status.FAILED],
-                    vm__in=vms_in_region(vault))
+            .filter(status__in=NOT_REGISTERED_STATUSES, vm__in=vms_in_region(vault))
             .select_related("vm", "vm__cloud_service").order_by("vm_name", "cloud_service_name"))
 
 
@@ -74,7 +73,8 @@ def start_registration(vault: Vault, vm_ids, user=None) -> list[Job]:
                 vault=vault, vm=vm, defaults={"vm_name": vm.name, "cloud_service_name": vm.cloud_service.name})
             job = jobs.start(
                 subscription=vault.subscription, operation=Operation.REGISTER,
-                subject=Subject.of_vm(vault.pk, vm.pk, vm.name), lock_key=locks.vm(vm.pk), user=user,
+                subject=Subject.of_vm(vault.pk, vm.pk, vm.name, vm.cloud_service.name), lock_key=locks.vm(vm.pk),
+                user=user,
                 params={"registered_item_id": item.pk, "cloud_service": vm.cloud_service.name},
             )
             if job.status == JobStatus.IN_PROGRESS:

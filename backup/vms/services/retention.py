@@ -11,6 +11,8 @@ intact point is always kept, so damaged newer points never expire the last point
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,18 +26,23 @@ from backup.jobs.models import Job, Operation
 from backup.jobs.registry import handler
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint
-from . import anomaly, integrity
+from . import anomaly, integrity, policies
 from .stores import open_vault_store
 
 
 def retention_for(policy: BackupPolicy) -> engine.RetentionPolicy:
     # An item without a daily rule still keeps the newest point (select_points_to_prune never drops it).
-    return engine.RetentionPolicy(
-        daily_days=policy.daily_retention_days or 0,
-        weekly_weeks=policy.weekly_retention_weeks,
-        monthly_months=policy.monthly_retention_months,
-        yearly_years=policy.yearly_retention_years,
-    )
+    return policies.retention_rules(policy)
+
+
+def policy_now(policy: BackupPolicy, now=None):
+    """Now on the policy's calendar: its rules' days (a Sunday, the last of a month) are the days its
+    schedule runs on, not UTC's."""
+    now = now or timezone.now()
+    try:
+        return now.astimezone(ZoneInfo(policy.timezone))
+    except (ValueError, KeyError):
+        return now
 
 
 def start_prune(item: ProtectedItem, *, user=None, scheduled: bool = False) -> Job | None:
@@ -44,7 +51,7 @@ def start_prune(item: ProtectedItem, *, user=None, scheduled: bool = False) -> J
         return None
     return jobs.start(
         subscription=item.vault.subscription, operation=Operation.PRUNE,
-        subject=Subject.of_vm(item.vault_id, item.vm_id, item.vm_name), lock_key=locks.prune(item.pk),
+        subject=Subject.of_item(item), lock_key=locks.prune(item.pk),
         params={"protected_item_id": item.pk}, user=user, scheduled=scheduled,
     )
 
@@ -56,7 +63,7 @@ def points_to_prune(item: ProtectedItem, now=None) -> list[RecoveryPoint]:
     if item.policy is None or not points:
         return []
     expired = engine.select_points_to_prune(
-        [(p.point_id, p.created_at) for p in points], retention_for(item.policy), now or timezone.now(),
+        [(p.point_id, p.created_at) for p in points], retention_for(item.policy), policy_now(item.policy, now),
         on_demand={p.point_id for p in points if p.on_demand},
         damaged={p.point_id for p in points if p.is_damaged},
     )

@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from ..services import backup, gc
+from ..services import backup, gc, manage
 
-__all__ = ["collect_garbage_all_vaults", "run_scheduled_backups"]
+__all__ = ["collect_garbage_all_vaults", "purge_soft_deleted", "run_scheduled_backups"]
 
 
 @shared_task(name="backup.vms.tasks.run_scheduled_backups")
@@ -15,3 +15,8 @@ def run_scheduled_backups(policy_id: int) -> int:
 @shared_task(name="backup.vms.tasks.collect_garbage_all_vaults")
 def collect_garbage_all_vaults() -> int:
     return len(gc.collect_garbage_all_vaults())
+
+
+@shared_task(name="backup.vms.tasks.purge_soft_deleted")
+def purge_soft_deleted() -> int:
+    return len(manage.purge_due_items())

@@ -85,6 +85,20 @@ def delete_backup_data(request, pk: int):
     return render(request, "vms/partials/delete_backup_data.html", context)
 
 
+@require_http_methods(["POST"])
+@login_required
+def undelete(request, pk: int):
+    """UNDELETE on PROTECTED ITEMS: the ticked soft-deleted items are "Protection stopped" again."""
+    vault = get_vault_for_user(request.user, pk)
+    items = _ticked(vault, request.POST)
+    error = "Select the soft-deleted items to undelete (tick their rows)." if not items else ""
+    if items:
+        error = " ".join(_start_each(items, lambda item: manage.undelete(item, user=request.user)))
+        if not error:
+            return _done(request, reverse("vault-protected", args=[vault.pk]))
+    return render(request, "vms/partials/undelete.html", {"vault": vault, "error": error})
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 def unregister(request, pk: int):

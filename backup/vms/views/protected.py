@@ -14,20 +14,30 @@ from backup.vaults.access import get_vault_for_user
 from ..forms import PolicyForm
 from ..services import policies, protection
 
+# The jobs that change a protected item's row: while one runs the table polls, and draws the end state once more.
+ROW_OPERATIONS = (Operation.CONFIGURE_PROTECTION, Operation.STOP_PROTECTION, Operation.DELETE_BACKUP_DATA,
+                  Operation.BACKUP)
+
 
 @require_GET
 @login_required
 @vary_on_headers("HX-Request")
 def protected_items(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
-    pending = Job.objects.active().filter(vault_id=vault.pk, operation=Operation.CONFIGURE_PROTECTION).count()
-    context = {"vault": vault, "tab": "protected", "section": "recovery", "items": protection.protected_items(vault),
+    in_flight = list(Job.objects.active().filter(vault_id=vault.pk, operation__in=ROW_OPERATIONS)
+                     .only("item_id", "operation", "status", "progress_percent"))
+    pending = sum(job.operation == Operation.CONFIGURE_PROTECTION for job in in_flight)
+    items = list(protection.protected_items(vault))
+    by_vm = {job.item_id: job for job in in_flight if job.operation != Operation.CONFIGURE_PROTECTION}
+    for item in items:
+        item.running_job = by_vm.get(item.vm_id)
+    context = {"vault": vault, "tab": "protected", "section": "recovery", "items": items,
                "protectable_count": protection.protectable_items(vault).count(), "pending_jobs": pending,
-               "polling": bool(pending)}
+               "polling": bool(in_flight)}
     if not request.htmx:
         return render(request, "vms/protected_list.html", context)
     response = render(request, "vms/partials/protected_table.html", context)
-    if not pending:
+    if not in_flight:
         response.status_code = HttpResponseStopPolling.status_code
     return response
 

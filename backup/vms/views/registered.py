@@ -2,7 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,6 +14,9 @@ from backup.vaults.access import get_vault_for_user
 
 from ..models import RegisteredItem
 from ..services import discovery, registration
+
+# A row polls while its item's job runs, and follows it to its end.
+IN_FLIGHT = (RegisteredItem.Status.REGISTERING, RegisteredItem.Status.UNREGISTERING)
 
 
 def _discovery_context(vault) -> dict:
@@ -38,11 +41,11 @@ def registered_items(request, pk: int):
 @login_required
 def registered_row(request, pk: int, item_pk: int):
     vault = get_vault_for_user(request.user, pk)
-    item = vault.registered_items.filter(pk=item_pk).first()
-    if item is None:
-        raise Http404("No such item.")
+    item = vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED).filter(pk=item_pk).first()
+    if item is None:  # unregistered: its row leaves the list
+        return HttpResponse(status=HttpResponseStopPolling.status_code)
     response = render(request, "vms/partials/registered_row.html", {"vault": vault, "item": item})
-    if item.status != RegisteredItem.Status.REGISTERING:
+    if item.status not in IN_FLIGHT:
         response.status_code = HttpResponseStopPolling.status_code
     return response
 

@@ -3,6 +3,9 @@
     manage.py backup --user alice vault list
     manage.py backup --user alice backup-now --item 12 --wait
     manage.py backup --user alice job wait 345 --json
+    manage.py backup --user alice discover --vault Payroll --wait
+    manage.py backup --user alice register --vault Payroll web01 app-svc/web02 --wait
+    manage.py backup --user alice protect --vault Payroll --policy DefaultPolicy web01 --wait
     manage.py backup --user alice host add kvm1 --uri qemu:///system --region "West US" --pool default
 
 Tables by default, --json for scripts (the API's shapes). Exit codes: 0 done, 1 the job or the request
@@ -14,7 +17,9 @@ import argparse
 from django.core.management.base import BaseCommand
 
 from backup.jobs.models import JobStatus, Operation
-from portal.cli import actions, approvals, resolve
+from backup.vaults.models import Vault
+from backup.vms.models import RegisteredItem
+from portal.cli import actions, approvals, policy, resolve, safeguards
 from portal.cli.output import to_json
 
 
@@ -34,7 +39,8 @@ def _wait_options(parser) -> None:
 
 
 class Command(BaseCommand):
-    help = "Operate the backup portal from a shell: vault, item, point, backup-now, job, restore, verify, gc, host."
+    help = ("Operate the backup portal from a shell: vault, discover, register, protect, policy, item, point, "
+            "backup-now, job, restore, verify, gc, host.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", default=False, help="print JSON for scripts")
@@ -55,10 +61,35 @@ class Command(BaseCommand):
         p.add_argument("--subscription", help="id or name (default: your only subscription)")
         p = sub(vault, "show", actions.vault_show, "Show a vault with its item counts and storage used.")
         p.add_argument("vault", help="id or name")
+        p = sub(vault, "soft-delete", safeguards.vault_soft_delete, "Set a vault's soft delete (state, days).")
+        p.add_argument("vault", help="id or name")
+        p.add_argument("--state", choices=Vault.SoftDelete.values)
+        p.add_argument("--days", type=int, help="days soft-deleted data is kept (14-180)")
+        p = sub(vault, "immutability", safeguards.vault_immutability, "Set a vault's immutability (Locked is final).")
+        p.add_argument("vault", help="id or name")
+        p.add_argument("--state", required=True, choices=Vault.Immutability.values)
 
-        item = commands.add_parser("item", help="protected items").add_subparsers(dest="item_command", required=True)
+        vms_help = "virtual machine: id, name, or CLOUD_SERVICE/NAME when two share a name"
+        p = sub(commands, "discover", actions.discover, "Discover the virtual machines a vault can register.")
+        p.add_argument("--vault", required=True, help="id or name")
+        _wait_options(p)
+        p = sub(commands, "register", actions.register, "Register virtual machines with a vault (one job each).")
+        p.add_argument("--vault", required=True, help="id or name")
+        p.add_argument("vms", nargs="+", metavar="VM", help=vms_help)
+        _wait_options(p)
+        p = sub(commands, "protect", actions.protect, "Protect registered virtual machines under a backup policy.")
+        p.add_argument("--vault", required=True, help="id or name")
+        p.add_argument("--policy", required=True, help="the vault's backup policy: id or name (see: policy list)")
+        p.add_argument("vms", nargs="+", metavar="VM", help=vms_help)
+        _wait_options(p)
+
+        item = commands.add_parser("item", help="protected and registered items").add_subparsers(
+            dest="item_command", required=True)
         p = sub(item, "list", actions.item_list, "List a vault's protected items.")
         p.add_argument("--vault", required=True, help="id or name")
+        p = sub(item, "registered", actions.registered_list, "List a vault's registered (and discovered) items.")
+        p.add_argument("--vault", required=True, help="id or name")
+        p.add_argument("--status", choices=RegisteredItem.Status.values)
 
         point = commands.add_parser("point", help="recovery points").add_subparsers(dest="point_command",
                                                                                      required=True)
@@ -88,7 +119,7 @@ class Command(BaseCommand):
         _wait_options(p)
 
         p = sub(commands, "restore", actions.restore, "Restore a virtual machine from a recovery point.")
-        p.add_argument("--point", required=True, help="recovery point id (see: point list)")
+        p.add_argument("--point", required=True, help="recovery point: id or name (see: point list)")
         p.add_argument("--vm-name", dest="vm_name")
         p.add_argument("--cloud-service", dest="cloud_service")
         p.add_argument("--storage-account", dest="storage_account")
@@ -132,10 +163,14 @@ class Command(BaseCommand):
             p.add_argument("anomaly", help="its id (see: suspicious list)")
             p.add_argument("--reason", required=True, help="why (kept in the audit log)")
 
+        p = sub(commands, "undelete", safeguards.undelete, "Undelete a soft-deleted item (back to Protection stopped).")
+        p.add_argument("--item", required=True, help="protected item id, or VM name with --vault")
+        p.add_argument("--vault", help="id or name")
+
         p = sub(commands, "verify", actions.verify, "Verify the backup data of a vault or of a recovery point.")
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--vault", help="id or name")
-        group.add_argument("--point", help="recovery point id")
+        group.add_argument("--point", help="recovery point: id or name (see: point list)")
         p.add_argument("--due", choices=["new", "old"],
                        help="with --vault: only the points the daily (new) or weekly (old) verification would check")
         _wait_options(p)
@@ -152,6 +187,8 @@ class Command(BaseCommand):
                 ("sync", actions.host_sync, "List a host's domains again now (as Discover and the scheduler do)."),
                 ("remove", actions.host_remove, "Remove a host and its machines (refused while any is protected).")):
             sub(host, name, handler, text).add_argument("host", help="host name or id")
+
+        policy.add_commands(commands, sub)
 
         p = sub(commands, "gc", actions.gc, "Run garbage collection on a vault's store now.")
         p.add_argument("--vault", required=True, help="id or name")

@@ -11,7 +11,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from backup import engine
 from backup.fabric import layout
@@ -25,6 +24,7 @@ from backup.jobs.models import Job, JobStatus, Operation
 from backup.jobs.registry import handler
 from backup.notifications.models import Notification
 from backup.notifications.services import notify
+from backup.notifications.times import moment_text
 
 from ...models import CloudService, RecoveryPoint, VirtualDisk, VirtualMachine
 from .. import integrity
@@ -59,14 +59,15 @@ def start_restore(point: RecoveryPoint, request: RestoreRequest | None = None, *
         job = jobs.start(
             subscription=vault.subscription, operation=Operation.RESTORE,
             subject=Subject.of_vm(vault.pk, point.protected_item.vm_id if point.protected_item else None,
-                                  point.vm_name),
+                                  point.vm_name,
+                                  point.protected_item.cloud_service_name if point.protected_item else ""),
             lock_key=lock_key(target), params=target.params(), user=user,
             busy_message=("Command execution failed - Another restore to this virtual machine name and cloud "
                           "service is in progress. Please wait until it has completed, or choose another name."),
         )
         if job.status == JobStatus.IN_PROGRESS and user is not None and user.is_authenticated:
-            notify(user, "Restore job created", message=f"Restoring '{point.vm_name}' from the recovery point of "
-                   f"{timezone.localtime(point.created_at):%m/%d/%Y %I:%M %p}.", level=Notification.Level.PROGRESS,
+            notify(user, "Restore job created", message=f"Restoring '{job.item_label}' from the recovery point of "
+                   f"{moment_text(point.created_at)}.", level=Notification.Level.PROGRESS,
                    key=f"job-{job.pk}", subscription=vault.subscription,
                    link_url=reverse("job-detail", args=[job.pk]), link_label="VIEW JOB")
     return job

@@ -131,11 +131,17 @@ class RestoreRequest:
                    start_vm=bool(params.get("start_vm")))
 
 
+SOFT_DELETED = ("The backup data of '{name}' is soft deleted - UNDELETE the item on the PROTECTED ITEMS tab, then "
+                "restore from its recovery points.")
+
+
 def validate_restore(point: RecoveryPoint, request: RestoreRequest | None = None, **fields) -> RestoreTarget:
     """Check a restore request (a RestoreRequest, or its fields as keywords); ValidationError with one message
     per field otherwise."""
     request = request or RestoreRequest(**fields)
     vault = point.vault
+    if point.protected_item is not None and point.protected_item.is_soft_deleted:
+        raise ValidationError({"point_id": SOFT_DELETED.format(name=point.protected_item.vm_name)})
     errors: dict[str, str] = {}
     source = source_vm(point)
     if is_multi_dc_controller(source) and not request.disks_only:

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('vaults', '0002_queue_stuck_vault_creations'),
-        ('vms', '0004_kvm_hosts'),
+        ('vms', '0006_soft_delete_immutability'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('vms', '0005_point_anomaly'),
+        ('vms', '0007_point_anomaly'),
     ]
 
     operations = [
