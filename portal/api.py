@@ -8,6 +8,7 @@ from ninja import NinjaAPI
 from backup.alerts.api import router as alerts_router
 from backup.billing.api import router as billing_router
 from backup.drills.api import router as drills_router
+from backup.guard.api import router as guard_router
 from backup.jobs.api import router as jobs_router
 from backup.jobs.errors import INTERNAL_ERROR
 from backup.notifications.api import router as notifications_router
@@ -29,6 +30,7 @@ api.add_router("", notifications_router)
 api.add_router("", billing_router)
 api.add_router("", alerts_router)
 api.add_router("", drills_router)
+api.add_router("", guard_router)
 
 
 @api.exception_handler(Exception)

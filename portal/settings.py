@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "backup.notifications",
     "backup.jobs",
     "backup.vaults",
+    "backup.guard",
     "backup.vms",
     "backup.billing",
     "backup.drills",
@@ -284,6 +285,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "backup-portal@localho
 PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Stale protection: an item is stale once its newest point is older than its policy's interval plus this grace.
 ALERTS_STALE_GRACE_S = envint("ALERTS_STALE_GRACE_S", 3600)
+# An approved request of a resource guard runs its operation once within this many seconds of the approval.
+GUARD_APPROVAL_LIFETIME_S = envint("GUARD_APPROVAL_LIFETIME_S", 3600)
 # How often beat evaluates stale protection, damaged points and vault storage, and sends due deliveries.
 ALERTS_CHECK_EVERY_S = float(os.environ.get("ALERTS_CHECK_EVERY_S") or 30)
 ALERTS_DELIVER_EVERY_S = float(os.environ.get("ALERTS_DELIVER_EVERY_S") or 15)

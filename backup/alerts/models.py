@@ -22,6 +22,7 @@ class Kind(models.TextChoices):
     STOPPED_DATA_DELETED = "protection_stopped_data_deleted", "Protection stopped with data deleted"
     RETENTION_REDUCED = "retention_reduced", "Policy changed to keep less"
     DRILL_FAILED = "drill_failed", "Restore drill failure"
+    SUSPICIOUS_BACKUP = "suspicious_backup", "Suspicious backup (mass change of incompressible data)"
     SOFT_DELETE_DISABLED = "soft_delete_disabled", "Soft delete turned off"
     SOFT_DELETE_CHANGED = "soft_delete_changed", "Soft delete settings changed"
     IMMUTABILITY_CHANGED = "immutability_changed", "Vault immutability changed"
@@ -29,14 +30,15 @@ class Kind(models.TextChoices):
 
 # Security events: delivered by every rule of the subscription whatever its filters, never auto-resolved.
 SECURITY_KINDS: frozenset[str] = frozenset(
-    {Kind.BACKUP_DATA_DELETED, Kind.STOPPED_DATA_DELETED, Kind.RETENTION_REDUCED, Kind.SOFT_DELETE_DISABLED,
-     Kind.SOFT_DELETE_CHANGED, Kind.IMMUTABILITY_CHANGED})
+    {Kind.BACKUP_DATA_DELETED, Kind.STOPPED_DATA_DELETED, Kind.RETENTION_REDUCED, Kind.SUSPICIOUS_BACKUP,
+     Kind.SOFT_DELETE_DISABLED, Kind.SOFT_DELETE_CHANGED, Kind.IMMUTABILITY_CHANGED})
 SEVERITY_OF: dict[str, str] = {
     Kind.BACKUP_FAILED: Severity.CRITICAL, Kind.RESTORE_FAILED: Severity.CRITICAL,
     Kind.VERIFY_FAILED: Severity.CRITICAL, Kind.STALE_PROTECTION: Severity.CRITICAL,
     Kind.DAMAGED_POINT: Severity.CRITICAL, Kind.STORAGE_NEARLY_FULL: Severity.WARNING,
     Kind.BACKUP_DATA_DELETED: Severity.CRITICAL, Kind.STOPPED_DATA_DELETED: Severity.CRITICAL,
     Kind.RETENTION_REDUCED: Severity.WARNING, Kind.DRILL_FAILED: Severity.CRITICAL,
+    Kind.SUSPICIOUS_BACKUP: Severity.CRITICAL,
     Kind.SOFT_DELETE_DISABLED: Severity.CRITICAL, Kind.SOFT_DELETE_CHANGED: Severity.WARNING,
     Kind.IMMUTABILITY_CHANGED: Severity.WARNING,
 }

@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
 from .models import ApiToken, Membership, Subscription
+from .services import revoke_token
 
 
 class MembershipInline(admin.TabularInline):
@@ -37,4 +39,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
     search_fields = ("prefix", "user__username", "name")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-    readonly_fields = ("prefix", "token_hash", "created_at", "last_used_at")
+    # Revoked only by the action, through the service: revoking someone else's token may need an approval.
+    readonly_fields = ("prefix", "token_hash", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request, queryset) -> None:
+        for token in queryset.select_related("user"):
+            try:
+                revoke_token(token.user, token.prefix, by=request.user)
+            except ValidationError as error:
+                self.message_user(request, f"{token}: {' '.join(error.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{token} revoked.", messages.SUCCESS)

@@ -2,9 +2,13 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth.models import User
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .models import ApiToken, hash_token
+
+# Sent before another user's token is revoked (owner, prefix, by, approval); a receiver refuses by raising.
+token_revoking = Signal()
 
 
 class TokenExpired(Exception):
@@ -38,5 +42,11 @@ def user_for_token(raw: str):
     return token.user
 
 
-def revoke_token(user: User, prefix: str) -> int:
-    return ApiToken.objects.active().filter(user=user, prefix=prefix).update(revoked_at=timezone.now())
+def revoke_token(user: User, prefix: str, *, by: User | None = None, approval: int | str | None = None) -> int:
+    """Revoke `user`'s active tokens starting with `prefix`. Revoking someone else's (`by` another user, or
+    an operator who does not say who they are) is first put to the receivers of `token_revoking`, which may
+    refuse it (a resource guard's approval)."""
+    tokens = ApiToken.objects.active().filter(user=user, prefix=prefix)
+    if (by is None or by.pk != user.pk) and tokens.exists():
+        token_revoking.send(sender=ApiToken, owner=user, prefix=prefix, by=by, approval=approval)
+    return tokens.update(revoked_at=timezone.now())

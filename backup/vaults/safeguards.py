@@ -9,6 +9,11 @@ that permanent. The operations that would (deleting unexpired backup data, a pol
 an item to a policy that keeps less, shortening the soft-delete period) call `refuse_reduction` first.
 Disabling immutability is a critical operation (`set_immutability` to Disabled); Locked never goes back.
 
+Both critical operations are first put to the receivers of `critical_change` (vault, operation, user,
+approval), which may refuse them by raising: the resource guard (backup.guard, an app above this one) asks
+for an approved request there, so the portal, the API, the CLI and the admin all need one when it protects
+the operation, and nothing changes when no guard does.
+
 Every change here is a security event (`security_event`: the alerts app raises it, whatever the rules say).
 """
 
@@ -26,6 +31,11 @@ MIN_DAYS, MAX_DAYS = 14, 180
 # Sent with vault, user, event (a key of EVENTS) and message, after the change is committed.
 security_event = Signal()
 EVENTS = ("soft_delete_disabled", "soft_delete_changed", "immutability_changed")
+# Sent with vault, operation (one of CRITICAL), user and approval before a critical change; a receiver
+# refuses it by raising (backup.guard.receivers: the resource guard's approval).
+critical_change = Signal()
+DISABLE_SOFT_DELETE, DISABLE_IMMUTABILITY = "disable_soft_delete", "disable_immutability"
+CRITICAL = (DISABLE_SOFT_DELETE, DISABLE_IMMUTABILITY)
 
 BAD_DAYS = f"The soft delete retention period must be a whole number of days from {MIN_DAYS} to {MAX_DAYS}."
 ALWAYS_ON = ("Soft delete of the vault '{vault}' is always on - It was made irreversible and can no longer be "
@@ -81,20 +91,23 @@ def _who(user) -> str:
     return user.get_username() if user is not None else "the portal"
 
 
-def disable_soft_delete(vault: Vault, user=None) -> Vault:
-    """Turn soft delete off: data deleted from now on is deleted at once. A critical operation."""
+def disable_soft_delete(vault: Vault, user=None, approval: int | str | None = None) -> Vault:
+    """Turn soft delete off: data deleted from now on is deleted at once. A critical operation (a resource
+    guard may need an approved request: `approval` names it, else the user's approved one is used)."""
     vault = Vault.objects.get(pk=vault.pk)
     if vault.soft_delete == Vault.SoftDelete.ALWAYS_ON:
         raise Refused(ALWAYS_ON.format(vault=vault.name), code="SoftDeleteAlwaysOn")
     if vault.soft_delete == Vault.SoftDelete.DISABLED:
         return vault
     refuse_reduction(vault, "Turning soft delete off")
+    critical_change.send(sender=Vault, vault=vault, operation=DISABLE_SOFT_DELETE, user=user, approval=approval)
     return _save(vault, user, "soft_delete_disabled",
                  f"Soft delete of the vault '{vault.name}' was turned off by {_who(user)}.",
                  soft_delete=Vault.SoftDelete.DISABLED)
 
 
-def configure_soft_delete(vault: Vault, *, state: str | None = None, days=None, user=None) -> Vault:
+def configure_soft_delete(vault: Vault, *, state: str | None = None, days=None, user=None,
+                          approval: int | str | None = None) -> Vault:
     """The vault's soft-delete settings: state Enabled / Disabled / Always on, and the period in days.
     Turning it off goes through disable_soft_delete; a shorter period is a reduction (refused when immutable)."""
     vault = Vault.objects.get(pk=vault.pk)
@@ -109,7 +122,7 @@ def configure_soft_delete(vault: Vault, *, state: str | None = None, days=None, 
         if new_days != vault.soft_delete_days:
             vault = _save(vault, user, "soft_delete_changed", f"Soft delete period of '{vault.name}' set to "
                           f"{new_days} days by {_who(user)}.", soft_delete_days=new_days)
-        return disable_soft_delete(vault, user)
+        return disable_soft_delete(vault, user, approval)
     if state == vault.soft_delete and new_days == vault.soft_delete_days:
         return vault
     label = Vault.SoftDelete(state).label.lower()
@@ -118,8 +131,9 @@ def configure_soft_delete(vault: Vault, *, state: str | None = None, days=None, 
                  soft_delete=state, soft_delete_days=new_days)
 
 
-def set_immutability(vault: Vault, state: str, user=None) -> Vault:
-    """Disabled <-> Enabled -> Locked. Disabling is a critical operation; Locked is final."""
+def set_immutability(vault: Vault, state: str, user=None, approval: int | str | None = None) -> Vault:
+    """Disabled <-> Enabled -> Locked. Disabling is a critical operation (a resource guard may need an
+    approved request, as for disable_soft_delete); Locked is final."""
     vault = Vault.objects.get(pk=vault.pk)
     state = _choice(state, Vault.Immutability, "immutability")
     if state == vault.immutability:
@@ -128,6 +142,8 @@ def set_immutability(vault: Vault, state: str, user=None) -> Vault:
         raise Refused(LOCKED_FOR_GOOD.format(vault=vault.name), code="VaultImmutabilityLocked")
     if state == Vault.Immutability.LOCKED and vault.immutability != Vault.Immutability.ENABLED:
         raise Refused(LOCK_NEEDS_ENABLED.format(vault=vault.name), field="immutability", code="BadValue")
+    if state == Vault.Immutability.DISABLED:
+        critical_change.send(sender=Vault, vault=vault, operation=DISABLE_IMMUTABILITY, user=user, approval=approval)
     label = Vault.Immutability(state).label.lower()
     return _save(vault, user, "immutability_changed",
                  f"Immutability of the vault '{vault.name}' set to {label} by {_who(user)}.", immutability=state)

@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from backup.jobs.admin import OperateActionsMixin, ReadOnlyAdminMixin
 
@@ -51,9 +53,31 @@ class VirtualMachineAdmin(admin.ModelAdmin):
     inlines = [VirtualDiskInline]
 
 
+class BackupPolicyAdminForm(PolicyAdminForm):
+    """A change that keeps less is refused on an immutable vault (PolicyAdminForm), and goes through the
+    resource guard, like the portal's and the API's."""
+
+    user = None
+
+    def clean(self):
+        cleaned = super().clean()  # an immutable vault refuses first
+        if self.instance.pk is not None and not self.errors:
+            try:
+                policies.require_approval_to_keep_less(BackupPolicy.objects.get(pk=self.instance.pk), cleaned,
+                                                       self.user)
+            except ValidationError as error:
+                raise forms.ValidationError(error.messages) from None
+        return cleaned
+
+
 @admin.register(BackupPolicy)
 class BackupPolicyAdmin(admin.ModelAdmin):
-    form = PolicyAdminForm
+    form = BackupPolicyAdminForm
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
+
     list_display = ["name", "vault", "frequency", "time_of_day", "timezone", "retention"]
     list_filter = ["frequency"]
     search_fields = ["name", "vault__name"]

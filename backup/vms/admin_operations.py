@@ -6,13 +6,14 @@ verify and garbage-collection actions are added here by registering an extended 
 """
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from backup.jobs.admin import OperateActionsMixin, report_started
 from backup.jobs.errors import Refused
 from backup.vaults.admin import VaultAdmin
 from backup.vaults.models import Vault
 
-from .services import backup, operations
+from .services import backup, manage, operations
 
 
 def _start_each(objects, start) -> tuple[list, list[str]]:
@@ -22,6 +23,9 @@ def _start_each(objects, start) -> tuple[list, list[str]]:
             job = start(obj)
         except Refused as refusal:
             refused.append(f"{obj}: {refusal.message}")
+            continue
+        except ValidationError as error:
+            refused.append(f"{obj}: {' '.join(error.messages)}")
             continue
         if job.is_active:
             started.append(job)
@@ -46,7 +50,15 @@ def verify_points(modeladmin, request, queryset) -> None:
 
 
 class VaultOperationsAdmin(OperateActionsMixin, VaultAdmin):
-    actions = ["verify_vaults", "verify_new_points", "reverify_old_points", "collect_garbage"]
+    # Deleting goes through the portal's services (a resource guard may need an approval; the requester's
+    # approved request is used): this action, and the delete pages of admin_safeguards.SafeguardedVaultAdmin.
+    actions = ["verify_vaults", "verify_new_points", "reverify_old_points", "collect_garbage", "delete_vaults"]
+
+    @admin.action(description="Delete the selected vaults (a Delete Vault job each)", permissions=["operate"])
+    def delete_vaults(self, request, queryset) -> None:
+        vaults = queryset.select_related("subscription")
+        started, refused = _start_each(vaults, lambda v: manage.start_delete_vault(v, user=request.user))
+        report_started(self, request, started, refused, "Delete vault")
 
     @admin.action(description="Verify the backup data of the selected vaults", permissions=["operate"])
     def verify_vaults(self, request, queryset) -> None:

@@ -357,7 +357,8 @@ def stop_protection(user, options, stderr):
     item = resolve.protected_item(user, options["item"], options.get("vault"))
     try:
         job = manage.stop_protection(item, user=user, delete_data=options.get("delete_data", False),
-                                     reason=options.get("reason") or "", comment=options.get("comment") or "")
+                                     reason=options.get("reason") or "", comment=options.get("comment") or "",
+                                     approval=options.get("approval"))
     except Refused as refusal:
         raise _refused(refusal) from None
     except ValidationError as error:

@@ -5,11 +5,13 @@ Every name carries MARKER, so a page or API answer that leaks any of it to anoth
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from backup.guard.models import ApprovalRequest, ResourceGuard
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.notifications.models import Notification
-from backup.vms.models import RecoveryPoint
+from backup.vms.models import PointAnomaly, RecoveryPoint
 from tests.factories import make_policy, make_vault, make_vm, protect
 
 MARKER = "alphasecret"
@@ -26,6 +28,8 @@ class World:
     point: object
     job: object
     notification: object
+    anomaly: object = None
+    approval: object = None
 
     def ids(self) -> dict[str, int | str]:
         """Which object a URL or API parameter names, by the parameter's name or the path segment before it."""
@@ -43,6 +47,7 @@ class World:
             "subscriptions": self.subscription.pk, "subscription": self.subscription.pk,
             "subscription_id": self.subscription.pk,
             "month": timezone.now().strftime("%Y-%m"),
+            "anomaly_id": self.anomaly.pk, "request_id": self.approval.pk,
         }
 
     def snapshot(self) -> dict:
@@ -76,4 +81,14 @@ def build_world(alpha, alice) -> World:
                              cancellable=True, created_by=alice)
     notification = Notification.objects.create(user=alice, subscription=alpha, title=f"{MARKER} job completed",
                                                key=f"job-{job.pk}", link_url=f"/jobs/{job.pk}/")
-    return World(alpha, vault, vm, protected.registered_item, protected, policy, point, job, notification)
+    anomaly = PointAnomaly.objects.create(point=point, vault=vault, protected_item=protected, vm_name=vm.name,
+                                          changed_share=0.9, new_data_ratio=1.0, usual_changed_share=0.05,
+                                          usual_new_data_ratio=0.3)
+    # A guard that protects nothing, so that its request has an id to try while every operation runs as before.
+    security = Group.objects.create(name=f"{MARKER}-security")
+    guard = ResourceGuard.objects.create(subscription=alpha, name=f"{MARKER}-guard", security_group=security,
+                                         operations=[])
+    approval = ApprovalRequest.objects.create(guard=guard, operation="delete_vault", target=f"vault:{vault.pk}",
+                                              target_name=f"{MARKER}-vault", requested_by=alice)
+    return World(alpha, vault, vm, protected.registered_item, protected, policy, point, job, notification, anomaly,
+                 approval)

@@ -10,7 +10,8 @@ from django.dispatch import receiver
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.jobs.signals import job_finished
 from backup.vaults.safeguards import security_event
-from backup.vms.models import BackupPolicy, ProtectedItem
+from backup.vms.models import BackupPolicy, PointAnomaly, ProtectedItem
+from backup.vms.services.anomaly import anomaly_decided
 from backup.vms.services.reductions import retention_reductions
 
 from ..models import Kind
@@ -48,6 +49,8 @@ def _job_finished(sender, job: Job, **kwargs) -> None:
         checks.check_damage(job.vault_id)
     if job.status != JobStatus.COMPLETED:
         return
+    if job.operation == Operation.BACKUP:
+        _raise_for_suspicious_point(job)
     who = job.created_by.get_username() if job.created_by else "the portal"
     if job.operation == Operation.DELETE_BACKUP_DATA and job.params.get("purge"):
         return  # the end of a soft delete already alerted on
@@ -70,6 +73,22 @@ def _job_finished(sender, job: Job, **kwargs) -> None:
 def _safeguard_changed(sender, vault, event: str, message: str, **kwargs) -> None:
     raise_alert(subscription_id=vault.subscription_id, vault_id=vault.pk, kind=event, item_key=f"vault:{vault.pk}",
                 item_name=vault.name, operation="Vault properties", message=message)
+
+
+def _raise_for_suspicious_point(job: Job) -> None:
+    found = PointAnomaly.objects.filter(point__job_id=job.pk, state=PointAnomaly.State.SUSPICIOUS).first()
+    if found is not None:
+        raise_alert(subscription_id=job.subscription_id, vault_id=job.vault_id, kind=Kind.SUSPICIOUS_BACKUP,
+                    item_key=f"recovery-point:{found.point_id}", item_name=found.vm_name,
+                    operation=job.get_operation_display(), job_id=job.pk,
+                    message=f"{found.summary}. The point is marked suspicious and no older point of the item is "
+                            "pruned until the security role confirms or dismisses it.")
+
+
+@receiver(anomaly_decided)
+def _anomaly_decided(sender, anomaly: PointAnomaly, **kwargs) -> None:
+    resolve(kind=Kind.SUSPICIOUS_BACKUP, item_key=f"recovery-point:{anomaly.point_id}",
+            resolution=f"{anomaly.get_state_display()} by {anomaly.decided_by}: {anomaly.decision_reason}")
 
 
 @receiver(pre_save, sender=BackupPolicy)

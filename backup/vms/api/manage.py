@@ -12,6 +12,7 @@ vault's DELETE. Each starts a job (202) or answers 400 with the product's messag
 from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
+from backup.guard.api import ApprovalNeededOut, refused
 from backup.jobs.api import JobOut, job_out
 from backup.tenancy.api_errors import ErrorOut, bad_request
 from backup.vaults.access import get_vault_for_user
@@ -26,6 +27,7 @@ class StopProtectionIn(Schema):
     delete_data: bool = False
     reason: str = ""
     comment: str = ""
+    approval_request: int | None = None  # an approved request of the resource guard, where one is needed
 
 
 class ResumeIn(Schema):
@@ -35,21 +37,25 @@ class ResumeIn(Schema):
 class DeleteDataIn(Schema):
     reason: str = ""
     comment: str = ""
+    approval_request: int | None = None
 
 
 class DeleteVaultIn(Schema):
     reason: str = ""
+    approval_request: int | None = None
 
 
-@router.post("/protected-items/{item_id}/stop-protection", response={202: JobOut, 400: ErrorOut},
+@router.post("/protected-items/{item_id}/stop-protection",
+             response={202: JobOut, 400: ErrorOut, 403: ApprovalNeededOut},
              operation_id="backup_vms_api_manage_stop_protection")
 def stop_protection(request, item_id: int, payload: StopProtectionIn):
     item = get_protected_item_for_user(request.auth, item_id)
     try:
         job = manage.stop_protection(item, user=request.auth, delete_data=payload.delete_data,
-                                     reason=payload.reason, comment=payload.comment)
+                                     reason=payload.reason, comment=payload.comment,
+                                     approval=payload.approval_request)
     except ValidationError as error:
-        return bad_request(error)
+        return refused(error)
     return Status(202, job_out(job))
 
 
@@ -65,14 +71,16 @@ def resume_protection(request, item_id: int, payload: ResumeIn):
     return Status(202, job_out(job))
 
 
-@router.post("/protected-items/{item_id}/delete-backup-data", response={202: JobOut, 400: ErrorOut},
+@router.post("/protected-items/{item_id}/delete-backup-data",
+             response={202: JobOut, 400: ErrorOut, 403: ApprovalNeededOut},
              operation_id="backup_vms_api_manage_delete_backup_data")
 def delete_backup_data(request, item_id: int, payload: DeleteDataIn):
     item = get_protected_item_for_user(request.auth, item_id)
     try:
-        job = manage.delete_backup_data(item, user=request.auth, reason=payload.reason, comment=payload.comment)
+        job = manage.delete_backup_data(item, user=request.auth, reason=payload.reason, comment=payload.comment,
+                                        approval=payload.approval_request)
     except ValidationError as error:
-        return bad_request(error)
+        return refused(error)
     return Status(202, job_out(job))
 
 
@@ -107,9 +115,10 @@ def unregister(request, item_id: int):
 def delete_vault(request, vault_id: int, payload: DeleteVaultIn | None = None):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
-        job = manage.start_delete_vault(vault, user=request.auth, reason=payload.reason if payload else "")
+        job = manage.start_delete_vault(vault, user=request.auth, reason=payload.reason if payload else "",
+                                        approval=payload.approval_request if payload else None)
     except ValidationError as error:
-        return bad_request(error)
+        return refused(error)
     return Status(202, job_out(job))
 
 
@@ -121,5 +130,5 @@ def add_vault_operations(vaults_router: Router) -> None:
     router. Its work is the vms app's, though: only vms knows what a vault still holds, and the vaults app may
     not import vms. The project, which may import both, joins them."""
     vaults_router.add_api_operation("/vaults/{vault_id}", ["DELETE"], delete_vault,
-                                    response={202: JobOut, 400: ErrorOut}, tags=["vaults"],
+                                    response={202: JobOut, 400: ErrorOut, 403: ApprovalNeededOut}, tags=["vaults"],
                                     operation_id="backup_vms_api_manage_delete_vault")

@@ -7,7 +7,7 @@ same jobs.
 
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from ninja import Router, Schema, Status
 
 from backup.jobs.api import JobOut, job_out
@@ -37,6 +37,7 @@ class RecoveryPointOut(Schema):
     damaged: bool
     damaged_disks: list[str]
     damaged_at: datetime | None
+    suspicious: str = ""
 
 
 def point_out(point: RecoveryPoint) -> dict:
@@ -47,14 +48,23 @@ def point_out(point: RecoveryPoint) -> dict:
         "bytes_transferred": point.bytes_transferred, "on_demand": point.on_demand,
         "verify_state": point.verify_state, "verified_at": point.verified_at, "damaged": point.is_damaged,
         "damaged_disks": point.damaged_disks, "damaged_at": point.damaged_at,
+        "suspicious": _suspicion(point),
     }
+
+
+def _suspicion(point: RecoveryPoint) -> str:
+    """The anomaly's state ("suspicious", "confirmed", "dismissed"), or "" for a point nothing was found in."""
+    try:
+        return point.anomaly.state
+    except ObjectDoesNotExist:
+        return ""
 
 
 @router.get("/vaults/{vault_id}/recovery-points", response=list[RecoveryPointOut],
             operation_id="backup_vms_api_operations_list_recovery_points")
 def list_recovery_points(request, vault_id: int, protected_item_id: int | None = None):
     vault = get_vault_for_user(request.auth, vault_id)
-    points = vault.recovery_points.order_by("-created_at", "-id")
+    points = vault.recovery_points.select_related("anomaly").order_by("-created_at", "-id")
     if protected_item_id is not None:
         points = points.filter(protected_item_id=protected_item_id)
     return [point_out(p) for p in points]

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
 from backup import engine
+from backup.guard.api import ApprovalNeededOut, refused
 from backup.tenancy.api_errors import ErrorOut, bad_request
 from backup.vaults.access import get_vault_for_user
 
@@ -96,15 +97,18 @@ def get_policy(request, vault_id: int, policy_id: int):
     return policy_out(access.get_policy(vault, policy_id))
 
 
-@router.put("/vaults/{vault_id}/policies/{policy_id}", response={200: PolicyOut, 400: ErrorOut},
+@router.put("/vaults/{vault_id}/policies/{policy_id}", response={200: PolicyOut, 400: ErrorOut,
+                                                                403: ApprovalNeededOut},
             operation_id="backup_vms_api_update_policy")
-def update_policy(request, vault_id: int, policy_id: int, payload: PolicyIn):
+def update_policy(request, vault_id: int, policy_id: int, payload: PolicyIn, approval_request: int | None = None):
+    """A change that keeps less may need a resource guard's approved request: ?approval_request=ID."""
     vault = get_vault_for_user(request.auth, vault_id)
     policy = access.get_policy(vault, policy_id)
     try:
-        return Status(200, policy_out(policies.update_policy(policy, payload.dict(), user=request.auth)))
+        return Status(200, policy_out(policies.update_policy(policy, payload.dict(), user=request.auth,
+                                                             approval=approval_request)))
     except ValidationError as error:
-        return bad_request(error)
+        return refused(error)
 
 
 @router.delete("/vaults/{vault_id}/policies/{policy_id}", response={204: None, 400: ErrorOut},

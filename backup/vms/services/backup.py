@@ -48,7 +48,7 @@ from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
 from ..models import ProtectedItem, RecoveryPoint, VirtualDisk
-from . import kvm_backup, retention
+from . import anomaly, kvm_backup, retention
 from .stores import open_vault_store
 
 log = logging.getLogger(__name__)
@@ -279,7 +279,7 @@ def _record(item: ProtectedItem, manifest: engine.Manifest, job: Job, machine_co
     # Protected-instance size: the data of the backed-up disks (OS + data), never the resource disk.
     instance_bytes = sum(d.logical_bytes for d in manifest.disks if d.key != "resource")
     with transaction.atomic():
-        point, _ = RecoveryPoint.objects.get_or_create(
+        point, created = RecoveryPoint.objects.get_or_create(
             vault_id=item.vault_id, point_id=manifest.point_id,
             defaults={
                 "protected_item": item, "registered_item_id": item.registered_item_id, "vm_name": item.vm_name,
@@ -291,6 +291,8 @@ def _record(item: ProtectedItem, manifest: engine.Manifest, job: Job, machine_co
                 "machine_config": machine_config,
             },
         )
+        if created:
+            anomaly.assess(point)  # before the Prune job that follows, so a suspicious point holds it
         ProtectedItem.objects.filter(pk=item.pk).exclude(status=ProtectedItem.Status.STOPPED).update(
             status=ProtectedItem.Status.PROTECTED, last_backup_at=timezone.now(), last_backup_status="completed",
             protected_instance_bytes=instance_bytes,

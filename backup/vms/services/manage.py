@@ -31,6 +31,8 @@ from django.utils import timezone
 
 from backup import engine
 from backup.fabric import agents
+from backup.guard import services as guard
+from backup.guard.models import GuardedOperation
 from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
@@ -90,22 +92,31 @@ def _clean_text(value: str, field: str) -> str:
 
 
 # -- Stop protection / delete backup data ----------------------------------------------------------
+def _approved(item: ProtectedItem, user, approval) -> None:
+    """Deleting backup data may need a resource guard's approved request (raises Refused until there is one)."""
+    guard.require_approval(user, item.vault.subscription_id, GuardedOperation.DELETE_BACKUP_DATA,
+                           f"protected-item:{item.pk}", target_name=item.vm_name, vault_id=item.vault_id,
+                           request_id=approval)
+
+
 def stop_protection(item: ProtectedItem, *, user=None, delete_data: bool = False, reason: str = "",
-                    comment: str = "") -> Job:
+                    comment: str = "", approval: int | str | None = None) -> Job:
     """STOP PROTECTION: one Stop Protection job (with a second sub-task when the data goes too)."""
     reason, comment = _clean_text(reason, "reason"), _clean_text(comment, "comment")
     if item.status == ProtectedItem.Status.STOPPED:
         if delete_data or item.is_soft_deleted:
-            return delete_backup_data(item, user=user, reason=reason, comment=comment)
+            return delete_backup_data(item, user=user, reason=reason, comment=comment, approval=approval)
         raise ValidationError({"__all__": ALREADY_STOPPED.format(name=item.vm_name)})
     if delete_data:
         reductions.refuse_data_deletion(item)
+        _approved(item, user, approval)
     return _job(item, Operation.STOP_PROTECTION, user=user,
                 params={"protected_item_id": item.pk, "delete_data": bool(delete_data), "reason": reason,
                         "comment": comment})
 
 
-def delete_backup_data(item: ProtectedItem, *, user=None, reason: str = "", comment: str = "") -> Job:
+def delete_backup_data(item: ProtectedItem, *, user=None, reason: str = "", comment: str = "",
+                       approval: int | str | None = None) -> Job:
     """DELETE on a Protection-stopped item: a Delete Backup Data job."""
     reason, comment = _clean_text(reason, "reason"), _clean_text(comment, "comment")
     if item.status != ProtectedItem.Status.STOPPED:
@@ -113,6 +124,7 @@ def delete_backup_data(item: ProtectedItem, *, user=None, reason: str = "", comm
     if item.is_soft_deleted:
         raise ValidationError({"__all__": ALREADY_SOFT_DELETED.format(name=item.vm_name, date=_day(item.purge_at))})
     reductions.refuse_data_deletion(item)
+    _approved(item, user, approval)
     return _job(item, Operation.DELETE_BACKUP_DATA, user=user,
                 params={"protected_item_id": item.pk, "reason": reason, "comment": comment})
 
@@ -346,11 +358,12 @@ def vault_deletion_problem(vault: Vault, *, running_job: Job | None = None) -> s
     return None
 
 
-def start_delete_vault(vault: Vault, *, user=None, reason: str = "") -> Job:
+def start_delete_vault(vault: Vault, *, user=None, reason: str = "", approval: int | str | None = None) -> Job:
     reason = _clean_text(reason, "reason")
     problem = vault_deletion_problem(vault)
     if problem:
         raise ValidationError({"__all__": problem})
+    guard.require_vault_approval(user, vault, GuardedOperation.DELETE_VAULT, request_id=approval)
     with transaction.atomic():
         job = jobs.start(subscription=vault.subscription, operation=Operation.DELETE_VAULT,
                          subject=Subject.of_vault(vault), lock_key=locks.vault_delete(vault.pk), user=user,

@@ -23,6 +23,8 @@ from django.utils import timezone as dj_timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from backup import engine
+from backup.guard import services as guard
+from backup.guard.models import GuardedOperation
 from backup.vaults.models import Vault
 from backup.vaults.services import vault_activated
 
@@ -385,12 +387,35 @@ def create_policy(vault: Vault, data: dict) -> BackupPolicy:
     return policy
 
 
-def update_policy(policy: BackupPolicy, data: dict, user=None) -> BackupPolicy:
+RETENTION_FIELDS = ("daily_retention_days", "weekly_retention_weeks", "monthly_retention_months",
+                    "yearly_retention_years")
+
+
+def keeps_less(policy: BackupPolicy, cleaned: dict) -> bool:
+    """Would the change keep fewer points than the policy does (a shorter or a dropped rule, or the same
+    durations on fewer or other days: reductions.retention_reductions, what immutability refuses too)?"""
+    return bool(reductions.retention_reductions(policy, {**{f: getattr(policy, f) for f in RETENTION_FIELDS},
+                                                         **cleaned}))
+
+
+def require_approval_to_keep_less(policy: BackupPolicy, cleaned: dict, user, approval=None) -> None:
+    """A change that keeps less may need a resource guard's approval, for exactly these retention values."""
+    if not keeps_less(policy, cleaned):
+        return
+    values = ",".join(f"{field.split('_')[0]}={cleaned.get(field, getattr(policy, field)) or 0}"
+                      for field in RETENTION_FIELDS)
+    guard.require_approval(user, policy.vault.subscription_id, GuardedOperation.REDUCE_RETENTION,
+                           f"policy:{policy.pk}:{values}", target_name=f"{policy.name} ({values})",
+                           vault_id=policy.vault_id, request_id=approval)
+
+
+def update_policy(policy: BackupPolicy, data: dict, user=None, approval: int | str | None = None) -> BackupPolicy:
     """Change a policy and its schedule; as in the product, each machine using it then gets a Configure
     Protection job that re-applies it (see policy_changed)."""
 
     cleaned = clean_policy(policy.vault, data, instance=policy)
     reductions.refuse_policy_change(policy, cleaned)  # an immutable vault's policies never keep less
+    require_approval_to_keep_less(policy, cleaned, user, approval)
     with _name_clash_refused(policy.vault, cleaned["name"], instance=policy), transaction.atomic():
         for field, value in cleaned.items():
             setattr(policy, field, value)

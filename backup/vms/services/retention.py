@@ -26,7 +26,7 @@ from backup.jobs.models import Job, Operation
 from backup.jobs.registry import handler
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint
-from . import integrity, policies
+from . import anomaly, integrity, policies
 from .stores import open_vault_store
 
 
@@ -67,7 +67,8 @@ def points_to_prune(item: ProtectedItem, now=None) -> list[RecoveryPoint]:
         on_demand={p.point_id for p in points if p.on_demand},
         damaged={p.point_id for p in points if p.is_damaged},
     )
-    return [p for p in points if p.point_id in expired]
+    held = anomaly.held_before(item.pk)  # a suspicious point keeps every older point until it is decided
+    return [p for p in points if p.point_id in expired and (held is None or p.created_at > held)]
 
 
 def prune_item(item_id: int, now=None) -> list[str]:

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand
 from backup.jobs.models import JobStatus, Operation
 from backup.vaults.models import Vault
 from backup.vms.models import RegisteredItem
-from portal.cli import actions, policy, resolve, safeguards
+from portal.cli import actions, approvals, policy, resolve, safeguards
 from portal.cli.output import to_json
 
 
@@ -141,7 +141,27 @@ class Command(BaseCommand):
                        help="also delete the backup data (default: keep it)")
         p.add_argument("--reason", default="")
         p.add_argument("--comment", default="")
+        p.add_argument("--approval", help="the approved request's id, where a resource guard needs one")
         _wait_options(p)
+
+        approval = commands.add_parser("approval", help="a resource guard's approval requests").add_subparsers(
+            dest="approval_command", required=True)
+        sub(approval, "list", approvals.approval_list, "Your requests, and those you may decide.")
+        for name, handler, text in (("approve", approvals.approval_approve, "Approve a request (once, for 1 h)."),
+                                    ("reject", approvals.approval_reject, "Reject a request.")):
+            p = sub(approval, name, handler, text)
+            p.add_argument("request", help="request id")
+            p.add_argument("--reason", required=True, help="why (kept in the audit log)")
+
+        suspicious = commands.add_parser("suspicious", help="suspicious recovery points").add_subparsers(
+            dest="suspicious_command", required=True)
+        sub(suspicious, "list", approvals.suspicious_list, "Suspicious recovery points and their verdicts.")
+        for name, handler, text in (
+                ("confirm", approvals.suspicious_confirm, "Confirm an attack (the hold on older points ends)."),
+                ("dismiss", approvals.suspicious_dismiss, "Dismiss it as a legitimate change (the hold ends).")):
+            p = sub(suspicious, name, handler, text)
+            p.add_argument("anomaly", help="its id (see: suspicious list)")
+            p.add_argument("--reason", required=True, help="why (kept in the audit log)")
 
         p = sub(commands, "undelete", safeguards.undelete, "Undelete a soft-deleted item (back to Protection stopped).")
         p.add_argument("--item", required=True, help="protected item id, or VM name with --vault")

@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from backup.tenancy.models import ApiToken
@@ -11,8 +12,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("prefix", nargs="?", help="omit it to list the user's active tokens")
+        parser.add_argument("--by", help="who revokes it (a resource guard's approval names its requester)")
+        parser.add_argument("--approval", help="the id of the approved request, where a resource guard needs one")
 
-    def handle(self, *args, username: str, prefix: str | None, **options):
+    def handle(self, *args, username: str, prefix: str | None, by: str | None = None, approval: str | None = None,
+               **options):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named {username!r}.")
@@ -22,7 +26,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"{token.prefix}  {token.name}  created {token.created_at.isoformat()}  {used}  "
                                   f"{token.expiry_display}")
             return
-        revoked = revoke_token(user, prefix[:12])
+        actor = get_user_model().objects.filter(username=by).first() if by else None
+        if by and actor is None:
+            raise CommandError(f"No user named {by!r}.")
+        try:
+            revoked = revoke_token(user, prefix[:12], by=actor, approval=approval)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
         if not revoked:
             raise CommandError(f"{username} has no active token starting with {prefix[:12]!r}.")
         self.stdout.write(f"Revoked {revoked} token(s) of {username} starting with {prefix[:12]}.")

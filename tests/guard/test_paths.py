@@ -1,0 +1,228 @@
+"""Each guarded operation on each path (portal form, API, CLI, admin): refused without an approval, naming the
+request, and run after a member of the security role approved it."""
+
+import io
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from backup.guard.models import ApprovalRequest
+from backup.jobs.models import Job, Operation
+from backup.tenancy.models import ApiToken
+from backup.tenancy.services import issue_token
+from backup.vaults.models import Vault
+from backup.vms.models import BackupPolicy, ProtectedItem
+from tests.factories import make_vault
+
+
+def _last_request() -> ApprovalRequest:
+    return ApprovalRequest.objects.order_by("-pk").first()
+
+
+def _jobs(operation) -> int:
+    return Job.objects.filter(operation=operation).count()
+
+
+@pytest.fixture
+def operator_client(client, django_user_model):
+    olga = django_user_model.objects.create_user(username="olga", is_staff=True)
+    olga.groups.add(Group.objects.get(name="Operators"))
+    client.force_login(olga)
+    return client
+
+
+def _admin_action(client, model: str, action: str, pk: int):
+    app, name = model.split(".")
+    return client.post(reverse(f"admin:{app}_{name}_changelist"), follow=True,
+                       data={"action": action, "_selected_action": [str(pk)]})
+
+
+# -- delete backup data ----------------------------------------------------------------------------------------
+def test_portal_stop_protection_with_delete_needs_an_approval(alice_client, item, approve):
+    url = reverse("vault-stop-protection", args=[item.vault_id])
+    data = {"item": [item.pk], "delete_data": "on", "reason": "Other"}
+    response = alice_client.post(url, data)
+    assert response.status_code == 200 and b"protected by the resource guard" in response.content
+    assert _jobs(Operation.STOP_PROTECTION) == 0
+    approve(_last_request().pk)
+    assert alice_client.post(url, data).status_code == 302
+    assert _jobs(Operation.STOP_PROTECTION) == 1
+
+
+def test_portal_delete_backup_data_needs_an_approval(alice_client, item, approve):
+    ProtectedItem.objects.filter(pk=item.pk).update(status=ProtectedItem.Status.STOPPED)
+    url = reverse("vault-delete-backup-data", args=[item.vault_id])
+    response = alice_client.post(url, {"item": [item.pk]})
+    assert b"protected by the resource guard" in response.content and _jobs(Operation.DELETE_BACKUP_DATA) == 0
+    approve(_last_request().pk)
+    assert alice_client.post(url, {"item": [item.pk]}).status_code == 302
+    assert _jobs(Operation.DELETE_BACKUP_DATA) == 1
+
+
+def test_api_delete_backup_data_answers_403_with_the_request_then_runs_with_it(client, alice, item, approve,
+                                                                                api_headers):
+    headers = api_headers(alice)
+    url = f"/api/v1/protected-items/{item.pk}/stop-protection"
+    response = client.post(url, {"delete_data": True}, content_type="application/json", headers=headers)
+    assert response.status_code == 403
+    request_id = response.json()["approval_request"]
+    assert f"Request {request_id} is waiting for approval" in response.json()["detail"]
+    pending = client.post(url, {"delete_data": True, "approval_request": request_id},
+                          content_type="application/json", headers=headers)
+    assert pending.status_code == 400 and "still waiting" in pending.json()["detail"]
+    approve(request_id)
+    response = client.post(url, {"delete_data": True, "approval_request": request_id},
+                           content_type="application/json", headers=headers)
+    assert response.status_code == 202 and _jobs(Operation.STOP_PROTECTION) == 1
+    again = client.post(url, {"delete_data": True, "approval_request": request_id},
+                        content_type="application/json", headers=headers)
+    assert again.status_code == 400  # used once; the item is stopped now, and the request used
+
+
+def test_cli_stop_protection_with_delete_needs_the_approved_request(alice, item, approve):
+    def cli(*args):
+        call_command("backup", "--user", "alice", "stop-protection", "--item", str(item.pk), "--delete-data", *args,
+                     stdout=io.StringIO(), stderr=io.StringIO())
+
+    with pytest.raises(CommandError, match="protected by the resource guard"):
+        cli()
+    request = _last_request()
+    approve(request.pk)
+    cli("--approval", str(request.pk))
+    assert _jobs(Operation.STOP_PROTECTION) == 1
+
+
+def test_admin_delete_backup_data_goes_through_the_guard(operator_client, item, approve):
+    # The delete page runs the portal's operation (soft delete's admin_safeguards), so the guard holds it too.
+    page = operator_client.post(reverse("admin:vms_protecteditem_delete", args=[item.pk]), {"post": "yes"},
+                                follow=True)
+    assert b"protected by the resource guard" in page.content and _jobs(Operation.STOP_PROTECTION) == 0
+    response = _admin_action(operator_client, "vms.protecteditem", "delete_backup_data", item.pk)
+    assert b"protected by the resource guard" in response.content and _jobs(Operation.STOP_PROTECTION) == 0
+    approve(_last_request().pk)
+    _admin_action(operator_client, "vms.protecteditem", "delete_backup_data", item.pk)
+    assert _jobs(Operation.STOP_PROTECTION) == 1
+
+
+# -- delete the vault --------------------------------------------------------------------------------------------
+@pytest.fixture
+def empty_vault(alpha, resource_guard):
+    return make_vault(alpha, name="Empty")
+
+
+def test_portal_delete_vault_needs_an_approval(alice_client, empty_vault, approve):
+    url = reverse("vault-delete", args=[empty_vault.pk])
+    response = alice_client.post(url, {"reason": "Other"})
+    assert b"protected by the resource guard" in response.content and _jobs(Operation.DELETE_VAULT) == 0
+    approve(_last_request().pk)
+    assert alice_client.post(url, {"reason": "Other"}).status_code == 302
+    assert Vault.objects.get(pk=empty_vault.pk).status == Vault.Status.DELETING
+
+
+def test_api_delete_vault_needs_an_approval(client, alice, empty_vault, approve, api_headers):
+    url, headers = f"/api/v1/vaults/{empty_vault.pk}", api_headers(alice)
+    response = client.delete(url, {}, content_type="application/json", headers=headers)
+    assert response.status_code == 403
+    approve(response.json()["approval_request"])
+    response = client.delete(url, {"approval_request": response.json()["approval_request"]},
+                             content_type="application/json", headers=headers)
+    assert response.status_code == 202 and _jobs(Operation.DELETE_VAULT) == 1
+
+
+def test_admin_delete_vault_needs_an_approval(operator_client, empty_vault, approve):
+    page = operator_client.post(reverse("admin:vaults_vault_delete", args=[empty_vault.pk]), {"post": "yes"},
+                                follow=True)
+    assert b"protected by the resource guard" in page.content and _jobs(Operation.DELETE_VAULT) == 0
+    response = _admin_action(operator_client, "vaults.vault", "delete_vaults", empty_vault.pk)
+    assert b"protected by the resource guard" in response.content and _jobs(Operation.DELETE_VAULT) == 0
+    approve(_last_request().pk)
+    _admin_action(operator_client, "vaults.vault", "delete_vaults", empty_vault.pk)
+    assert _jobs(Operation.DELETE_VAULT) == 1
+
+
+# -- reduce retention --------------------------------------------------------------------------------------------
+def _policy_form(policy, **changes) -> dict:
+    return {"name": policy.name, "frequency": "daily", "time_of_day": "22:00", "timezone": "UTC",
+            "daily_retention_days": str(policy.daily_retention_days or "")} | changes
+
+
+def test_portal_policy_change_that_keeps_less_needs_an_approval(alice_client, policy, approve):
+    url = reverse("vault-policy-edit", args=[policy.vault_id, policy.pk])
+    assert alice_client.post(url, _policy_form(policy, daily_retention_days="60")).status_code == 302  # keeps more
+    policy.refresh_from_db()
+    response = alice_client.post(url, _policy_form(policy, daily_retention_days="7"))
+    assert b"protected by the resource guard" in response.content
+    assert BackupPolicy.objects.get(pk=policy.pk).daily_retention_days == 60
+    approve(_last_request().pk)
+    assert alice_client.post(url, _policy_form(policy, daily_retention_days="5")).status_code == 200  # not approved
+    assert alice_client.post(url, _policy_form(policy, daily_retention_days="7")).status_code == 302
+    assert BackupPolicy.objects.get(pk=policy.pk).daily_retention_days == 7
+
+
+def test_api_policy_change_that_keeps_less_needs_an_approval(client, alice, policy, approve, api_headers):
+    url, headers = f"/api/v1/vaults/{policy.vault_id}/policies/{policy.pk}", api_headers(alice)
+    body = {"name": policy.name, "daily_retention_days": 1}
+    response = client.put(url, body, content_type="application/json", headers=headers)
+    assert response.status_code == 403
+    request_id = response.json()["approval_request"]
+    approve(request_id)
+    response = client.put(f"{url}?approval_request={request_id}", body, content_type="application/json",
+                          headers=headers)
+    assert response.status_code == 200 and response.json()["daily_retention_days"] == 1
+
+
+def test_admin_policy_change_that_keeps_less_needs_an_approval(operator_client, policy, approve):
+    url = reverse("admin:vms_backuppolicy_change", args=[policy.pk])
+    form = operator_client.get(url).context["adminform"].form
+    data = {name: form.initial.get(name) for name in form.fields if form.initial.get(name) is not None}
+    data |= {"daily_retention_days": 2, "time_of_day": "22:00", "created_at_0": "2026-01-01",
+             "created_at_1": "00:00:00", "updated_at_0": "2026-01-01", "updated_at_1": "00:00:00"}
+    response = operator_client.post(url, data)
+    assert response.status_code == 200 and b"protected by the resource guard" in response.content
+    approve(_last_request().pk)
+    response = operator_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert BackupPolicy.objects.get(pk=policy.pk).daily_retention_days == 2
+
+
+# -- revoke another user's token ---------------------------------------------------------------------------------
+def test_cli_revoking_another_users_token_needs_an_approval(alice, bob, resource_guard, approve):
+    raw = issue_token(bob)
+
+    def cli(*args):
+        call_command("revoke_token", "bob", raw[:12], *args, stdout=io.StringIO())
+
+    with pytest.raises(CommandError, match="Say who you are"):
+        cli()
+    with pytest.raises(CommandError, match="protected by the resource guard"):
+        cli("--by", "alice")
+    request = _last_request()
+    approve(request.pk)
+    cli("--by", "alice", "--approval", str(request.pk))
+    assert ApiToken.objects.get(prefix=raw[:12]).revoked_at is not None
+    own = issue_token(alice)
+    call_command("revoke_token", "alice", own[:12], "--by", "alice", stdout=io.StringIO())  # one's own: no approval
+
+
+def test_admin_revoking_a_token_needs_an_approval(operator_client, bob, resource_guard, approve):
+    issue_token(bob)
+    token = ApiToken.objects.get(user=bob)
+    response = _admin_action(operator_client, "tenancy.apitoken", "revoke", token.pk)
+    assert b"protected by the resource guard" in response.content
+    approve(_last_request().pk)
+    _admin_action(operator_client, "tenancy.apitoken", "revoke", token.pk)
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_the_audit_log_is_read_only_in_the_admin_even_for_operators(operator_client, item, approve):
+    from backup.guard.models import AuditEvent
+
+    _admin_action(operator_client, "vms.protecteditem", "delete_backup_data", item.pk)
+    event = AuditEvent.objects.get()
+    assert operator_client.get(reverse("admin:guard_auditevent_change", args=[event.pk])).status_code in (302, 403)
+    assert operator_client.post(reverse("admin:guard_auditevent_delete", args=[event.pk])).status_code in (302, 403)
+    assert AuditEvent.objects.count() == 1
