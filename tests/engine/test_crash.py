@@ -56,18 +56,15 @@ def test_sigkill_at_several_points_leaves_usable_store(store, make_disk, snapper
         fill(disk, i * CS, CS, seed=i, compressible=bool(i % 2))
     snap = snapper({"os": disk})
     image = snap.disk("os").path
-    published = 0
     for n, k in enumerate(kills):
         finished = _run_and_kill(store, image, f"crash{n}", k)
         assert not finished
         assert not store.has_manifest(f"crash{n}")
         assert store.list_manifests() == []
         assert verify(store).ok
-        # Every chunk file visible is complete (a raw or compressed whole whose hash matches).
-        published = _all_chunk_files_valid(store)
-    # Chunks get their names at their batch's flush, so an early kill may come before any; the later ones
-    # find the chunks the earlier runs flushed.
-    assert published >= 1
+        # Every chunk file visible is complete (a raw or compressed whole whose hash matches). Chunks get
+        # their names when their batch is flushed in the background, so how many a kill leaves depends on timing.
+        _all_chunk_files_valid(store)
     # Let a child finish: the retry with the same point id returns it.
     assert _run_and_kill(store, image, "crash-final", 10_000)
     m = store.load_manifest("crash-final")

@@ -45,4 +45,4 @@ def test_a_real_worker_discovers_registers_and_protects_a_machine(celery_worker,
     assert item.policy == policy
     titles = set(Notification.objects.filter(user=alice).values_list("title", flat=True))
     assert "Discovery job for 'Payroll' completed" in titles
-    assert "Register job for 'web01' completed" in titles
+    assert f"Register job for 'web01 ({vm.cloud_service.name})' completed" in titles
