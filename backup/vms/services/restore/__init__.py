@@ -20,25 +20,12 @@ A point of a KVM machine (it carries the domain's XML) is restored only to a KVM
 pool and, for a new machine, as a new domain on that host in its cloud service, started if asked (`kvm_restore`).
 
 One module per concept: `offers` (what the wizard offers: accounts, cloud services, networks, the calendar of
-points), `targets` (a RestoreRequest and its checks, giving a RestoreTarget) and `job` (starting the Restore job,
-its work and its clean-up). Everything is named here too, so callers say `restore.start_restore`.
+points), `targets` (a RestoreRequest and its checks, giving a RestoreTarget), `steps` (what both kinds of
+Restore job share: step names, the Made record, the point's check and disk restore) and `job` (starting the
+Restore job, its work and its clean-up). Everything is named here too, so callers say `restore.start_restore`.
 """
 
-from .job import (
-    DAMAGED,
-    DAMAGED_ACTION,
-    POINT_GONE,
-    POINT_GONE_ACTION,
-    STEP_DISKS,
-    STEP_PREPARE,
-    STEP_REGISTER_DISKS,
-    STEP_VM,
-    Made,
-    clean_up_restore,
-    lock_key,
-    run_restore,
-    start_restore,
-)
+from .job import clean_up_restore, lock_key, run_restore, start_restore
 from .offers import (
     SUPPORTED_KINDS,
     CalendarDay,
@@ -52,6 +39,17 @@ from .offers import (
     source_vm,
     storage_accounts_for,
     virtual_networks_for,
+)
+from .steps import (
+    DAMAGED,
+    DAMAGED_ACTION,
+    POINT_GONE,
+    POINT_GONE_ACTION,
+    STEP_DISKS,
+    STEP_PREPARE,
+    STEP_REGISTER_DISKS,
+    STEP_VM,
+    Made,
 )
 from .targets import (
     BAD_VNET,

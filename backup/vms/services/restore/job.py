@@ -4,21 +4,17 @@ cancelled or lost restore made."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from backup import engine
 from backup.fabric import layout
 from backup.fabric.disks import Disk
 from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
-from backup.jobs.errors import JobCancelled, JobFailed, describe
+from backup.jobs.errors import JobFailed
 from backup.jobs.locks import Subject
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.jobs.registry import handler
@@ -27,21 +23,19 @@ from backup.notifications.services import notify
 from backup.notifications.times import moment_text
 
 from ...models import CloudService, RecoveryPoint, VirtualDisk, VirtualMachine
-from .. import integrity
-from ..stores import open_vault_store
 from . import kvm_restore
 from .offers import source_vm, virtual_networks_for
+from .steps import (
+    STEP_DISKS,
+    STEP_PREPARE,
+    STEP_REGISTER_DISKS,
+    STEP_VM,
+    Made,
+    checked_point,
+    copied_from,
+    restore_disks,
+)
 from .targets import REPLACE_REFUSED, RestoreRequest, RestoreTarget, validate_restore
-
-POINT_GONE = "The recovery point no longer exists in the backup vault."
-POINT_GONE_ACTION = "Choose another recovery point and start the restore again."
-DAMAGED = "The backup data of the recovery point could not be read: {error}"
-DAMAGED_ACTION = "Choose another recovery point, and run Verify on the vault."
-
-STEP_PREPARE = "Prepare target"
-STEP_DISKS = "Restore disks"
-STEP_VM = "Create virtual machine"
-STEP_REGISTER_DISKS = "Record restored disks"
 
 
 def lock_key(target: RestoreTarget) -> str | None:
@@ -71,45 +65,6 @@ def start_restore(point: RecoveryPoint, request: RestoreRequest | None = None, *
                    key=f"job-{job.pk}", subscription=vault.subscription,
                    link_url=reverse("job-detail", args=[job.pk]), link_label="VIEW JOB")
     return job
-
-
-@dataclass
-class Made:
-    """What a restore created so far, so a failure can remove it.
-
-    It is written to the job's row as soon as something exists: the job's clean-up (`clean_up_restore`) reads
-    it from there however the job ended, failed, cancelled or with its worker killed, and so does a
-    redelivered attempt.
-    """
-
-    folder: Path | None = None
-    vm_id: int | None = None
-    cloud_service_id: int | None = None
-    # On a KVM host: the volumes, the staging files beside them, and the domain the restore defined.
-    host_id: int | None = None
-    volumes: list[str] = field(default_factory=list)
-    staging: list[str] = field(default_factory=list)
-    domain_uuid: str = ""
-
-    def record(self, job: Job) -> None:
-        # The folder relative to the fabric's root: a job's result never shows where the server keeps files.
-        folder = str(self.folder.relative_to(settings.FABRIC_ROOT)) if self.folder else None
-        job.result["made"] = {"folder": folder, "vm_id": self.vm_id, "cloud_service_id": self.cloud_service_id}
-        if self.host_id is not None:
-            job.result["made"] |= {"host_id": self.host_id, "volumes": self.volumes, "staging": self.staging,
-                                   "domain_uuid": self.domain_uuid}
-        Job.objects.filter(pk=job.pk).update(result=job.result)
-
-    @classmethod
-    def recorded(cls, job: Job) -> Made | None:
-        made = (job.result or {}).get("made")
-        if not made:
-            return None
-        return cls(folder=Path(settings.FABRIC_ROOT) / made["folder"] if made["folder"] else None,
-                   vm_id=made["vm_id"],
-                   cloud_service_id=made["cloud_service_id"], host_id=made.get("host_id"),
-                   volumes=list(made.get("volumes") or []), staging=list(made.get("staging") or []),
-                   domain_uuid=made.get("domain_uuid") or "")
 
 
 def clean_up_restore(job: Job) -> None:
@@ -150,25 +105,6 @@ def run_restore(ctx: JobContext) -> None:
             ctx.record(restored_vm_id=vm.pk)
     ctx.job.result.pop("made", None)
     Job.objects.filter(pk=ctx.job.pk).update(result=ctx.job.result)
-
-
-def checked_point(params: dict) -> tuple[RecoveryPoint, engine.Store, RestoreTarget]:
-    """The job's point, its store and its target, checked again (the fabric may have changed since the start)."""
-    point = RecoveryPoint.objects.select_related("vault__subscription", "protected_item__vm",
-                                                 "registered_item__vm").filter(pk=params["recovery_point_id"]).first()
-    if point is None:
-        raise JobFailed(POINT_GONE, POINT_GONE_ACTION, code="RecoveryPointNotFound")
-    store = open_vault_store(point.vault)
-    if not store.has_manifest(point.point_id):
-        raise JobFailed(POINT_GONE, POINT_GONE_ACTION, code="RecoveryPointNotFound")
-    try:
-        target = validate_restore(point, RestoreRequest.from_params(params))
-    except ValidationError as error:
-        if point.is_damaged and "point_id" in getattr(error, "message_dict", {}):
-            raise JobFailed(" ".join(error.messages), DAMAGED_ACTION, code="RecoveryPointDamaged") from None
-        raise JobFailed(" ".join(error.messages), "Correct the restore settings and start the restore again.",
-                        code="RestoreTargetInvalid") from None
-    return point, store, target
 
 
 def _prepare(job: Job, params: dict, made: Made):
@@ -220,31 +156,6 @@ def _create_machine_rows(job: Job, target: RestoreTarget, sizes: dict[str, int],
             Disk(path).delete()
         path.parent.mkdir(parents=True, exist_ok=True)
     return targets
-
-
-def copied_from(source: VirtualMachine | None) -> dict:
-    if source is None:
-        return {}
-    return {"os_family": source.os_family, "os_version": source.os_version, "size": source.size,
-            "agent_version": source.agent_version, "domain_controller": source.domain_controller,
-            "multi_dc_domain": source.multi_dc_domain}
-
-
-def restore_disks(ctx: JobContext, store, point: RecoveryPoint, targets: dict[str, Path]) -> None:
-    try:
-        result = engine.restore_point(store, point.point_id, targets, progress=ctx.progress,
-                                      cancel=ctx.cancel_requested)
-    except engine.Cancelled:
-        raise JobCancelled() from None
-    except engine.StoreFull:
-        raise JobFailed("The target storage account is full.", "Choose another storage account.",
-                        code="StorageAccountFull") from None
-    except engine.ChunkError as error:
-        integrity.record_chunk_error(point.vault, store, error)
-        raise JobFailed(DAMAGED.format(error=error), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
-    except (engine.EngineError, ValueError) as error:
-        raise JobFailed(DAMAGED.format(error=describe(error)), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None
-    ctx.record(restored_bytes=result.bytes_total, disks_restored=len(result.files))
 
 
 def disks_result(params: dict, targets: dict[str, Path]) -> tuple[dict, dict]:

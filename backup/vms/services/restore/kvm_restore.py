@@ -22,7 +22,7 @@ from backup.jobs.models import Job
 from ...models import HypervisorHost, RecoveryPoint, VirtualDisk, VirtualMachine
 from .. import hosts
 from ..kvm_backup import host_errors
-from . import job as restore_job
+from . import steps
 from .offers import source_vm
 from .targets import REPLACE_REFUSED, RestoreTarget
 
@@ -40,12 +40,12 @@ def volume_names(job: Job, target: RestoreTarget) -> dict[str, str]:
     return {key: f"{prefix}-{key}.qcow2" for key in target.disk_keys}
 
 
-def run(ctx: JobContext, made: restore_job.Made) -> None:
+def run(ctx: JobContext, made: steps.Made) -> None:
     params = ctx.job.params
     connection: kvm.Host | None = None
     try:
-        with ctx.step(restore_job.STEP_PREPARE):
-            point, store, target = restore_job.checked_point(params)
+        with ctx.step(steps.STEP_PREPARE):
+            point, store, target = steps.checked_point(params)
             host = target.host
             assert host is not None
             made.host_id = host.pk
@@ -53,16 +53,16 @@ def run(ctx: JobContext, made: restore_job.Made) -> None:
                 connection = hosts.connect(host)
                 staging, names = _prepare(connection, ctx.job, target, point, made)
         assert connection is not None
-        with ctx.step(restore_job.STEP_DISKS), host_errors(host):
-            restore_job.restore_disks(ctx, store, point, staging)
+        with ctx.step(steps.STEP_DISKS), host_errors(host):
+            steps.restore_disks(ctx, store, point, staging)
             volumes = _import(connection, ctx.job, host, point, names, staging, made)
         if target.disks_only:
-            with ctx.step(restore_job.STEP_REGISTER_DISKS):
+            with ctx.step(steps.STEP_REGISTER_DISKS):
                 ctx.show({"Target Storage Account Name": params["storage_account"], "Storage pool": host.storage_pool,
                           "Config Blob Container Name": host.storage_pool, "Config Blob Name": ""})
                 ctx.record(container=host.storage_pool, restored_disks=names)
         else:
-            with ctx.step(restore_job.STEP_VM), host_errors(host):
+            with ctx.step(steps.STEP_VM), host_errors(host):
                 vm = _define(connection, ctx.job, target, point, volumes, made)
                 ctx.show({"Virtual machine": vm.name, "Cloud service": host.cloud_service.name, "KVM host": host.name,
                           "Storage pool": host.storage_pool, "Target Storage Account Name": params["storage_account"],
@@ -78,7 +78,7 @@ def run(ctx: JobContext, made: restore_job.Made) -> None:
 
 
 def _prepare(connection: kvm.Host, job: Job, target: RestoreTarget, point: RecoveryPoint,
-             made: restore_job.Made) -> tuple[dict[str, Path], dict[str, str]]:
+             made: steps.Made) -> tuple[dict[str, Path], dict[str, str]]:
     """Refuse a name the host already has, make the machine's rows, and name the staging files and volumes."""
     assert target.host is not None
     pool_dir = connection.pool_path(target.host.storage_pool)
@@ -106,7 +106,7 @@ def _domain_names(connection: kvm.Host, attempts: int = 3) -> set[str]:
     return set()
 
 
-def _create_machine_rows(job: Job, target: RestoreTarget, point: RecoveryPoint, made: restore_job.Made) -> None:
+def _create_machine_rows(job: Job, target: RestoreTarget, point: RecoveryPoint, made: steps.Made) -> None:
     """The new machine's rows (shut off, no domain yet), so the portal shows what is being made."""
     host = target.host
     assert host is not None
@@ -116,7 +116,7 @@ def _create_machine_rows(job: Job, target: RestoreTarget, point: RecoveryPoint, 
             vm = VirtualMachine.objects.create(
                 subscription=point.vault.subscription, cloud_service=host.cloud_service, name=target.vm_name,
                 host=host, power_state=VirtualMachine.PowerState.STOPPED, backup_extension_installed=False,
-                endpoint_count=0, **restore_job.copied_from(source_vm(point)),
+                endpoint_count=0, **steps.copied_from(source_vm(point)),
             )
             for index, key in enumerate(target.disk_keys):
                 VirtualDisk.objects.create(
@@ -130,7 +130,7 @@ def _create_machine_rows(job: Job, target: RestoreTarget, point: RecoveryPoint, 
 
 
 def _import(connection: kvm.Host, job: Job, host: HypervisorHost, point: RecoveryPoint, names: dict[str, str],
-            staging: dict[str, Path], made: restore_job.Made) -> dict[str, Path]:
+            staging: dict[str, Path], made: steps.Made) -> dict[str, Path]:
     sizes = {d["key"]: d["size"] for d in point.disks or []}
     volumes = {}
     for key, name in names.items():
@@ -144,7 +144,7 @@ def _import(connection: kvm.Host, job: Job, host: HypervisorHost, point: Recover
 
 
 def _define(connection: kvm.Host, job: Job, target: RestoreTarget, point: RecoveryPoint, volumes: dict[str, Path],
-            made: restore_job.Made) -> VirtualMachine:
+            made: steps.Made) -> VirtualMachine:
     uuid = connection.define_restored_domain(point.machine_config, target.vm_name, volumes, start=target.start_vm)
     made.domain_uuid = uuid
     made.record(job)
@@ -172,7 +172,7 @@ def _await_agent(connection: kvm.Host, vm: VirtualMachine) -> str:
     return shown
 
 
-def clean_up(made: restore_job.Made) -> None:
+def clean_up(made: steps.Made) -> None:
     """Undefine the domain and delete the volumes and staging files a restore made (its rows go after)."""
     for path in made.staging:
         Path(path).unlink(missing_ok=True)
