@@ -6,6 +6,7 @@ from __future__ import annotations
 from backup.vaults.safeguards import refuse_reduction
 
 from ..models import BackupPolicy, ProtectedItem
+from .policy_retention import describe_retention, retention_reduced
 
 RETENTION_FIELDS = (("daily_retention_days", "daily", "days"), ("weekly_retention_weeks", "weekly", "weeks"),
                     ("monthly_retention_months", "monthly", "months"), ("yearly_retention_years", "yearly", "years"))
@@ -22,17 +23,14 @@ def retention_reductions(before, after) -> list[str]:
         old, new = value(before, field), value(after, field)
         if old and (not new or new < old):
             less.append(f"{label} {old} {unit} -> {f'{new} {unit}' if new else 'not kept'}")
-    if not less:
-        from . import policies  # policies refuses its own changes through this module
-
-        if policies.retention_reduced(before, after):
-            if isinstance(before, dict) or isinstance(after, dict):
-                less.append("the same durations on fewer or other days")
-            else:  # say which rules changed
-                now = set(policies.describe_retention(after))
-                less = [f"{rule} -> {new}" for rule, new in zip(policies.describe_retention(before),
-                                                                 policies.describe_retention(after), strict=False)
-                        if rule not in now] or ["the same durations on fewer or other days"]
+    if not less and retention_reduced(before, after):
+        if isinstance(before, dict) or isinstance(after, dict):
+            less.append("the same durations on fewer or other days")
+        else:  # say which rules changed
+            now = set(describe_retention(after))
+            less = [f"{rule} -> {new}" for rule, new in zip(describe_retention(before), describe_retention(after),
+                                                             strict=False)
+                    if rule not in now] or ["the same durations on fewer or other days"]
     return less
 
 
