@@ -9,7 +9,7 @@ from backup.guard.api import request_out
 from backup.vms.api.anomalies import anomaly_out
 from backup.vms.services import anomaly
 
-from .actions import JOB_FAILED, _invalid
+from .errors import JOB_FAILED, invalid
 from .output import fields, table
 
 COLUMNS = [("id", "id"), ("operation", "operation"), ("target", "target_name"), ("requested by", "requested_by"),
@@ -32,7 +32,7 @@ def _decide(user, options, approve: bool):
     try:
         request = services.decide(request, user, approve=approve, reason=options.get("reason") or "")
     except ValidationError as error:
-        raise _invalid(error) from None
+        raise invalid(error) from None
     data = request_out(request)
     return data, fields(data, FIELDS)
 
@@ -63,7 +63,7 @@ def _verdict(user, options, confirm: bool):
     try:
         found = anomaly.decide(found, user, confirm=confirm, reason=options.get("reason") or "")
     except ValidationError as error:
-        raise _invalid(error) from None
+        raise invalid(error) from None
     data = anomaly_out(found)
     return data, data["summary"] + f". {found.get_state_display()} by {data['decided_by']}."
 

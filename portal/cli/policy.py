@@ -18,7 +18,7 @@ from backup.vms.models import BackupPolicy
 from backup.vms.services import policies
 
 from . import resolve
-from .actions import _invalid
+from .errors import invalid
 from .output import fields, table
 
 POLICY_COLUMNS = [("id", "id"), ("name", "name"), ("schedule", "schedule"), ("retention", "retention_text"),
@@ -142,7 +142,7 @@ def policy_create(user, options, stderr):
     try:
         policy = policies.create_policy(vault, data)
     except ValidationError as error:
-        raise _invalid(error) from None
+        raise invalid(error) from None
     return _shown(policy)
 
 
@@ -152,5 +152,5 @@ def policy_update(user, options, stderr):
     try:
         policy = policies.update_policy(policy, _data(options, initial_for(policy)), user=user)
     except ValidationError as error:
-        raise _invalid(error) from None
+        raise invalid(error) from None
     return _shown(policy)

@@ -9,7 +9,7 @@ from backup.vaults.api import vault_out
 from backup.vms.services import manage
 
 from . import resolve
-from .actions import _invalid, _refused
+from .errors import invalid, refused
 from .output import fields
 
 
@@ -17,9 +17,9 @@ def _run(call):
     try:
         return call()
     except Refused as refusal:
-        raise _refused(refusal) from None
+        raise refused(refusal) from None
     except ValidationError as error:
-        raise _invalid(error) from None
+        raise invalid(error) from None
 
 
 def undelete(user, options, stderr):

@@ -16,6 +16,7 @@ from backup.vms.models import BackupPolicy, ProtectedItem, RecoveryPoint
 
 from ..models import Alert, Kind
 from .incidents import raise_alert, resolve
+from .job_failures import FAILURE_KINDS, job_item_key, raise_for_job
 
 DAY = timedelta(days=1)
 
@@ -115,8 +116,6 @@ def check_storage() -> None:
 def check_failed_jobs(now: datetime | None = None, window_s: int = 3600) -> int:
     """The failures the end of a job should have raised but did not (its worker killed between writing the job's
     status and raising the alert): raise them now, unless a later success took the cause away."""
-    from .receivers import FAILURE_KINDS, job_item_key, raise_for_job
-
     now = now or timezone.now()
     raised = 0
     failed = Job.objects.filter(status=JobStatus.FAILED, operation__in=list(FAILURE_KINDS),

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand
 from backup.jobs.models import JobStatus, Operation
 from backup.vaults.models import Vault
 from backup.vms.models import RegisteredItem
-from portal.cli import actions, approvals, policy, resolve, safeguards
+from portal.cli import approvals, hosts, items, jobs, maintenance, policy, quick_start, resolve, safeguards, vaults
 from portal.cli.output import to_json
 
 
@@ -54,12 +54,12 @@ class Command(BaseCommand):
             return p
 
         vault = commands.add_parser("vault", help="backup vaults").add_subparsers(dest="vault_command", required=True)
-        sub(vault, "list", actions.vault_list, "List your backup vaults.")
-        p = sub(vault, "create", actions.vault_create, "Create a backup vault (Quick Create).")
+        sub(vault, "list", vaults.vault_list, "List your backup vaults.")
+        p = sub(vault, "create", vaults.vault_create, "Create a backup vault (Quick Create).")
         p.add_argument("--name", required=True)
         p.add_argument("--region", required=True, help='e.g. "West US"')
         p.add_argument("--subscription", help="id or name (default: your only subscription)")
-        p = sub(vault, "show", actions.vault_show, "Show a vault with its item counts and storage used.")
+        p = sub(vault, "show", vaults.vault_show, "Show a vault with its item counts and storage used.")
         p.add_argument("vault", help="id or name")
         p = sub(vault, "soft-delete", safeguards.vault_soft_delete, "Set a vault's soft delete (state, days).")
         p.add_argument("vault", help="id or name")
@@ -70,14 +70,14 @@ class Command(BaseCommand):
         p.add_argument("--state", required=True, choices=Vault.Immutability.values)
 
         vms_help = "virtual machine: id, name, or CLOUD_SERVICE/NAME when two share a name"
-        p = sub(commands, "discover", actions.discover, "Discover the virtual machines a vault can register.")
+        p = sub(commands, "discover", quick_start.discover, "Discover the virtual machines a vault can register.")
         p.add_argument("--vault", required=True, help="id or name")
         _wait_options(p)
-        p = sub(commands, "register", actions.register, "Register virtual machines with a vault (one job each).")
+        p = sub(commands, "register", quick_start.register, "Register virtual machines with a vault (one job each).")
         p.add_argument("--vault", required=True, help="id or name")
         p.add_argument("vms", nargs="+", metavar="VM", help=vms_help)
         _wait_options(p)
-        p = sub(commands, "protect", actions.protect, "Protect registered virtual machines under a backup policy.")
+        p = sub(commands, "protect", quick_start.protect, "Protect registered virtual machines under a backup policy.")
         p.add_argument("--vault", required=True, help="id or name")
         p.add_argument("--policy", required=True, help="the vault's backup policy: id or name (see: policy list)")
         p.add_argument("vms", nargs="+", metavar="VM", help=vms_help)
@@ -85,40 +85,40 @@ class Command(BaseCommand):
 
         item = commands.add_parser("item", help="protected and registered items").add_subparsers(
             dest="item_command", required=True)
-        p = sub(item, "list", actions.item_list, "List a vault's protected items.")
+        p = sub(item, "list", items.item_list, "List a vault's protected items.")
         p.add_argument("--vault", required=True, help="id or name")
-        p = sub(item, "registered", actions.registered_list, "List a vault's registered (and discovered) items.")
+        p = sub(item, "registered", quick_start.registered_list, "List a vault's registered (and discovered) items.")
         p.add_argument("--vault", required=True, help="id or name")
         p.add_argument("--status", choices=RegisteredItem.Status.values)
 
         point = commands.add_parser("point", help="recovery points").add_subparsers(dest="point_command",
                                                                                      required=True)
-        p = sub(point, "list", actions.point_list, "List a vault's recovery points, newest first.")
+        p = sub(point, "list", items.point_list, "List a vault's recovery points, newest first.")
         p.add_argument("--vault", required=True, help="id or name")
         p.add_argument("--item", help="only this protected item (id, or VM name)")
 
-        p = sub(commands, "backup-now", actions.backup_now, "Back up a protected item now.")
+        p = sub(commands, "backup-now", items.backup_now, "Back up a protected item now.")
         p.add_argument("--item", required=True, help="protected item id, or VM name with --vault")
         p.add_argument("--vault", help="id or name")
         _wait_options(p)
 
         job = commands.add_parser("job", help="jobs").add_subparsers(dest="job_command", required=True)
-        p = sub(job, "list", actions.job_list, "List jobs, newest first.")
+        p = sub(job, "list", jobs.job_list, "List jobs, newest first.")
         p.add_argument("--vault", help="id or name")
         p.add_argument("--status", choices=JobStatus.values)
         p.add_argument("--operation", choices=Operation.values)
         p.add_argument("--limit", type=int, default=50)
-        for name, handler, text in (("show", actions.job_show, "Show a job with its sub-tasks."),
-                                    ("cancel", actions.job_cancel, "Cancel a running job.")):
+        for name, handler, text in (("show", jobs.job_show, "Show a job with its sub-tasks."),
+                                    ("cancel", jobs.job_cancel, "Cancel a running job.")):
             sub(job, name, handler, text).add_argument("job", help="job id")
-        p = sub(job, "wait", actions.job_wait, "Wait for a job to end; exits non-zero unless it completed.")
+        p = sub(job, "wait", jobs.job_wait, "Wait for a job to end; exits non-zero unless it completed.")
         p.add_argument("job", help="job id")
         _wait_options(p)
-        p = sub(job, "retry", actions.job_retry, "Retry a failed or cancelled job (as a new job).")
+        p = sub(job, "retry", jobs.job_retry, "Retry a failed or cancelled job (as a new job).")
         p.add_argument("job", help="job id")
         _wait_options(p)
 
-        p = sub(commands, "restore", actions.restore, "Restore a virtual machine from a recovery point.")
+        p = sub(commands, "restore", items.restore, "Restore a virtual machine from a recovery point.")
         p.add_argument("--point", required=True, help="recovery point: id or name (see: point list)")
         p.add_argument("--vm-name", dest="vm_name")
         p.add_argument("--cloud-service", dest="cloud_service")
@@ -134,7 +134,7 @@ class Command(BaseCommand):
                        help="start the virtual machine after restore (a restore to a KVM host)")
         _wait_options(p)
 
-        p = sub(commands, "stop-protection", actions.stop_protection, "Stop protecting an item.")
+        p = sub(commands, "stop-protection", items.stop_protection, "Stop protecting an item.")
         p.add_argument("--item", required=True, help="protected item id, or VM name with --vault")
         p.add_argument("--vault", help="id or name")
         p.add_argument("--delete-data", dest="delete_data", action="store_true",
@@ -167,7 +167,7 @@ class Command(BaseCommand):
         p.add_argument("--item", required=True, help="protected item id, or VM name with --vault")
         p.add_argument("--vault", help="id or name")
 
-        p = sub(commands, "verify", actions.verify, "Verify the backup data of a vault or of a recovery point.")
+        p = sub(commands, "verify", maintenance.verify, "Verify the backup data of a vault or of a recovery point.")
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--vault", help="id or name")
         group.add_argument("--point", help="recovery point: id or name (see: point list)")
@@ -176,21 +176,21 @@ class Command(BaseCommand):
         _wait_options(p)
 
         host = commands.add_parser("host", help="KVM hosts").add_subparsers(dest="host_command", required=True)
-        p = sub(host, "add", actions.host_add, "Add a KVM host (libvirt) and list its domains as virtual machines.")
+        p = sub(host, "add", hosts.host_add, "Add a KVM host (libvirt) and list its domains as virtual machines.")
         p.add_argument("name", help="the host's name in the portal (also its cloud service's name)")
         p.add_argument("--uri", required=True, help="libvirt URI, e.g. qemu:///system or qemu+ssh://root@kvm2/system")
         p.add_argument("--region", required=True, help='the region the host stands in, e.g. "West US"')
         p.add_argument("--pool", required=True, help="libvirt storage pool for the disks of restored machines")
         p.add_argument("--subscription", help="id or name (default: your only subscription)")
-        sub(host, "list", actions.host_list, "List the KVM hosts.")
+        sub(host, "list", hosts.host_list, "List the KVM hosts.")
         for name, handler, text in (
-                ("sync", actions.host_sync, "List a host's domains again now (as Discover and the scheduler do)."),
-                ("remove", actions.host_remove, "Remove a host and its machines (refused while any is protected).")):
+                ("sync", hosts.host_sync, "List a host's domains again now (as Discover and the scheduler do)."),
+                ("remove", hosts.host_remove, "Remove a host and its machines (refused while any is protected).")):
             sub(host, name, handler, text).add_argument("host", help="host name or id")
 
         policy.add_commands(commands, sub)
 
-        p = sub(commands, "gc", actions.gc, "Run garbage collection on a vault's store now.")
+        p = sub(commands, "gc", maintenance.gc, "Run garbage collection on a vault's store now.")
         p.add_argument("--vault", required=True, help="id or name")
         _wait_options(p)
 
