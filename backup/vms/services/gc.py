@@ -19,7 +19,7 @@ from backup.jobs.models import Job, Operation
 from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
-from . import backup as backups
+from . import backup_points
 from .stores import open_vault_store
 
 
@@ -53,7 +53,7 @@ def collect_garbage(ctx: JobContext) -> None:
     # First the points the store holds but the portal does not (a Backup killed between committing and
     # recording): adopted, they show in the portal and retention expires them; GC would keep them anyway.
     with ctx.step("Reconcile recovery points"):
-        adopted = backups.adopt_orphan_manifests(ctx.vault_id)
+        adopted = backup_points.adopt_orphan_manifests(ctx.vault_id)
     with ctx.step("Free unreferenced data"):
         report = collect_vault_garbage(ctx.vault_id)
     ctx.record(chunks_removed=report.chunks_removed, bytes_freed=report.bytes_freed,

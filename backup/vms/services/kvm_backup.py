@@ -1,8 +1,8 @@
 """The KVM pieces of the Backup job: a libvirt domain's point in time, and ending what a killed job left.
 
-The job itself (backup.back_up_vm) is the same for both fabrics; this module opens the host, fixes the point
-in time with a new checkpoint, and turns the host's failures into the product's messages. The engine reads
-the snapshot through its protocols and never learns it came from libvirt.
+The job itself (backup.back_up_vm) is the same for both fabrics and imports this module, which opens the
+host, fixes the point in time with a new checkpoint, and turns the host's failures into the product's
+messages. The engine reads the snapshot through its protocols and never learns it came from libvirt.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from backup.jobs.errors import JobFailed
 from backup.jobs.models import Job
 
 from ..models import HypervisorHost, ProtectedItem, VirtualMachine
-from . import backup as backups
 from . import hosts
+from .backup_messages import VM_NO_LONGER_EXISTS, VM_NO_LONGER_EXISTS_ACTION
+from .backup_targets import snapshot_timeout_s
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def host_errors(host: HypervisorHost) -> Iterator[None]:
         raise JobFailed(HOST_UNREACHABLE.format(host=host.name, error=error),
                         HOST_UNREACHABLE_ACTION.format(uri=host.uri), code="KvmHostUnavailable") from None
     except kvm.DomainNotFound:
-        raise JobFailed(backups.VM_NO_LONGER_EXISTS, backups.VM_NO_LONGER_EXISTS_ACTION, code="VmNotFound") from None
+        raise JobFailed(VM_NO_LONGER_EXISTS, VM_NO_LONGER_EXISTS_ACTION, code="VmNotFound") from None
     except kvm.BackupBusy:
         raise JobFailed(BACKUP_BUSY, BACKUP_BUSY_ACTION, code="KvmBackupBusy") from None
     except kvm.KvmError as error:
@@ -76,7 +77,7 @@ def load_target(item: ProtectedItem) -> KvmTarget:
     assert vm is not None
     keys = tuple(d.target for d in vm.disks.exclude(target="").order_by("kind", "lun"))
     if vm.host is None or not vm.domain_uuid or not keys:
-        raise JobFailed(backups.VM_NO_LONGER_EXISTS, backups.VM_NO_LONGER_EXISTS_ACTION, code="VmNotFound")
+        raise JobFailed(VM_NO_LONGER_EXISTS, VM_NO_LONGER_EXISTS_ACTION, code="VmNotFound")
     return KvmTarget(item=item, host=vm.host, domain_uuid=vm.domain_uuid, disk_keys=keys)
 
 
@@ -123,7 +124,7 @@ def take_snapshot(target: KvmTarget, base: engine.Manifest | None, point_id: str
         try:
             snapshot = connection.begin_backup(
                 target.domain_uuid, checkpoint=checkpoint_name(point_id), since=since, disks=target.disk_keys,
-                quiesce=True, quiesce_timeout_s=backups.snapshot_timeout_s(),
+                quiesce=True, quiesce_timeout_s=snapshot_timeout_s(),
             )
         except BaseException:
             connection.close()
