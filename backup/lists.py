@@ -124,9 +124,15 @@ class ListQuery:
     def context(self, queryset: QuerySet) -> dict:
         """What the list templates need: the page, the headers, the search and links that keep both."""
         page = self.page(queryset)
-        return {"page": page, "rows": page.object_list, "headers": self.headers(), "search": self.search,
-                "list": self, "page_urls": _page_urls(self, page),
-                "clear_url": self.url(q=None, page=None)}
+        return {
+            "page": page,
+            "rows": page.object_list,
+            "headers": self.headers(),
+            "search": self.search,
+            "list": self,
+            "page_urls": _page_urls(self, page),
+            "clear_url": self.url(q=None, page=None),
+        }
 
 
 def _page_urls(query: ListQuery, page: Page) -> dict:

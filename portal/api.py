@@ -39,5 +39,6 @@ def unexpected_error(request, exc: Exception):
     ninja's plain-text traceback. The traceback goes to the log under the error id the client is shown."""
     error_id = uuid.uuid4().hex[:12]
     log.error("API error %s on %s %s", error_id, request.method, request.path, exc_info=exc)
-    return api.create_response(request, {"detail": f"{INTERNAL_ERROR} (error id {error_id})", "error_id": error_id},
-                               status=500)
+    return api.create_response(
+        request, {"detail": f"{INTERNAL_ERROR} (error id {error_id})", "error_id": error_id}, status=500
+    )

@@ -28,8 +28,9 @@ class RetryingDatabaseScheduler(DatabaseScheduler):
         try:
             self.apply_async(entry, producer=producer, advance=False)
         except Exception as exc:
-            log.warning("scheduled task %s could not be sent (%s); it will be sent when the broker is back",
-                        entry.name, exc)
+            log.warning(
+                "scheduled task %s could not be sent (%s); it will be sent when the broker is back", entry.name, exc
+            )
             self._unsent[entry.name] = entry
         else:
             self._unsent.pop(entry.name, None)

@@ -26,7 +26,8 @@ from backup.jobs.models import JobStatus
 from . import ops
 
 REQUEST_LATENCY = Histogram(
-    "portal_http_request_duration_seconds", "Time to answer an HTTP request, by route.",
+    "portal_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route.",
     ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
@@ -57,10 +58,12 @@ class PortalCollector:
         queue = ops.queue_length()
         if queue is not None:
             yield GaugeMetricFamily("backup_queue_length", "Tasks waiting in the Celery queue.", value=queue)
-        stored = GaugeMetricFamily("backup_store_bytes", "Bytes of chunk files in a vault's store.",
-                                   labels=["vault_id", "vault"])
-        logical = GaugeMetricFamily("backup_store_logical_bytes", "Logical bytes of a vault's recovery points.",
-                                    labels=["vault_id", "vault"])
+        stored = GaugeMetricFamily(
+            "backup_store_bytes", "Bytes of chunk files in a vault's store.", labels=["vault_id", "vault"]
+        )
+        logical = GaugeMetricFamily(
+            "backup_store_logical_bytes", "Logical bytes of a vault's recovery points.", labels=["vault_id", "vault"]
+        )
         for row in ops.vault_stores():
             if row.stats is not None:
                 stored.add_metric([str(row.vault.pk), row.vault.name], row.stats.stored_bytes)
@@ -71,12 +74,12 @@ class PortalCollector:
     def _jobs(self):
         started = CounterMetricFamily("backup_jobs_started", "Jobs started, by operation.", labels=["operation"])
         ended = {
-            status: CounterMetricFamily(f"backup_jobs_{status}", f"Jobs {status}, by operation.",
-                                        labels=["operation"])
+            status: CounterMetricFamily(f"backup_jobs_{status}", f"Jobs {status}, by operation.", labels=["operation"])
             for status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
         }
-        running = GaugeMetricFamily("backup_jobs_in_progress", "Jobs running now (or being cancelled).",
-                                    labels=["operation"])
+        running = GaugeMetricFamily(
+            "backup_jobs_in_progress", "Jobs running now (or being cancelled).", labels=["operation"]
+        )
         totals: dict[str, int] = {}
         active: dict[str, int] = {}
         per_status: dict[tuple[str, str], int] = {}
@@ -94,8 +97,9 @@ class PortalCollector:
         yield from ended.values()
         yield running
 
-        durations = HistogramMetricFamily("backup_job_duration_seconds", "Duration of finished jobs.",
-                                          labels=["operation"])
+        durations = HistogramMetricFamily(
+            "backup_job_duration_seconds", "Duration of finished jobs.", labels=["operation"]
+        )
         for operation, (counts, count, total) in sorted(job_metrics.duration_histograms().items()):
             buckets = [(str(float(b)), c) for b, c in zip(job_metrics.DURATION_BUCKETS, counts, strict=True)]
             durations.add_metric([operation], buckets + [("+Inf", count)], total)

@@ -31,8 +31,11 @@ def jobs_per_state(hours: int = 24) -> dict[str, int]:
 
 
 def failing_items():
-    return (ProtectedItem.objects.filter(status=ProtectedItem.Status.BACKUP_FAILING)
-            .select_related("vault__subscription").order_by("vault__name", "vm_name"))
+    return (
+        ProtectedItem.objects.filter(status=ProtectedItem.Status.BACKUP_FAILING)
+        .select_related("vault__subscription")
+        .order_by("vault__name", "vm_name")
+    )
 
 
 def workers_alive(timeout: float = 1.0) -> list[str] | None:
@@ -86,7 +89,7 @@ def store_stats(vault: Vault) -> engine.StoreStats | None:
     if cached and now - cached[0] < STORE_STATS_TTL_S:
         return cached[1]
     try:
-        stats = engine.Store.open(vault.store_path).stats()
+        stats = engine.open_store(vault.store_location).stats()
     except (engine.NotAStore, OSError, ValueError):
         stats = None
     _store_stats_cache[vault.pk] = (now, stats)

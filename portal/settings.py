@@ -182,7 +182,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
 
@@ -210,8 +211,10 @@ elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
     # RabbitMQ redelivers a held message as soon as its worker's connection drops; no visibility timeout.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_timeout": 3}
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
-                                       "socket_connect_timeout": 3}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "socket_connect_timeout": 3,
+    }
 # With the broker down, a page that starts a job waits about a second, then records the job for requeueing.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "portal")
@@ -269,8 +272,10 @@ CELERY_BEAT_SCHEDULE = {
     # Verification as Proxmox Backup Server schedules it: new points daily, old ones again weekly, each in
     # a quiet hour of its own (both take the vault's verify lock).
     "verify-new-points": {"task": "backup.vms.tasks.verify_new_points", "schedule": crontab(minute=30, hour=3)},
-    "reverify-old-points": {"task": "backup.vms.tasks.reverify_old_points",
-                            "schedule": crontab(minute=30, hour=5, day_of_week=6)},
+    "reverify-old-points": {
+        "task": "backup.vms.tasks.reverify_old_points",
+        "schedule": crontab(minute=30, hour=5, day_of_week=6),
+    },
 }
 # Alerts (backup/alerts): e-mail goes through Django's mail system to the SMTP server below.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
@@ -293,8 +298,9 @@ ALERTS_DELIVER_EVERY_S = float(os.environ.get("ALERTS_DELIVER_EVERY_S") or 15)
 # A vault whose file system has less free space than this share is "nearly full".
 ALERTS_STORAGE_FREE_MIN_PERCENT = float(os.environ.get("ALERTS_STORAGE_FREE_MIN_PERCENT") or 10)
 # Seconds between a failed delivery and its next attempt (about eleven hours in all), then it gives up.
-ALERTS_RETRY_DELAYS_S = [int(s) for s in os.environ.get(
-    "ALERTS_RETRY_DELAYS_S", "30,120,600,1800,3600,7200,14400,14400").split(",")]
+ALERTS_RETRY_DELAYS_S = [
+    int(s) for s in os.environ.get("ALERTS_RETRY_DELAYS_S", "30,120,600,1800,3600,7200,14400,14400").split(",")
+]
 # A delivery claimed this long ago by a worker that never wrote its outcome (killed mid-send) is sent again.
 ALERTS_SENDING_TIMEOUT_S = envint("ALERTS_SENDING_TIMEOUT_S", 120)
 ALERTS_WEBHOOK_TIMEOUT_S = float(os.environ.get("ALERTS_WEBHOOK_TIMEOUT_S") or 10)

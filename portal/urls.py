@@ -13,8 +13,11 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/overview/", admin.site.admin_view(admin_views.overview), name="admin-overview"),
-    path("admin/overview/recompute-usage/", admin.site.admin_view(admin_views.recompute_usage),
-         name="admin-recompute-usage"),
+    path(
+        "admin/overview/recompute-usage/",
+        admin.site.admin_view(admin_views.recompute_usage),
+        name="admin-recompute-usage",
+    ),
     path("admin/", admin.site.urls),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/v1/", api.urls),

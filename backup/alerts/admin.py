@@ -12,9 +12,12 @@ from .services import delivery, incidents
 class AlertTargetForm(forms.ModelForm):
     url = forms.URLField(required=False, max_length=500, assume_scheme="https", help_text="The webhook's address.")
     # Write-only: the saved secret is never rendered back; leaving the field empty keeps it.
-    secret = forms.CharField(required=False, strip=True, widget=forms.PasswordInput(render_value=False),
-                             help_text="The webhook's HMAC-SHA256 key. Never shown again after saving; leave empty "
-                                       "to keep the current one.")
+    secret = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="The webhook's HMAC-SHA256 key. Never shown again after saving; leave empty to keep the current one.",
+    )
 
     class Meta:
         model = AlertTarget
@@ -70,18 +73,25 @@ class AlertTargetAdmin(OperateActionsMixin, admin.ModelAdmin):
         for target in queryset:
             sent = delivery.send_test(target)
             if sent.status == Delivery.Status.DELIVERED:
-                self.message_user(request, f"Test alert delivered to '{target.name}': {sent.last_response[:200]}",
-                                  messages.SUCCESS)
+                self.message_user(
+                    request, f"Test alert delivered to '{target.name}': {sent.last_response[:200]}", messages.SUCCESS
+                )
             else:
-                self.message_user(request, f"Test alert to '{target.name}' failed: {sent.last_response[:300]}",
-                                  messages.ERROR)
+                self.message_user(
+                    request, f"Test alert to '{target.name}' failed: {sent.last_response[:300]}", messages.ERROR
+                )
 
 
 class AlertRuleForm(forms.ModelForm):
-    severities = forms.MultipleChoiceField(choices=Severity.choices, required=False,
-                                           widget=forms.CheckboxSelectMultiple, help_text="None: every severity.")
-    kinds = forms.MultipleChoiceField(choices=Kind.choices, required=False, widget=forms.CheckboxSelectMultiple,
-                                      help_text="None: every kind. Security events are delivered whatever is chosen.")
+    severities = forms.MultipleChoiceField(
+        choices=Severity.choices, required=False, widget=forms.CheckboxSelectMultiple, help_text="None: every severity."
+    )
+    kinds = forms.MultipleChoiceField(
+        choices=Kind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None: every kind. Security events are delivered whatever is chosen.",
+    )
 
     class Meta:
         model = AlertRule
@@ -114,8 +124,16 @@ class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdminMixin, OperateActionsMixin, admin.ModelAdmin):
-    list_display = ("__str__", "severity", "state", "vault", "count", "first_seen_at", "last_seen_at",
-                    "acknowledged_at")
+    list_display = (
+        "__str__",
+        "severity",
+        "state",
+        "vault",
+        "count",
+        "first_seen_at",
+        "last_seen_at",
+        "acknowledged_at",
+    )
     list_filter = ("state", "severity", "kind", "subscription")
     search_fields = ("item_name", "item_key", "message")
     date_hierarchy = "last_seen_at"
@@ -134,12 +152,33 @@ class AlertAdmin(ReadOnlyAdminMixin, OperateActionsMixin, admin.ModelAdmin):
 class DeliveryAdmin(ReadOnlyAdminMixin, OperateActionsMixin, admin.ModelAdmin):
     """The delivery log: every message, its attempts and the last response of its target."""
 
-    list_display = ("idempotency_key", "target", "event", "status", "attempts", "last_status_code", "created_at",
-                    "delivered_at", "next_attempt_at")
+    list_display = (
+        "idempotency_key",
+        "target",
+        "event",
+        "status",
+        "attempts",
+        "last_status_code",
+        "created_at",
+        "delivered_at",
+        "next_attempt_at",
+    )
     list_filter = ("status", "event", "target__type")
     search_fields = ("idempotency_key", "target__name", "last_response")
-    readonly_fields = ("alert", "target", "event", "idempotency_key", "status", "attempts", "created_at",
-                       "next_attempt_at", "claimed_at", "delivered_at", "last_status_code", "last_response")
+    readonly_fields = (
+        "alert",
+        "target",
+        "event",
+        "idempotency_key",
+        "status",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "claimed_at",
+        "delivered_at",
+        "last_status_code",
+        "last_response",
+    )
     list_select_related = ("target",)
     actions = ["retry_now"]
 
@@ -148,5 +187,6 @@ class DeliveryAdmin(ReadOnlyAdminMixin, OperateActionsMixin, admin.ModelAdmin):
         from django.utils import timezone
 
         count = queryset.exclude(status=Delivery.Status.DELIVERED).update(
-            status=Delivery.Status.PENDING, next_attempt_at=timezone.now())
+            status=Delivery.Status.PENDING, next_attempt_at=timezone.now()
+        )
         self.message_user(request, f"{count} delivery(ies) will be sent within a minute.", messages.SUCCESS)

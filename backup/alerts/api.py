@@ -35,11 +35,25 @@ class AcknowledgeIn(Schema):
 
 
 def alert_out(a: Alert) -> dict:
-    return {"id": a.pk, "kind": a.kind, "title": a.get_kind_display(), "severity": a.severity, "state": a.state,
-            "security": a.is_security, "vault_id": a.vault_id, "item": a.item_name, "operation": a.operation,
-            "message": a.message, "count": a.count, "job_id": a.job_id, "first_seen_at": a.first_seen_at,
-            "last_seen_at": a.last_seen_at, "resolved_at": a.resolved_at, "resolution": a.resolution,
-            "acknowledged_at": a.acknowledged_at}
+    return {
+        "id": a.pk,
+        "kind": a.kind,
+        "title": a.get_kind_display(),
+        "severity": a.severity,
+        "state": a.state,
+        "security": a.is_security,
+        "vault_id": a.vault_id,
+        "item": a.item_name,
+        "operation": a.operation,
+        "message": a.message,
+        "count": a.count,
+        "job_id": a.job_id,
+        "first_seen_at": a.first_seen_at,
+        "last_seen_at": a.last_seen_at,
+        "resolved_at": a.resolved_at,
+        "resolution": a.resolution,
+        "acknowledged_at": a.acknowledged_at,
+    }
 
 
 @router.get("/vaults/{vault_id}/alerts", response=list[AlertOut])

@@ -30,16 +30,30 @@ class Kind(models.TextChoices):
 
 # Security events: delivered by every rule of the subscription whatever its filters, never auto-resolved.
 SECURITY_KINDS: frozenset[str] = frozenset(
-    {Kind.BACKUP_DATA_DELETED, Kind.STOPPED_DATA_DELETED, Kind.RETENTION_REDUCED, Kind.SUSPICIOUS_BACKUP,
-     Kind.SOFT_DELETE_DISABLED, Kind.SOFT_DELETE_CHANGED, Kind.IMMUTABILITY_CHANGED})
+    {
+        Kind.BACKUP_DATA_DELETED,
+        Kind.STOPPED_DATA_DELETED,
+        Kind.RETENTION_REDUCED,
+        Kind.SUSPICIOUS_BACKUP,
+        Kind.SOFT_DELETE_DISABLED,
+        Kind.SOFT_DELETE_CHANGED,
+        Kind.IMMUTABILITY_CHANGED,
+    }
+)
 SEVERITY_OF: dict[str, str] = {
-    Kind.BACKUP_FAILED: Severity.CRITICAL, Kind.RESTORE_FAILED: Severity.CRITICAL,
-    Kind.VERIFY_FAILED: Severity.CRITICAL, Kind.STALE_PROTECTION: Severity.CRITICAL,
-    Kind.DAMAGED_POINT: Severity.CRITICAL, Kind.STORAGE_NEARLY_FULL: Severity.WARNING,
-    Kind.BACKUP_DATA_DELETED: Severity.CRITICAL, Kind.STOPPED_DATA_DELETED: Severity.CRITICAL,
-    Kind.RETENTION_REDUCED: Severity.WARNING, Kind.DRILL_FAILED: Severity.CRITICAL,
+    Kind.BACKUP_FAILED: Severity.CRITICAL,
+    Kind.RESTORE_FAILED: Severity.CRITICAL,
+    Kind.VERIFY_FAILED: Severity.CRITICAL,
+    Kind.STALE_PROTECTION: Severity.CRITICAL,
+    Kind.DAMAGED_POINT: Severity.CRITICAL,
+    Kind.STORAGE_NEARLY_FULL: Severity.WARNING,
+    Kind.BACKUP_DATA_DELETED: Severity.CRITICAL,
+    Kind.STOPPED_DATA_DELETED: Severity.CRITICAL,
+    Kind.RETENTION_REDUCED: Severity.WARNING,
+    Kind.DRILL_FAILED: Severity.CRITICAL,
     Kind.SUSPICIOUS_BACKUP: Severity.CRITICAL,
-    Kind.SOFT_DELETE_DISABLED: Severity.CRITICAL, Kind.SOFT_DELETE_CHANGED: Severity.WARNING,
+    Kind.SOFT_DELETE_DISABLED: Severity.CRITICAL,
+    Kind.SOFT_DELETE_CHANGED: Severity.WARNING,
     Kind.IMMUTABILITY_CHANGED: Severity.WARNING,
 }
 
@@ -67,19 +81,25 @@ class Alert(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.TextField(blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                        related_name="+")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     objects = SubscriptionScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-last_seen_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["subscription", "kind", "item_key"], condition=models.Q(state="active"),
-                                    name="one_active_alert_per_cause_and_item"),
+            models.UniqueConstraint(
+                fields=["subscription", "kind", "item_key"],
+                condition=models.Q(state="active"),
+                name="one_active_alert_per_cause_and_item",
+            ),
         ]
-        indexes = [models.Index(fields=["vault", "state", "-last_seen_at"], name="alert_vault_state_seen"),
-                   models.Index(fields=["kind", "state"], name="alert_kind_state")]
+        indexes = [
+            models.Index(fields=["vault", "state", "-last_seen_at"], name="alert_vault_state_seen"),
+            models.Index(fields=["kind", "state"], name="alert_kind_state"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.item_name or self.item_key}"

@@ -38,9 +38,18 @@ def vault_alerts(request, pk: int):
     state = request.GET.get("state", "active")
     state = state if state in STATES else "active"
     alerts = Alert.objects.filter(vault=vault, state=STATES[state]).select_related("acknowledged_by")[:200]
-    return render(request, "alerts/vault_alerts.html", {
-        "vault": vault, "tab": "alerts", "section": "recovery", "alerts": alerts, "state": state,
-        "summary": summary(vault)})
+    return render(
+        request,
+        "alerts/vault_alerts.html",
+        {
+            "vault": vault,
+            "tab": "alerts",
+            "section": "recovery",
+            "alerts": alerts,
+            "state": state,
+            "summary": summary(vault),
+        },
+    )
 
 
 @require_GET

@@ -81,11 +81,17 @@ def list_usage(request, subscription_id: int, month: str | None = None):
         return _bad_month(error, "month")
     rows = DailyUsage.objects.filter(subscription=subscription).in_month(parsed)
     rows = rows.order_by("day", "vault_name", "vm_name")
-    return Status(200, [
-        {**{f: getattr(row, f) for f in UsageOut.model_fields if hasattr(row, f)},
-         "vault_id": row.vault_ref, "item_id": row.item_ref}
-        for row in rows
-    ])
+    return Status(
+        200,
+        [
+            {
+                **{f: getattr(row, f) for f in UsageOut.model_fields if hasattr(row, f)},
+                "vault_id": row.vault_ref,
+                "item_id": row.item_ref,
+            }
+            for row in rows
+        ],
+    )
 
 
 @router.get("/subscriptions/{subscription_id}/bills/{month}", response={200: BillOut, 400: ErrorOut, 409: ErrorOut})
@@ -100,17 +106,36 @@ def get_bill(request, subscription_id: int, month: str):
     except NoPriceSheet as missing:
         return Status(409, {"detail": str(missing)})
     lines = [
-        {"vault_id": line.vault_ref, "vault_name": line.vault_name, "item_id": line.item_ref,
-         "vm_name": line.vm_name, "cloud_service_name": line.cloud_service_name, "redundancy": line.redundancy,
-         "billable_days": line.billable_days, "protected_instance_bytes": line.protected_instance_bytes,
-         "band": line.band, "instance_charge": str(line.instance_charge),
-         "logical_gb_month": str(line.logical_gb_month), "storage_gb_month": str(line.storage_gb_month),
-         "storage_charge": str(line.storage_charge), "total": str(line.total)}
+        {
+            "vault_id": line.vault_ref,
+            "vault_name": line.vault_name,
+            "item_id": line.item_ref,
+            "vm_name": line.vm_name,
+            "cloud_service_name": line.cloud_service_name,
+            "redundancy": line.redundancy,
+            "billable_days": line.billable_days,
+            "protected_instance_bytes": line.protected_instance_bytes,
+            "band": line.band,
+            "instance_charge": str(line.instance_charge),
+            "logical_gb_month": str(line.logical_gb_month),
+            "storage_gb_month": str(line.storage_gb_month),
+            "storage_charge": str(line.storage_charge),
+            "total": str(line.total),
+        }
         for line in bill.lines
     ]
-    return Status(200, {
-        "subscription_id": subscription.pk, "month": str(parsed), "days_in_month": parsed.days,
-        "currency": bill.currency, "gb_bytes": GB, "storage_billed_on": "stored_bytes",
-        "lines": lines, "instance_total": str(bill.instance_total), "storage_total": str(bill.storage_total),
-        "total": str(bill.total),
-    })
+    return Status(
+        200,
+        {
+            "subscription_id": subscription.pk,
+            "month": str(parsed),
+            "days_in_month": parsed.days,
+            "currency": bill.currency,
+            "gb_bytes": GB,
+            "storage_billed_on": "stored_bytes",
+            "lines": lines,
+            "instance_total": str(bill.instance_total),
+            "storage_total": str(bill.storage_total),
+            "total": str(bill.total),
+        },
+    )

@@ -50,9 +50,23 @@ def billing(request):
 
 
 CSV_HEADER = [
-    "subscription", "month", "vault", "virtual machine", "cloud service", "protection status", "redundancy",
-    "billable days", "days in month", "protected instance GB", "band", "instance charge",
-    "logical GB-month (not billed)", "stored GB-month (billed)", "storage charge", "total", "currency",
+    "subscription",
+    "month",
+    "vault",
+    "virtual machine",
+    "cloud service",
+    "protection status",
+    "redundancy",
+    "billable days",
+    "days in month",
+    "protected instance GB",
+    "band",
+    "instance charge",
+    "logical GB-month (not billed)",
+    "stored GB-month (billed)",
+    "storage charge",
+    "total",
+    "currency",
 ]
 
 
@@ -73,15 +87,48 @@ def billing_csv(request):
     except NoPriceSheet as missing:
         return HttpResponse(str(missing), status=409, content_type="text/plain; charset=utf-8")
     for line in bill.lines:
-        writer.writerow([
-            subscription.name, month, line.vault_name, line.vm_name, line.cloud_service_name, line.item_status,
-            line.redundancy, line.billable_days, month.days, f"{line.protected_instance_gb:.2f}", line.band,
-            line.instance_charge, line.logical_gb_month, line.storage_gb_month, line.storage_charge, line.total,
+        writer.writerow(
+            [
+                subscription.name,
+                month,
+                line.vault_name,
+                line.vm_name,
+                line.cloud_service_name,
+                line.item_status,
+                line.redundancy,
+                line.billable_days,
+                month.days,
+                f"{line.protected_instance_gb:.2f}",
+                line.band,
+                line.instance_charge,
+                line.logical_gb_month,
+                line.storage_gb_month,
+                line.storage_charge,
+                line.total,
+                bill.currency,
+            ]
+        )
+    writer.writerow(
+        [
+            subscription.name,
+            month,
+            "TOTAL",
+            "",
+            "",
+            "",
+            "",
+            "",
+            month.days,
+            "",
+            "",
+            bill.instance_total,
+            bill.logical_gb_month_total,
+            bill.storage_gb_month_total,
+            bill.storage_total,
+            bill.total,
             bill.currency,
-        ])
-    writer.writerow([subscription.name, month, "TOTAL", "", "", "", "", "", month.days, "", "", bill.instance_total,
-                     bill.logical_gb_month_total, bill.storage_gb_month_total, bill.storage_total, bill.total,
-                     bill.currency])
+        ]
+    )
     return response
 
 
@@ -91,8 +138,12 @@ def billing_csv(request):
 def billing_rules(request):
     today = timezone.now().date()
     book = SheetBook()
-    context = {"sheets": book.sheets, "in_force": book.on(today) if book.sheets else None, "gb_bytes_text": f"{GB:,}",
-               "section": "billing"}
+    context = {
+        "sheets": book.sheets,
+        "in_force": book.on(today) if book.sheets else None,
+        "gb_bytes_text": f"{GB:,}",
+        "section": "billing",
+    }
     template = "billing/partials/rules_modal.html" if request.htmx else "billing/rules.html"
     return render(request, template, context)
 
@@ -105,5 +156,6 @@ def vault_estimate(request, pk: int):
         estimate, unpriced = services.vault_month_estimate(vault), ""
     except NoPriceSheet as missing:
         estimate, unpriced = None, str(missing)
-    return render(request, "billing/partials/vault_estimate.html",
-                  {"vault": vault, "estimate": estimate, "unpriced": unpriced})
+    return render(
+        request, "billing/partials/vault_estimate.html", {"vault": vault, "estimate": estimate, "unpriced": unpriced}
+    )

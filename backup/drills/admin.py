@@ -11,8 +11,18 @@ from .models import DrillPlan, DrillResult
 class DrillPlanForm(forms.ModelForm):
     class Meta:
         model = DrillPlan
-        fields = ["vault", "name", "enabled", "every_hours", "items", "point_choice", "within_days",
-                  "sandbox_account", "check_kind", "boot_check"]
+        fields = [
+            "vault",
+            "name",
+            "enabled",
+            "every_hours",
+            "items",
+            "point_choice",
+            "within_days",
+            "sandbox_account",
+            "check_kind",
+            "boot_check",
+        ]
 
     def clean(self):
         data = super().clean()
@@ -48,7 +58,15 @@ class DrillPlanAdmin(OperateActionsMixin, admin.ModelAdmin):
 
 @admin.register(DrillResult)
 class DrillResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("vm_name", "plan", "status", "restore_seconds", "chunks_checked", "boot_result", "job_id",
-                    "created_at")
+    list_display = (
+        "vm_name",
+        "plan",
+        "status",
+        "restore_seconds",
+        "chunks_checked",
+        "boot_result",
+        "job_id",
+        "created_at",
+    )
     list_filter = ("status", "plan")
     search_fields = ("vm_name", "point_id", "message")

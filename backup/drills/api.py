@@ -37,11 +37,29 @@ class DrillPlanOut(Schema):
 def list_drills(request, vault_id: int):
     """The vault's drill plans, each with the last result per item, its restore duration (RTO) and trend."""
     vault = get_vault_for_user(request.auth, vault_id)
-    return [{"id": p.pk, "name": p.name, "enabled": p.enabled, "every_hours": p.every_hours,
-             "point_choice": p.point_choice, "within_days": p.within_days, "boot_check": p.boot_check,
-             "items": [{"item": r["last"].vm_name, "status": r["last"].status, "message": r["last"].message,
-                        "point_created_at": r["last"].point_created_at, "restore_seconds": r["last"].restore_seconds,
-                        "rto_trend_s": r["trend"], "boot_result": r["last"].boot_result,
-                        "job_id": r["last"].job_id, "at": r["last"].created_at}
-                       for r in item_rows(p)]}
-            for p in DrillPlan.objects.filter(vault=vault)]
+    return [
+        {
+            "id": p.pk,
+            "name": p.name,
+            "enabled": p.enabled,
+            "every_hours": p.every_hours,
+            "point_choice": p.point_choice,
+            "within_days": p.within_days,
+            "boot_check": p.boot_check,
+            "items": [
+                {
+                    "item": r["last"].vm_name,
+                    "status": r["last"].status,
+                    "message": r["last"].message,
+                    "point_created_at": r["last"].point_created_at,
+                    "restore_seconds": r["last"].restore_seconds,
+                    "rto_trend_s": r["trend"],
+                    "boot_result": r["last"].boot_result,
+                    "job_id": r["last"].job_id,
+                    "at": r["last"].created_at,
+                }
+                for r in item_rows(p)
+            ],
+        }
+        for p in DrillPlan.objects.filter(vault=vault)
+    ]

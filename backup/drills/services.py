@@ -46,19 +46,27 @@ log = logging.getLogger(__name__)
 def start_drill(plan: DrillPlan, *, user=None) -> Job:
     if plan.sandbox_account.subscription_id != plan.vault.subscription_id:
         raise ValidationError({"sandbox_account": "The sandbox storage account must be of the vault's subscription."})
-    return jobs.start(subscription=plan.vault.subscription, operation=Operation.DRILL,
-                      subject=Subject(vault_id=plan.vault_id, item_type="drill_plan", item_id=plan.pk,
-                                      item_name=plan.name),
-                      lock_key=f"drill:plan:{plan.pk}", params={"plan_id": plan.pk}, user=user,
-                      scheduled=user is None)
+    return jobs.start(
+        subscription=plan.vault.subscription,
+        operation=Operation.DRILL,
+        subject=Subject(vault_id=plan.vault_id, item_type="drill_plan", item_id=plan.pk, item_name=plan.name),
+        lock_key=f"drill:plan:{plan.pk}",
+        params={"plan_id": plan.pk},
+        user=user,
+        scheduled=user is None,
+    )
 
 
 def start_due_drills(now=None) -> list[Job]:
     """Beat's task: every enabled plan whose last drill started at least `every_hours` ago (or never)."""
     now = now or timezone.now()
     started = []
-    last = dict(Job.objects.filter(operation=Operation.DRILL, item_type="drill_plan").values("item_id")
-                .annotate(last=Max("started_at")).values_list("item_id", "last"))
+    last = dict(
+        Job.objects.filter(operation=Operation.DRILL, item_type="drill_plan")
+        .values("item_id")
+        .annotate(last=Max("started_at"))
+        .values_list("item_id", "last")
+    )
     for plan in DrillPlan.objects.filter(enabled=True).select_related("vault__subscription", "sandbox_account"):
         previous = last.get(plan.pk)
         if previous is None or now - previous >= timedelta(hours=plan.every_hours):
@@ -102,8 +110,11 @@ def check_restored(disk: engine.DiskManifest, path: Path) -> tuple[int, list[int
     bad = []
     with open(path, "rb") as fh:
         fd = fh.fileno()
-        with_data = {index for start, end in _allocated(fd, disk.size)
-                     for index in range(start // disk.chunk_size, (end - 1) // disk.chunk_size + 1)}
+        with_data = {
+            index
+            for start, end in _allocated(fd, disk.size)
+            for index in range(start // disk.chunk_size, (end - 1) // disk.chunk_size + 1)
+        }
         for index, expected in enumerate(disk.chunks):
             if expected is None and index not in with_data:
                 continue
@@ -116,13 +127,22 @@ def check_restored(disk: engine.DiskManifest, path: Path) -> tuple[int, list[int
     return len(disk.chunks), bad
 
 
-def _drill_item(ctx: JobContext, plan: DrillPlan, store: engine.Store, item: ProtectedItem,
-                rng: random.Random) -> DrillResult | None:
+def _drill_item(
+    ctx: JobContext, plan: DrillPlan, store: engine.Store, item: ProtectedItem, rng: random.Random
+) -> DrillResult | None:
     point = choose_point(plan, item, rng)
     if point is None:
         return None
-    result = DrillResult(plan=plan, vault=plan.vault, job_id=ctx.job.pk, protected_item=item, vm_name=item.vm_name,
-                         point_id=point.point_id, point_created_at=point.created_at, status=DrillResult.Status.FAILED)
+    result = DrillResult(
+        plan=plan,
+        vault=plan.vault,
+        job_id=ctx.job.pk,
+        protected_item=item,
+        vm_name=item.vm_name,
+        point_id=point.point_id,
+        point_created_at=point.created_at,
+        status=DrillResult.Status.FAILED,
+    )
     host = _boot_host(item, point) if plan.boot_check else None
     with ctx.step(f"Restore and check {item.vm_name}"):
         try:
@@ -135,7 +155,8 @@ def _drill_item(ctx: JobContext, plan: DrillPlan, store: engine.Store, item: Pro
                 problems = _drill_in_sandbox(ctx, plan, store, point, manifest, result)
             result.status = DrillResult.Status.FAILED if problems else DrillResult.Status.PASSED
             result.message = "; ".join(problems) or (
-                f"{result.disks} disk(s) restored byte-exact: {result.chunks_checked} chunks checked.")
+                f"{result.disks} disk(s) restored byte-exact: {result.chunks_checked} chunks checked."
+            )
         except (engine.EngineError, kvm.KvmError, OSError, ValueError) as error:
             result.message = f"The restore failed: {describe(error)}"
     result.save()
@@ -153,8 +174,14 @@ def _check_all(manifest: engine.Manifest, targets: dict[str, Path], result: Dril
     return problems
 
 
-def _drill_in_sandbox(ctx: JobContext, plan: DrillPlan, store: engine.Store, point: RecoveryPoint,
-                      manifest: engine.Manifest, result: DrillResult) -> list[str]:
+def _drill_in_sandbox(
+    ctx: JobContext,
+    plan: DrillPlan,
+    store: engine.Store,
+    point: RecoveryPoint,
+    manifest: engine.Manifest,
+    result: DrillResult,
+) -> list[str]:
     targets = sandbox_paths(plan, ctx.job.pk, point, [d.key for d in manifest.disks])
     plan.sandbox_account.folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -185,8 +212,14 @@ def _record(job: Job, made: dict) -> None:
     Job.objects.filter(pk=job.pk).update(result=job.result)
 
 
-def _drill_on_host(ctx: JobContext, store: engine.Store, point: RecoveryPoint, manifest: engine.Manifest,
-                   host: HypervisorHost, result: DrillResult) -> list[str]:
+def _drill_on_host(
+    ctx: JobContext,
+    store: engine.Store,
+    point: RecoveryPoint,
+    manifest: engine.Manifest,
+    host: HypervisorHost,
+    result: DrillResult,
+) -> list[str]:
     """Restore each disk into a staging raw file in the host's pool, check it against the manifest, import it into
     a new volume (azbk-drill-<job>-...), define and start azbk-drill-<job> and wait for its guest agent; remove
     all of it, whatever happened."""
@@ -228,8 +261,14 @@ def _drill_on_host(ctx: JobContext, store: engine.Store, point: RecoveryPoint, m
         Job.objects.filter(pk=ctx.job.pk).update(result=ctx.job.result)
 
 
-def _boot(ctx: JobContext, connection: kvm.Host, point: RecoveryPoint, volumes: dict[str, Path], made: dict,
-          result: DrillResult) -> list[str]:
+def _boot(
+    ctx: JobContext,
+    connection: kvm.Host,
+    point: RecoveryPoint,
+    volumes: dict[str, Path],
+    made: dict,
+    result: DrillResult,
+) -> list[str]:
     name = domain_name(ctx.job.pk)
     made["domains"].append(name)
     _record(ctx.job, made)
@@ -285,15 +324,24 @@ def run_drill(ctx: JobContext) -> None:
     rng = random.Random(ctx.job.pk)
     results = [r for r in (_drill_item(ctx, plan, store, item, rng) for item in items) if r is not None]
     passed = [r for r in results if r.status == DrillResult.Status.PASSED]
-    ctx.show({"Items drilled": len(results), "Passed": len(passed),
-              "Longest restore (RTO)": f"{max((r.restore_seconds or 0 for r in results), default=0):.1f} s"})
+    ctx.show(
+        {
+            "Items drilled": len(results),
+            "Passed": len(passed),
+            "Longest restore (RTO)": f"{max((r.restore_seconds or 0 for r in results), default=0):.1f} s",
+        }
+    )
     if not results:
-        raise JobFailed(NOTHING_TO_DRILL.format(name=plan.name), "Back up the plan's items first.",
-                        code="NothingToDrill")
+        raise JobFailed(
+            NOTHING_TO_DRILL.format(name=plan.name), "Back up the plan's items first.", code="NothingToDrill"
+        )
     failed = [r.vm_name for r in results if r.status != DrillResult.Status.PASSED]
     if failed:
-        raise JobFailed(DRILL_FAILED.format(names=", ".join(failed)), "Verify the vault, then back the items up again.",
-                        code="DrillFailed")
+        raise JobFailed(
+            DRILL_FAILED.format(names=", ".join(failed)),
+            "Verify the vault, then back the items up again.",
+            code="DrillFailed",
+        )
 
 
 def remove_leftovers(job: Job) -> None:

@@ -28,10 +28,15 @@ def vault_drills(request, pk: int):
             error = " ".join(refusal.messages)
         else:
             return trigger_client_event(redirect(request.path), "refresh-toasts")
-    plans = [{"plan": p, "rows": services.item_rows(p)} for p in DrillPlan.objects.filter(vault=vault)
-             .select_related("sandbox_account")]
-    return render(request, "drills/vault_drills.html",
-                  {"vault": vault, "tab": "drills", "section": "recovery", "plans": plans, "error": error})
+    plans = [
+        {"plan": p, "rows": services.item_rows(p)}
+        for p in DrillPlan.objects.filter(vault=vault).select_related("sandbox_account")
+    ]
+    return render(
+        request,
+        "drills/vault_drills.html",
+        {"vault": vault, "tab": "drills", "section": "recovery", "plans": plans, "error": error},
+    )
 
 
 def _int(value) -> int | None:

@@ -108,6 +108,7 @@ from .errors import (
 )
 from .gc import GcReport, collect_garbage
 from .holds import ItemHeld, held_until, hold_item, holds, release_item
+from .locations import init_store, open_store
 from .manifest import DiskManifest, Manifest
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
 from .prune import delete_item, prune
@@ -148,6 +149,8 @@ __all__ = [
     "delete_item",
     "held_until",
     "hold_item",
+    "init_store",
+    "open_store",
     "holds",
     "prune",
     "release_item",

@@ -215,8 +215,9 @@ def backup_snapshot(
             raise
 
 
-def _commit(store: Store, plans: list[_DiskPlan], *, point_id: str, item: str, time: datetime,
-            consistency: str) -> Manifest:
+def _commit(
+    store: Store, plans: list[_DiskPlan], *, point_id: str, item: str, time: datetime, consistency: str
+) -> Manifest:
     # Directory entries of the chunks renamed into place must be durable
     # before the manifest naming them is.
     # References copied from the base were made durable by the base's own

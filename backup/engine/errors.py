@@ -26,7 +26,10 @@ class StoreFull(EngineError):
     file system has free once the chunks only it had written are removed again."""
 
     def __init__(
-        self, message: str = "vault storage is full", *, needed_bytes: int | None = None,
+        self,
+        message: str = "vault storage is full",
+        *,
+        needed_bytes: int | None = None,
         free_bytes: int | None = None,
     ) -> None:
         super().__init__(message)

@@ -79,5 +79,7 @@ def check_not_held(store: Store, items: set[str], now: datetime | None = None) -
     for item in sorted(items):
         until = held_until(store, item)
         if until is not None and until > moment:
-            raise ItemHeld(f"the recovery points of {item} are soft deleted and held until {until:%Y-%m-%d %H:%M} "
-                           "UTC; they cannot be removed before then")
+            raise ItemHeld(
+                f"the recovery points of {item} are soft deleted and held until {until:%Y-%m-%d %H:%M} "
+                "UTC; they cannot be removed before then"
+            )

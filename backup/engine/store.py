@@ -168,8 +168,7 @@ class Store:
         except FileNotFoundError:
             return False
 
-    def put_chunk(self, chunk_hash: str, data: bytes | memoryview, pending: PendingChunks | None = None
-                  ) -> PutResult:
+    def put_chunk(self, chunk_hash: str, data: bytes | memoryview, pending: PendingChunks | None = None) -> PutResult:
         """Store `data` under its hash unless present (then only touch it).
 
         The caller must call sync_chunk_dirs() before committing a manifest:

@@ -94,8 +94,13 @@ class Snapshots(Protocol[D_contra]):
     @property
     def SnapshotError(self) -> type[Exception]: ...  # noqa: N802 - the exception class the fabric raises
 
-    def take_snapshot(self, disks: Mapping[str, D_contra], consistency: str,
-                      quiesce: Callable[[], AbstractContextManager[object]] | None = None, /) -> Snapshot: ...
+    def take_snapshot(
+        self,
+        disks: Mapping[str, D_contra],
+        consistency: str,
+        quiesce: Callable[[], AbstractContextManager[object]] | None = None,
+        /,
+    ) -> Snapshot: ...
     def open_snapshot(self, disk_paths: Mapping[str, Path], snapshot_id: str, /) -> Snapshot: ...
     def list_snapshot_ids(self, image: Path, /) -> list[str]: ...
 

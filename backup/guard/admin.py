@@ -8,8 +8,9 @@ from backup.tenancy.models import Membership
 
 from .models import ApprovalRequest, AuditEvent, GuardedOperation, ResourceGuard
 
-MEMBERS_IN_ROLE = ("The security role must be separate from the subscription's own users: {names} "
-                   "{verb} members of '{subscription}'.")
+MEMBERS_IN_ROLE = (
+    "The security role must be separate from the subscription's own users: {names} {verb} members of '{subscription}'."
+)
 
 
 class ResourceGuardForm(forms.ModelForm):
@@ -23,11 +24,17 @@ class ResourceGuardForm(forms.ModelForm):
         cleaned = super().clean()
         group, subscription = cleaned.get("security_group"), cleaned.get("subscription")
         if group and subscription:
-            names = sorted(Membership.objects.filter(subscription=subscription, user__groups=group)
-                           .values_list("user__username", flat=True))
+            names = sorted(
+                Membership.objects.filter(subscription=subscription, user__groups=group).values_list(
+                    "user__username", flat=True
+                )
+            )
             if names:
-                raise forms.ValidationError(MEMBERS_IN_ROLE.format(
-                    names=", ".join(names), verb="is" if len(names) == 1 else "are", subscription=subscription))
+                raise forms.ValidationError(
+                    MEMBERS_IN_ROLE.format(
+                        names=", ".join(names), verb="is" if len(names) == 1 else "are", subscription=subscription
+                    )
+                )
         return cleaned
 
 
@@ -68,8 +75,17 @@ class ResourceGuardAdmin(SuperusersOnly, admin.ModelAdmin):
 
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("id", "operation", "target_name", "requested_by", "requested_at", "status", "decided_by",
-                    "expires_at", "used_at")
+    list_display = (
+        "id",
+        "operation",
+        "target_name",
+        "requested_by",
+        "requested_at",
+        "status",
+        "decided_by",
+        "expires_at",
+        "used_at",
+    )
     list_filter = ("status", "operation")
     search_fields = ("target", "target_name", "requested_by__username")
     list_select_related = ("requested_by", "decided_by")

@@ -52,13 +52,21 @@ def refused(error: ValidationError) -> Status:
 
 
 def request_out(request: ApprovalRequest) -> dict:
-    return {"id": request.pk, "operation": request.operation, "target": request.target,
-            "target_name": request.target_name, "vault_id": request.vault_id,
-            "requested_by": request.requested_by.get_username(), "requested_at": request.requested_at,
-            "status": request.status_display, "decided_by": request.decided_by.get_username()
-            if request.decided_by else None, "decided_at": request.decided_at,
-            "decision_reason": request.decision_reason, "expires_at": request.expires_at,
-            "used_at": request.used_at}
+    return {
+        "id": request.pk,
+        "operation": request.operation,
+        "target": request.target,
+        "target_name": request.target_name,
+        "vault_id": request.vault_id,
+        "requested_by": request.requested_by.get_username(),
+        "requested_at": request.requested_at,
+        "status": request.status_display,
+        "decided_by": request.decided_by.get_username() if request.decided_by else None,
+        "decided_at": request.decided_at,
+        "decision_reason": request.decision_reason,
+        "expires_at": request.expires_at,
+        "used_at": request.used_at,
+    }
 
 
 @router.get("/approval-requests", response=list[ApprovalRequestOut], operation_id="backup_guard_api_list_requests")
@@ -70,19 +78,24 @@ def list_requests(request):
 def _decide(request, request_id: int, payload: DecisionIn, approve: bool):
     approval = get_object_or_404(services.requests_for(request.auth), pk=request_id)
     try:
-        return Status(200, request_out(services.decide(approval, request.auth, approve=approve,
-                                                       reason=payload.reason)))
+        return Status(200, request_out(services.decide(approval, request.auth, approve=approve, reason=payload.reason)))
     except ValidationError as error:
         return bad_request(error)
 
 
-@router.post("/approval-requests/{request_id}/approve", response={200: ApprovalRequestOut, 400: ErrorOut},
-             operation_id="backup_guard_api_approve")
+@router.post(
+    "/approval-requests/{request_id}/approve",
+    response={200: ApprovalRequestOut, 400: ErrorOut},
+    operation_id="backup_guard_api_approve",
+)
 def approve(request, request_id: int, payload: DecisionIn):
     return _decide(request, request_id, payload, True)
 
 
-@router.post("/approval-requests/{request_id}/reject", response={200: ApprovalRequestOut, 400: ErrorOut},
-             operation_id="backup_guard_api_reject")
+@router.post(
+    "/approval-requests/{request_id}/reject",
+    response={200: ApprovalRequestOut, 400: ErrorOut},
+    operation_id="backup_guard_api_reject",
+)
 def reject(request, request_id: int, payload: DecisionIn):
     return _decide(request, request_id, payload, False)

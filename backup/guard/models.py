@@ -50,8 +50,9 @@ class ApprovalRequest(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -91,10 +92,10 @@ class AuditEvent(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     subscription = models.ForeignKey("tenancy.Subscription", on_delete=models.PROTECT, related_name="+")
     vault_id = models.BigIntegerField(null=True, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+")
-    request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, null=True, blank=True,
-                                related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
     operation = models.CharField(max_length=30, blank=True)
     target = models.CharField(max_length=200, blank=True)
     detail = models.TextField(blank=True)

@@ -11,8 +11,10 @@ from backup.vaults.safeguards import critical_change
 from .models import GuardedOperation, ResourceGuard
 from .services import require_approval, require_vault_approval
 
-UNKNOWN_ACTOR = ("Revoking an API token of {owner} is protected by the resource guard '{guard}' - Say who you are "
-                 "(--by USERNAME), so that your request can be approved.")
+UNKNOWN_ACTOR = (
+    "Revoking an API token of {owner} is protected by the resource guard '{guard}' - Say who you are "
+    "(--by USERNAME), so that your request can be approved."
+)
 
 
 @receiver(token_revoking, sender=ApiToken)
@@ -23,9 +25,15 @@ def _guard_token_revocation(sender, owner, prefix: str, by, approval=None, **kwa
         return
     if by is None:
         raise Refused(UNKNOWN_ACTOR.format(owner=owner, guard=guard.name), code="ActorUnknown")
-    require_approval(by, guard.subscription_id, GuardedOperation.REVOKE_TOKEN, f"token:{owner.pk}:{prefix}",
-                     target_name=f"{prefix}… of {owner}", params={"user": owner.get_username(), "prefix": prefix},
-                     request_id=approval)
+    require_approval(
+        by,
+        guard.subscription_id,
+        GuardedOperation.REVOKE_TOKEN,
+        f"token:{owner.pk}:{prefix}",
+        target_name=f"{prefix}… of {owner}",
+        params={"user": owner.get_username(), "prefix": prefix},
+        request_id=approval,
+    )
 
 
 @receiver(critical_change, sender=Vault)

@@ -20,8 +20,10 @@ APPROVAL_NEEDED = (
     "it first. Request {id} is waiting for approval; once it is approved, repeat the operation with request {id} "
     "within {minutes} minutes."
 )
-NO_REQUESTER = ("{operation} of '{name}' is protected by the resource guard '{guard}' - Only a signed-in user can "
-                "request it, so that a member of the guard's role can approve the request.")
+NO_REQUESTER = (
+    "{operation} of '{name}' is protected by the resource guard '{guard}' - Only a signed-in user can "
+    "request it, so that a member of the guard's role can approve the request."
+)
 NO_SUCH_REQUEST = "Request {id} does not exist."
 NOT_YOUR_REQUEST = "Request {id} was made by another user; only its requester can use it."
 OTHER_OPERATION = "Request {id} is for {operation} of '{name}', not for this operation."
@@ -31,8 +33,10 @@ WAS_USED = "Request {id} was already used on {when:%Y-%m-%d %H:%M} UTC - Make a 
 APPROVAL_EXPIRED = "The approval of request {id} expired on {when:%Y-%m-%d %H:%M} UTC - Make a new request."
 NOT_APPROVER = "Only a member of '{group}', the role of the resource guard '{guard}', can decide request {id}."
 OWN_REQUEST = "You cannot approve or reject your own request."
-MEMBER_APPROVER = ("Request {id} cannot be decided by a member of the subscription '{subscription}' - The resource "
-                   "guard's role must be held by someone outside it.")
+MEMBER_APPROVER = (
+    "Request {id} cannot be decided by a member of the subscription '{subscription}' - The resource "
+    "guard's role must be held by someone outside it."
+)
 REASON_NEEDED = "Give the reason for your decision."
 NOT_PENDING = "Request {id} is {status}; only a request waiting for approval can be decided."
 
@@ -66,15 +70,40 @@ def is_security_member(user, subscription: Subscription | int) -> bool:
     return user.groups.filter(pk=guard.security_group_id).exists()
 
 
-def audit(kind: str, *, subscription_id: int, actor=None, request: ApprovalRequest | None = None,
-          vault_id: int | None = None, operation: str = "", target: str = "", detail: str = "") -> AuditEvent:
-    return AuditEvent.objects.create(kind=kind, subscription_id=subscription_id, actor=actor, request=request,
-                                     vault_id=vault_id, operation=operation, target=target, detail=detail[:2000])
+def audit(
+    kind: str,
+    *,
+    subscription_id: int,
+    actor=None,
+    request: ApprovalRequest | None = None,
+    vault_id: int | None = None,
+    operation: str = "",
+    target: str = "",
+    detail: str = "",
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        kind=kind,
+        subscription_id=subscription_id,
+        actor=actor,
+        request=request,
+        vault_id=vault_id,
+        operation=operation,
+        target=target,
+        detail=detail[:2000],
+    )
 
 
-def require_approval(user, subscription: Subscription | int, operation: str, target: str, *, target_name: str = "",
-                     vault_id: int | None = None, params: dict | None = None,
-                     request_id: int | str | None = None) -> ApprovalRequest | None:
+def require_approval(
+    user,
+    subscription: Subscription | int,
+    operation: str,
+    target: str,
+    *,
+    target_name: str = "",
+    vault_id: int | None = None,
+    params: dict | None = None,
+    request_id: int | str | None = None,
+) -> ApprovalRequest | None:
     """Call just before a critical operation runs. Returns None when no guard protects it, else the approved
     request this run uses up (the caller then runs the operation). Raises ApprovalRequired with a new (or the
     still pending) request without an approval, and Refused for a request id that cannot be used here."""
@@ -92,44 +121,75 @@ def require_approval(user, subscription: Subscription | int, operation: str, tar
         request = _usable_request(guard, user, operation, target)
     if request is None:
         request = _pending_request(guard, user, operation, target, name, vault_id, params or {})
-        raise ApprovalRequired(APPROVAL_NEEDED.format(
-            operation=label, name=name, guard=guard.name, group=guard.security_group.name, id=request.pk,
-            minutes=int(approval_lifetime().total_seconds() // 60)), request)
+        raise ApprovalRequired(
+            APPROVAL_NEEDED.format(
+                operation=label,
+                name=name,
+                guard=guard.name,
+                group=guard.security_group.name,
+                id=request.pk,
+                minutes=int(approval_lifetime().total_seconds() // 60),
+            ),
+            request,
+        )
     with transaction.atomic():
         now = timezone.now()
-        if not ApprovalRequest.objects.filter(pk=request.pk, status=ApprovalRequest.Status.APPROVED,
-                                              expires_at__gt=now).update(status=ApprovalRequest.Status.USED,
-                                                                         used_at=now):
+        if not ApprovalRequest.objects.filter(
+            pk=request.pk, status=ApprovalRequest.Status.APPROVED, expires_at__gt=now
+        ).update(status=ApprovalRequest.Status.USED, used_at=now):
             raise Refused(WAS_USED.format(id=request.pk, when=now), code="ApprovalUsed")
-        audit(AuditEvent.Kind.PERFORMED, subscription_id=guard.subscription_id, actor=user, request=request,
-              vault_id=vault_id, operation=operation, target=target, detail=f"{label} of '{name}' ran.")
+        audit(
+            AuditEvent.Kind.PERFORMED,
+            subscription_id=guard.subscription_id,
+            actor=user,
+            request=request,
+            vault_id=vault_id,
+            operation=operation,
+            target=target,
+            detail=f"{label} of '{name}' ran.",
+        )
     return request
 
 
-def require_vault_approval(user, vault, operation: str, *, request_id: int | str | None = None,
-                           detail: str = "") -> ApprovalRequest | None:
+def require_vault_approval(
+    user, vault, operation: str, *, request_id: int | str | None = None, detail: str = ""
+) -> ApprovalRequest | None:
     """A vault-wide operation (disable soft delete, disable or unlock immutability, delete the vault): the
     approval is for this operation on this vault; `detail` tells two changes of one setting apart."""
-    return require_approval(user, vault.subscription_id, operation, f"vault:{vault.pk}{':' + detail if detail else ''}",
-                            target_name=vault.name, vault_id=vault.pk, request_id=request_id)
+    return require_approval(
+        user,
+        vault.subscription_id,
+        operation,
+        f"vault:{vault.pk}{':' + detail if detail else ''}",
+        target_name=vault.name,
+        vault_id=vault.pk,
+        request_id=request_id,
+    )
 
 
 def _named_request(guard: ResourceGuard, user, operation: str, target: str, request_id) -> ApprovalRequest:
-    request = ApprovalRequest.objects.filter(guard=guard, pk=int(request_id)).first() \
-        if str(request_id).isdigit() else None
+    request = (
+        ApprovalRequest.objects.filter(guard=guard, pk=int(request_id)).first() if str(request_id).isdigit() else None
+    )
     if request is None:
         raise Refused(NO_SUCH_REQUEST.format(id=request_id), code="ApprovalNotFound", field="approval_request")
     if request.requested_by_id != getattr(user, "pk", None):
         raise Refused(NOT_YOUR_REQUEST.format(id=request.pk), code="ApprovalNotYours", field="approval_request")
     if request.operation != operation or request.target != target:
-        raise Refused(OTHER_OPERATION.format(id=request.pk, operation=request.get_operation_display(),
-                                             name=request.target_name or request.target),
-                      code="ApprovalForAnotherOperation", field="approval_request")
+        raise Refused(
+            OTHER_OPERATION.format(
+                id=request.pk, operation=request.get_operation_display(), name=request.target_name or request.target
+            ),
+            code="ApprovalForAnotherOperation",
+            field="approval_request",
+        )
     if request.status == ApprovalRequest.Status.PENDING:
         raise Refused(STILL_PENDING.format(id=request.pk, group=guard.security_group.name), code="ApprovalPending")
     if request.status == ApprovalRequest.Status.REJECTED:
-        raise Refused(WAS_REJECTED.format(id=request.pk, who=request.decided_by, reason=request.decision_reason),
-                      code="ApprovalRejected")
+        raise Refused(
+            WAS_REJECTED.format(id=request.pk, who=request.decided_by, reason=request.decision_reason),
+            code="ApprovalRejected",
+        )
     if request.status == ApprovalRequest.Status.USED:
         raise Refused(WAS_USED.format(id=request.pk, when=request.used_at), code="ApprovalUsed")
     if request.expired:
@@ -139,25 +199,49 @@ def _named_request(guard: ResourceGuard, user, operation: str, target: str, requ
 
 def _usable_request(guard: ResourceGuard, user, operation: str, target: str) -> ApprovalRequest | None:
     """The requester's approved, unexpired request for exactly this: what a portal form or admin action uses."""
-    return ApprovalRequest.objects.filter(guard=guard, requested_by=user, operation=operation, target=target,
-                                          status=ApprovalRequest.Status.APPROVED,
-                                          expires_at__gt=timezone.now()).order_by("decided_at").first()
+    return (
+        ApprovalRequest.objects.filter(
+            guard=guard,
+            requested_by=user,
+            operation=operation,
+            target=target,
+            status=ApprovalRequest.Status.APPROVED,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("decided_at")
+        .first()
+    )
 
 
-def _pending_request(guard: ResourceGuard, user, operation: str, target: str, name: str, vault_id: int | None,
-                     params: dict) -> ApprovalRequest:
-    pending = ApprovalRequest.objects.filter(guard=guard, requested_by=user, operation=operation, target=target,
-                                             status=ApprovalRequest.Status.PENDING).first()
+def _pending_request(
+    guard: ResourceGuard, user, operation: str, target: str, name: str, vault_id: int | None, params: dict
+) -> ApprovalRequest:
+    pending = ApprovalRequest.objects.filter(
+        guard=guard, requested_by=user, operation=operation, target=target, status=ApprovalRequest.Status.PENDING
+    ).first()
     if pending is not None:
         return pending
     # Called outside any transaction of the operation: the request and its entry stay although it is refused.
     with transaction.atomic():
-        request = ApprovalRequest.objects.create(guard=guard, operation=operation, target=target,
-                                                 target_name=name[:200], vault_id=vault_id, params=params,
-                                                 requested_by=user)
-        audit(AuditEvent.Kind.REQUESTED, subscription_id=guard.subscription_id, actor=user, request=request,
-              vault_id=vault_id, operation=operation, target=target,
-              detail=f"{GuardedOperation(operation).label} of '{name}' requested.")
+        request = ApprovalRequest.objects.create(
+            guard=guard,
+            operation=operation,
+            target=target,
+            target_name=name[:200],
+            vault_id=vault_id,
+            params=params,
+            requested_by=user,
+        )
+        audit(
+            AuditEvent.Kind.REQUESTED,
+            subscription_id=guard.subscription_id,
+            actor=user,
+            request=request,
+            vault_id=vault_id,
+            operation=operation,
+            target=target,
+            detail=f"{GuardedOperation(operation).label} of '{name}' requested.",
+        )
     return request
 
 
@@ -166,8 +250,9 @@ def decide(request: ApprovalRequest, user, *, approve: bool, reason: str) -> App
     guard = request.guard
     reason = (reason or "").strip()
     if not user.groups.filter(pk=guard.security_group_id).exists():
-        raise Refused(NOT_APPROVER.format(group=guard.security_group.name, guard=guard.name, id=request.pk),
-                      code="NotApprover")
+        raise Refused(
+            NOT_APPROVER.format(group=guard.security_group.name, guard=guard.name, id=request.pk), code="NotApprover"
+        )
     if request.requested_by_id == user.pk:
         raise Refused(OWN_REQUEST, code="OwnRequest")
     if Membership.objects.filter(subscription_id=guard.subscription_id, user=user).exists():
@@ -180,15 +265,25 @@ def decide(request: ApprovalRequest, user, *, approve: bool, reason: str) -> App
     status = ApprovalRequest.Status.APPROVED if approve else ApprovalRequest.Status.REJECTED
     with transaction.atomic():
         if not ApprovalRequest.objects.filter(pk=request.pk, status=ApprovalRequest.Status.PENDING).update(
-                status=status, decided_by=user, decided_at=now, decision_reason=reason,
-                expires_at=now + approval_lifetime() if approve else None):
+            status=status,
+            decided_by=user,
+            decided_at=now,
+            decision_reason=reason,
+            expires_at=now + approval_lifetime() if approve else None,
+        ):
             request.refresh_from_db()
-            raise Refused(NOT_PENDING.format(id=request.pk, status=request.status_display.lower()),
-                          code="NotPending")
+            raise Refused(NOT_PENDING.format(id=request.pk, status=request.status_display.lower()), code="NotPending")
         request.refresh_from_db()
-        audit(AuditEvent.Kind.APPROVED if approve else AuditEvent.Kind.REJECTED, subscription_id=guard.subscription_id,
-              actor=user, request=request, vault_id=request.vault_id, operation=request.operation,
-              target=request.target, detail=reason)
+        audit(
+            AuditEvent.Kind.APPROVED if approve else AuditEvent.Kind.REJECTED,
+            subscription_id=guard.subscription_id,
+            actor=user,
+            request=request,
+            vault_id=request.vault_id,
+            operation=request.operation,
+            target=request.target,
+            detail=reason,
+        )
     return request
 
 

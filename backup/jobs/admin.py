@@ -46,8 +46,20 @@ class SubTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(Job)
 class JobAdmin(OperateActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "operation", "item_name", "status_badge", "subscription", "vault_id", "scheduled",
-                    "started_at", "duration_display", "progress_percent", "attempts", "error_code")
+    list_display = (
+        "id",
+        "operation",
+        "item_name",
+        "status_badge",
+        "subscription",
+        "vault_id",
+        "scheduled",
+        "started_at",
+        "duration_display",
+        "progress_percent",
+        "attempts",
+        "error_code",
+    )
     list_filter = ("status", "operation", "scheduled", "item_type", "subscription")
     search_fields = ("=id", "item_name", "error_code", "error_message", "lock_key", "created_by__username")
     date_hierarchy = "started_at"

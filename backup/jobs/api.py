@@ -45,13 +45,23 @@ class JobDetailOut(JobOut):
 
 def job_out(job: Job) -> dict:
     return {
-        "id": job.pk, "vault_id": job.vault_id, "item_name": job.item_name,
-        "cloud_service": job.item_parent, "operation": job.operation,
-        "status": job.status, "started_at": job.started_at, "ended_at": job.ended_at,
-        "duration_s": job.duration.total_seconds(), "progress_percent": job.progress_percent,
-        "bytes_done": job.bytes_done, "bytes_total": job.bytes_total, "error_code": job.error_code,
-        "error_message": job.error_message, "recommended_action": job.recommended_action,
-        "cancellable": job.cancellable, "result": job.result,
+        "id": job.pk,
+        "vault_id": job.vault_id,
+        "item_name": job.item_name,
+        "cloud_service": job.item_parent,
+        "operation": job.operation,
+        "status": job.status,
+        "started_at": job.started_at,
+        "ended_at": job.ended_at,
+        "duration_s": job.duration.total_seconds(),
+        "progress_percent": job.progress_percent,
+        "bytes_done": job.bytes_done,
+        "bytes_total": job.bytes_total,
+        "error_code": job.error_code,
+        "error_message": job.error_message,
+        "recommended_action": job.recommended_action,
+        "cancellable": job.cancellable,
+        "result": job.result,
     }
 
 
@@ -71,8 +81,9 @@ def cancel_job(request, job_id: int):
 
 
 @router.get("/jobs", response=list[JobOut])
-def list_jobs(request, status: JobStatus | None = None, operation: str = "", vault_id: int | None = None,
-              limit: int = 50):
+def list_jobs(
+    request, status: JobStatus | None = None, operation: str = "", vault_id: int | None = None, limit: int = 50
+):
     """The newest jobs of every subscription of the caller (at most 500); status "in_progress" includes
     Cancelling, as on the Jobs page."""
     jobs = Job.objects.for_user(request.auth).defer("params")

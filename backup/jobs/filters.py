@@ -18,10 +18,20 @@ RANGES = [("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("custom", "Custom ra
 PAGE_SIZE = 50
 # The sortable columns of the Jobs page: URL key -> ORDER BY (ties: newest first). Kept to indexed or small
 # sorts: the page must stay fast with hundreds of thousands of jobs.
-SORTS = {"item": ("item_name", "-started_at"), "cloud": ("item_parent", "-started_at"),
-         "operation": ("operation", "-started_at"), "status": ("status", "-started_at"), "start": ("started_at", "id")}
-SORT_LABELS = [("item", "ITEM"), ("cloud", "CLOUD SERVICE"), ("operation", "OPERATION"), ("status", "STATUS"),
-               ("start", "START TIME")]
+SORTS = {
+    "item": ("item_name", "-started_at"),
+    "cloud": ("item_parent", "-started_at"),
+    "operation": ("operation", "-started_at"),
+    "status": ("status", "-started_at"),
+    "start": ("started_at", "id"),
+}
+SORT_LABELS = [
+    ("item", "ITEM"),
+    ("cloud", "CLOUD SERVICE"),
+    ("operation", "OPERATION"),
+    ("status", "STATUS"),
+    ("start", "START TIME"),
+]
 
 
 class JobFilterForm(forms.Form):
@@ -61,9 +71,15 @@ class JobFilterForm(forms.Form):
     def filters(self) -> dict:
         data = getattr(self, "cleaned_data", {}) or {}
         since, until = self.window()
-        return {"operation": data.get("operation") or "", "status": data.get("status") or "",
-                "item": data.get("item") or "", "since": since, "until": until,
-                "maintenance": bool(data.get("maintenance")), "order": self.order()}
+        return {
+            "operation": data.get("operation") or "",
+            "status": data.get("status") or "",
+            "item": data.get("item") or "",
+            "since": since,
+            "until": until,
+            "maintenance": bool(data.get("maintenance")),
+            "order": self.order(),
+        }
 
     def order(self) -> tuple[str, ...]:
         sort = (getattr(self, "cleaned_data", {}) or {}).get("sort") or ""

@@ -21,8 +21,10 @@ def jobs_by_operation_and_status() -> list[tuple[str, str, int]]:
 
 def duration_histograms() -> dict[str, tuple[list[int], int, float]]:
     """Per operation, finished jobs only: (cumulative counts per bucket, count, sum of seconds)."""
-    finished = Job.objects.order_by().filter(status__in=FINAL_STATUSES, ended_at__isnull=False).annotate(
-        took=ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField())
+    finished = (
+        Job.objects.order_by()
+        .filter(status__in=FINAL_STATUSES, ended_at__isnull=False)
+        .annotate(took=ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField()))
     )
     buckets = {f"le_{b}": Count("id", filter=Q(took__lte=timedelta(seconds=b))) for b in DURATION_BUCKETS}
     rows = finished.values("operation").annotate(count=Count("id"), total=Sum("took"), **buckets)
@@ -42,7 +44,8 @@ def bytes_transferred_by_operation(result_key: str = "backup_size_bytes") -> dic
     from django.db.models.functions import Cast
 
     rows = (
-        Job.objects.order_by().filter(status=JobStatus.COMPLETED, result__has_key=result_key)
+        Job.objects.order_by()
+        .filter(status=JobStatus.COMPLETED, result__has_key=result_key)
         .values("operation")
         .annotate(total=Sum(Cast(KeyTextTransform(result_key, "result"), BigIntegerField())))
     )

@@ -41,8 +41,16 @@ class JobQuerySet(SubscriptionScopedQuerySet):
         return self.filter(status__in=ACTIVE_STATUSES)
 
     def for_vault_page(
-        self, vault_id: int, *, operation: str = "", status: str = "", item: str = "", since=None, until=None,
-        maintenance: bool = False, order: tuple[str, ...] = ("-started_at", "-id"),
+        self,
+        vault_id: int,
+        *,
+        operation: str = "",
+        status: str = "",
+        item: str = "",
+        since=None,
+        until=None,
+        maintenance: bool = False,
+        order: tuple[str, ...] = ("-started_at", "-id"),
     ) -> "JobQuerySet":
         """A vault's Jobs page, newest first unless `order` says otherwise. Each filter but the item matches an
         index (vault_id + field + started_at); the item is any part of its name, in any case. "In progress"
@@ -202,7 +210,7 @@ class Job(models.Model):
 
 
 def format_duration(delta) -> str:
-    """"45s", "3m 05s", "2h 04m": how the Jobs page shows a duration."""
+    """ "45s", "3m 05s", "2h 04m": how the Jobs page shows a duration."""
     seconds = max(0, int(delta.total_seconds()))
     if seconds < 60:
         return f"{seconds}s"

@@ -89,8 +89,13 @@ def _record_lost_database(job_id: int, attempts: int = 4) -> None:
     for attempt in range(attempts):
         connection.close()  # a broken connection is not reused: the next query opens a fresh one
         try:
-            finish(job_id, JobStatus.FAILED, message=errors.DATABASE_LOST, action=errors.DATABASE_LOST_ACTION,
-                   code="DatabaseConnectionLost")
+            finish(
+                job_id,
+                JobStatus.FAILED,
+                message=errors.DATABASE_LOST,
+                action=errors.DATABASE_LOST_ACTION,
+                code="DatabaseConnectionLost",
+            )
             return
         except (OperationalError, InterfaceError):
             if attempt == attempts - 1:
@@ -104,8 +109,9 @@ def reap_lost_jobs() -> int:
     lost = Job.objects.filter(status__in=ACTIVE_STATUSES, claimed_at__isnull=False, heartbeat_at__lt=stale)
     count = 0
     for job_id in lost.values_list("pk", flat=True):
-        if not finish(job_id, JobStatus.FAILED, message=errors.WORKER_LOST, action=errors.WORKER_LOST_ACTION,
-                       code="WorkerLost"):
+        if not finish(
+            job_id, JobStatus.FAILED, message=errors.WORKER_LOST, action=errors.WORKER_LOST_ACTION, code="WorkerLost"
+        ):
             continue
         count += 1
     return count
@@ -128,7 +134,11 @@ def _clean_up(job_id: int) -> None:
         return
     job.refresh_from_db()
     if Job.objects.filter(pk=job_id, status=JobStatus.FAILED).update(
-        status=JobStatus.COMPLETED, error_message="", recommended_action="", error_code="", progress_percent=100,
+        status=JobStatus.COMPLETED,
+        error_message="",
+        recommended_action="",
+        error_code="",
+        progress_percent=100,
         result=job.result | {"warning": warning},
     ):
         log.info("job %s ended: completed after all (%s)", job_id, warning)
@@ -150,8 +160,9 @@ def finish(job_id: int, status: str, *, message: str = "", action: str = "", cod
         if updated:
             if status != JobStatus.COMPLETED:
                 # Steps a killed or disconnected handler could not close end with the job.
-                SubTask.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=status,
-                                                                                           ended_at=timezone.now())
+                SubTask.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(
+                    status=status, ended_at=timezone.now()
+                )
             notify(Job.objects.get(pk=job_id))
     if updated:
         log.info("job %s ended: %s%s", job_id, status, f" ({code})" if code else "")

@@ -74,8 +74,9 @@ def request_cancel(job: Job) -> Job:
         raise errors.Refused(errors.CANCEL_NOT_IN_PROGRESS)
     if not job.cancellable:
         # A cancellable operation past its point of no return (a backup recording its point) is "not now".
-        raise errors.Refused(errors.CANCEL_NOT_NOW if job.operation in registry.CANCELLABLE
-                             else errors.CANCEL_NOT_SUPPORTED)
+        raise errors.Refused(
+            errors.CANCEL_NOT_NOW if job.operation in registry.CANCELLABLE else errors.CANCEL_NOT_SUPPORTED
+        )
     if not Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES, cancellable=True).update(
         cancel_requested=True, status=JobStatus.CANCELLING
     ):
@@ -92,15 +93,20 @@ def retry(job: Job, user) -> Job:
     the old job stays as it was (history is never rewritten)."""
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise errors.Refused(
-            "Only a failed or cancelled job can be retried - This job is "
-            f"{job.get_status_display().lower()}.",
+            f"Only a failed or cancelled job can be retried - This job is {job.get_status_display().lower()}.",
             code="JobNotRetryable",
         )
     return start(
-        subscription=job.subscription, operation=job.operation,
-        subject=Subject(vault_id=job.vault_id, item_type=job.item_type, item_id=job.item_id, item_name=job.item_name,
-                        item_parent=job.item_parent),
-        lock_key=job.lock_key, params=job.params, user=user,
+        subscription=job.subscription,
+        operation=job.operation,
+        subject=Subject(
+            vault_id=job.vault_id,
+            item_type=job.item_type,
+            item_id=job.item_id,
+            item_name=job.item_name,
+            item_parent=job.item_parent,
+        ),
+        lock_key=job.lock_key,
+        params=job.params,
+        user=user,
     )
-
-

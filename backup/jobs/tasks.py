@@ -54,5 +54,3 @@ def requeue_unclaimed(older_than_s: int | None = None) -> int:
     if sent:
         log.info("requeued %s unclaimed job(s)", sent)
     return sent
-
-

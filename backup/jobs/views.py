@@ -26,9 +26,18 @@ def render_vault_jobs(request, vault, **context):
         return _new_jobs(request, jobs, newer_than, query.urlencode())
     page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE)
     newest = max((job.pk for job in page.object_list), default=0)
-    context = {"vault": vault, "tab": "jobs", "section": "recovery", "form": form, "page": page,
-               "query": query.urlencode(), "headers": form.headers(request.GET), "newest": newest,
-               "poll_new": page.number == 1 and form.newest_first(), **context}
+    context = {
+        "vault": vault,
+        "tab": "jobs",
+        "section": "recovery",
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "headers": form.headers(request.GET),
+        "newest": newest,
+        "poll_new": page.number == 1 and form.newest_first(),
+        **context,
+    }
     template = "jobs/partials/job_list.html" if request.htmx and not request.htmx.boosted else "jobs/job_list.html"
     return render(request, template, context)
 
@@ -82,5 +91,3 @@ def cancel(request, pk: int):
         error = refusal.message
     template = "jobs/partials/job_row.html" if request.GET.get("target") == "row" else "jobs/partials/job_detail.html"
     return render(request, template, {"job": job, "subtasks": job.subtasks.all(), "cancel_error": error})
-
-

@@ -35,5 +35,17 @@ from .checkpoints import name_for as checkpoint_name
 from .errors import BackupBusy, DomainNotFound, HostUnavailable, KvmError, PoolNotFound
 from .host import DiskInfo, DomainInfo, Host, KvmSnapshot, KvmSnapshotDisk
 
-__all__ = ["CHECKPOINT_PREFIX", "BackupBusy", "DiskInfo", "DomainInfo", "DomainNotFound", "Host", "HostUnavailable",
-           "KvmError", "KvmSnapshot", "KvmSnapshotDisk", "PoolNotFound", "checkpoint_name"]
+__all__ = [
+    "CHECKPOINT_PREFIX",
+    "BackupBusy",
+    "DiskInfo",
+    "DomainInfo",
+    "DomainNotFound",
+    "Host",
+    "HostUnavailable",
+    "KvmError",
+    "KvmSnapshot",
+    "KvmSnapshotDisk",
+    "PoolNotFound",
+    "checkpoint_name",
+]

@@ -58,8 +58,10 @@ def backup_job_running(dom: Any) -> bool:
     # jobs only then); jobStats alone would answer "no job" in the meantime.
     checkpoints.qmp(dom, "query-status")
     stats = dom.jobStats(0)
-    return stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE and \
-        stats.get("operation") == _JOB_OPERATION_BACKUP
+    return (
+        stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE
+        and stats.get("operation") == _JOB_OPERATION_BACKUP
+    )
 
 
 def end_leftover(dom: Any, work_dir: Path, *, thaw: bool = True) -> bool:
@@ -78,8 +80,10 @@ def end_leftover(dom: Any, work_dir: Path, *, thaw: bool = True) -> bool:
     except libvirt.libvirtError:
         xml = ""
     if str(work_dir) not in xml:
-        raise BackupBusy(f"Another backup job is running on domain {dom.name()} and it is not this portal's: "
-                         "wait for it to end (or end it with `virsh domjobabort`) and retry")
+        raise BackupBusy(
+            f"Another backup job is running on domain {dom.name()} and it is not this portal's: "
+            "wait for it to end (or end it with `virsh domjobabort`) and retry"
+        )
     abort(dom)
     return True
 
@@ -96,8 +100,10 @@ def abort(dom: Any, timeout_s: float = 10.0) -> None:
             if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:  # "no job is active": ended meanwhile
                 raise
         if time.monotonic() > deadline:
-            raise KvmError(f"The backup job of domain {dom.name()} did not end within {timeout_s:.0f} s of "
-                           "aborting it; the next backup ends it")
+            raise KvmError(
+                f"The backup job of domain {dom.name()} did not end within {timeout_s:.0f} s of "
+                "aborting it; the next backup ends it"
+            )
         time.sleep(0.1)
 
 
@@ -114,9 +120,19 @@ def _thaw_if_frozen(dom: Any) -> None:
         pass
 
 
-def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, checkpoint: str, since: str | None,
-          disks: Sequence[str] | None, quiesce: bool, quiesce_timeout_s: float, agent_timeout_s: float
-          ) -> KvmSnapshot:
+def begin(
+    conn: Connection,
+    dom: Any,
+    info: DomainInfo,
+    *,
+    work_dir: Path,
+    checkpoint: str,
+    since: str | None,
+    disks: Sequence[str] | None,
+    quiesce: bool,
+    quiesce_timeout_s: float,
+    agent_timeout_s: float,
+) -> KvmSnapshot:
     libvirt = load("libvirt")
     uuid = info.uuid
     chosen = _chosen_disks(info, disks)
@@ -197,10 +213,16 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, check
 
     try:
         exports = [
-            KvmSnapshotDisk(d.target, Export(str(socket), d.target,
-                                             bitmap_context=f"qemu:dirty-bitmap:backup-{d.target}"
-                                             if d.target in incremental else None),
-                            checkpoint, keep if d.target in incremental else None)
+            KvmSnapshotDisk(
+                d.target,
+                Export(
+                    str(socket),
+                    d.target,
+                    bitmap_context=f"qemu:dirty-bitmap:backup-{d.target}" if d.target in incremental else None,
+                ),
+                checkpoint,
+                keep if d.target in incremental else None,
+            )
             for d in chosen
         ]
     except BaseException:
@@ -210,9 +232,17 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, check
         except KvmError:
             pass
         raise
-    return KvmSnapshot(id=f"{uuid}:{checkpoint}", consistency=consistency, created_at=created_at,
-                       domain_xml=domain_xml, notes=notes, disks=exports, end=end, keep=keep_new,
-                       discard=discard_new)
+    return KvmSnapshot(
+        id=f"{uuid}:{checkpoint}",
+        consistency=consistency,
+        created_at=created_at,
+        domain_xml=domain_xml,
+        notes=notes,
+        disks=exports,
+        end=end,
+        keep=keep_new,
+        discard=discard_new,
+    )
 
 
 def _chosen_disks(info: DomainInfo, disks: Sequence[str] | None) -> list[Any]:
@@ -224,17 +254,23 @@ def _chosen_disks(info: DomainInfo, disks: Sequence[str] | None) -> list[Any]:
     return [d for d in info.disks if d.target in disks]
 
 
-def _backup_xml(chosen: Sequence[Any], socket: Path, folder: Path, incremental: set[str], since: str | None
-                ) -> str:
+def _backup_xml(chosen: Sequence[Any], socket: Path, folder: Path, incremental: set[str], since: str | None) -> str:
     # libvirt 9.0 wants type='file' and a scratch file per disk (its errors without them say otherwise).
     parts = []
     for d in chosen:
-        mode = f" backupmode='incremental' incremental={quoteattr(since or '')}" if d.target in incremental \
+        mode = (
+            f" backupmode='incremental' incremental={quoteattr(since or '')}"
+            if d.target in incremental
             else " backupmode='full'"
-        parts.append(f"<disk name={quoteattr(d.target)} backup='yes' type='file'{mode}>"
-                     f"<scratch file={quoteattr(str(folder / (d.target + '.scratch')))}/></disk>")
-    return (f"<domainbackup mode='pull'><server transport='unix' socket={quoteattr(str(socket))}/>"
-            f"<disks>{''.join(parts)}</disks></domainbackup>")
+        )
+        parts.append(
+            f"<disk name={quoteattr(d.target)} backup='yes' type='file'{mode}>"
+            f"<scratch file={quoteattr(str(folder / (d.target + '.scratch')))}/></disk>"
+        )
+    return (
+        f"<domainbackup mode='pull'><server transport='unix' socket={quoteattr(str(socket))}/>"
+        f"<disks>{''.join(parts)}</disks></domainbackup>"
+    )
 
 
 def _checkpoint_xml(name: str, info: DomainInfo, chosen: Sequence[Any]) -> str:
@@ -242,7 +278,8 @@ def _checkpoint_xml(name: str, info: DomainInfo, chosen: Sequence[Any]) -> str:
     disks = "".join(
         f"<disk name={quoteattr(d.target)} checkpoint="
         f"'{'bitmap' if d.trackable and d.target in chosen_targets else 'no'}'/>"
-        for d in info.disks)
+        for d in info.disks
+    )
     return f"<domaincheckpoint><name>{_escape(name)}</name><disks>{disks}</disks></domaincheckpoint>"
 
 
@@ -254,13 +291,17 @@ def _freeze(dom: Any, info: DomainInfo, timeout_s: float, agent_timeout_s: float
     """Freeze the guest's file systems; (frozen, note for the point when not)."""
     libvirt = load("libvirt")
     if not info.agent_channel:
-        return False, (f"The domain has no guest agent channel ({AGENT_CHANNEL}): the point is crash-consistent. "
-                       "Install qemu-guest-agent and add the channel for file-system-consistent points.")
+        return False, (
+            f"The domain has no guest agent channel ({AGENT_CHANNEL}): the point is crash-consistent. "
+            "Install qemu-guest-agent and add the channel for file-system-consistent points."
+        )
     if not info.agent_responds:
         # A hung agent would hold the freeze call for a whole time-out more, and answer it after we gave up.
-        return False, ("The guest agent is not answering, so it did not freeze the file systems (not connected, or "
-                       f"no reply within {agent_timeout_s:g} s: is qemu-guest-agent running in the guest?): the point "
-                       "is crash-consistent.")
+        return False, (
+            "The guest agent is not answering, so it did not freeze the file systems (not connected, or "
+            f"no reply within {agent_timeout_s:g} s: is qemu-guest-agent running in the guest?): the point "
+            "is crash-consistent."
+        )
     try:
         dom.agentSetResponseTimeout(max(1, round(timeout_s)), 0)
     except (libvirt.libvirtError, AttributeError):

@@ -18,9 +18,11 @@ def load(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        raise KvmError(f"The Python module {name!r} cannot be imported ({exc}): install the Debian package "
-                       f"{_PACKAGES[name]} and link it into the venv (`make test` does both; the bindings are "
-                       "built for Debian's python3)") from None
+        raise KvmError(
+            f"The Python module {name!r} cannot be imported ({exc}): install the Debian package "
+            f"{_PACKAGES[name]} and link it into the venv (`make test` does both; the bindings are "
+            "built for Debian's python3)"
+        ) from None
 
 
 def available() -> str | None:

@@ -59,15 +59,19 @@ def live_bitmaps(dom: Any) -> dict[str, NodeBitmaps]:
         inserted = entry.get("inserted")
         if alias in alias_to_target and inserted:
             out[alias_to_target[alias]] = NodeBitmaps(
-                inserted.get("node-name", ""), {b["name"]: b for b in inserted.get("dirty-bitmaps", [])})
+                inserted.get("node-name", ""), {b["name"]: b for b in inserted.get("dirty-bitmaps", [])}
+            )
     return out
 
 
 def checkpoint_disks(cp: Any) -> dict[str, str]:
     """Disk target -> bitmap name, for the disks this checkpoint tracks."""
     root = ET.fromstring(cp.getXMLDesc(0))
-    return {d.get("name", ""): d.get("bitmap") or cp.getName()
-            for d in root.findall("disks/disk") if d.get("checkpoint") == "bitmap"}
+    return {
+        d.get("name", ""): d.get("bitmap") or cp.getName()
+        for d in root.findall("disks/disk")
+        if d.get("checkpoint") == "bitmap"
+    }
 
 
 def problem_online(dom: Any, since: str, targets: Iterable[str]) -> str:
@@ -87,8 +91,10 @@ def problem_online(dom: Any, since: str, targets: Iterable[str]) -> str:
         if bitmap is None:
             return f"the dirty bitmap of checkpoint {since} is missing on disk {target}"
         if bitmap.get("inconsistent"):
-            return (f"the dirty bitmap of checkpoint {since} on disk {target} is inconsistent (QEMU stopped "
-                    "without saving it)")
+            return (
+                f"the dirty bitmap of checkpoint {since} on disk {target} is inconsistent (QEMU stopped "
+                "without saving it)"
+            )
         if not bitmap.get("recording", True) or bitmap.get("busy"):
             return f"the dirty bitmap of checkpoint {since} on disk {target} is not recording"
     return ""
@@ -109,8 +115,10 @@ def problem_offline(dom: Any, since: str, images: dict[str, str]) -> str:
         if flags is None:
             return f"the dirty bitmap of checkpoint {since} is missing on disk {target}"
         if "in-use" in flags:
-            return (f"the dirty bitmap of checkpoint {since} on disk {target} is inconsistent (QEMU stopped "
-                    "without saving it)")
+            return (
+                f"the dirty bitmap of checkpoint {since} on disk {target} is inconsistent (QEMU stopped "
+                "without saving it)"
+            )
         if "auto" not in flags:
             return f"the dirty bitmap of checkpoint {since} on disk {target} is not recording"
     return ""
@@ -118,8 +126,9 @@ def problem_offline(dom: Any, since: str, images: dict[str, str]) -> str:
 
 def image_bitmaps(path: str) -> dict[str, list[str]]:
     """Bitmap name -> flags ("auto" = recording, "in-use" = not saved cleanly) of a qcow2 image not in use."""
-    proc = subprocess.run(["qemu-img", "info", "--output=json", "--force-share", path],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["qemu-img", "info", "--output=json", "--force-share", path], capture_output=True, text=True, timeout=60
+    )
     if proc.returncode != 0:
         return {}
     data = json.loads(proc.stdout).get("format-specific", {}).get("data", {})
@@ -136,8 +145,11 @@ def drop(dom: Any, keep: str | None, *, running: bool) -> list[str]:
     libvirt = load("libvirt")
     deleted = []
     while True:
-        leaves = [cp for cp in dom.listAllCheckpoints(libvirt.VIR_DOMAIN_CHECKPOINT_LIST_LEAVES)
-                  if is_ours(cp.getName()) and cp.getName() != keep]
+        leaves = [
+            cp
+            for cp in dom.listAllCheckpoints(libvirt.VIR_DOMAIN_CHECKPOINT_LIST_LEAVES)
+            if is_ours(cp.getName()) and cp.getName() != keep
+        ]
         if not leaves:
             others = [cp for cp in dom.listAllCheckpoints(0) if is_ours(cp.getName()) and cp.getName() != keep]
             if not others:

@@ -50,8 +50,10 @@ class Connection:
         try:
             self._conn = libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
-            raise HostUnavailable(f"Cannot connect to the libvirt host {self.uri}: {_message(exc)}. Check that "
-                                  "libvirtd runs there and that this worker may connect.") from None
+            raise HostUnavailable(
+                f"Cannot connect to the libvirt host {self.uri}: {_message(exc)}. Check that "
+                "libvirtd runs there and that this worker may connect."
+            ) from None
         return self._conn
 
     def close(self) -> None:
@@ -79,15 +81,19 @@ class Connection:
             return DomainNotFound(f"The domain{' ' + domain if domain else ''} no longer exists on {self.uri}")
         if self._lost(exc, libvirt):
             self.close()
-            return HostUnavailable(f"libvirtd on {self.uri} went away during {what}{where} ({_message(exc)}); "
-                                   "the next run reconnects")
+            return HostUnavailable(
+                f"libvirtd on {self.uri} went away during {what}{where} ({_message(exc)}); the next run reconnects"
+            )
         return KvmError(f"{what.capitalize()}{where} failed on {self.uri}: {_message(exc)}")
 
     def _lost(self, exc: Exception, libvirt: Any) -> bool:
         if isinstance(exc, libvirt.libvirtError) and exc.get_error_domain() == libvirt.VIR_FROM_RPC:
             return True
         if isinstance(exc, libvirt.libvirtError) and exc.get_error_code() in (
-                libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_INVALID_CONN, libvirt.VIR_ERR_RPC):
+            libvirt.VIR_ERR_NO_CONNECT,
+            libvirt.VIR_ERR_INVALID_CONN,
+            libvirt.VIR_ERR_RPC,
+        ):
             return True
         try:
             return self._conn is None or not self._conn.isAlive()

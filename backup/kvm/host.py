@@ -63,8 +63,16 @@ class Host:
         return restore.pool_path(self._conn, pool)
 
     # Backup
-    def begin_backup(self, uuid: str, *, checkpoint: str, since: str | None, disks: Sequence[str] | None = None,
-                     quiesce: bool = True, quiesce_timeout_s: float = 10.0) -> KvmSnapshot:
+    def begin_backup(
+        self,
+        uuid: str,
+        *,
+        checkpoint: str,
+        since: str | None,
+        disks: Sequence[str] | None = None,
+        quiesce: bool = True,
+        quiesce_timeout_s: float = 10.0,
+    ) -> KvmSnapshot:
         """Fix the point in time of the domain's disks (all of them, or the targets named) and serve them.
 
         `checkpoint` names the checkpoint this point creates (give it the prefix checkpoints.PREFIX: only
@@ -76,13 +84,23 @@ class Host:
         info = self.domain(uuid)
         since = since or None
         if info.running:
-            return backup.begin(self._conn, dom, info, work_dir=self.work_dir, checkpoint=checkpoint, since=since,
-                                disks=disks, quiesce=quiesce, quiesce_timeout_s=quiesce_timeout_s,
-                                agent_timeout_s=self.agent_timeout_s)
+            return backup.begin(
+                self._conn,
+                dom,
+                info,
+                work_dir=self.work_dir,
+                checkpoint=checkpoint,
+                since=since,
+                disks=disks,
+                quiesce=quiesce,
+                quiesce_timeout_s=quiesce_timeout_s,
+                agent_timeout_s=self.agent_timeout_s,
+            )
         if info.state not in ("shut off", "crashed"):
             raise KvmError(f"Domain {info.name} is {info.state}: back it up once it runs or is shut off")
-        return offline.begin(self._conn, dom, info, work_dir=self.work_dir, since=since,
-                             disks=backup._chosen_disks(info, disks))
+        return offline.begin(
+            self._conn, dom, info, work_dir=self.work_dir, since=since, disks=backup._chosen_disks(info, disks)
+        )
 
     def end_leftover_backup(self, uuid: str) -> bool:
         """End a backup of ours left by a killed worker (job, offline export, frozen guest); True if one was."""
@@ -105,10 +123,8 @@ class Host:
     def delete_volume(self, path: Path) -> None:
         restore.delete_volume(self._conn, Path(path))
 
-    def define_restored_domain(self, source_xml: str, name: str, disks: Mapping[str, Path], *,
-                               start: bool) -> str:
-        return restore.define_domain(self._conn, source_xml, name, {k: Path(v) for k, v in disks.items()},
-                                     start=start)
+    def define_restored_domain(self, source_xml: str, name: str, disks: Mapping[str, Path], *, start: bool) -> str:
+        return restore.define_domain(self._conn, source_xml, name, {k: Path(v) for k, v in disks.items()}, start=start)
 
     def undefine_domain(self, uuid: str) -> None:
         restore.undefine(self._conn, self._lookup(uuid))
@@ -125,6 +141,8 @@ class Host:
 
     def _require_local(self, what: str) -> None:
         if not is_local(self.uri):
-            raise KvmError(f"To {what} domains of {self.uri}, run the backup worker on that host and add it with "
-                           "a local URI (qemu:///system): disks are read and written over local NBD sockets, "
-                           "which a remote host does not offer")
+            raise KvmError(
+                f"To {what} domains of {self.uri}, run the backup worker on that host and add it with "
+                "a local URI (qemu:///system): disks are read and written over local NBD sockets, "
+                "which a remote host does not offer"
+            )

@@ -13,10 +13,36 @@ from .bindings import load
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 MAX_DATA_DISKS = 16
 
-_STATES = {0: "no state", 1: "running", 2: "running", 3: "paused", 4: "in shutdown", 5: "shut off",
-           6: "crashed", 7: "suspended"}
-_LINUX_HINTS = ("linux", "debian", "ubuntu", "fedora", "redhat", "rhel", "centos", "rocky", "alma", "suse",
-                "alpine", "archlinux", "gentoo", "cirros", "oracle", "mageia", "mandriva", "slackware")
+_STATES = {
+    0: "no state",
+    1: "running",
+    2: "running",
+    3: "paused",
+    4: "in shutdown",
+    5: "shut off",
+    6: "crashed",
+    7: "suspended",
+}
+_LINUX_HINTS = (
+    "linux",
+    "debian",
+    "ubuntu",
+    "fedora",
+    "redhat",
+    "rhel",
+    "centos",
+    "rocky",
+    "alma",
+    "suse",
+    "alpine",
+    "archlinux",
+    "gentoo",
+    "cirros",
+    "oracle",
+    "mageia",
+    "mandriva",
+    "slackware",
+)
 
 
 @dataclass(frozen=True)
@@ -93,9 +119,19 @@ def disks(conn: Any, dom: Any, root: ET.Element) -> list[DiskInfo]:
         path = source_path(conn, el)
         capacity, allocation = _sizes(dom, dev)
         reason = untrackable_reason(source_type, fmt, path)
-        out.append(DiskInfo(target=dev, device_index=index, path=path, source_type=source_type, format=fmt,
-                            capacity=capacity, allocation=allocation, trackable=not reason,
-                            untrackable_reason=reason))
+        out.append(
+            DiskInfo(
+                target=dev,
+                device_index=index,
+                path=path,
+                source_type=source_type,
+                format=fmt,
+                capacity=capacity,
+                allocation=allocation,
+                trackable=not reason,
+                untrackable_reason=reason,
+            )
+        )
     return out
 
 
@@ -111,8 +147,9 @@ def source_path(conn: Any, disk: ET.Element) -> str | None:
     if kind == "volume" and source.get("pool") and source.get("volume"):
         libvirt = load("libvirt")
         try:
-            return str(conn.storagePoolLookupByName(source.get("pool")).storageVolLookupByName(
-                source.get("volume")).path())
+            return str(
+                conn.storagePoolLookupByName(source.get("pool")).storageVolLookupByName(source.get("volume")).path()
+            )
         except libvirt.libvirtError:
             return None
     return None
@@ -124,8 +161,10 @@ def untrackable_reason(source_type: str, fmt: str, path: str | None) -> str:
     if source_type == "block":
         return "a block device: libvirt cannot keep a checkpoint of it, so every backup reads the whole disk"
     if fmt != "qcow2":
-        return (f"a {fmt} image: checkpoints (dirty bitmaps) need qcow2, so every backup reads the whole disk; "
-                "convert it to qcow2 to back up only the changes")
+        return (
+            f"a {fmt} image: checkpoints (dirty bitmaps) need qcow2, so every backup reads the whole disk; "
+            "convert it to qcow2 to back up only the changes"
+        )
     return ""
 
 
@@ -160,8 +199,16 @@ def _memory_mib(root: ET.Element) -> int:
     el = root.find("memory")
     if el is None or not (el.text or "").strip():
         return 0
-    factor = {"b": 1 / 1024**2, "bytes": 1 / 1024**2, "kib": 1 / 1024, "k": 1 / 1024, "mib": 1, "m": 1,
-              "gib": 1024, "g": 1024}.get(el.get("unit", "KiB").lower(), 1 / 1024)
+    factor = {
+        "b": 1 / 1024**2,
+        "bytes": 1 / 1024**2,
+        "kib": 1 / 1024,
+        "k": 1 / 1024,
+        "mib": 1,
+        "m": 1,
+        "gib": 1024,
+        "g": 1024,
+    }.get(el.get("unit", "KiB").lower(), 1 / 1024)
     return int(int(el.text or 0) * factor)
 
 

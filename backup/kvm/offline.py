@@ -26,14 +26,17 @@ from .nbd import Export
 from .snapshot import KvmSnapshot, KvmSnapshotDisk
 
 
-def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, since: str | None,
-          disks: Sequence[Any]) -> KvmSnapshot:
+def begin(
+    conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, since: str | None, disks: Sequence[Any]
+) -> KvmSnapshot:
     libvirt = load("libvirt")
     notes = ["The domain is shut off: its disks were read offline (crash-consistent)."]
     for d in disks:
         if d.path is None or d.source_type == "network":
-            raise KvmError(f"Disk {d.target} of the shut-off domain {info.name} is a network disk, which cannot "
-                           "be read offline: start the domain and back it up again")
+            raise KvmError(
+                f"Disk {d.target} of the shut-off domain {info.name} is a network disk, which cannot "
+                "be read offline: start the domain and back it up again"
+            )
     images = {d.target: d.path for d in disks if d.trackable}
     with conn.errors("checking the checkpoints", info.name):
         problem = checkpoints.problem_offline(dom, since, images) if since else ""
@@ -54,8 +57,9 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, since
             export = Export(str(socket), d.target, bitmap_context=f"qemu:dirty-bitmap:{bitmap}" if bitmap else None)
             # The change id stays the last checkpoint's (or none, when the chain is broken: the next online
             # backup then starts a new one).
-            exports.append(KvmSnapshotDisk(d.target, export, since if since and not problem else "",
-                                           since if bitmap else None))
+            exports.append(
+                KvmSnapshotDisk(d.target, export, since if since and not problem else "", since if bitmap else None)
+            )
     except BaseException:
         for e in exports:
             e.export.close()
@@ -65,15 +69,32 @@ def begin(conn: Connection, dom: Any, info: DomainInfo, *, work_dir: Path, since
     def end() -> None:
         stop_servers(work_dir, info.uuid)
 
-    return KvmSnapshot(id=f"{info.uuid}:offline:{created_at:%Y%m%dT%H%M%S}", consistency="crash",
-                       created_at=created_at, domain_xml=domain_xml, notes=notes, disks=exports, end=end,
-                       keep=lambda: None, discard=lambda: None)
+    return KvmSnapshot(
+        id=f"{info.uuid}:offline:{created_at:%Y%m%dT%H%M%S}",
+        consistency="crash",
+        created_at=created_at,
+        domain_xml=domain_xml,
+        notes=notes,
+        disks=exports,
+        end=end,
+        keep=lambda: None,
+        discard=lambda: None,
+    )
 
 
 def _serve(folder: Path, target: str, path: str, fmt: str, bitmap: str | None) -> Path:
     socket = folder / f"{target}.sock"
-    cmd = ["qemu-nbd", "--read-only", "--persistent", "--shared=32", f"--format={fmt}", f"--export-name={target}",
-           f"--socket={socket}", "--fork", f"--pid-file={folder / (target + '.pid')}"]
+    cmd = [
+        "qemu-nbd",
+        "--read-only",
+        "--persistent",
+        "--shared=32",
+        f"--format={fmt}",
+        f"--export-name={target}",
+        f"--socket={socket}",
+        "--fork",
+        f"--pid-file={folder / (target + '.pid')}",
+    ]
     if bitmap:
         cmd.append(f"--bitmap={bitmap}")
     cmd.append(path)

@@ -32,8 +32,9 @@ def pool(conn: Connection, name: str) -> Any:
         raise conn.translate(exc, "looking up the storage pool") from None
     with conn.errors("looking up the storage pool"):
         if not found.isActive():
-            raise PoolNotFound(f"The storage pool {name} on {conn.uri} is not active: start it "
-                               f"(virsh pool-start {name})")
+            raise PoolNotFound(
+                f"The storage pool {name} on {conn.uri} is not active: start it (virsh pool-start {name})"
+            )
     return found
 
 
@@ -42,8 +43,9 @@ def pool_path(conn: Connection, name: str) -> Path:
     with conn.errors("reading the storage pool"):
         target = ET.fromstring(found.XMLDesc(0)).findtext("target/path")
     if not target:
-        raise KvmError(f"The storage pool {name} on {conn.uri} has no target path (only directory pools "
-                       "can hold restored disks)")
+        raise KvmError(
+            f"The storage pool {name} on {conn.uri} has no target path (only directory pools can hold restored disks)"
+        )
     return Path(target)
 
 
@@ -52,8 +54,10 @@ def create_volume(conn: Connection, pool_name: str, name: str, capacity: int, fm
         raise ValueError(f"invalid volume name {name!r}")
     found = pool(conn, pool_name)
     libvirt = load("libvirt")
-    xml = (f"<volume><name>{escape(name)}</name><capacity unit='bytes'>{int(capacity)}</capacity>"
-           f"<target><format type='{escape(fmt)}'/></target></volume>")
+    xml = (
+        f"<volume><name>{escape(name)}</name><capacity unit='bytes'>{int(capacity)}</capacity>"
+        f"<target><format type='{escape(fmt)}'/></target></volume>"
+    )
     try:
         vol = found.createXML(xml, 0)
     except libvirt.libvirtError as exc:
@@ -75,8 +79,11 @@ def delete_volume(conn: Connection, path: Path) -> None:
 
 def import_raw_image(conn: Connection, raw: Path, volume: Path) -> None:
     """Write the data of a restored raw (sparse) image into a new, empty volume; holes stay unallocated."""
-    proc = subprocess.run(["qemu-img", "convert", "-n", "-W", "-m", "8", "-f", "raw", "-O", _format(volume),
-                           str(raw), str(volume)], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["qemu-img", "convert", "-n", "-W", "-m", "8", "-f", "raw", "-O", _format(volume), str(raw), str(volume)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise KvmError(f"Writing the restored disk into {volume} failed: {proc.stderr.strip()}")
     libvirt = load("libvirt")
@@ -170,8 +177,12 @@ def define_domain(conn: Connection, source_xml: str, name: str, disks: Mapping[s
 
 
 def undefine_flags(libvirt: Any) -> int:
-    return (libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-            | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+    return (
+        libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+        | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+        | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+        | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+    )
 
 
 def undefine(conn: Connection, dom: Any) -> None:

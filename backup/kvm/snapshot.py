@@ -38,9 +38,19 @@ class KvmSnapshotDisk:
 class KvmSnapshot:
     """A point in time of all of a domain's backed-up disks (satisfies backup.engine.protocols.Snapshot)."""
 
-    def __init__(self, *, id: str, consistency: str, created_at: datetime, domain_xml: str, notes: list[str],
-                 disks: Sequence[KvmSnapshotDisk], end: Callable[[], None],
-                 keep: Callable[[], None], discard: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        *,
+        id: str,
+        consistency: str,
+        created_at: datetime,
+        domain_xml: str,
+        notes: list[str],
+        disks: Sequence[KvmSnapshotDisk],
+        end: Callable[[], None],
+        keep: Callable[[], None],
+        discard: Callable[[], None],
+    ) -> None:
         self.id = id
         self.consistency = consistency  # "file" when the guest agent froze the file systems, else "crash"
         self.created_at = created_at

@@ -26,8 +26,14 @@ def list_notifications(request, unread: bool = False, limit: int = 50):
     limit = max(1, min(limit, 200))
     return [
         NotificationOut(
-            id=n.pk, title=n.title, message=n.message, level=n.level, link_url=n.link_url,
-            created_at=n.created_at, updated_at=n.updated_at, read=n.read_at is not None,
+            id=n.pk,
+            title=n.title,
+            message=n.message,
+            level=n.level,
+            link_url=n.link_url,
+            created_at=n.created_at,
+            updated_at=n.updated_at,
+            read=n.read_at is not None,
         )
         for n in notes[:limit]
     ]

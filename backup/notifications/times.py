@@ -7,5 +7,4 @@ from datetime import UTC, datetime
 def moment_text(value: datetime) -> str:
     moment = value.astimezone(UTC)
     hour = moment.hour % 12 or 12
-    return (f"{moment.month}/{moment.day}/{moment.year} {hour}:{moment:%M:%S} "
-            f"{'AM' if moment.hour < 12 else 'PM'} UTC")
+    return f"{moment.month}/{moment.day}/{moment.year} {hour}:{moment:%M:%S} {'AM' if moment.hour < 12 else 'PM'} UTC"

@@ -10,8 +10,17 @@ from django.contrib.auth.models import Group, Permission
 
 OPERATORS = "Operators"
 SUPPORT = "Support"
-PROJECT_APPS = ("tenancy", "notifications", "jobs", "vaults", "vms", "billing", "alerts", "drills",
-                "django_celery_beat")
+PROJECT_APPS = (
+    "tenancy",
+    "notifications",
+    "jobs",
+    "vaults",
+    "vms",
+    "billing",
+    "alerts",
+    "drills",
+    "django_celery_beat",
+)
 # Operators and Support see who the users are, but only superusers manage accounts.
 EXTRA_VIEW = (("auth", "view_user"), ("auth", "view_group"))
 
@@ -19,8 +28,11 @@ EXTRA_VIEW = (("auth", "view_user"), ("auth", "view_group"))
 def sync_operator_groups(**kwargs) -> None:
     """post_migrate receiver; idempotent."""
     project = Permission.objects.filter(content_type__app_label__in=PROJECT_APPS)
-    views = [p for p in Permission.objects.filter(codename__startswith="view_").select_related("content_type")
-             if p.content_type.app_label in PROJECT_APPS or (p.content_type.app_label, p.codename) in EXTRA_VIEW]
+    views = [
+        p
+        for p in Permission.objects.filter(codename__startswith="view_").select_related("content_type")
+        if p.content_type.app_label in PROJECT_APPS or (p.content_type.app_label, p.codename) in EXTRA_VIEW
+    ]
     operators, _ = Group.objects.get_or_create(name=OPERATORS)
     operators.permissions.set(list(project) + [p for p in views if p.content_type.app_label == "auth"])
     support, _ = Group.objects.get_or_create(name=SUPPORT)

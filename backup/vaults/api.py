@@ -48,10 +48,18 @@ class VaultOut(Schema):
 
 def vault_out(vault: Vault) -> dict:
     return {
-        "id": vault.pk, "name": vault.name, "region": vault.region, "subscription_id": vault.subscription_id,
-        "status": vault.status, "status_reason": vault.status_reason, "redundancy": vault.redundancy,
-        "redundancy_locked": vault.redundancy_locked, "soft_delete": vault.soft_delete,
-        "soft_delete_days": vault.soft_delete_days, "immutability": vault.immutability, "created_at": vault.created_at,
+        "id": vault.pk,
+        "name": vault.name,
+        "region": vault.region,
+        "subscription_id": vault.subscription_id,
+        "status": vault.status,
+        "status_reason": vault.status_reason,
+        "redundancy": vault.redundancy,
+        "redundancy_locked": vault.redundancy_locked,
+        "soft_delete": vault.soft_delete,
+        "soft_delete_days": vault.soft_delete_days,
+        "immutability": vault.immutability,
+        "created_at": vault.created_at,
     }
 
 
@@ -90,8 +98,12 @@ def set_redundancy(request, vault_id: int, payload: RedundancyIn):
 def set_soft_delete(request, vault_id: int, payload: SoftDeleteIn):
     vault = access.get_vault_for_user(request.auth, vault_id)
     try:
-        return Status(200, vault_out(safeguards.configure_soft_delete(vault, state=payload.state, days=payload.days,
-                                                                      user=request.auth)))
+        return Status(
+            200,
+            vault_out(
+                safeguards.configure_soft_delete(vault, state=payload.state, days=payload.days, user=request.auth)
+            ),
+        )
     except ValidationError as error:
         return bad_request(error)
 

@@ -52,9 +52,7 @@ class Vault(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(Lower("name"), "subscription", name="vault_name_unique_in_subscription")
-        ]
+        constraints = [models.UniqueConstraint(Lower("name"), "subscription", name="vault_name_unique_in_subscription")]
 
     def __str__(self) -> str:
         return self.name
@@ -63,6 +61,11 @@ class Vault(models.Model):
     def store_path(self) -> Path:
         # Named by id, never by the user's vault name, so no user value reaches a file path.
         return Path(settings.VAULT_STORAGE_ROOT) / f"vault-{self.pk}"
+
+    @property
+    def store_location(self) -> str:
+        """What the engine opens (engine.open_store): this vault's folder today."""
+        return str(self.store_path)
 
     @property
     def soft_delete_on(self) -> bool:

@@ -38,12 +38,18 @@ DISABLE_SOFT_DELETE, DISABLE_IMMUTABILITY = "disable_soft_delete", "disable_immu
 CRITICAL = (DISABLE_SOFT_DELETE, DISABLE_IMMUTABILITY)
 
 BAD_DAYS = f"The soft delete retention period must be a whole number of days from {MIN_DAYS} to {MAX_DAYS}."
-ALWAYS_ON = ("Soft delete of the vault '{vault}' is always on - It was made irreversible and can no longer be "
-             "turned off or shortened.")
-LOCKED = ("The vault '{vault}' is immutable and its immutability is locked - {what} would reduce the protection "
-          "of its backup data, which a locked vault never allows.")
-ENABLED = ("The vault '{vault}' is immutable (immutability enabled) - {what} would reduce the protection of its "
-           "backup data. Disable the vault's immutability first.")
+ALWAYS_ON = (
+    "Soft delete of the vault '{vault}' is always on - It was made irreversible and can no longer be "
+    "turned off or shortened."
+)
+LOCKED = (
+    "The vault '{vault}' is immutable and its immutability is locked - {what} would reduce the protection "
+    "of its backup data, which a locked vault never allows."
+)
+ENABLED = (
+    "The vault '{vault}' is immutable (immutability enabled) - {what} would reduce the protection of its "
+    "backup data. Disable the vault's immutability first."
+)
 LOCKED_FOR_GOOD = "The immutability of the vault '{vault}' is locked and cannot be changed."
 LOCK_NEEDS_ENABLED = "Enable the immutability of the vault '{vault}' first; only an enabled vault can be locked."
 BAD_STATE = "Choose one of: {choices}."
@@ -55,8 +61,11 @@ def refuse_reduction(vault: Vault, what: str) -> None:
     if vault.immutability == Vault.Immutability.LOCKED:
         raise Refused(LOCKED.format(vault=vault.name, what=what), code="VaultImmutabilityLocked")
     if vault.immutability == Vault.Immutability.ENABLED:
-        raise Refused(ENABLED.format(vault=vault.name, what=what), "Disable immutability on the vault, then retry.",
-                      code="VaultImmutable")
+        raise Refused(
+            ENABLED.format(vault=vault.name, what=what),
+            "Disable immutability on the vault, then retry.",
+            code="VaultImmutable",
+        )
 
 
 def _choice(value: str, choices, field: str) -> str:
@@ -80,8 +89,9 @@ def _save(vault: Vault, user, event: str, message: str, **fields) -> Vault:
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=list(fields))
-        transaction.on_commit(lambda: security_event.send(sender=Vault, vault=locked, user=user, event=event,
-                                                          message=message))
+        transaction.on_commit(
+            lambda: security_event.send(sender=Vault, vault=locked, user=user, event=event, message=message)
+        )
     for name, value in fields.items():
         setattr(vault, name, value)
     return locked
@@ -101,13 +111,18 @@ def disable_soft_delete(vault: Vault, user=None, approval: int | str | None = No
         return vault
     refuse_reduction(vault, "Turning soft delete off")
     critical_change.send(sender=Vault, vault=vault, operation=DISABLE_SOFT_DELETE, user=user, approval=approval)
-    return _save(vault, user, "soft_delete_disabled",
-                 f"Soft delete of the vault '{vault.name}' was turned off by {_who(user)}.",
-                 soft_delete=Vault.SoftDelete.DISABLED)
+    return _save(
+        vault,
+        user,
+        "soft_delete_disabled",
+        f"Soft delete of the vault '{vault.name}' was turned off by {_who(user)}.",
+        soft_delete=Vault.SoftDelete.DISABLED,
+    )
 
 
-def configure_soft_delete(vault: Vault, *, state: str | None = None, days=None, user=None,
-                          approval: int | str | None = None) -> Vault:
+def configure_soft_delete(
+    vault: Vault, *, state: str | None = None, days=None, user=None, approval: int | str | None = None
+) -> Vault:
     """The vault's soft-delete settings: state Enabled / Disabled / Always on, and the period in days.
     Turning it off goes through disable_soft_delete; a shorter period is a reduction (refused when immutable)."""
     vault = Vault.objects.get(pk=vault.pk)
@@ -120,15 +135,25 @@ def configure_soft_delete(vault: Vault, *, state: str | None = None, days=None, 
         refuse_reduction(vault, f"Shortening the soft delete period from {vault.soft_delete_days} to {new_days} days")
     if state == Vault.SoftDelete.DISABLED:
         if new_days != vault.soft_delete_days:
-            vault = _save(vault, user, "soft_delete_changed", f"Soft delete period of '{vault.name}' set to "
-                          f"{new_days} days by {_who(user)}.", soft_delete_days=new_days)
+            vault = _save(
+                vault,
+                user,
+                "soft_delete_changed",
+                f"Soft delete period of '{vault.name}' set to {new_days} days by {_who(user)}.",
+                soft_delete_days=new_days,
+            )
         return disable_soft_delete(vault, user, approval)
     if state == vault.soft_delete and new_days == vault.soft_delete_days:
         return vault
     label = Vault.SoftDelete(state).label.lower()
-    return _save(vault, user, "soft_delete_changed",
-                 f"Soft delete of the vault '{vault.name}' set to {label}, {new_days} days, by {_who(user)}.",
-                 soft_delete=state, soft_delete_days=new_days)
+    return _save(
+        vault,
+        user,
+        "soft_delete_changed",
+        f"Soft delete of the vault '{vault.name}' set to {label}, {new_days} days, by {_who(user)}.",
+        soft_delete=state,
+        soft_delete_days=new_days,
+    )
 
 
 def set_immutability(vault: Vault, state: str, user=None, approval: int | str | None = None) -> Vault:
@@ -145,5 +170,10 @@ def set_immutability(vault: Vault, state: str, user=None, approval: int | str | 
     if state == Vault.Immutability.DISABLED:
         critical_change.send(sender=Vault, vault=vault, operation=DISABLE_IMMUTABILITY, user=user, approval=approval)
     label = Vault.Immutability(state).label.lower()
-    return _save(vault, user, "immutability_changed",
-                 f"Immutability of the vault '{vault.name}' set to {label} by {_who(user)}.", immutability=state)
+    return _save(
+        vault,
+        user,
+        "immutability_changed",
+        f"Immutability of the vault '{vault.name}' set to {label} by {_who(user)}.",
+        immutability=state,
+    )

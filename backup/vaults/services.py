@@ -7,7 +7,7 @@ from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
-from backup.engine import Store
+from backup.engine import init_store
 from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
@@ -91,8 +91,12 @@ def create_vault(*, user, subscription, name: str, region: str) -> Vault:
 def start_provisioning(vault: Vault) -> Job:
     # No user on the job: the vault's own toasts (Creating…, then Successfully created or Failed) tell its
     # creator, and the job's would say the same thing twice.
-    return jobs.start(subscription=vault.subscription, operation=Operation.CREATE_VAULT,
-                      subject=Subject.of_vault(vault), lock_key=locks.vault_create(vault.pk))
+    return jobs.start(
+        subscription=vault.subscription,
+        operation=Operation.CREATE_VAULT,
+        subject=Subject.of_vault(vault),
+        lock_key=locks.vault_create(vault.pk),
+    )
 
 
 def clean_up_creation(job: Job) -> None:
@@ -111,8 +115,11 @@ def run_create_vault(ctx: JobContext) -> None:
     if vault.status == Vault.Status.ACTIVE:
         return  # provisioned by an earlier attempt whose end was not recorded
     if vault.status != Vault.Status.CREATING:
-        raise JobFailed(f"The vault is {vault.get_status_display().lower()}, no longer being created.",
-                        "Delete the vault, then create it again.", code="VaultNotCreating")
+        raise JobFailed(
+            f"The vault is {vault.get_status_display().lower()}, no longer being created.",
+            "Delete the vault, then create it again.",
+            code="VaultNotCreating",
+        )
     with ctx.step(STEP_INITIALISE_STORE):
         reason = provision_vault(vault.pk)
         if reason:
@@ -127,7 +134,7 @@ def provision_vault(vault_id: int) -> str | None:
     if vault is None or vault.status != Vault.Status.CREATING:
         return None
     try:
-        Store.init(vault.store_path)
+        init_store(vault.store_location)
     except Exception as exc:
         log.exception("provisioning vault %s failed", vault_id)
         reason = f"The vault's storage could not be initialised: {describe(exc)}."

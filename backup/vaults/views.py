@@ -10,8 +10,12 @@ from . import access, safeguards, services
 from .forms import QuickCreateForm, RedundancyForm
 from .models import Vault
 
-VAULT_COLUMNS = [Column("name", "NAME", "name"), Column("status", "STATUS", "status"),
-                 Column("subscription", "SUBSCRIPTION", "subscription__name"), Column("location", "LOCATION", "region")]
+VAULT_COLUMNS = [
+    Column("name", "NAME", "name"),
+    Column("status", "STATUS", "status"),
+    Column("subscription", "SUBSCRIPTION", "subscription__name"),
+    Column("location", "LOCATION", "region"),
+]
 
 
 @require_GET
@@ -71,14 +75,25 @@ def configure(request, pk: int):
             saved = True
         except ValidationError as error:
             form.add_error(None, error)
-    context = {"vault": vault, "tab": "configure", "section": "recovery", "form": form, "saved": saved,
-               "locked_message": services.REDUNDANCY_LOCKED_MESSAGE, **_safeguard_choices()}
+    context = {
+        "vault": vault,
+        "tab": "configure",
+        "section": "recovery",
+        "form": form,
+        "saved": saved,
+        "locked_message": services.REDUNDANCY_LOCKED_MESSAGE,
+        **_safeguard_choices(),
+    }
     return render(request, "vaults/configure.html", context)
 
 
 def _safeguard_choices() -> dict:
-    return {"soft_delete_choices": Vault.SoftDelete.choices, "immutability_choices": Vault.Immutability.choices,
-            "soft_delete_min": safeguards.MIN_DAYS, "soft_delete_max": safeguards.MAX_DAYS}
+    return {
+        "soft_delete_choices": Vault.SoftDelete.choices,
+        "immutability_choices": Vault.Immutability.choices,
+        "soft_delete_min": safeguards.MIN_DAYS,
+        "soft_delete_max": safeguards.MAX_DAYS,
+    }
 
 
 @require_http_methods(["POST"])
@@ -90,8 +105,12 @@ def security(request, pk: int):
     error = ""
     try:
         if which == "soft_delete":
-            safeguards.configure_soft_delete(vault, state=request.POST.get("soft_delete", ""),
-                                             days=request.POST.get("soft_delete_days", ""), user=request.user)
+            safeguards.configure_soft_delete(
+                vault,
+                state=request.POST.get("soft_delete", ""),
+                days=request.POST.get("soft_delete_days", ""),
+                user=request.user,
+            )
         elif which == "immutability":
             safeguards.set_immutability(vault, request.POST.get("immutability", ""), user=request.user)
         else:
@@ -99,10 +118,17 @@ def security(request, pk: int):
     except ValidationError as refused:
         error = " ".join(refused.messages)
     vault.refresh_from_db()
-    context = {"vault": vault, "tab": "configure", "section": "recovery", "saved": False,
-               "form": RedundancyForm(initial={"redundancy": vault.redundancy}),
-               "locked_message": services.REDUNDANCY_LOCKED_MESSAGE, "security_error": error,
-               "security_saved": not error, **_safeguard_choices()}
+    context = {
+        "vault": vault,
+        "tab": "configure",
+        "section": "recovery",
+        "saved": False,
+        "form": RedundancyForm(initial={"redundancy": vault.redundancy}),
+        "locked_message": services.REDUNDANCY_LOCKED_MESSAGE,
+        "security_error": error,
+        "security_saved": not error,
+        **_safeguard_choices(),
+    }
     return render(request, "vaults/configure.html", context)
 
 

@@ -39,14 +39,34 @@ class CloudServiceAdmin(admin.ModelAdmin):
 class VirtualDiskInline(admin.TabularInline):
     model = VirtualDisk
     extra = 0
-    fields = ["kind", "lun", "storage_account", "max_size", "target", "disk_format", "allocation", "trackable",
-              "source_path"]
+    fields = [
+        "kind",
+        "lun",
+        "storage_account",
+        "max_size",
+        "target",
+        "disk_format",
+        "allocation",
+        "trackable",
+        "source_path",
+    ]
 
 
 @admin.register(VirtualMachine)
 class VirtualMachineAdmin(admin.ModelAdmin):
-    list_display = ["name", "cloud_service", "host", "subscription", "deployment_model", "os_version", "power_state",
-                    "agent_installed", "agent_state", "backup_extension_installed", "size"]
+    list_display = [
+        "name",
+        "cloud_service",
+        "host",
+        "subscription",
+        "deployment_model",
+        "os_version",
+        "power_state",
+        "agent_installed",
+        "agent_state",
+        "backup_extension_installed",
+        "size",
+    ]
     list_filter = ["deployment_model", "os_family", "power_state", "agent_installed", "cloud_service__region", "host"]
     search_fields = ["name", "cloud_service__name"]
     date_hierarchy = "created_at"
@@ -63,8 +83,9 @@ class BackupPolicyAdminForm(PolicyAdminForm):
         cleaned = super().clean()  # an immutable vault refuses first
         if self.instance.pk is not None and not self.errors:
             try:
-                policies.require_approval_to_keep_less(BackupPolicy.objects.get(pk=self.instance.pk), cleaned,
-                                                       self.user)
+                policies.require_approval_to_keep_less(
+                    BackupPolicy.objects.get(pk=self.instance.pk), cleaned, self.user
+                )
             except ValidationError as error:
                 raise forms.ValidationError(error.messages) from None
         return cleaned
@@ -98,8 +119,16 @@ class RegisteredItemAdmin(RegisteredItemSafeguards, admin.ModelAdmin):
 
 @admin.register(ProtectedItem)
 class ProtectedItemAdmin(ProtectedItemSafeguards, OperateActionsMixin, admin.ModelAdmin):
-    list_display = ["vm_name", "cloud_service_name", "vault", "policy", "status", "purge_at", "protected_at",
-                    "last_backup_at"]
+    list_display = [
+        "vm_name",
+        "cloud_service_name",
+        "vault",
+        "policy",
+        "status",
+        "purge_at",
+        "protected_at",
+        "last_backup_at",
+    ]
     list_filter = ["status", "vault__subscription"]
     search_fields = ["vm_name", "cloud_service_name", "vault__name"]
     date_hierarchy = "protected_at"
@@ -109,10 +138,25 @@ class ProtectedItemAdmin(ProtectedItemSafeguards, OperateActionsMixin, admin.Mod
 
 @admin.register(RecoveryPoint)
 class RecoveryPointAdmin(OperateActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["vm_name", "vault", "point_id", "created_at", "consistency", "bytes_transferred", "on_demand",
-                    "verify_state", "verified_at", "damaged_at"]
-    list_filter = ["consistency", "verify_state", "on_demand", ("damaged_at", admin.EmptyFieldListFilter),
-                   "vault__subscription"]
+    list_display = [
+        "vm_name",
+        "vault",
+        "point_id",
+        "created_at",
+        "consistency",
+        "bytes_transferred",
+        "on_demand",
+        "verify_state",
+        "verified_at",
+        "damaged_at",
+    ]
+    list_filter = [
+        "consistency",
+        "verify_state",
+        "on_demand",
+        ("damaged_at", admin.EmptyFieldListFilter),
+        "vault__subscription",
+    ]
     search_fields = ["vm_name", "point_id"]
     date_hierarchy = "created_at"
     list_select_related = ["vault"]

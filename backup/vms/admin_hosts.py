@@ -24,16 +24,26 @@ class HostAddForm(forms.ModelForm):
             return
         data = self.cleaned_data
         try:
-            self.instance = hosts.add_host(data["subscription"], data["name"], data["uri"], data["region"],
-                                           data["storage_pool"])
+            self.instance = hosts.add_host(
+                data["subscription"], data["name"], data["uri"], data["region"], data["storage_pool"]
+            )
         except ValidationError as error:
             self.add_error(None, error)
 
 
 @admin.register(HypervisorHost)
 class HypervisorHostAdmin(OperateActionsMixin, admin.ModelAdmin):
-    list_display = ["name", "subscription", "uri", "region", "storage_pool", "status", "last_synced_at", "vm_count",
-                    "last_error"]
+    list_display = [
+        "name",
+        "subscription",
+        "uri",
+        "region",
+        "storage_pool",
+        "status",
+        "last_synced_at",
+        "vm_count",
+        "last_error",
+    ]
     list_filter = ["status", "region"]
     search_fields = ["name", "uri"]
     list_select_related = ["subscription"]
@@ -75,8 +85,9 @@ class HypervisorHostAdmin(OperateActionsMixin, admin.ModelAdmin):
             else:
                 self.message_user(request, f"Host {host.name}: {result.error}", messages.ERROR)
 
-    @admin.action(description="Remove the selected hosts (refused while their machines are protected)",
-                  permissions=["operate"])
+    @admin.action(
+        description="Remove the selected hosts (refused while their machines are protected)", permissions=["operate"]
+    )
     def remove_hosts(self, request, queryset) -> None:
         for host in queryset:
             try:

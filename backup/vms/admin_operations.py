@@ -66,20 +66,25 @@ class VaultOperationsAdmin(OperateActionsMixin, VaultAdmin):
         started, refused = _start_each(vaults, lambda v: operations.start_verify(v, user=request.user))
         report_started(self, request, started, refused, "Verify")
 
-    @admin.action(description="Verify the new recovery points of the selected vaults now (the daily run)",
-                  permissions=["operate"])
+    @admin.action(
+        description="Verify the new recovery points of the selected vaults now (the daily run)", permissions=["operate"]
+    )
     def verify_new_points(self, request, queryset) -> None:
         vaults = queryset.select_related("subscription")
-        started, refused = _start_each(vaults, lambda v: operations.start_due_verify(v, operations.SCOPE_NEW,
-                                                                                     user=request.user))
+        started, refused = _start_each(
+            vaults, lambda v: operations.start_due_verify(v, operations.SCOPE_NEW, user=request.user)
+        )
         report_started(self, request, started, refused, "Verify")
 
-    @admin.action(description="Re-verify the old recovery points of the selected vaults now (the weekly run)",
-                  permissions=["operate"])
+    @admin.action(
+        description="Re-verify the old recovery points of the selected vaults now (the weekly run)",
+        permissions=["operate"],
+    )
     def reverify_old_points(self, request, queryset) -> None:
         vaults = queryset.select_related("subscription")
-        started, refused = _start_each(vaults, lambda v: operations.start_due_verify(v, operations.SCOPE_OLD,
-                                                                                     user=request.user))
+        started, refused = _start_each(
+            vaults, lambda v: operations.start_due_verify(v, operations.SCOPE_OLD, user=request.user)
+        )
         report_started(self, request, started, refused, "Verify")
 
     @admin.action(description="Run garbage collection on the selected vaults", permissions=["operate"])

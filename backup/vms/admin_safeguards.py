@@ -50,8 +50,11 @@ class DeleteThroughServiceMixin:
     def delete_queryset(self, request, queryset) -> None:
         started, refused = _each(queryset, lambda obj: self.delete_through_service(request, obj))
         jobs = [job for job in started if getattr(job, "is_active", False)]
-        refused += [f"job #{job.pk} failed at once - {job.error_message}" for job in started
-                    if hasattr(job, "is_active") and not job.is_active]
+        refused += [
+            f"job #{job.pk} failed at once - {job.error_message}"
+            for job in started
+            if hasattr(job, "is_active") and not job.is_active
+        ]
         report_started(self, request, jobs, refused, self.delete_verb)
 
     def delete_view(self, request, object_id, extra_context=None):
@@ -69,8 +72,13 @@ class SafeguardedVaultAdmin(DeleteThroughServiceMixin, VaultOperationsAdmin):
     delete_verb = "Delete vault"
     readonly_fields = ("soft_delete", "soft_delete_days", "immutability")
     actions = VaultOperationsAdmin.actions + [
-        "turn_soft_delete_off", "turn_soft_delete_on", "make_soft_delete_always_on", "enable_immutability",
-        "disable_immutability", "lock_immutability"]
+        "turn_soft_delete_off",
+        "turn_soft_delete_on",
+        "make_soft_delete_always_on",
+        "enable_immutability",
+        "disable_immutability",
+        "lock_immutability",
+    ]
 
     def delete_through_service(self, request, vault):
         return manage.start_delete_vault(vault, user=request.user)
@@ -88,28 +96,48 @@ class SafeguardedVaultAdmin(DeleteThroughServiceMixin, VaultOperationsAdmin):
 
     @admin.action(description="Soft delete: turn on", permissions=["operate"])
     def turn_soft_delete_on(self, request, queryset) -> None:
-        self._apply(request, queryset, lambda v: safeguards.configure_soft_delete(
-            v, state=Vault.SoftDelete.ENABLED, user=request.user), "Soft delete on")
+        self._apply(
+            request,
+            queryset,
+            lambda v: safeguards.configure_soft_delete(v, state=Vault.SoftDelete.ENABLED, user=request.user),
+            "Soft delete on",
+        )
 
     @admin.action(description="Soft delete: make always on (irreversible)", permissions=["operate"])
     def make_soft_delete_always_on(self, request, queryset) -> None:
-        self._apply(request, queryset, lambda v: safeguards.configure_soft_delete(
-            v, state=Vault.SoftDelete.ALWAYS_ON, user=request.user), "Soft delete always on")
+        self._apply(
+            request,
+            queryset,
+            lambda v: safeguards.configure_soft_delete(v, state=Vault.SoftDelete.ALWAYS_ON, user=request.user),
+            "Soft delete always on",
+        )
 
     @admin.action(description="Immutability: enable", permissions=["operate"])
     def enable_immutability(self, request, queryset) -> None:
-        self._apply(request, queryset, lambda v: safeguards.set_immutability(
-            v, Vault.Immutability.ENABLED, request.user), "Immutability enabled")
+        self._apply(
+            request,
+            queryset,
+            lambda v: safeguards.set_immutability(v, Vault.Immutability.ENABLED, request.user),
+            "Immutability enabled",
+        )
 
     @admin.action(description="Immutability: disable (a critical operation)", permissions=["operate"])
     def disable_immutability(self, request, queryset) -> None:
-        self._apply(request, queryset, lambda v: safeguards.set_immutability(
-            v, Vault.Immutability.DISABLED, request.user), "Immutability disabled")
+        self._apply(
+            request,
+            queryset,
+            lambda v: safeguards.set_immutability(v, Vault.Immutability.DISABLED, request.user),
+            "Immutability disabled",
+        )
 
     @admin.action(description="Immutability: lock (irreversible)", permissions=["operate"])
     def lock_immutability(self, request, queryset) -> None:
-        self._apply(request, queryset, lambda v: safeguards.set_immutability(
-            v, Vault.Immutability.LOCKED, request.user), "Immutability locked")
+        self._apply(
+            request,
+            queryset,
+            lambda v: safeguards.set_immutability(v, Vault.Immutability.LOCKED, request.user),
+            "Immutability locked",
+        )
 
 
 class ProtectedItemSafeguards(DeleteThroughServiceMixin):
@@ -122,8 +150,7 @@ class ProtectedItemSafeguards(DeleteThroughServiceMixin):
     def delete_through_service(self, request, item):
         return manage.stop_protection(item, user=request.user, delete_data=True)
 
-    @admin.action(description="Delete the backup data (soft delete when the vault has it on)",
-                  permissions=["operate"])
+    @admin.action(description="Delete the backup data (soft delete when the vault has it on)", permissions=["operate"])
     def delete_backup_data(self, request, queryset) -> None:
         self.delete_queryset(request, queryset.select_related("vault__subscription"))
 

@@ -16,8 +16,9 @@ FORMAT_CHOICES = BackupPolicy.RetentionFormat.choices
 
 
 def _checks(choices, initial=None) -> forms.MultipleChoiceField:
-    return forms.MultipleChoiceField(choices=choices, required=False, initial=initial,
-                                     widget=forms.CheckboxSelectMultiple)
+    return forms.MultipleChoiceField(
+        choices=choices, required=False, initial=initial, widget=forms.CheckboxSelectMultiple
+    )
 
 
 def _format(initial: str) -> forms.ChoiceField:
@@ -26,17 +27,19 @@ def _format(initial: str) -> forms.ChoiceField:
 
 class PolicyForm(forms.Form):
     name = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    frequency = forms.ChoiceField(choices=BackupPolicy.Frequency.choices, widget=forms.RadioSelect,
-                                  initial=BackupPolicy.Frequency.DAILY)
-    days_of_week = forms.MultipleChoiceField(choices=WEEKDAY_CHOICES, required=False,
-                                             widget=forms.CheckboxSelectMultiple)
+    frequency = forms.ChoiceField(
+        choices=BackupPolicy.Frequency.choices, widget=forms.RadioSelect, initial=BackupPolicy.Frequency.DAILY
+    )
+    days_of_week = forms.MultipleChoiceField(
+        choices=WEEKDAY_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+    )
     time_of_day = forms.ChoiceField(choices=HALF_HOURS, initial="22:00")
     timezone = forms.ChoiceField(choices=[(z, z) for z in policies.COMMON_TIMEZONES], initial="UTC")
-    daily_retention_days = forms.CharField(required=False, initial="30",
-                                           widget=forms.NumberInput(attrs={"min": 1, "max": 366}))
+    daily_retention_days = forms.CharField(
+        required=False, initial="30", widget=forms.NumberInput(attrs={"min": 1, "max": 366})
+    )
     weekly_retention_weeks = forms.CharField(required=False, widget=forms.NumberInput(attrs={"min": 1, "max": 260}))
-    monthly_retention_months = forms.CharField(required=False,
-                                               widget=forms.NumberInput(attrs={"min": 1, "max": 120}))
+    monthly_retention_months = forms.CharField(required=False, widget=forms.NumberInput(attrs={"min": 1, "max": 120}))
     yearly_retention_years = forms.CharField(required=False, widget=forms.NumberInput(attrs={"min": 1, "max": 99}))
     # The days each long-term rule keeps; a new policy starts from the product's example (weekly on Sunday,
     # monthly on the last Sunday, yearly on the first Sunday of January).
@@ -81,6 +84,7 @@ def initial_for(policy: BackupPolicy) -> dict:
         initial[field] = "" if initial[field] is None else str(initial[field])
     for field in policies.RULE_DAY_FIELDS:
         if isinstance(initial[field], list):
-            initial[field] = [policies.LAST if field.endswith("days_of_month") and v == 0 else str(v)
-                              for v in initial[field]]
+            initial[field] = [
+                policies.LAST if field.endswith("days_of_month") and v == 0 else str(v) for v in initial[field]
+            ]
     return initial

@@ -12,11 +12,29 @@ from backup.vms.services import anomaly
 from .errors import JOB_FAILED, invalid
 from .output import fields, table
 
-COLUMNS = [("id", "id"), ("operation", "operation"), ("target", "target_name"), ("requested by", "requested_by"),
-           ("requested", "requested_at"), ("status", "status"), ("decided by", "decided_by"),
-           ("expires", "expires_at")]
-FIELDS = ["id", "operation", "target_name", "requested_by", "requested_at", "status", "decided_by", "decided_at",
-          "decision_reason", "expires_at", "used_at"]
+COLUMNS = [
+    ("id", "id"),
+    ("operation", "operation"),
+    ("target", "target_name"),
+    ("requested by", "requested_by"),
+    ("requested", "requested_at"),
+    ("status", "status"),
+    ("decided by", "decided_by"),
+    ("expires", "expires_at"),
+]
+FIELDS = [
+    "id",
+    "operation",
+    "target_name",
+    "requested_by",
+    "requested_at",
+    "status",
+    "decided_by",
+    "decided_at",
+    "decision_reason",
+    "expires_at",
+    "used_at",
+]
 
 
 def approval_list(user, options, stderr):
@@ -45,9 +63,17 @@ def approval_reject(user, options, stderr):
     return _decide(user, options, False)
 
 
-SUSPICIOUS_COLUMNS = [("id", "id"), ("vm", "vm_name"), ("point", "recovery_point_id"), ("state", "state"),
-                      ("changed", "changed_share"), ("usual", "usual_changed_share"), ("new data", "new_data_ratio"),
-                      ("detected", "detected_at"), ("decided by", "decided_by")]
+SUSPICIOUS_COLUMNS = [
+    ("id", "id"),
+    ("vm", "vm_name"),
+    ("point", "recovery_point_id"),
+    ("state", "state"),
+    ("changed", "changed_share"),
+    ("usual", "usual_changed_share"),
+    ("new data", "new_data_ratio"),
+    ("detected", "detected_at"),
+    ("decided by", "decided_by"),
+]
 
 
 def suspicious_list(user, options, stderr):

@@ -12,8 +12,11 @@ JOB_FAILED = 1  # exit code: the job (or the request to start it) failed, or the
 def invalid(error: ValidationError) -> CommandError:
     """Field errors as `field: message`, like the API's 400 answers."""
     errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
-    return CommandError("; ".join(f"{field}: {' '.join(msgs)}" if field != "__all__" else " ".join(msgs)
-                                  for field, msgs in errors.items()))
+    return CommandError(
+        "; ".join(
+            f"{field}: {' '.join(msgs)}" if field != "__all__" else " ".join(msgs) for field, msgs in errors.items()
+        )
+    )
 
 
 def refused(refusal: Refused) -> CommandError:

@@ -12,10 +12,26 @@ from . import resolve
 from .errors import JOB_FAILED, invalid
 from .output import table
 
-HOST_COLUMNS = [("id", "id"), ("name", "name"), ("uri", "uri"), ("region", "region"), ("pool", "storage_pool"),
-                ("status", "status"), ("vms", "vm_count"), ("last sync", "last_synced_at"), ("error", "last_error")]
-DOMAIN_COLUMNS = [("id", "id"), ("name", "name"), ("state", "power_state"), ("size", "size"), ("agent", "agent_state"),
-                  ("disks", "disk_text"), ("backup", "protected_in")]
+HOST_COLUMNS = [
+    ("id", "id"),
+    ("name", "name"),
+    ("uri", "uri"),
+    ("region", "region"),
+    ("pool", "storage_pool"),
+    ("status", "status"),
+    ("vms", "vm_count"),
+    ("last sync", "last_synced_at"),
+    ("error", "last_error"),
+]
+DOMAIN_COLUMNS = [
+    ("id", "id"),
+    ("name", "name"),
+    ("state", "power_state"),
+    ("size", "size"),
+    ("agent", "agent_state"),
+    ("disks", "disk_text"),
+    ("backup", "protected_in"),
+]
 
 
 def _host_data(user, host) -> dict:
@@ -36,8 +52,7 @@ def _domains_text(user, host) -> str:
 def host_add(user, options, stderr):
     subscription = resolve.subscription(user, options.get("subscription"))
     try:
-        host = host_services.add_host(subscription, options["name"], options["uri"], options["region"],
-                                      options["pool"])
+        host = host_services.add_host(subscription, options["name"], options["uri"], options["region"], options["pool"])
     except ValidationError as error:
         raise invalid(error) from None
     data = _host_data(user, host)

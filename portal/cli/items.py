@@ -13,20 +13,44 @@ from .errors import invalid, refused
 from .jobs import started
 from .output import table
 
-ITEM_COLUMNS = [("id", "id"), ("name", "name"), ("cloud service", "cloud_service"), ("status", "status_label"),
-                ("policy", "policy"), ("points", "recovery_points"), ("newest point", "newest_recovery_point")]
-POINT_COLUMNS = [("id", "id"), ("vm", "vm_name"), ("point", "point_id"), ("created", "created_at"),
-                 ("consistency", "consistency"), ("transferred", "bytes_transferred"), ("on demand", "on_demand"),
-                 ("health", "health"), ("verified", "verified_at")]
+ITEM_COLUMNS = [
+    ("id", "id"),
+    ("name", "name"),
+    ("cloud service", "cloud_service"),
+    ("status", "status_label"),
+    ("policy", "policy"),
+    ("points", "recovery_points"),
+    ("newest point", "newest_recovery_point"),
+]
+POINT_COLUMNS = [
+    ("id", "id"),
+    ("vm", "vm_name"),
+    ("point", "point_id"),
+    ("created", "created_at"),
+    ("consistency", "consistency"),
+    ("transferred", "bytes_transferred"),
+    ("on demand", "on_demand"),
+    ("health", "health"),
+    ("verified", "verified_at"),
+]
 
 
 def item_list(user, options, stderr):
     vault = resolve.vault(user, options["vault"])
     data = [
-        {"id": p.pk, "vm_id": p.vm_id, "name": p.vm_name, "cloud_service": p.cloud_service_name,
-         "policy_id": p.policy_id, "policy": p.policy.name if p.policy else None, "status": p.status,
-         "status_label": p.status_label, "purge_at": p.purge_at,
-         "recovery_points": p.point_count, "newest_recovery_point": p.newest_point}
+        {
+            "id": p.pk,
+            "vm_id": p.vm_id,
+            "name": p.vm_name,
+            "cloud_service": p.cloud_service_name,
+            "policy_id": p.policy_id,
+            "policy": p.policy.name if p.policy else None,
+            "status": p.status,
+            "status_label": p.status_label,
+            "purge_at": p.purge_at,
+            "recovery_points": p.point_count,
+            "newest_recovery_point": p.newest_point,
+        }
         for p in protection.protected_items(vault)
     ]
     return data, table(data, ITEM_COLUMNS)
@@ -80,9 +104,14 @@ def restore(user, options, stderr):
 def stop_protection(user, options, stderr):
     item = resolve.protected_item(user, options["item"], options.get("vault"))
     try:
-        job = manage.stop_protection(item, user=user, delete_data=options.get("delete_data", False),
-                                     reason=options.get("reason") or "", comment=options.get("comment") or "",
-                                     approval=options.get("approval"))
+        job = manage.stop_protection(
+            item,
+            user=user,
+            delete_data=options.get("delete_data", False),
+            reason=options.get("reason") or "",
+            comment=options.get("comment") or "",
+            approval=options.get("approval"),
+        )
     except Refused as refusal:
         raise refused(refusal) from None
     except ValidationError as error:

@@ -14,12 +14,34 @@ from . import resolve
 from .errors import JOB_FAILED, refused
 from .output import fields, progress_bar, table
 
-JOB_COLUMNS = [("id", "id"), ("operation", "operation"), ("item", "item_name"), ("status", "status"),
-               ("started", "started_at"), ("duration s", "duration"), ("%", "progress_percent"),
-               ("error", "error_code")]
-JOB_FIELDS = ["id", "operation", "item_name", "vault_id", "status", "started_at", "ended_at", "duration_s",
-              "progress_percent", "bytes_done", "bytes_total", "error_code", "error_message",
-              "recommended_action", "cancellable", "result"]
+JOB_COLUMNS = [
+    ("id", "id"),
+    ("operation", "operation"),
+    ("item", "item_name"),
+    ("status", "status"),
+    ("started", "started_at"),
+    ("duration s", "duration"),
+    ("%", "progress_percent"),
+    ("error", "error_code"),
+]
+JOB_FIELDS = [
+    "id",
+    "operation",
+    "item_name",
+    "vault_id",
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "progress_percent",
+    "bytes_done",
+    "bytes_total",
+    "error_code",
+    "error_message",
+    "recommended_action",
+    "cancellable",
+    "result",
+]
 
 
 def _job_rows(items: list[dict]) -> list[dict]:
@@ -27,14 +49,22 @@ def _job_rows(items: list[dict]) -> list[dict]:
 
 
 def job_detail(job: Job) -> dict:
-    subtasks = [{"name": s.name, "status": s.status, "started_at": s.started_at, "ended_at": s.ended_at}
-                for s in job.subtasks.all()]
+    subtasks = [
+        {"name": s.name, "status": s.status, "started_at": s.started_at, "ended_at": s.ended_at}
+        for s in job.subtasks.all()
+    ]
     return job_out(job) | {"subtasks": subtasks}
 
 
 def _job_text(data: dict) -> str:
-    steps = table(data["subtasks"], [("sub-task", "name"), ("status", "status"), ("started", "started_at"),
-                                     ("ended", "ended_at")]) if data.get("subtasks") else ""
+    steps = (
+        table(
+            data["subtasks"],
+            [("sub-task", "name"), ("status", "status"), ("started", "started_at"), ("ended", "ended_at")],
+        )
+        if data.get("subtasks")
+        else ""
+    )
     return fields(data, JOB_FIELDS) + (f"\n\n{steps}" if steps else "")
 
 
@@ -46,8 +76,11 @@ def started(job: Job, options, stderr):
     data = job_out(job)
     if job.status == JobStatus.FAILED:
         raise CommandError(f"Job {job.pk} failed: {job.error_message}", returncode=JOB_FAILED)
-    return data, f"Job {job.pk} started: {job.get_operation_display()} '{job.item_name}'. " \
-                 f"Follow it with: manage.py backup job wait {job.pk}"
+    return (
+        data,
+        f"Job {job.pk} started: {job.get_operation_display()} '{job.item_name}'. "
+        f"Follow it with: manage.py backup job wait {job.pk}",
+    )
 
 
 def started_all(jobs: list[Job], options, stderr):
@@ -55,9 +88,12 @@ def started_all(jobs: list[Job], options, stderr):
     complete makes the command fail, after all were followed."""
     if not options.get("wait"):
         data = [job_out(j) for j in jobs]
-        lines = [f"Job {j.pk} started: {j.get_operation_display()} '{j.item_name}'." if j.status != JobStatus.FAILED
-                 else f"Job {j.pk} failed: {j.get_operation_display()} '{j.item_name}': {j.error_message}"
-                 for j in jobs]
+        lines = [
+            f"Job {j.pk} started: {j.get_operation_display()} '{j.item_name}'."
+            if j.status != JobStatus.FAILED
+            else f"Job {j.pk} failed: {j.get_operation_display()} '{j.item_name}': {j.error_message}"
+            for j in jobs
+        ]
         if any(j.status == JobStatus.FAILED for j in jobs):
             raise CommandError("\n".join(lines), returncode=JOB_FAILED)
         return data, "\n".join(lines + ["Follow them with: manage.py backup job wait ID"])
@@ -127,15 +163,19 @@ def wait_job(job: Job, options, stderr):
         job.refresh_from_db()
         if not quiet:
             step = job.subtasks.exclude(status=JobStatus.COMPLETED).order_by("-position").first()
-            stderr.write(f"\rJob {job.pk} {progress_bar(job.progress_percent)} {job.get_status_display():<12} "
-                         f"{step.name if step and job.is_active else ''}".ljust(100), ending="")
+            stderr.write(
+                f"\rJob {job.pk} {progress_bar(job.progress_percent)} {job.get_status_display():<12} "
+                f"{step.name if step and job.is_active else ''}".ljust(100),
+                ending="",
+            )
             stderr.flush()
         if not job.is_active:
             break
         if time.monotonic() >= deadline:
             stderr.write("")
-            raise CommandError(f"Job {job.pk} is still {job.get_status_display().lower()} after the time-out.",
-                               returncode=JOB_FAILED)
+            raise CommandError(
+                f"Job {job.pk} is still {job.get_status_display().lower()} after the time-out.", returncode=JOB_FAILED
+            )
         time.sleep(interval)
     if not quiet:
         stderr.write("")

@@ -21,15 +21,23 @@ from . import resolve
 from .errors import invalid
 from .output import fields, table
 
-POLICY_COLUMNS = [("id", "id"), ("name", "name"), ("schedule", "schedule"), ("retention", "retention_text"),
-                  ("items", "protected_items")]
-COUNTS = {"daily_days": "daily_retention_days", "weekly_weeks": "weekly_retention_weeks",
-          "monthly_months": "monthly_retention_months", "yearly_years": "yearly_retention_years"}
+POLICY_COLUMNS = [
+    ("id", "id"),
+    ("name", "name"),
+    ("schedule", "schedule"),
+    ("retention", "retention_text"),
+    ("items", "protected_items"),
+]
+COUNTS = {
+    "daily_days": "daily_retention_days",
+    "weekly_weeks": "weekly_retention_weeks",
+    "monthly_months": "monthly_retention_months",
+    "yearly_years": "yearly_retention_years",
+}
 
 
 def add_commands(commands, sub) -> None:
-    policy = commands.add_parser("policy", help="backup policies").add_subparsers(dest="policy_command",
-                                                                                  required=True)
+    policy = commands.add_parser("policy", help="backup policies").add_subparsers(dest="policy_command", required=True)
     p = sub(policy, "list", policy_list, "List a vault's backup policies with their rules in words.")
     p.add_argument("--vault", required=True, help="id or name")
     p = sub(policy, "show", policy_show, "Show a backup policy.")
@@ -55,7 +63,13 @@ def _rule_options(p) -> None:
     p.add_argument("--daily-days", help="keep daily points 1-366 days ('none': no daily rule)")
     p.add_argument("--weekly-weeks", help="keep weekly points 1-260 weeks")
     p.add_argument("--weekly-on", help=f"the weekly rule's days: {days}")
-    for rule, span in (("monthly", "months", ), ("yearly", "years")):
+    for rule, span in (
+        (
+            "monthly",
+            "months",
+        ),
+        ("yearly", "years"),
+    ):
         p.add_argument(f"--{rule}-{span}", help=f"keep {rule} points this many {span}")
         p.add_argument(f"--{rule}-days", help="day-based: days of the month, 1-28 or Last (comma-separated)")
         p.add_argument(f"--{rule}-weeks", help="week-based: First, Second, Third, Fourth or Last (comma-separated)")
@@ -69,7 +83,8 @@ def _split(text: str | None) -> list[str]:
 
 def _weekdays(text: str | None) -> list:
     names = {day.lower(): i for i, day in enumerate(policies.WEEKDAYS)} | {
-        day[:3].lower(): i for i, day in enumerate(policies.WEEKDAYS)}
+        day[:3].lower(): i for i, day in enumerate(policies.WEEKDAYS)
+    }
     return [names.get(part.lower(), part) for part in _split(text)]
 
 
@@ -93,8 +108,9 @@ def _data(options, data: dict) -> dict:
     for rule in ("monthly", "yearly"):
         day_based, week_based = options.get(f"{rule}_days"), options.get(f"{rule}_weeks")
         if day_based and week_based:
-            raise CommandError(f"Give --{rule}-days (day-based) or --{rule}-weeks with --{rule}-weekdays "
-                               "(week-based), not both.")
+            raise CommandError(
+                f"Give --{rule}-days (day-based) or --{rule}-weeks with --{rule}-weekdays (week-based), not both."
+            )
         if day_based:
             data[f"{rule}_retention_format"] = BackupPolicy.RetentionFormat.DAY_BASED
             data[f"{rule}_retention_days_of_month"] = _split(day_based)

@@ -10,8 +10,15 @@ from .errors import invalid
 from .jobs import started, started_all
 from .output import table
 
-REGISTERED_COLUMNS = [("id", "id"), ("vm id", "vm_id"), ("name", "name"), ("cloud service", "cloud_service"),
-                      ("status", "status"), ("reason", "status_reason"), ("registered", "registered_at")]
+REGISTERED_COLUMNS = [
+    ("id", "id"),
+    ("vm id", "vm_id"),
+    ("name", "name"),
+    ("cloud service", "cloud_service"),
+    ("status", "status"),
+    ("reason", "status_reason"),
+    ("registered", "registered_at"),
+]
 
 
 def discover(user, options, stderr):
@@ -28,9 +35,18 @@ def registered_list(user, options, stderr):
     items = vault.registered_items.order_by("vm_name", "cloud_service_name")
     if options.get("status"):
         items = items.filter(status=options["status"])
-    data = [{"id": i.pk, "vm_id": i.vm_id, "name": i.vm_name, "cloud_service": i.cloud_service_name,
-             "status": i.status, "status_reason": i.status_reason, "registered_at": i.registered_at}
-            for i in items]
+    data = [
+        {
+            "id": i.pk,
+            "vm_id": i.vm_id,
+            "name": i.vm_name,
+            "cloud_service": i.cloud_service_name,
+            "status": i.status,
+            "status_reason": i.status_reason,
+            "registered_at": i.registered_at,
+        }
+        for i in items
+    ]
     return data, table(data, REGISTERED_COLUMNS)
 
 

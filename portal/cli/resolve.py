@@ -30,8 +30,11 @@ def acting_user(username: str | None):
     default = superusers[0]
     # Tenancy applies to superusers too: acting as one who is a member of nothing would print empty lists.
     if not subscriptions_for(default).exists():
-        raise CommandError(f"The default user '{default.username}' is a member of no subscription, so it sees "
-                           "nothing: say which user to act as with --user USERNAME.", returncode=USAGE)
+        raise CommandError(
+            f"The default user '{default.username}' is a member of no subscription, so it sees "
+            "nothing: say which user to act as with --user USERNAME.",
+            returncode=USAGE,
+        )
     return default
 
 
@@ -102,8 +105,11 @@ def vm_ids(refs: list[str], rows: list[tuple[int, str, str]], what: str) -> list
             found.append(int(ref))
             continue
         service, _, name = ref.rpartition("/")
-        matches = [vm for vm, vm_name, cloud in rows if vm is not None and vm_name.lower() == name.lower()
-                   and (not service or cloud.lower() == service.lower())]
+        matches = [
+            vm
+            for vm, vm_name, cloud in rows
+            if vm is not None and vm_name.lower() == name.lower() and (not service or cloud.lower() == service.lower())
+        ]
         if not matches:
             raise CommandError(f"No {what} virtual machine named '{ref}' in this vault.", returncode=NOT_FOUND)
         if len(set(matches)) > 1:
@@ -118,8 +124,9 @@ def policy(vault_row: Vault, ref: str) -> BackupPolicy:
     found = policies.filter(pk=int(ref)).first() if ref.isdigit() else None
     found = found or policies.filter(name__iexact=ref).first()
     if found is None:
-        raise CommandError(f"No backup policy '{ref}' in the vault '{vault_row.name}' (see: policy list).",
-                           returncode=NOT_FOUND)
+        raise CommandError(
+            f"No backup policy '{ref}' in the vault '{vault_row.name}' (see: policy list).", returncode=NOT_FOUND
+        )
     return found
 
 

@@ -31,8 +31,9 @@ def undelete(user, options, stderr):
 
 def vault_soft_delete(user, options, stderr):
     vault = resolve.vault(user, options["vault"])
-    vault = _run(lambda: safeguards.configure_soft_delete(vault, state=options.get("state"),
-                                                          days=options.get("days"), user=user))
+    vault = _run(
+        lambda: safeguards.configure_soft_delete(vault, state=options.get("state"), days=options.get("days"), user=user)
+    )
     data = vault_out(vault)
     return data, fields(data, ["id", "name", "soft_delete", "soft_delete_days", "immutability"])
 

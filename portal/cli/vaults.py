@@ -10,8 +10,14 @@ from . import resolve
 from .errors import invalid
 from .output import fields, table
 
-VAULT_COLUMNS = [("id", "id"), ("name", "name"), ("region", "region"), ("status", "status"),
-                 ("redundancy", "redundancy"), ("subscription", "subscription_id")]
+VAULT_COLUMNS = [
+    ("id", "id"),
+    ("name", "name"),
+    ("region", "region"),
+    ("status", "status"),
+    ("redundancy", "redundancy"),
+    ("subscription", "subscription_id"),
+]
 
 
 def vault_list(user, options, stderr):
@@ -22,8 +28,9 @@ def vault_list(user, options, stderr):
 def vault_create(user, options, stderr):
     subscription = resolve.subscription(user, options.get("subscription"))
     try:
-        vault = vault_services.create_vault(user=user, subscription=subscription, name=options["name"],
-                                            region=options["region"])
+        vault = vault_services.create_vault(
+            user=user, subscription=subscription, name=options["name"], region=options["region"]
+        )
     except ValidationError as error:
         raise invalid(error) from None
     data = vault_out(vault)

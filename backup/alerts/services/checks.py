@@ -51,9 +51,12 @@ def check_stale(now: datetime | None = None) -> int:
     """Raise stale protection for every protected item past its RPO, resolve it for the others; returns how many
     are stale."""
     now = now or timezone.now()
-    items = (ProtectedItem.objects.exclude(status=ProtectedItem.Status.STOPPED).filter(policy__isnull=False)
-             .select_related("policy__periodic_task__interval", "vault")
-             .annotate(newest=Max("recovery_points__created_at")))
+    items = (
+        ProtectedItem.objects.exclude(status=ProtectedItem.Status.STOPPED)
+        .filter(policy__isnull=False)
+        .select_related("policy__periodic_task__interval", "vault")
+        .annotate(newest=Max("recovery_points__created_at"))
+    )
     stale_keys = set()
     for item in items:
         since = stale_since(item, item.newest)
@@ -62,15 +65,30 @@ def check_stale(now: datetime | None = None) -> int:
         key = item_key(item)
         stale_keys.add(key)
         newest = f"is from {item.newest:%Y-%m-%d %H:%M:%S} UTC" if item.newest else "was never made"
-        raise_alert(subscription_id=item.vault.subscription_id, vault_id=item.vault_id, kind=Kind.STALE_PROTECTION,
-                    item_key=key, item_name=item.vm_name, operation="Backup", repeat=False, at=now,
-                    message=(f"The newest recovery point of '{item.vm_name}' {newest}: its policy "
-                             f"'{item.policy}' should have made one by {since:%Y-%m-%d %H:%M:%S} UTC (its "
-                             f"interval plus a grace of {settings.ALERTS_STALE_GRACE_S} s)."))
+        raise_alert(
+            subscription_id=item.vault.subscription_id,
+            vault_id=item.vault_id,
+            kind=Kind.STALE_PROTECTION,
+            item_key=key,
+            item_name=item.vm_name,
+            operation="Backup",
+            repeat=False,
+            at=now,
+            message=(
+                f"The newest recovery point of '{item.vm_name}' {newest}: its policy "
+                f"'{item.policy}' should have made one by {since:%Y-%m-%d %H:%M:%S} UTC (its "
+                f"interval plus a grace of {settings.ALERTS_STALE_GRACE_S} s)."
+            ),
+        )
     for alert in Alert.objects.filter(kind=Kind.STALE_PROTECTION, state=Alert.State.ACTIVE).exclude(
-            item_key__in=stale_keys):
-        resolve(kind=Kind.STALE_PROTECTION, item_key=alert.item_key, subscription_id=alert.subscription_id,
-                resolution="A new recovery point was made, or the item is no longer protected.")
+        item_key__in=stale_keys
+    ):
+        resolve(
+            kind=Kind.STALE_PROTECTION,
+            item_key=alert.item_key,
+            subscription_id=alert.subscription_id,
+            resolution="A new recovery point was made, or the item is no longer protected.",
+        )
     return len(stale_keys)
 
 
@@ -85,13 +103,26 @@ def check_damage(vault_id: int | None = None) -> None:
         key = f"recovery_point:{point.pk}"
         damaged.add(key)
         disks = ", ".join(point.damaged_disks) or "unknown disks"
-        raise_alert(subscription_id=point.vault.subscription_id, vault_id=point.vault_id, kind=Kind.DAMAGED_POINT,
-                    item_key=key, item_name=point.vm_name, operation="Verify", repeat=False,
-                    message=(f"The recovery point of '{point.vm_name}' made {point.created_at:%Y-%m-%d %H:%M} UTC "
-                             f"is damaged ({disks}): a restore of those disks is refused until a backup heals it."))
+        raise_alert(
+            subscription_id=point.vault.subscription_id,
+            vault_id=point.vault_id,
+            kind=Kind.DAMAGED_POINT,
+            item_key=key,
+            item_name=point.vm_name,
+            operation="Verify",
+            repeat=False,
+            message=(
+                f"The recovery point of '{point.vm_name}' made {point.created_at:%Y-%m-%d %H:%M} UTC "
+                f"is damaged ({disks}): a restore of those disks is refused until a backup heals it."
+            ),
+        )
     for alert in alerts.exclude(item_key__in=damaged):
-        resolve(kind=Kind.DAMAGED_POINT, item_key=alert.item_key, subscription_id=alert.subscription_id,
-                resolution="The recovery point was healed by a later backup, or deleted.")
+        resolve(
+            kind=Kind.DAMAGED_POINT,
+            item_key=alert.item_key,
+            subscription_id=alert.subscription_id,
+            resolution="The recovery point was healed by a later backup, or deleted.",
+        )
 
 
 def check_storage() -> None:
@@ -104,13 +135,25 @@ def check_storage() -> None:
         key = f"vault:{vault.pk}"
         free = 100 * usage.free / usage.total if usage.total else 100.0
         if free < minimum:
-            raise_alert(subscription_id=vault.subscription_id, vault_id=vault.pk, kind=Kind.STORAGE_NEARLY_FULL,
-                        item_key=key, item_name=vault.name, repeat=False,
-                        message=(f"The storage of the vault '{vault.name}' is nearly full: {free:.1f}% free "
-                                 f"({usage.free // (1 << 20)} MiB), below {minimum:g}%. Backups fail once it is full."))
+            raise_alert(
+                subscription_id=vault.subscription_id,
+                vault_id=vault.pk,
+                kind=Kind.STORAGE_NEARLY_FULL,
+                item_key=key,
+                item_name=vault.name,
+                repeat=False,
+                message=(
+                    f"The storage of the vault '{vault.name}' is nearly full: {free:.1f}% free "
+                    f"({usage.free // (1 << 20)} MiB), below {minimum:g}%. Backups fail once it is full."
+                ),
+            )
         else:
-            resolve(kind=Kind.STORAGE_NEARLY_FULL, item_key=key, subscription_id=vault.subscription_id,
-                    resolution=f"{free:.1f}% of the vault's storage is free again.")
+            resolve(
+                kind=Kind.STORAGE_NEARLY_FULL,
+                item_key=key,
+                subscription_id=vault.subscription_id,
+                resolution=f"{free:.1f}% of the vault's storage is free again.",
+            )
 
 
 def check_failed_jobs(now: datetime | None = None, window_s: int = 3600) -> int:
@@ -118,17 +161,24 @@ def check_failed_jobs(now: datetime | None = None, window_s: int = 3600) -> int:
     status and raising the alert): raise them now, unless a later success took the cause away."""
     now = now or timezone.now()
     raised = 0
-    failed = Job.objects.filter(status=JobStatus.FAILED, operation__in=list(FAILURE_KINDS),
-                                ended_at__gte=now - timedelta(seconds=window_s))
+    failed = Job.objects.filter(
+        status=JobStatus.FAILED, operation__in=list(FAILURE_KINDS), ended_at__gte=now - timedelta(seconds=window_s)
+    )
     failed = failed.exclude(error_code="OperationInProgress")  # refused, never run: stale protection covers it
     for job in failed.order_by("ended_at"):
         kind, key = FAILURE_KINDS[job.operation], job_item_key(job)
         known = Alert.objects.filter(subscription_id=job.subscription_id, kind=kind, item_key=key)
         if known.filter(job_id=job.pk).exists() or known.filter(last_seen_at__gte=job.ended_at).exists():
             continue
-        later = Job.objects.filter(subscription_id=job.subscription_id, operation=job.operation, vault_id=job.vault_id,
-                                   item_type=job.item_type, item_id=job.item_id, status=JobStatus.COMPLETED,
-                                   ended_at__gt=job.ended_at)
+        later = Job.objects.filter(
+            subscription_id=job.subscription_id,
+            operation=job.operation,
+            vault_id=job.vault_id,
+            item_type=job.item_type,
+            item_id=job.item_id,
+            status=JobStatus.COMPLETED,
+            ended_at__gt=job.ended_at,
+        )
         if later.exists():
             continue
         raise_for_job(job, kind, job.error_message)

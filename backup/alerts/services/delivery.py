@@ -43,8 +43,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 def _due() -> Q:
     now = timezone.now()
     lost = now - timedelta(seconds=settings.ALERTS_SENDING_TIMEOUT_S)
-    return (Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-            | Q(status=Delivery.Status.SENDING, claimed_at__lt=lost))
+    return Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now) | Q(
+        status=Delivery.Status.SENDING, claimed_at__lt=lost
+    )
 
 
 def due_ids(limit: int = 200) -> list[int]:
@@ -54,7 +55,8 @@ def due_ids(limit: int = 200) -> list[int]:
 def send(delivery_id: int) -> bool:
     """Send one delivery if it is due and nobody else holds it; True once it is delivered."""
     if not Delivery.objects.filter(Q(pk=delivery_id) & _due()).update(
-            status=Delivery.Status.SENDING, claimed_at=timezone.now()):
+        status=Delivery.Status.SENDING, claimed_at=timezone.now()
+    ):
         return False
     delivery = Delivery.objects.select_related("alert__vault", "alert__subscription", "target").get(pk=delivery_id)
     attempts = delivery.attempts + 1
@@ -64,22 +66,30 @@ def send(delivery_id: int) -> bool:
         delays = settings.ALERTS_RETRY_DELAYS_S
         gave_up = attempts > len(delays)
         Delivery.objects.filter(pk=delivery_id).update(
-            attempts=attempts, last_status_code=failure.status_code, last_response=str(failure)[:2000],
+            attempts=attempts,
+            last_status_code=failure.status_code,
+            last_response=str(failure)[:2000],
             status=Delivery.Status.FAILED if gave_up else Delivery.Status.PENDING,
-            next_attempt_at=timezone.now() + timedelta(seconds=0 if gave_up else delays[attempts - 1]))
+            next_attempt_at=timezone.now() + timedelta(seconds=0 if gave_up else delays[attempts - 1]),
+        )
         log.warning("delivery %s failed (attempt %s): %s", delivery.idempotency_key, attempts, failure)
         return False
     Delivery.objects.filter(pk=delivery_id).update(
-        attempts=attempts, status=Delivery.Status.DELIVERED, delivered_at=timezone.now(), last_status_code=code,
-        last_response=response[:2000])
+        attempts=attempts,
+        status=Delivery.Status.DELIVERED,
+        delivered_at=timezone.now(),
+        last_status_code=code,
+        last_response=response[:2000],
+    )
     log.info("delivery %s delivered", delivery.idempotency_key)
     return True
 
 
 def send_test(target: AlertTarget) -> Delivery:
     """The admin's test button: a sample alert to this target, now; the outcome is in the delivery log."""
-    delivery = Delivery.objects.create(target=target, event=Delivery.Event.TEST,
-                                       idempotency_key=f"test-{target.pk}-{time.time_ns()}")
+    delivery = Delivery.objects.create(
+        target=target, event=Delivery.Event.TEST, idempotency_key=f"test-{target.pk}-{time.time_ns()}"
+    )
     send(delivery.pk)
     delivery.refresh_from_db()
     return delivery
@@ -94,8 +104,12 @@ def _send(delivery: Delivery) -> tuple[int | None, str]:
 
 def payload(delivery: Delivery) -> dict:
     alert = delivery.alert
-    return {"event": f"alert.{delivery.event}", "delivery": delivery.idempotency_key,
-            "sent_at": timezone.now().isoformat(), "alert": _alert_body(alert) if alert else _sample(delivery)}
+    return {
+        "event": f"alert.{delivery.event}",
+        "delivery": delivery.idempotency_key,
+        "sent_at": timezone.now().isoformat(),
+        "alert": _alert_body(alert) if alert else _sample(delivery),
+    }
 
 
 def _iso(value) -> str | None:
@@ -105,13 +119,23 @@ def _iso(value) -> str | None:
 def _alert_body(alert: Alert) -> dict:
     base = settings.PORTAL_BASE_URL
     return {
-        "id": alert.pk, "kind": alert.kind, "title": alert.get_kind_display(), "severity": alert.severity,
-        "state": alert.state, "security": alert.kind in SECURITY_KINDS,
+        "id": alert.pk,
+        "kind": alert.kind,
+        "title": alert.get_kind_display(),
+        "severity": alert.severity,
+        "state": alert.state,
+        "security": alert.kind in SECURITY_KINDS,
         "subscription": {"id": alert.subscription_id, "name": alert.subscription.name},
         "vault": {"id": alert.vault_id, "name": alert.vault.name} if alert.vault else None,
-        "item": alert.item_name, "item_key": alert.item_key, "operation": alert.operation, "message": alert.message,
-        "count": alert.count, "first_seen_at": _iso(alert.first_seen_at), "last_seen_at": _iso(alert.last_seen_at),
-        "resolved_at": _iso(alert.resolved_at), "resolution": alert.resolution,
+        "item": alert.item_name,
+        "item_key": alert.item_key,
+        "operation": alert.operation,
+        "message": alert.message,
+        "count": alert.count,
+        "first_seen_at": _iso(alert.first_seen_at),
+        "last_seen_at": _iso(alert.last_seen_at),
+        "resolved_at": _iso(alert.resolved_at),
+        "resolution": alert.resolution,
         "job_url": f"{base}{alert.job_url}" if alert.job_id else None,
         "alerts_url": f"{base}/vaults/{alert.vault_id}/alerts/" if alert.vault_id else None,
     }
@@ -119,11 +143,27 @@ def _alert_body(alert: Alert) -> dict:
 
 def _sample(delivery: Delivery) -> dict:
     now = _iso(timezone.now())
-    return {"id": None, "kind": "test", "title": "Test alert", "severity": "information", "state": "active",
-            "security": False, "subscription": {"id": delivery.target.subscription_id, "name": ""}, "vault": None,
-            "item": "", "item_key": "", "operation": "", "count": 1, "first_seen_at": now, "last_seen_at": now,
-            "resolved_at": None, "resolution": "", "job_url": None, "alerts_url": None,
-            "message": f"A test of the alert target '{delivery.target.name}'. No action is needed."}
+    return {
+        "id": None,
+        "kind": "test",
+        "title": "Test alert",
+        "severity": "information",
+        "state": "active",
+        "security": False,
+        "subscription": {"id": delivery.target.subscription_id, "name": ""},
+        "vault": None,
+        "item": "",
+        "item_key": "",
+        "operation": "",
+        "count": 1,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "resolved_at": None,
+        "resolution": "",
+        "job_url": None,
+        "alerts_url": None,
+        "message": f"A test of the alert target '{delivery.target.name}'. No action is needed.",
+    }
 
 
 def _send_webhook(delivery: Delivery) -> tuple[int | None, str]:
@@ -131,9 +171,13 @@ def _send_webhook(delivery: Delivery) -> tuple[int | None, str]:
     if not target.url.startswith(("http://", "https://")):
         raise SendFailed(f"The webhook address {target.url!r} is not an http(s) address.")
     body = json.dumps(payload(delivery), sort_keys=True).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "backup-portal-alerts/1",
-               DELIVERY_HEADER: delivery.idempotency_key, "X-Backup-Event": f"alert.{delivery.event}",
-               SIGNATURE_HEADER: sign(target.secret, int(time.time()), body)}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "backup-portal-alerts/1",
+        DELIVERY_HEADER: delivery.idempotency_key,
+        "X-Backup-Event": f"alert.{delivery.event}",
+        SIGNATURE_HEADER: sign(target.secret, int(time.time()), body),
+    }
     request = urllib.request.Request(target.url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=settings.ALERTS_WEBHOOK_TIMEOUT_S) as response:  # noqa: S310
@@ -158,16 +202,36 @@ def _send_email(delivery: Delivery) -> tuple[int | None, str]:
         subject = f"Resolved: {subject}"
     if body["item"]:
         subject += f": {body['item']}"
-    lines = [body["message"], "",
-             *(f"{label}: {value}" for label, value in (
-                 ("Vault", (body["vault"] or {}).get("name")), ("Item", body["item"]),
-                 ("Operation", body["operation"]), ("Occurrences", body["count"]),
-                 ("First seen", body["first_seen_at"]), ("Last seen", body["last_seen_at"]),
-                 ("Resolved", body["resolved_at"]), ("Resolution", body["resolution"]),
-                 ("Job", body["job_url"]), ("Alerts", body["alerts_url"])) if value)]
-    message = EmailMessage(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, target.addresses,
-                           headers={"Message-ID": f"<{delivery.idempotency_key}@backup-portal>",
-                                    DELIVERY_HEADER: delivery.idempotency_key})
+    lines = [
+        body["message"],
+        "",
+        *(
+            f"{label}: {value}"
+            for label, value in (
+                ("Vault", (body["vault"] or {}).get("name")),
+                ("Item", body["item"]),
+                ("Operation", body["operation"]),
+                ("Occurrences", body["count"]),
+                ("First seen", body["first_seen_at"]),
+                ("Last seen", body["last_seen_at"]),
+                ("Resolved", body["resolved_at"]),
+                ("Resolution", body["resolution"]),
+                ("Job", body["job_url"]),
+                ("Alerts", body["alerts_url"]),
+            )
+            if value
+        ),
+    ]
+    message = EmailMessage(
+        subject,
+        "\n".join(lines),
+        settings.DEFAULT_FROM_EMAIL,
+        target.addresses,
+        headers={
+            "Message-ID": f"<{delivery.idempotency_key}@backup-portal>",
+            DELIVERY_HEADER: delivery.idempotency_key,
+        },
+    )
     try:
         sent = get_connection(fail_silently=False, timeout=settings.EMAIL_TIMEOUT).send_messages([message])
     except (OSError, ValueError) as error:

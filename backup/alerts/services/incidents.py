@@ -13,9 +13,19 @@ from ..models import SECURITY_KINDS, SEVERITY_OF, Alert, AlertRule, AlertTarget,
 log = logging.getLogger(__name__)
 
 
-def raise_alert(*, subscription_id: int, vault_id: int | None, kind: str, item_key: str, item_name: str = "",
-                message: str = "", operation: str = "", job_id: int | None = None, repeat: bool = True,
-                at: datetime | None = None) -> Alert:
+def raise_alert(
+    *,
+    subscription_id: int,
+    vault_id: int | None,
+    kind: str,
+    item_key: str,
+    item_name: str = "",
+    message: str = "",
+    operation: str = "",
+    job_id: int | None = None,
+    repeat: bool = True,
+    at: datetime | None = None,
+) -> Alert:
     """Open the incident of this cause and item, or update the open one (count and last seen, when `repeat`:
     a check that finds the same state again every minute does not count it again). Only a new incident is
     delivered; its deliveries are written in the same transaction."""
@@ -23,19 +33,36 @@ def raise_alert(*, subscription_id: int, vault_id: int | None, kind: str, item_k
     for _ in range(3):
         try:
             with transaction.atomic():
-                alert = Alert.objects.select_for_update().filter(
-                    subscription_id=subscription_id, kind=kind, item_key=item_key, state=Alert.State.ACTIVE).first()
+                alert = (
+                    Alert.objects.select_for_update()
+                    .filter(subscription_id=subscription_id, kind=kind, item_key=item_key, state=Alert.State.ACTIVE)
+                    .first()
+                )
                 if alert is not None:
                     if repeat:
                         Alert.objects.filter(pk=alert.pk).update(
-                            count=alert.count + 1, last_seen_at=now, message=message or alert.message,
-                            job_id=job_id or alert.job_id, acknowledged_at=None, acknowledged_by=None)
+                            count=alert.count + 1,
+                            last_seen_at=now,
+                            message=message or alert.message,
+                            job_id=job_id or alert.job_id,
+                            acknowledged_at=None,
+                            acknowledged_by=None,
+                        )
                         alert.refresh_from_db()
                     return alert
                 alert = Alert.objects.create(
-                    subscription_id=subscription_id, vault_id=vault_id, kind=kind, severity=SEVERITY_OF[kind],
-                    item_key=item_key, item_name=item_name[:200], message=message, operation=operation,
-                    job_id=job_id, first_seen_at=now, last_seen_at=now)
+                    subscription_id=subscription_id,
+                    vault_id=vault_id,
+                    kind=kind,
+                    severity=SEVERITY_OF[kind],
+                    item_key=item_key,
+                    item_name=item_name[:200],
+                    message=message,
+                    operation=operation,
+                    job_id=job_id,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
                 plan_deliveries(alert, Delivery.Event.RAISED)
                 log.info("alert %s raised: %s %s", alert.pk, kind, item_key)
                 return alert
@@ -55,7 +82,8 @@ def resolve(*, kind: str, item_key: str, resolution: str, subscription_id: int |
 def _close(alert: Alert, resolution: str) -> int:
     with transaction.atomic():
         if not Alert.objects.filter(pk=alert.pk, state=Alert.State.ACTIVE).update(
-                state=Alert.State.RESOLVED, resolved_at=timezone.now(), resolution=resolution):
+            state=Alert.State.RESOLVED, resolved_at=timezone.now(), resolution=resolution
+        ):
             return 0
         alert.refresh_from_db()
         plan_deliveries(alert, Delivery.Event.RESOLVED)
@@ -87,9 +115,12 @@ def targets_for(alert: Alert) -> list[AlertTarget]:
 
 def _matches(rule: AlertRule, alert: Alert) -> bool:
     vault_ids = {v.pk for v in rule.vaults.all()}
-    return (rule.enabled and (not rule.severities or alert.severity in rule.severities)
-            and (not rule.kinds or alert.kind in rule.kinds)
-            and (not vault_ids or alert.vault_id in vault_ids))
+    return (
+        rule.enabled
+        and (not rule.severities or alert.severity in rule.severities)
+        and (not rule.kinds or alert.kind in rule.kinds)
+        and (not vault_ids or alert.vault_id in vault_ids)
+    )
 
 
 def plan_deliveries(alert: Alert, event: str) -> list[Delivery]:
@@ -99,7 +130,8 @@ def plan_deliveries(alert: Alert, event: str) -> list[Delivery]:
     for target in targets_for(alert):
         delivery, created = Delivery.objects.get_or_create(
             idempotency_key=f"alert-{alert.pk}-{event}-target-{target.pk}",
-            defaults={"alert": alert, "target": target, "event": event})
+            defaults={"alert": alert, "target": target, "event": event},
+        )
         if created:
             planned.append(delivery)
     if planned:

@@ -9,8 +9,12 @@ from backup.jobs.models import Job, Operation
 from ..models import Kind
 from .incidents import raise_alert
 
-FAILURE_KINDS: dict[str, str] = {Operation.BACKUP: Kind.BACKUP_FAILED, Operation.RESTORE: Kind.RESTORE_FAILED,
-                 Operation.VERIFY: Kind.VERIFY_FAILED, Operation.DRILL: Kind.DRILL_FAILED}
+FAILURE_KINDS: dict[str, str] = {
+    Operation.BACKUP: Kind.BACKUP_FAILED,
+    Operation.RESTORE: Kind.RESTORE_FAILED,
+    Operation.VERIFY: Kind.VERIFY_FAILED,
+    Operation.DRILL: Kind.DRILL_FAILED,
+}
 
 
 def job_item_key(job: Job) -> str:
@@ -20,5 +24,13 @@ def job_item_key(job: Job) -> str:
 
 
 def raise_for_job(job: Job, kind: str, message: str) -> None:
-    raise_alert(subscription_id=job.subscription_id, vault_id=job.vault_id, kind=kind, item_key=job_item_key(job),
-                item_name=job.item_name, operation=job.get_operation_display(), job_id=job.pk, message=message)
+    raise_alert(
+        subscription_id=job.subscription_id,
+        vault_id=job.vault_id,
+        kind=kind,
+        item_key=job_item_key(job),
+        item_name=job.item_name,
+        operation=job.get_operation_display(),
+        job_id=job.pk,
+        message=message,
+    )

@@ -213,7 +213,11 @@ def vault_month_estimate(vault, today: date | None = None) -> Estimate:
         projection += per_day * remaining / month.days
     currency = book.on(today).currency if _has_sheet(book, today) else "USD"
     return Estimate(
-        month=month, currency=currency, to_date=to_date, projected=cents(to_date + projection),
-        days_elapsed=len({row.day for row in rows}), items=len({(r.vault_ref, r.item_ref) for r in rows}),
+        month=month,
+        currency=currency,
+        to_date=to_date,
+        projected=cents(to_date + projection),
+        days_elapsed=len({row.day for row in rows}),
+        items=len({(r.vault_ref, r.item_ref) for r in rows}),
         billable_items=len(latest),
     )

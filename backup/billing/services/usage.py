@@ -153,8 +153,9 @@ def meter_item(item_pk: int, *, now: datetime | None = None) -> bool:
     if item is None:
         return False
     values = usage_values(item, now.date(), SheetBook(), measure_live=True)
-    DailyUsage.objects.update_or_create(day=now.date(), vault_ref=item.vault_id, item_ref=item.registered_item_id,
-                                        defaults=values)
+    DailyUsage.objects.update_or_create(
+        day=now.date(), vault_ref=item.vault_id, item_ref=item.registered_item_id, defaults=values
+    )
     return True
 
 

@@ -40,6 +40,8 @@ def redundancy_label(code: str) -> str:
 @register.filter
 def status_label(code: str) -> str:
     return {
-        "pending": "Protected (pending initial backup)", "protected": "Protected",
-        "backup_failing": "Protected (backup failing)", "stopped": "Protection stopped",
+        "pending": "Protected (pending initial backup)",
+        "protected": "Protected",
+        "backup_failing": "Protected (backup failing)",
+        "stopped": "Protection stopped",
     }.get(code, code or "\u2014")

@@ -24,8 +24,7 @@ from . import anomalies, backups, dashboard, inventory, manage, operations, poli
 from .manage import add_vault_operations
 
 router = Router()
-for module in (inventory, registered, protected, policies, backups, dashboard, restore, manage, operations,
-               anomalies):
+for module in (inventory, registered, protected, policies, backups, dashboard, restore, manage, operations, anomalies):
     router.add_router("", module.router)
 
 __all__ = ["add_vault_operations", "router"]

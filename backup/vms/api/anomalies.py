@@ -43,13 +43,23 @@ class DecisionIn(Schema):
 
 
 def anomaly_out(found: PointAnomaly) -> dict:
-    return {"id": found.pk, "recovery_point_id": found.point_id, "vault_id": found.vault_id,
-            "protected_item_id": found.protected_item_id, "vm_name": found.vm_name, "state": found.state,
-            "changed_share": found.changed_share, "new_data_ratio": found.new_data_ratio,
-            "usual_changed_share": found.usual_changed_share, "usual_new_data_ratio": found.usual_new_data_ratio,
-            "detected_at": found.detected_at, "decided_by": found.decided_by.get_username() if found.decided_by
-            else None, "decided_at": found.decided_at, "decision_reason": found.decision_reason,
-            "summary": found.summary}
+    return {
+        "id": found.pk,
+        "recovery_point_id": found.point_id,
+        "vault_id": found.vault_id,
+        "protected_item_id": found.protected_item_id,
+        "vm_name": found.vm_name,
+        "state": found.state,
+        "changed_share": found.changed_share,
+        "new_data_ratio": found.new_data_ratio,
+        "usual_changed_share": found.usual_changed_share,
+        "usual_new_data_ratio": found.usual_new_data_ratio,
+        "detected_at": found.detected_at,
+        "decided_by": found.decided_by.get_username() if found.decided_by else None,
+        "decided_at": found.decided_at,
+        "decision_reason": found.decision_reason,
+        "summary": found.summary,
+    }
 
 
 @router.get("/suspicious-points", response=list[AnomalyOut], operation_id="backup_vms_api_list_suspicious_points")
@@ -65,13 +75,19 @@ def _decide(request, anomaly_id: int, payload: DecisionIn, confirm: bool):
         return bad_request(error)
 
 
-@router.post("/suspicious-points/{anomaly_id}/confirm", response={200: AnomalyOut, 400: ErrorOut},
-             operation_id="backup_vms_api_confirm_suspicious_point")
+@router.post(
+    "/suspicious-points/{anomaly_id}/confirm",
+    response={200: AnomalyOut, 400: ErrorOut},
+    operation_id="backup_vms_api_confirm_suspicious_point",
+)
 def confirm(request, anomaly_id: int, payload: DecisionIn):
     return _decide(request, anomaly_id, payload, True)
 
 
-@router.post("/suspicious-points/{anomaly_id}/dismiss", response={200: AnomalyOut, 400: ErrorOut},
-             operation_id="backup_vms_api_dismiss_suspicious_point")
+@router.post(
+    "/suspicious-points/{anomaly_id}/dismiss",
+    response={200: AnomalyOut, 400: ErrorOut},
+    operation_id="backup_vms_api_dismiss_suspicious_point",
+)
 def dismiss(request, anomaly_id: int, payload: DecisionIn):
     return _decide(request, anomaly_id, payload, False)

@@ -12,8 +12,11 @@ from ..services import backup
 router = Router(tags=["backups"])
 
 
-@router.post("/protected-items/{item_id}/backup", response={202: JobOut, 409: ErrorOut},
-             operation_id="backup_vms_api_backup_back_up_now")
+@router.post(
+    "/protected-items/{item_id}/backup",
+    response={202: JobOut, 409: ErrorOut},
+    operation_id="backup_vms_api_backup_back_up_now",
+)
 def back_up_now(request, item_id: int):
     item = get_protected_item_for_user(request.auth, item_id)
     try:

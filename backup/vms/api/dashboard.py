@@ -30,13 +30,21 @@ class JobFiltersIn(Schema):
     page: int | None = None
 
 
-@router.get("/vaults/{vault_id}/jobs", response={200: JobPageOut, 400: ErrorOut},
-            operation_id="backup_vms_api_backup_vault_jobs")
+@router.get(
+    "/vaults/{vault_id}/jobs",
+    response={200: JobPageOut, 400: ErrorOut},
+    operation_id="backup_vms_api_backup_vault_jobs",
+)
 def vault_jobs(request, vault_id: int, filters: Query[JobFiltersIn]):
     vault = get_vault_for_user(request.auth, vault_id)
     form = JobFilterForm({k: v for k, v in filters.dict().items() if v not in ("", None)})
     if not form.is_valid():
         return field_errors({field: list(messages) for field, messages in form.errors.items()})
     page = Job.objects.page_of(Job.objects.for_vault_page(vault.pk, **form.filters()), form.page_number(), PAGE_SIZE)
-    return {"count": page.paginator.count, "page": page.number, "pages": page.paginator.num_pages,
-            "page_size": PAGE_SIZE, "jobs": [job_out(job) for job in page.object_list]}
+    return {
+        "count": page.paginator.count,
+        "page": page.number,
+        "pages": page.paginator.num_pages,
+        "page_size": PAGE_SIZE,
+        "jobs": [job_out(job) for job in page.object_list],
+    }

@@ -77,26 +77,55 @@ class StorageAccountOut(Schema):
 
 
 def disk_out(disk: VirtualDisk) -> dict:
-    return {"key": disk.key, "kind": disk.kind, "lun": disk.lun, "max_size": disk.max_size,
-            "format": disk.disk_format, "allocation": disk.allocation, "trackable": disk.trackable,
-            "source_path": disk.source_path}
+    return {
+        "key": disk.key,
+        "kind": disk.kind,
+        "lun": disk.lun,
+        "max_size": disk.max_size,
+        "format": disk.disk_format,
+        "allocation": disk.allocation,
+        "trackable": disk.trackable,
+        "source_path": disk.source_path,
+    }
 
 
 def vm_out(vm: VirtualMachine) -> dict:
-    return {"id": vm.pk, "name": vm.name, "subscription_id": vm.subscription_id,
-            "cloud_service": vm.cloud_service.name, "region": vm.cloud_service.region,
-            "deployment_model": vm.deployment_model, "os_family": vm.os_family, "os_version": vm.os_version,
-            "power_state": vm.power_state, "size": vm.size, "agent_installed": vm.agent_installed,
-            "backup_extension_installed": vm.backup_extension_installed, "protected_in": vm.protected_in,
-            "host": vm.host.name if vm.host else None, "domain_uuid": vm.domain_uuid, "agent_state": vm.agent_state,
-            "disks": [disk_out(d) for d in vm.disks.all()]}
+    return {
+        "id": vm.pk,
+        "name": vm.name,
+        "subscription_id": vm.subscription_id,
+        "cloud_service": vm.cloud_service.name,
+        "region": vm.cloud_service.region,
+        "deployment_model": vm.deployment_model,
+        "os_family": vm.os_family,
+        "os_version": vm.os_version,
+        "power_state": vm.power_state,
+        "size": vm.size,
+        "agent_installed": vm.agent_installed,
+        "backup_extension_installed": vm.backup_extension_installed,
+        "protected_in": vm.protected_in,
+        "host": vm.host.name if vm.host else None,
+        "domain_uuid": vm.domain_uuid,
+        "agent_state": vm.agent_state,
+        "disks": [disk_out(d) for d in vm.disks.all()],
+    }
 
 
 def host_out(host: HypervisorHost) -> dict:
-    return {"id": host.pk, "name": host.name, "subscription_id": host.subscription_id, "uri": host.uri,
-            "region": host.region, "storage_pool": host.storage_pool, "cloud_service": host.cloud_service.name,
-            "storage_account": host.storage_account.name, "status": host.status, "last_error": host.last_error,
-            "last_synced_at": host.last_synced_at, "vm_count": host.vm_count}
+    return {
+        "id": host.pk,
+        "name": host.name,
+        "subscription_id": host.subscription_id,
+        "uri": host.uri,
+        "region": host.region,
+        "storage_pool": host.storage_pool,
+        "cloud_service": host.cloud_service.name,
+        "storage_account": host.storage_account.name,
+        "status": host.status,
+        "last_error": host.last_error,
+        "last_synced_at": host.last_synced_at,
+        "vm_count": host.vm_count,
+    }
 
 
 @router.get("/vms", response=list[VmOut], operation_id="backup_vms_api_list_vms")
@@ -118,17 +147,29 @@ def list_hosts(request):
 @router.get("/cloud-services", response=list[CloudServiceOut], operation_id="backup_vms_api_list_cloud_services")
 def list_cloud_services(request):
     return [
-        {"id": s.pk, "name": s.name, "dns_name": s.dns_name, "subscription_id": s.subscription_id,
-         "region": s.region, "virtual_network": s.virtual_network, "vm_count": s.vm_count}
+        {
+            "id": s.pk,
+            "name": s.name,
+            "dns_name": s.dns_name,
+            "subscription_id": s.subscription_id,
+            "region": s.region,
+            "virtual_network": s.virtual_network,
+            "vm_count": s.vm_count,
+        }
         for s in inventory.cloud_services_for(request.auth)
     ]
 
 
-@router.get("/storage-accounts", response=list[StorageAccountOut],
-            operation_id="backup_vms_api_list_storage_accounts")
+@router.get("/storage-accounts", response=list[StorageAccountOut], operation_id="backup_vms_api_list_storage_accounts")
 def list_storage_accounts(request):
     return [
-        {"id": a.pk, "name": a.name, "subscription_id": a.subscription_id, "region": a.region, "kind": a.kind,
-         "used_bytes": a.used_bytes}
+        {
+            "id": a.pk,
+            "name": a.name,
+            "subscription_id": a.subscription_id,
+            "region": a.region,
+            "kind": a.kind,
+            "used_bytes": a.used_bytes,
+        }
         for a in inventory.storage_accounts_for(request.auth)
     ]

@@ -45,22 +45,32 @@ class DeleteVaultIn(Schema):
     approval_request: int | None = None
 
 
-@router.post("/protected-items/{item_id}/stop-protection",
-             response={202: JobOut, 400: ErrorOut, 403: ApprovalNeededOut},
-             operation_id="backup_vms_api_manage_stop_protection")
+@router.post(
+    "/protected-items/{item_id}/stop-protection",
+    response={202: JobOut, 400: ErrorOut, 403: ApprovalNeededOut},
+    operation_id="backup_vms_api_manage_stop_protection",
+)
 def stop_protection(request, item_id: int, payload: StopProtectionIn):
     item = get_protected_item_for_user(request.auth, item_id)
     try:
-        job = manage.stop_protection(item, user=request.auth, delete_data=payload.delete_data,
-                                     reason=payload.reason, comment=payload.comment,
-                                     approval=payload.approval_request)
+        job = manage.stop_protection(
+            item,
+            user=request.auth,
+            delete_data=payload.delete_data,
+            reason=payload.reason,
+            comment=payload.comment,
+            approval=payload.approval_request,
+        )
     except ValidationError as error:
         return refused(error)
     return Status(202, job_out(job))
 
 
-@router.post("/protected-items/{item_id}/resume", response={202: JobOut, 400: ErrorOut},
-             operation_id="backup_vms_api_manage_resume_protection")
+@router.post(
+    "/protected-items/{item_id}/resume",
+    response={202: JobOut, 400: ErrorOut},
+    operation_id="backup_vms_api_manage_resume_protection",
+)
 def resume_protection(request, item_id: int, payload: ResumeIn):
     item = get_protected_item_for_user(request.auth, item_id)
     policy = item.vault.policies.filter(pk=payload.policy_id).first()
@@ -71,14 +81,17 @@ def resume_protection(request, item_id: int, payload: ResumeIn):
     return Status(202, job_out(job))
 
 
-@router.post("/protected-items/{item_id}/delete-backup-data",
-             response={202: JobOut, 400: ErrorOut, 403: ApprovalNeededOut},
-             operation_id="backup_vms_api_manage_delete_backup_data")
+@router.post(
+    "/protected-items/{item_id}/delete-backup-data",
+    response={202: JobOut, 400: ErrorOut, 403: ApprovalNeededOut},
+    operation_id="backup_vms_api_manage_delete_backup_data",
+)
 def delete_backup_data(request, item_id: int, payload: DeleteDataIn):
     item = get_protected_item_for_user(request.auth, item_id)
     try:
-        job = manage.delete_backup_data(item, user=request.auth, reason=payload.reason, comment=payload.comment,
-                                        approval=payload.approval_request)
+        job = manage.delete_backup_data(
+            item, user=request.auth, reason=payload.reason, comment=payload.comment, approval=payload.approval_request
+        )
     except ValidationError as error:
         return refused(error)
     return Status(202, job_out(job))
@@ -90,8 +103,11 @@ class UndeleteOut(Schema):
     status_label: str
 
 
-@router.post("/protected-items/{item_id}/undelete", response={200: UndeleteOut, 400: ErrorOut},
-             operation_id="backup_vms_api_manage_undelete")
+@router.post(
+    "/protected-items/{item_id}/undelete",
+    response={200: UndeleteOut, 400: ErrorOut},
+    operation_id="backup_vms_api_manage_undelete",
+)
 def undelete(request, item_id: int):
     item = get_protected_item_for_user(request.auth, item_id)
     try:
@@ -101,8 +117,11 @@ def undelete(request, item_id: int):
     return Status(200, {"id": item.pk, "status": item.status, "status_label": item.status_label})
 
 
-@router.post("/registered-items/{item_id}/unregister", response={202: JobOut, 400: ErrorOut},
-             operation_id="backup_vms_api_manage_unregister")
+@router.post(
+    "/registered-items/{item_id}/unregister",
+    response={202: JobOut, 400: ErrorOut},
+    operation_id="backup_vms_api_manage_unregister",
+)
 def unregister(request, item_id: int):
     item = get_registered_item_for_user(request.auth, item_id)
     try:
@@ -115,8 +134,12 @@ def unregister(request, item_id: int):
 def delete_vault(request, vault_id: int, payload: DeleteVaultIn | None = None):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
-        job = manage.start_delete_vault(vault, user=request.auth, reason=payload.reason if payload else "",
-                                        approval=payload.approval_request if payload else None)
+        job = manage.start_delete_vault(
+            vault,
+            user=request.auth,
+            reason=payload.reason if payload else "",
+            approval=payload.approval_request if payload else None,
+        )
     except ValidationError as error:
         return refused(error)
     return Status(202, job_out(job))
@@ -129,6 +152,11 @@ def add_vault_operations(vaults_router: Router) -> None:
     router (a second router's pattern for it is never reached: Django answers 405), so it must join the vaults
     router. Its work is the vms app's, though: only vms knows what a vault still holds, and the vaults app may
     not import vms. The project, which may import both, joins them."""
-    vaults_router.add_api_operation("/vaults/{vault_id}", ["DELETE"], delete_vault,
-                                    response={202: JobOut, 400: ErrorOut, 403: ApprovalNeededOut}, tags=["vaults"],
-                                    operation_id="backup_vms_api_manage_delete_vault")
+    vaults_router.add_api_operation(
+        "/vaults/{vault_id}",
+        ["DELETE"],
+        delete_vault,
+        response={202: JobOut, 400: ErrorOut, 403: ApprovalNeededOut},
+        tags=["vaults"],
+        operation_id="backup_vms_api_manage_delete_vault",
+    )

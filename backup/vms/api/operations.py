@@ -42,12 +42,21 @@ class RecoveryPointOut(Schema):
 
 def point_out(point: RecoveryPoint) -> dict:
     return {
-        "id": point.pk, "vault_id": point.vault_id, "protected_item_id": point.protected_item_id,
-        "vm_name": point.vm_name, "point_id": point.point_id, "created_at": point.created_at,
-        "consistency": point.consistency, "logical_bytes": point.logical_bytes,
-        "bytes_transferred": point.bytes_transferred, "on_demand": point.on_demand,
-        "verify_state": point.verify_state, "verified_at": point.verified_at, "damaged": point.is_damaged,
-        "damaged_disks": point.damaged_disks, "damaged_at": point.damaged_at,
+        "id": point.pk,
+        "vault_id": point.vault_id,
+        "protected_item_id": point.protected_item_id,
+        "vm_name": point.vm_name,
+        "point_id": point.point_id,
+        "created_at": point.created_at,
+        "consistency": point.consistency,
+        "logical_bytes": point.logical_bytes,
+        "bytes_transferred": point.bytes_transferred,
+        "on_demand": point.on_demand,
+        "verify_state": point.verify_state,
+        "verified_at": point.verified_at,
+        "damaged": point.is_damaged,
+        "damaged_disks": point.damaged_disks,
+        "damaged_at": point.damaged_at,
         "suspicious": _suspicion(point),
     }
 
@@ -60,8 +69,11 @@ def _suspicion(point: RecoveryPoint) -> str:
         return ""
 
 
-@router.get("/vaults/{vault_id}/recovery-points", response=list[RecoveryPointOut],
-            operation_id="backup_vms_api_operations_list_recovery_points")
+@router.get(
+    "/vaults/{vault_id}/recovery-points",
+    response=list[RecoveryPointOut],
+    operation_id="backup_vms_api_operations_list_recovery_points",
+)
 def list_recovery_points(request, vault_id: int, protected_item_id: int | None = None):
     vault = get_vault_for_user(request.auth, vault_id)
     points = vault.recovery_points.select_related("anomaly").order_by("-created_at", "-id")
@@ -70,8 +82,11 @@ def list_recovery_points(request, vault_id: int, protected_item_id: int | None =
     return [point_out(p) for p in points]
 
 
-@router.post("/vaults/{vault_id}/verify", response={202: JobOut, 409: ErrorOut},
-             operation_id="backup_vms_api_operations_verify_vault")
+@router.post(
+    "/vaults/{vault_id}/verify",
+    response={202: JobOut, 409: ErrorOut},
+    operation_id="backup_vms_api_operations_verify_vault",
+)
 def verify_vault(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
@@ -80,8 +95,11 @@ def verify_vault(request, vault_id: int):
         return conflict(refusal)
 
 
-@router.post("/recovery-points/{point_id}/verify", response={202: JobOut, 409: ErrorOut},
-             operation_id="backup_vms_api_operations_verify_recovery_point")
+@router.post(
+    "/recovery-points/{point_id}/verify",
+    response={202: JobOut, 409: ErrorOut},
+    operation_id="backup_vms_api_operations_verify_recovery_point",
+)
 def verify_recovery_point(request, point_id: int):
     point = get_recovery_point_for_user(request.auth, point_id)
     try:
@@ -90,8 +108,11 @@ def verify_recovery_point(request, point_id: int):
         return conflict(refusal)
 
 
-@router.post("/vaults/{vault_id}/gc", response={202: JobOut, 409: ErrorOut},
-             operation_id="backup_vms_api_operations_collect_garbage")
+@router.post(
+    "/vaults/{vault_id}/gc",
+    response={202: JobOut, 409: ErrorOut},
+    operation_id="backup_vms_api_operations_collect_garbage",
+)
 def collect_garbage(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:

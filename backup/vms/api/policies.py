@@ -81,8 +81,9 @@ def list_policies(request, vault_id: int):
     return [policy_out(p) for p in vault.policies.all()]
 
 
-@router.post("/vaults/{vault_id}/policies", response={201: PolicyOut, 400: ErrorOut},
-             operation_id="backup_vms_api_create_policy")
+@router.post(
+    "/vaults/{vault_id}/policies", response={201: PolicyOut, 400: ErrorOut}, operation_id="backup_vms_api_create_policy"
+)
 def create_policy(request, vault_id: int, payload: PolicyIn):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
@@ -97,22 +98,29 @@ def get_policy(request, vault_id: int, policy_id: int):
     return policy_out(access.get_policy(vault, policy_id))
 
 
-@router.put("/vaults/{vault_id}/policies/{policy_id}", response={200: PolicyOut, 400: ErrorOut,
-                                                                403: ApprovalNeededOut},
-            operation_id="backup_vms_api_update_policy")
+@router.put(
+    "/vaults/{vault_id}/policies/{policy_id}",
+    response={200: PolicyOut, 400: ErrorOut, 403: ApprovalNeededOut},
+    operation_id="backup_vms_api_update_policy",
+)
 def update_policy(request, vault_id: int, policy_id: int, payload: PolicyIn, approval_request: int | None = None):
     """A change that keeps less may need a resource guard's approved request: ?approval_request=ID."""
     vault = get_vault_for_user(request.auth, vault_id)
     policy = access.get_policy(vault, policy_id)
     try:
-        return Status(200, policy_out(policies.update_policy(policy, payload.dict(), user=request.auth,
-                                                             approval=approval_request)))
+        return Status(
+            200,
+            policy_out(policies.update_policy(policy, payload.dict(), user=request.auth, approval=approval_request)),
+        )
     except ValidationError as error:
         return refused(error)
 
 
-@router.delete("/vaults/{vault_id}/policies/{policy_id}", response={204: None, 400: ErrorOut},
-               operation_id="backup_vms_api_delete_policy")
+@router.delete(
+    "/vaults/{vault_id}/policies/{policy_id}",
+    response={204: None, 400: ErrorOut},
+    operation_id="backup_vms_api_delete_policy",
+)
 def delete_policy(request, vault_id: int, policy_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:

@@ -40,15 +40,17 @@ class ProtectOut(Schema):
     jobs: list[JobOut]
 
 
-@router.post("/vaults/{vault_id}/protect", response={202: ProtectOut, 400: ErrorOut},
-             operation_id="backup_vms_api_protect")
+@router.post(
+    "/vaults/{vault_id}/protect", response={202: ProtectOut, 400: ErrorOut}, operation_id="backup_vms_api_protect"
+)
 def protect(request, vault_id: int, payload: ProtectIn):
     vault = get_vault_for_user(request.auth, vault_id)
     policies.ensure_default_policy(vault)
     try:
         if payload.policy is not None:
-            policy, jobs = protection.protect_with_new_policy(vault, payload.vm_ids, payload.policy.dict(),
-                                                              request.auth)
+            policy, jobs = protection.protect_with_new_policy(
+                vault, payload.vm_ids, payload.policy.dict(), request.auth
+            )
         else:
             if payload.policy_id is None:
                 raise ValidationError({"policy_id": "Give policy_id (an existing policy) or policy (a new one)."})
@@ -59,14 +61,26 @@ def protect(request, vault_id: int, payload: ProtectIn):
     return Status(202, {"policy_id": policy.pk, "jobs": [job_out(j) for j in jobs]})
 
 
-@router.get("/vaults/{vault_id}/protected-items", response=list[ProtectedItemOut],
-            operation_id="backup_vms_api_list_protected_items")
+@router.get(
+    "/vaults/{vault_id}/protected-items",
+    response=list[ProtectedItemOut],
+    operation_id="backup_vms_api_list_protected_items",
+)
 def list_protected_items(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     return [
-        {"id": p.pk, "vm_id": p.vm_id, "name": p.vm_name, "cloud_service": p.cloud_service_name,
-         "policy_id": p.policy_id, "policy": p.policy.name if p.policy else None, "status": p.status,
-         "status_label": p.status_label, "purge_at": p.purge_at,
-         "recovery_points": p.point_count, "newest_recovery_point": p.newest_point}
+        {
+            "id": p.pk,
+            "vm_id": p.vm_id,
+            "name": p.vm_name,
+            "cloud_service": p.cloud_service_name,
+            "policy_id": p.policy_id,
+            "policy": p.policy.name if p.policy else None,
+            "status": p.status,
+            "status_label": p.status_label,
+            "purge_at": p.purge_at,
+            "recovery_points": p.point_count,
+            "newest_recovery_point": p.newest_point,
+        }
         for p in protection.protected_items(vault)
     ]

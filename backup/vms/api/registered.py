@@ -28,8 +28,9 @@ class RegisterIn(Schema):
     vm_ids: list[int]
 
 
-@router.post("/vaults/{vault_id}/discover", response={202: JobOut, 400: ErrorOut},
-             operation_id="backup_vms_api_discover")
+@router.post(
+    "/vaults/{vault_id}/discover", response={202: JobOut, 400: ErrorOut}, operation_id="backup_vms_api_discover"
+)
 def discover(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
     try:
@@ -38,22 +39,33 @@ def discover(request, vault_id: int):
         return bad_request(error)
 
 
-@router.get("/vaults/{vault_id}/registered-items", response=list[RegisteredItemOut],
-            operation_id="backup_vms_api_list_registered_items")
+@router.get(
+    "/vaults/{vault_id}/registered-items",
+    response=list[RegisteredItemOut],
+    operation_id="backup_vms_api_list_registered_items",
+)
 def list_registered_items(request, vault_id: int, status: str | None = None):
     vault = get_vault_for_user(request.auth, vault_id)
     items = vault.registered_items.all()
     if status:
         items = items.filter(status=status)
     return [
-        {"id": i.pk, "vm_id": i.vm_id, "name": i.vm_name, "cloud_service": i.cloud_service_name,
-         "status": i.status, "status_reason": i.status_reason, "registered_at": i.registered_at}
+        {
+            "id": i.pk,
+            "vm_id": i.vm_id,
+            "name": i.vm_name,
+            "cloud_service": i.cloud_service_name,
+            "status": i.status,
+            "status_reason": i.status_reason,
+            "registered_at": i.registered_at,
+        }
         for i in items
     ]
 
 
-@router.post("/vaults/{vault_id}/register", response={202: list[JobOut], 400: ErrorOut},
-             operation_id="backup_vms_api_register")
+@router.post(
+    "/vaults/{vault_id}/register", response={202: list[JobOut], 400: ErrorOut}, operation_id="backup_vms_api_register"
+)
 def register(request, vault_id: int, payload: RegisterIn):
     vault = get_vault_for_user(request.auth, vault_id)
     try:

@@ -45,21 +45,37 @@ def _point(item, payload: RestoreIn):
     else:
         point = points.filter(point_id=str(wanted)).first()
     if point is None:
-        raise ValidationError({"point_id": "No such recovery point of this item." if wanted not in (None, "")
-                               else "The item has no recovery points yet."})
+        raise ValidationError(
+            {
+                "point_id": "No such recovery point of this item."
+                if wanted not in (None, "")
+                else "The item has no recovery points yet."
+            }
+        )
     return point
 
 
-@router.post("/protected-items/{item_id}/restore", response={202: JobOut, 400: ErrorOut},
-             operation_id="backup_vms_api_manage_restore_item")
+@router.post(
+    "/protected-items/{item_id}/restore",
+    response={202: JobOut, 400: ErrorOut},
+    operation_id="backup_vms_api_manage_restore_item",
+)
 def restore_item(request, item_id: int, payload: RestoreIn):
     item = get_protected_item_for_user(request.auth, item_id)
     try:
         job = restore.start_restore(
-            _point(item, payload), user=request.auth, vm_name=payload.vm_name, cloud_service=payload.cloud_service,
-            create_cloud_service=payload.create_cloud_service, storage_account=payload.storage_account,
-            virtual_network=payload.virtual_network, subnet=payload.subnet, disks_only=payload.disks_only,
-            disk_keys=payload.disk_keys, start_vm=payload.start_vm)
+            _point(item, payload),
+            user=request.auth,
+            vm_name=payload.vm_name,
+            cloud_service=payload.cloud_service,
+            create_cloud_service=payload.create_cloud_service,
+            storage_account=payload.storage_account,
+            virtual_network=payload.virtual_network,
+            subnet=payload.subnet,
+            disks_only=payload.disks_only,
+            disk_keys=payload.disk_keys,
+            start_vm=payload.start_vm,
+        )
     except ValidationError as error:
         return bad_request(error)
     return Status(202, job_out(job))

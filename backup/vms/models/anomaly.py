@@ -17,8 +17,9 @@ class PointAnomaly(models.Model):
 
     point = models.OneToOneField("vms.RecoveryPoint", on_delete=models.CASCADE, related_name="anomaly")
     vault = models.ForeignKey("vaults.Vault", on_delete=models.CASCADE, related_name="+")
-    protected_item = models.ForeignKey("vms.ProtectedItem", on_delete=models.SET_NULL, null=True, blank=True,
-                                       related_name="anomalies")
+    protected_item = models.ForeignKey(
+        "vms.ProtectedItem", on_delete=models.SET_NULL, null=True, blank=True, related_name="anomalies"
+    )
     vm_name = models.CharField(max_length=64)
     # This backup's figures and the item's usual ones (medians of its recent points).
     changed_share = models.FloatField()
@@ -27,8 +28,9 @@ class PointAnomaly(models.Model):
     usual_new_data_ratio = models.FloatField()
     detected_at = models.DateTimeField(default=timezone.now)
     state = models.CharField(max_length=12, choices=State.choices, default=State.SUSPICIOUS)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
 
@@ -43,9 +45,11 @@ class PointAnomaly(models.Model):
 
     @property
     def summary(self) -> str:
-        return (f"The backup changed {self.changed_share:.0%} of '{self.vm_name}' (usually "
-                f"{self.usual_changed_share:.0%}) and its new data is near incompressible "
-                f"({self.new_data_ratio:.0%} of its size after compression)")
+        return (
+            f"The backup changed {self.changed_share:.0%} of '{self.vm_name}' (usually "
+            f"{self.usual_changed_share:.0%}) and its new data is near incompressible "
+            f"({self.new_data_ratio:.0%} of its size after compression)"
+        )
 
 
 class BackupFigures(models.Model):

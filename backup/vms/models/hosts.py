@@ -16,8 +16,10 @@ class HypervisorHost(models.Model):
 
     subscription = models.ForeignKey("tenancy.Subscription", on_delete=models.CASCADE, related_name="hosts")
     name = models.CharField(max_length=63, unique=True)
-    uri = models.CharField(max_length=255, help_text="libvirt connection URI, e.g. qemu:///system or "
-                           "qemu+ssh://root@kvm2.example.net/system")
+    uri = models.CharField(
+        max_length=255,
+        help_text="libvirt connection URI, e.g. qemu:///system or qemu+ssh://root@kvm2.example.net/system",
+    )
     region = models.CharField(max_length=40, choices=REGION_CHOICES)
     storage_pool = models.CharField(max_length=100, help_text="libvirt storage pool for restored disks")
     cloud_service = models.OneToOneField("vms.CloudService", on_delete=models.PROTECT, related_name="host")

@@ -102,8 +102,9 @@ class VirtualMachine(models.Model):
     multi_dc_domain = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     # A libvirt domain of a KVM host (none for the simulated fabric's machines).
-    host = models.ForeignKey("vms.HypervisorHost", on_delete=models.SET_NULL, null=True, blank=True,
-                             related_name="virtual_machines")
+    host = models.ForeignKey(
+        "vms.HypervisorHost", on_delete=models.SET_NULL, null=True, blank=True, related_name="virtual_machines"
+    )
     domain_uuid = models.CharField(max_length=36, blank=True)
     agent_state = models.CharField(max_length=20, choices=AgentState.choices, blank=True)
 

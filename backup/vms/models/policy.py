@@ -36,13 +36,11 @@ class BackupPolicy(models.Model):
     monthly_retention_months = models.PositiveIntegerField(null=True, blank=True)
     yearly_retention_years = models.PositiveIntegerField(null=True, blank=True)
     weekly_retention_days = models.JSONField(default=list, blank=True)
-    monthly_retention_format = models.CharField(max_length=4, choices=RetentionFormat.choices, blank=True,
-                                                default="")
+    monthly_retention_format = models.CharField(max_length=4, choices=RetentionFormat.choices, blank=True, default="")
     monthly_retention_days_of_month = models.JSONField(default=list, blank=True)
     monthly_retention_weeks_of_month = models.JSONField(default=list, blank=True)
     monthly_retention_days_of_week = models.JSONField(default=list, blank=True)
-    yearly_retention_format = models.CharField(max_length=4, choices=RetentionFormat.choices, blank=True,
-                                               default="")
+    yearly_retention_format = models.CharField(max_length=4, choices=RetentionFormat.choices, blank=True, default="")
     yearly_retention_months = models.JSONField(default=list, blank=True)
     yearly_retention_days_of_month = models.JSONField(default=list, blank=True)
     yearly_retention_weeks_of_month = models.JSONField(default=list, blank=True)

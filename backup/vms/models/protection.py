@@ -22,8 +22,9 @@ class RegisteredItem(models.Model):
         UNREGISTERING = "unregistering", "Unregistering"
 
     vault = models.ForeignKey("vaults.Vault", on_delete=models.CASCADE, related_name="registered_items")
-    vm = models.ForeignKey("vms.VirtualMachine", on_delete=models.SET_NULL, null=True, blank=True,
-                           related_name="registrations")
+    vm = models.ForeignKey(
+        "vms.VirtualMachine", on_delete=models.SET_NULL, null=True, blank=True, related_name="registrations"
+    )
     # Kept so the item still has a name after its machine is deleted from the fabric.
     vm_name = models.CharField(max_length=64)
     cloud_service_name = models.CharField(max_length=63)
@@ -54,12 +55,14 @@ class ProtectedItem(models.Model):
 
     vault = models.ForeignKey("vaults.Vault", on_delete=models.CASCADE, related_name="protected_items")
     registered_item = models.OneToOneField(RegisteredItem, on_delete=models.CASCADE, related_name="protected_item")
-    vm = models.ForeignKey("vms.VirtualMachine", on_delete=models.SET_NULL, null=True, blank=True,
-                           related_name="protections")
+    vm = models.ForeignKey(
+        "vms.VirtualMachine", on_delete=models.SET_NULL, null=True, blank=True, related_name="protections"
+    )
     vm_name = models.CharField(max_length=64)
     cloud_service_name = models.CharField(max_length=63)
-    policy = models.ForeignKey("vms.BackupPolicy", on_delete=models.PROTECT, null=True, blank=True,
-                               related_name="protected_items")
+    policy = models.ForeignKey(
+        "vms.BackupPolicy", on_delete=models.PROTECT, null=True, blank=True, related_name="protected_items"
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     protected_at = models.DateTimeField(default=timezone.now)
     stopped_at = models.DateTimeField(null=True, blank=True)
@@ -113,10 +116,12 @@ class RecoveryPoint(models.Model):
         CRASH = "crash", "Crash consistent"
 
     vault = models.ForeignKey("vaults.Vault", on_delete=models.CASCADE, related_name="recovery_points")
-    protected_item = models.ForeignKey(ProtectedItem, on_delete=models.SET_NULL, null=True, blank=True,
-                                       related_name="recovery_points")
-    registered_item = models.ForeignKey(RegisteredItem, on_delete=models.SET_NULL, null=True, blank=True,
-                                        related_name="recovery_points")
+    protected_item = models.ForeignKey(
+        ProtectedItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="recovery_points"
+    )
+    registered_item = models.ForeignKey(
+        RegisteredItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="recovery_points"
+    )
     vm_name = models.CharField(max_length=64)
     point_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(db_index=True)
@@ -146,8 +151,10 @@ class RecoveryPoint(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["vault", "point_id"], name="point_id_unique_in_vault")]
-        indexes = [models.Index(fields=["protected_item", "-created_at"]),
-                   models.Index(fields=["vault", "verified_at"])]
+        indexes = [
+            models.Index(fields=["protected_item", "-created_at"]),
+            models.Index(fields=["vault", "verified_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.vm_name} @ {self.created_at:%Y-%m-%d %H:%M}"

@@ -54,26 +54,43 @@ def assess(point: RecoveryPoint) -> PointAnomaly | None:
     if now_figures is None or point.protected_item_id is None:
         return None
     keep = int(_setting("ANOMALY_HISTORY", 10))
-    recent = BackupFigures.objects.filter(protected_item_id=point.protected_item_id, suspicious=False,
-                                          created_at__lt=point.created_at)
+    recent = BackupFigures.objects.filter(
+        protected_item_id=point.protected_item_id, suspicious=False, created_at__lt=point.created_at
+    )
     past = list(recent.order_by("-created_at").values_list("changed_share", "new_data_ratio")[:keep])
     changed, new_ratio = now_figures
     found = None
     if len(past) >= _setting("ANOMALY_MIN_HISTORY", 3):
         usual_changed, usual_ratio = median(f[0] for f in past), median(f[1] for f in past)
-        if (changed >= max(usual_changed * _setting("ANOMALY_CHANGE_FACTOR", 4),
-                           _setting("ANOMALY_MIN_CHANGED_SHARE", 0.5))
-                and new_ratio >= _setting("ANOMALY_INCOMPRESSIBLE", 0.9)):
+        if changed >= max(
+            usual_changed * _setting("ANOMALY_CHANGE_FACTOR", 4), _setting("ANOMALY_MIN_CHANGED_SHARE", 0.5)
+        ) and new_ratio >= _setting("ANOMALY_INCOMPRESSIBLE", 0.9):
             found = PointAnomaly.objects.create(
-                point=point, vault_id=point.vault_id, protected_item_id=point.protected_item_id,
-                vm_name=point.vm_name, changed_share=changed, new_data_ratio=new_ratio,
-                usual_changed_share=usual_changed, usual_new_data_ratio=usual_ratio)
-            guard.audit(AuditEvent.Kind.POINT_SUSPICIOUS, subscription_id=point.vault.subscription_id,
-                        vault_id=point.vault_id, target=f"recovery-point:{point.pk}", detail=found.summary + ".")
-    BackupFigures.objects.create(protected_item_id=point.protected_item_id, point_id=point.point_id,
-                                 created_at=point.created_at, changed_share=changed, new_data_ratio=new_ratio,
-                                 suspicious=found is not None)
-    old = BackupFigures.objects.filter(protected_item_id=point.protected_item_id).order_by("-created_at")[keep * 2:]
+                point=point,
+                vault_id=point.vault_id,
+                protected_item_id=point.protected_item_id,
+                vm_name=point.vm_name,
+                changed_share=changed,
+                new_data_ratio=new_ratio,
+                usual_changed_share=usual_changed,
+                usual_new_data_ratio=usual_ratio,
+            )
+            guard.audit(
+                AuditEvent.Kind.POINT_SUSPICIOUS,
+                subscription_id=point.vault.subscription_id,
+                vault_id=point.vault_id,
+                target=f"recovery-point:{point.pk}",
+                detail=found.summary + ".",
+            )
+    BackupFigures.objects.create(
+        protected_item_id=point.protected_item_id,
+        point_id=point.point_id,
+        created_at=point.created_at,
+        changed_share=changed,
+        new_data_ratio=new_ratio,
+        suspicious=found is not None,
+    )
+    old = BackupFigures.objects.filter(protected_item_id=point.protected_item_id).order_by("-created_at")[keep * 2 :]
     BackupFigures.objects.filter(pk__in=list(old.values_list("pk", flat=True))).delete()
     return found
 
@@ -104,12 +121,18 @@ def decide(anomaly: PointAnomaly, user, *, confirm: bool, reason: str) -> PointA
         raise Refused(REASON_NEEDED, code="ReasonNeeded", field="reason")
     state = PointAnomaly.State.CONFIRMED if confirm else PointAnomaly.State.DISMISSED
     if not PointAnomaly.objects.filter(pk=anomaly.pk, state=PointAnomaly.State.SUSPICIOUS).update(
-            state=state, decided_by=user, decided_at=timezone.now(), decision_reason=reason[:500]):
+        state=state, decided_by=user, decided_at=timezone.now(), decision_reason=reason[:500]
+    ):
         anomaly.refresh_from_db()
         raise Refused(ALREADY_DECIDED.format(state=anomaly.state, who=anomaly.decided_by), code="AlreadyDecided")
     anomaly.refresh_from_db()
-    guard.audit(AuditEvent.Kind.POINT_DECIDED, subscription_id=subscription_id, actor=user,
-                vault_id=anomaly.vault_id, target=f"recovery-point:{anomaly.point_id}",
-                detail=f"{anomaly.get_state_display()}: {reason}")
+    guard.audit(
+        AuditEvent.Kind.POINT_DECIDED,
+        subscription_id=subscription_id,
+        actor=user,
+        vault_id=anomaly.vault_id,
+        target=f"recovery-point:{anomaly.point_id}",
+        detail=f"{anomaly.get_state_display()}: {reason}",
+    )
     anomaly_decided.send(sender=PointAnomaly, anomaly=anomaly)
     return anomaly

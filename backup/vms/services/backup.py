@@ -57,14 +57,39 @@ from .backup_targets import BackupTarget, load_item, load_target, simulated_targ
 # The names other code and tests reach through this module (the job looks several of them up here, so a
 # test's monkeypatch of one reaches the job).
 __all__ = [
-    "AGENT_MISSING", "AGENT_MISSING_ACTION", "PROTECTION_STOPPED", "PROTECTION_STOPPED_ACTION", "SNAPSHOT_TIMED_OUT",
-    "SNAPSHOT_TIMED_OUT_ACTION", "STORE_FULL", "STORE_FULL_ACTION", "VAULT_UNAVAILABLE", "VAULT_UNAVAILABLE_ACTION",
-    "VM_NO_LONGER_EXISTS", "VM_NO_LONGER_EXISTS_ACTION",
-    "STEP_SNAPSHOT", "STEP_TRANSFER", "STEP_POINT", "STEP_DELETE_SNAPSHOT", "SNAPSHOT_NOT_DELETED",
+    "AGENT_MISSING",
+    "AGENT_MISSING_ACTION",
+    "PROTECTION_STOPPED",
+    "PROTECTION_STOPPED_ACTION",
+    "SNAPSHOT_TIMED_OUT",
+    "SNAPSHOT_TIMED_OUT_ACTION",
+    "STORE_FULL",
+    "STORE_FULL_ACTION",
+    "VAULT_UNAVAILABLE",
+    "VAULT_UNAVAILABLE_ACTION",
+    "VM_NO_LONGER_EXISTS",
+    "VM_NO_LONGER_EXISTS_ACTION",
+    "STEP_SNAPSHOT",
+    "STEP_TRANSFER",
+    "STEP_POINT",
+    "STEP_DELETE_SNAPSHOT",
+    "SNAPSHOT_NOT_DELETED",
     "STOPPED_AFTER_POINT",
-    "adopt_committed_point", "adopt_orphan_manifests", "back_up_now", "back_up_vm", "base_manifest",
-    "clean_up_backup", "load_target", "mark_backup_failed", "open_store", "point_id_for", "record_point",
-    "run_scheduled_backups", "store_full_message", "take_vm_snapshot", "transfer",
+    "adopt_committed_point",
+    "adopt_orphan_manifests",
+    "back_up_now",
+    "back_up_vm",
+    "base_manifest",
+    "clean_up_backup",
+    "load_target",
+    "mark_backup_failed",
+    "open_store",
+    "point_id_for",
+    "record_point",
+    "run_scheduled_backups",
+    "store_full_message",
+    "take_vm_snapshot",
+    "transfer",
 ]
 
 log = logging.getLogger(__name__)
@@ -86,12 +111,25 @@ STOPPED_AFTER_POINT = (
 )
 
 
-def transfer(store, target: BackupTarget | kvm_backup.KvmTarget, snapshot: Snapshot | kvm_backup.OpenSnapshot,
-             job: Job, *, progress, cancel) -> engine.Manifest:
+def transfer(
+    store,
+    target: BackupTarget | kvm_backup.KvmTarget,
+    snapshot: Snapshot | kvm_backup.OpenSnapshot,
+    job: Job,
+    *,
+    progress,
+    cancel,
+) -> engine.Manifest:
     try:
         return engine.backup_snapshot(
-            store, item=target.item.store_item_id, point_id=point_id_for(job), snapshot=snapshot,
-            time=snapshot.created_at, base=base_manifest(store, target.item), progress=progress, cancel=cancel,
+            store,
+            item=target.item.store_item_id,
+            point_id=point_id_for(job),
+            snapshot=snapshot,
+            time=snapshot.created_at,
+            base=base_manifest(store, target.item),
+            progress=progress,
+            cancel=cancel,
         )
     except engine.StoreFull as full:
         raise JobFailed(store_full_message(full), STORE_FULL_ACTION, code="VaultStorageFull") from None
@@ -109,8 +147,10 @@ def store_full_message(full: engine.StoreFull) -> str:
     failed backup's own chunks were removed."""
     if full.needed_bytes is None or full.free_bytes is None:
         return STORE_FULL
-    return (f"{STORE_FULL} This backup needed up to {_mib(full.needed_bytes)} of new space; "
-            f"{_mib(full.free_bytes)} is free.")
+    return (
+        f"{STORE_FULL} This backup needed up to {_mib(full.needed_bytes)} of new space; "
+        f"{_mib(full.free_bytes)} is free."
+    )
 
 
 # -- The Backup job --------------------------------------------------------------------------------
@@ -157,8 +197,9 @@ def back_up_vm(ctx: JobContext) -> None:
         with ctx.step(STEP_TRANSFER):
             try:
                 with source_errors:
-                    manifest = transfer(store, target, snapshot, ctx.job, progress=ctx.progress,
-                                        cancel=ctx.cancel_requested)
+                    manifest = transfer(
+                        store, target, snapshot, ctx.job, progress=ctx.progress, cancel=ctx.cancel_requested
+                    )
             except engine.Cancelled:
                 raise JobCancelled() from None
             ctx.record(backup_size_bytes=manifest.bytes_transferred, data_read_bytes=manifest.bytes_read)

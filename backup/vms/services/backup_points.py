@@ -25,6 +25,7 @@ from .stores import open_vault_store
 
 class BackedUpTarget(Protocol):
     """What recording a point needs of either fabric's target (BackupTarget, kvm_backup.KvmTarget)."""
+
     item: ProtectedItem
     machine_config: str
 
@@ -58,13 +59,21 @@ def _record(item: ProtectedItem, manifest: engine.Manifest, job: Job, machine_co
     instance_bytes = sum(d.logical_bytes for d in manifest.disks if d.key != "resource")
     with transaction.atomic():
         point, created = RecoveryPoint.objects.get_or_create(
-            vault_id=item.vault_id, point_id=manifest.point_id,
+            vault_id=item.vault_id,
+            point_id=manifest.point_id,
             defaults={
-                "protected_item": item, "registered_item_id": item.registered_item_id, "vm_name": item.vm_name,
-                "created_at": manifest.time, "consistency": manifest.consistency,
-                "logical_bytes": manifest.logical_bytes, "bytes_read": manifest.bytes_read,
-                "bytes_transferred": manifest.bytes_transferred, "stored_bytes_new": manifest.stored_bytes_new,
-                "protected_instance_bytes": instance_bytes, "job_id": job.pk, "on_demand": not job.scheduled,
+                "protected_item": item,
+                "registered_item_id": item.registered_item_id,
+                "vm_name": item.vm_name,
+                "created_at": manifest.time,
+                "consistency": manifest.consistency,
+                "logical_bytes": manifest.logical_bytes,
+                "bytes_read": manifest.bytes_read,
+                "bytes_transferred": manifest.bytes_transferred,
+                "stored_bytes_new": manifest.stored_bytes_new,
+                "protected_instance_bytes": instance_bytes,
+                "job_id": job.pk,
+                "on_demand": not job.scheduled,
                 "disks": [{"key": d.key, "size": d.size, "logical_bytes": d.logical_bytes} for d in manifest.disks],
                 "machine_config": machine_config,
             },
@@ -72,7 +81,9 @@ def _record(item: ProtectedItem, manifest: engine.Manifest, job: Job, machine_co
         if created:
             anomaly.assess(point)  # before the Prune job that follows, so a suspicious point holds it
         ProtectedItem.objects.filter(pk=item.pk).exclude(status=ProtectedItem.Status.STOPPED).update(
-            status=ProtectedItem.Status.PROTECTED, last_backup_at=timezone.now(), last_backup_status="completed",
+            status=ProtectedItem.Status.PROTECTED,
+            last_backup_at=timezone.now(),
+            last_backup_status="completed",
             protected_instance_bytes=instance_bytes,
         )
     return point
@@ -90,7 +101,7 @@ def adopt_committed_point(job: Job) -> RecoveryPoint | None:
     if point is not None:
         return point
     try:
-        store = engine.Store.open(item.vault.store_path)
+        store = engine.open_store(item.vault.store_location)
         if not store.has_manifest(point_id):
             return None
         manifest = store.load_manifest(point_id)
@@ -106,16 +117,20 @@ def adopt_orphan_manifests(vault_id: int) -> list[RecoveryPoint]:
     committed but never recorded (its worker was killed between the two) becomes the point it is."""
     vault = Vault.objects.get(pk=vault_id)
     try:
-        store = engine.Store.open(vault.store_path)
+        store = engine.open_store(vault.store_location)
         manifests = store.list_manifests()
     except (engine.EngineError, OSError):
         return []
     known = set(RecoveryPoint.objects.filter(vault_id=vault_id).values_list("point_id", flat=True))
-    job_ids = {int(m.point_id[4:]): m for m in manifests
-               if m.point_id not in known and m.point_id.startswith("job-") and m.point_id[4:].isdigit()}
+    job_ids = {
+        int(m.point_id[4:]): m
+        for m in manifests
+        if m.point_id not in known and m.point_id.startswith("job-") and m.point_id[4:].isdigit()
+    }
     adopted = []
     finished = Job.objects.filter(pk__in=job_ids, vault_id=vault_id, operation=Operation.BACKUP).exclude(
-        status__in=ACTIVE_STATUSES)  # a running job records its own point
+        status__in=ACTIVE_STATUSES
+    )  # a running job records its own point
     for job in finished:
         point = adopt_committed_point(job)
         if point is not None:

@@ -53,11 +53,11 @@ class BackupTarget:
 def load_item(item_id: int) -> ProtectedItem:
     """The item to back up, while it is protected and its machine exists; explained failures otherwise."""
     try:
-        item = ProtectedItem.objects.select_related("vault", "policy", "vm__cloud_service", "vm__host").get(
-            pk=item_id)
+        item = ProtectedItem.objects.select_related("vault", "policy", "vm__cloud_service", "vm__host").get(pk=item_id)
     except ProtectedItem.DoesNotExist:
-        raise JobFailed("The protected item no longer exists.", "Refresh the protected items list.",
-                        code="ItemNotFound") from None
+        raise JobFailed(
+            "The protected item no longer exists.", "Refresh the protected items list.", code="ItemNotFound"
+        ) from None
     if item.status == ProtectedItem.Status.STOPPED:
         raise JobFailed(PROTECTION_STOPPED, PROTECTION_STOPPED_ACTION, code="ProtectionStopped")
     vm = item.vm
@@ -124,5 +124,6 @@ def remove_leftover_snapshots(disks: dict[str, Disk]) -> int:
 
 def take_vm_snapshot(target: BackupTarget) -> Snapshot:
     remove_leftover_snapshots(target.disks)
-    return take_snapshot(target.disks, target.consistency,
-                         quiesce=lambda: quiesce_guest(target.vm_dir, snapshot_timeout_s()))
+    return take_snapshot(
+        target.disks, target.consistency, quiesce=lambda: quiesce_guest(target.vm_dir, snapshot_timeout_s())
+    )

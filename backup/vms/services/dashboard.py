@@ -30,9 +30,11 @@ def summary(vault: Vault, since: datetime) -> dict:
     )
     return {
         "registered_vms": discovery.registered_items(vault).count(),
-        "protected_vms": items["protected"], "stopped_vms": items["stopped"],
+        "protected_vms": items["protected"],
+        "stopped_vms": items["stopped"],
         "jobs": Job.objects.counts_since(vault.pk, since),
-        "logical_bytes": storage["logical"] or 0, "stored_bytes": storage["stored"] or 0,
+        "logical_bytes": storage["logical"] or 0,
+        "stored_bytes": storage["stored"] or 0,
         "recovery_points": storage["points"],
     }
 
@@ -53,7 +55,10 @@ def storage_chart(vault: Vault, *, days: int, now: datetime, width: int = 360, h
     before = RecoveryPoint.objects.filter(vault=vault, created_at__date__lt=start).aggregate(s=Sum("stored_bytes_new"))
     per_day = dict(
         RecoveryPoint.objects.filter(vault=vault, created_at__date__gte=start)
-        .annotate(day=TruncDate("created_at")).values("day").annotate(s=Sum("stored_bytes_new")).values_list("day", "s")
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(s=Sum("stored_bytes_new"))
+        .values_list("day", "s")
     )
     total = before["s"] or 0
     values = []
@@ -64,5 +69,12 @@ def storage_chart(vault: Vault, *, days: int, now: datetime, width: int = 360, h
     step = width / max(1, days - 1)
     coords = [(round(i * step, 1), round(height - 4 - (v / top) * (height - 8), 1)) for i, v in enumerate(values)]
     line = " ".join(f"{x},{y}" for x, y in coords)
-    return Chart(width, height, line, f"0,{height} {line} {width},{height}", max(values),
-                 start.strftime("%b %-d"), (start + timedelta(days=days - 1)).strftime("%b %-d"))
+    return Chart(
+        width,
+        height,
+        line,
+        f"0,{height} {line} {width},{height}",
+        max(values),
+        start.strftime("%b %-d"),
+        (start + timedelta(days=days - 1)).strftime("%b %-d"),
+    )

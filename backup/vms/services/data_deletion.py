@@ -22,10 +22,14 @@ from .item_jobs import clean_text, day_text, item_job
 from .soft_delete import ALREADY_SOFT_DELETED, soft_delete_item_data
 from .stores import open_vault_store
 
-ALREADY_STOPPED = ("Protection of '{name}' is already stopped - Its backup data is kept. To delete it, use DELETE "
-                   "(Delete backup data).")
-NOT_STOPPED = ("The backup data of '{name}' can be deleted only after its protection is stopped - Use STOP "
-               "PROTECTION with 'Delete associated backup data'.")
+ALREADY_STOPPED = (
+    "Protection of '{name}' is already stopped - Its backup data is kept. To delete it, use DELETE "
+    "(Delete backup data)."
+)
+NOT_STOPPED = (
+    "The backup data of '{name}' can be deleted only after its protection is stopped - Use STOP "
+    "PROTECTION with 'Delete associated backup data'."
+)
 NOT_STOPPED_RESUME = "Protection of '{name}' is not stopped; there is nothing to resume."
 VM_GONE_RESUME = "The virtual machine '{name}' no longer exists, so its protection cannot be resumed."
 ITEM_GONE = "The protected item no longer exists."
@@ -37,13 +41,26 @@ STEP_DELETE_DATA = "Delete backup data"
 
 def _approved(item: ProtectedItem, user, approval) -> None:
     """Deleting backup data may need a resource guard's approved request (raises Refused until there is one)."""
-    guard.require_approval(user, item.vault.subscription_id, GuardedOperation.DELETE_BACKUP_DATA,
-                           f"protected-item:{item.pk}", target_name=item.vm_name, vault_id=item.vault_id,
-                           request_id=approval)
+    guard.require_approval(
+        user,
+        item.vault.subscription_id,
+        GuardedOperation.DELETE_BACKUP_DATA,
+        f"protected-item:{item.pk}",
+        target_name=item.vm_name,
+        vault_id=item.vault_id,
+        request_id=approval,
+    )
 
 
-def stop_protection(item: ProtectedItem, *, user=None, delete_data: bool = False, reason: str = "",
-                    comment: str = "", approval: int | str | None = None) -> Job:
+def stop_protection(
+    item: ProtectedItem,
+    *,
+    user=None,
+    delete_data: bool = False,
+    reason: str = "",
+    comment: str = "",
+    approval: int | str | None = None,
+) -> Job:
     """STOP PROTECTION: one Stop Protection job (with a second sub-task when the data goes too)."""
     reason, comment = clean_text(reason, "reason"), clean_text(comment, "comment")
     if item.status == ProtectedItem.Status.STOPPED:
@@ -53,13 +70,17 @@ def stop_protection(item: ProtectedItem, *, user=None, delete_data: bool = False
     if delete_data:
         reductions.refuse_data_deletion(item)
         _approved(item, user, approval)
-    return item_job(item, Operation.STOP_PROTECTION, user=user,
-                params={"protected_item_id": item.pk, "delete_data": bool(delete_data), "reason": reason,
-                        "comment": comment})
+    return item_job(
+        item,
+        Operation.STOP_PROTECTION,
+        user=user,
+        params={"protected_item_id": item.pk, "delete_data": bool(delete_data), "reason": reason, "comment": comment},
+    )
 
 
-def delete_backup_data(item: ProtectedItem, *, user=None, reason: str = "", comment: str = "",
-                       approval: int | str | None = None) -> Job:
+def delete_backup_data(
+    item: ProtectedItem, *, user=None, reason: str = "", comment: str = "", approval: int | str | None = None
+) -> Job:
     """DELETE on a Protection-stopped item: a Delete Backup Data job."""
     reason, comment = clean_text(reason, "reason"), clean_text(comment, "comment")
     if item.status != ProtectedItem.Status.STOPPED:
@@ -68,8 +89,12 @@ def delete_backup_data(item: ProtectedItem, *, user=None, reason: str = "", comm
         raise ValidationError({"__all__": ALREADY_SOFT_DELETED.format(name=item.vm_name, date=day_text(item.purge_at))})
     reductions.refuse_data_deletion(item)
     _approved(item, user, approval)
-    return item_job(item, Operation.DELETE_BACKUP_DATA, user=user,
-                params={"protected_item_id": item.pk, "reason": reason, "comment": comment})
+    return item_job(
+        item,
+        Operation.DELETE_BACKUP_DATA,
+        user=user,
+        params={"protected_item_id": item.pk, "reason": reason, "comment": comment},
+    )
 
 
 def resume_protection(item: ProtectedItem, policy: BackupPolicy | None, *, user=None) -> Job:
@@ -87,8 +112,11 @@ def resume_protection(item: ProtectedItem, policy: BackupPolicy | None, *, user=
 def run_stop_protection(ctx: JobContext) -> None:
     params = ctx.job.params
     with ctx.step(STEP_STOP):
-        updated = ProtectedItem.objects.filter(pk=params["protected_item_id"]).exclude(
-            status=ProtectedItem.Status.STOPPED).update(status=ProtectedItem.Status.STOPPED, stopped_at=timezone.now())
+        updated = (
+            ProtectedItem.objects.filter(pk=params["protected_item_id"])
+            .exclude(status=ProtectedItem.Status.STOPPED)
+            .update(status=ProtectedItem.Status.STOPPED, stopped_at=timezone.now())
+        )
         if not updated and not ProtectedItem.objects.filter(pk=params["protected_item_id"]).exists():
             raise JobFailed(ITEM_GONE, "Refresh the protected items list.", code="ItemNotFound")
     ctx.show({"Backup data": "deleted" if params.get("delete_data") else "retained"})
@@ -104,8 +132,11 @@ def run_delete_backup_data(ctx: JobContext) -> None:
 def _delete_data_step(ctx: JobContext) -> None:
     purge = bool(ctx.job.params.get("purge"))
     with ctx.step(STEP_DELETE_DATA):
-        item = ProtectedItem.objects.select_related("vault__subscription").filter(
-            pk=ctx.job.params["protected_item_id"]).first()
+        item = (
+            ProtectedItem.objects.select_related("vault__subscription")
+            .filter(pk=ctx.job.params["protected_item_id"])
+            .first()
+        )
         if item is None:
             raise JobFailed(ITEM_GONE, "Refresh the protected items list.", code="ItemNotFound")
         if item.status != ProtectedItem.Status.STOPPED:
@@ -116,18 +147,26 @@ def _delete_data_step(ctx: JobContext) -> None:
                 return
             removed = delete_item_data(item)
         elif item.is_soft_deleted:
-            raise JobFailed(ALREADY_SOFT_DELETED.format(name=item.vm_name, date=day_text(item.purge_at)),
-                            "UNDELETE the item to use its recovery points again.", code="AlreadySoftDeleted")
+            raise JobFailed(
+                ALREADY_SOFT_DELETED.format(name=item.vm_name, date=day_text(item.purge_at)),
+                "UNDELETE the item to use its recovery points again.",
+                code="AlreadySoftDeleted",
+            )
         else:
             try:
                 reductions.refuse_data_deletion(item)  # the vault may have become immutable since the request
             except Refused as error:
-                raise JobFailed(str(error.message), "Disable the vault's immutability first.",
-                                code="VaultImmutable") from None
+                raise JobFailed(
+                    str(error.message), "Disable the vault's immutability first.", code="VaultImmutable"
+                ) from None
             if item.vault.soft_delete_on:
                 soft_delete_item_data(item)
-                ctx.show({"Backup data": f"soft deleted, purge on {day_text(item.purge_at)}",
-                          "Recovery points soft deleted": item.recovery_points.count()})
+                ctx.show(
+                    {
+                        "Backup data": f"soft deleted, purge on {day_text(item.purge_at)}",
+                        "Recovery points soft deleted": item.recovery_points.count(),
+                    }
+                )
                 return
             removed = delete_item_data(item)
     ctx.show({"Recovery points deleted": removed})
@@ -140,8 +179,9 @@ def delete_item_data(item: ProtectedItem) -> int:
     if item.is_soft_deleted:
         engine.release_item(store, item.store_item_id)
     with transaction.atomic():
-        points = RecoveryPoint.objects.filter(Q(protected_item=item) | Q(registered_item_id=item.registered_item_id),
-                                              vault_id=item.vault_id)
+        points = RecoveryPoint.objects.filter(
+            Q(protected_item=item) | Q(registered_item_id=item.registered_item_id), vault_id=item.vault_id
+        )
         count = points.count()
         points.delete()
         item.delete()

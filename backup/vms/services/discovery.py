@@ -43,21 +43,28 @@ def start_discovery(vault: Vault, user=None) -> Job:
     """Queue a Discovery job for the vault; a second one while it runs is recorded as failed."""
     require_active(vault)
     return jobs.start(
-        subscription=vault.subscription, operation=Operation.DISCOVERY, subject=Subject.of_vault(vault),
-        lock_key=locks.discovery(vault.pk), user=user,
+        subscription=vault.subscription,
+        operation=Operation.DISCOVERY,
+        subject=Subject.of_vault(vault),
+        lock_key=locks.discovery(vault.pk),
+        user=user,
     )
 
 
 def vms_taken_by_other_vaults(vault: Vault) -> QuerySet:
     """Ids of machines another vault has registered (or is registering)."""
-    return (RegisteredItem.objects.exclude(vault=vault).filter(status__in=TAKEN_STATUSES, vm__isnull=False)
-            .values("vm_id"))
+    return (
+        RegisteredItem.objects.exclude(vault=vault).filter(status__in=TAKEN_STATUSES, vm__isnull=False).values("vm_id")
+    )
 
 
 def vms_in_region(vault: Vault) -> QuerySet[VirtualMachine]:
     """The vault's candidates: its subscription's machines in its region, not taken by another vault."""
-    return (VirtualMachine.objects.filter(subscription_id=vault.subscription_id, cloud_service__region=vault.region)
-            .exclude(pk__in=vms_taken_by_other_vaults(vault)).select_related("cloud_service"))
+    return (
+        VirtualMachine.objects.filter(subscription_id=vault.subscription_id, cloud_service__region=vault.region)
+        .exclude(pk__in=vms_taken_by_other_vaults(vault))
+        .select_related("cloud_service")
+    )
 
 
 def discover(vault: Vault) -> dict:
@@ -67,7 +74,8 @@ def discover(vault: Vault) -> dict:
     known = set(vault.registered_items.values_list("vm_id", flat=True))
     new = [
         RegisteredItem(vault=vault, vm=vm, vm_name=vm.name, cloud_service_name=vm.cloud_service.name)
-        for vm in found if vm.pk not in known
+        for vm in found
+        if vm.pk not in known
     ]
     RegisteredItem.objects.bulk_create(new, ignore_conflicts=True)
     stale = vault.registered_items.filter(status__in=NOT_REGISTERED_STATUSES)

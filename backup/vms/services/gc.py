@@ -26,15 +26,20 @@ from .stores import open_vault_store
 def start_gc(vault: Vault, *, user=None, scheduled: bool = False) -> Job:
     # Housekeeping is recorded as scheduled=False so hourly runs do not toast every member of the subscription.
     return jobs.start(
-        subscription=vault.subscription, operation=Operation.GARBAGE_COLLECTION, subject=Subject.of_vault(vault),
-        lock_key=locks.garbage_collection(vault.pk), user=user,
+        subscription=vault.subscription,
+        operation=Operation.GARBAGE_COLLECTION,
+        subject=Subject.of_vault(vault),
+        lock_key=locks.garbage_collection(vault.pk),
+        user=user,
         scheduled=scheduled,
     )
 
 
 def collect_garbage_all_vaults() -> list[Job]:
-    return [start_gc(vault) for vault in Vault.objects.filter(status=Vault.Status.ACTIVE).select_related(
-        "subscription").order_by("pk")]
+    return [
+        start_gc(vault)
+        for vault in Vault.objects.filter(status=Vault.Status.ACTIVE).select_related("subscription").order_by("pk")
+    ]
 
 
 def collect_vault_garbage(vault_id: int, grace: timedelta | None = None) -> engine.GcReport:
@@ -56,5 +61,9 @@ def collect_garbage(ctx: JobContext) -> None:
         adopted = backup_points.adopt_orphan_manifests(ctx.vault_id)
     with ctx.step("Free unreferenced data"):
         report = collect_vault_garbage(ctx.vault_id)
-    ctx.record(chunks_removed=report.chunks_removed, bytes_freed=report.bytes_freed,
-                   chunks_kept=report.chunks_kept, recovery_points_adopted=len(adopted))
+    ctx.record(
+        chunks_removed=report.chunks_removed,
+        bytes_freed=report.bytes_freed,
+        chunks_kept=report.chunks_kept,
+        recovery_points_adopted=len(adopted),
+    )

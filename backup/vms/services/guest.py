@@ -32,8 +32,11 @@ def write_guest_files(vm: VirtualMachine, files: int = 3, rng: random.Random | N
 def run_guest_workload(vm_id: int | None = None, files: int = 3) -> dict[str, int]:
     """One round of the workload over every running simulated machine (or one): bytes written per machine."""
     machines = VirtualMachine.objects.filter(host__isnull=True)
-    machines = machines.filter(pk=vm_id) if vm_id is not None else machines.filter(
-        power_state=VirtualMachine.PowerState.RUNNING)
+    machines = (
+        machines.filter(pk=vm_id)
+        if vm_id is not None
+        else machines.filter(power_state=VirtualMachine.PowerState.RUNNING)
+    )
     machines = machines.select_related("cloud_service")
     written = {}
     for vm in machines:

@@ -24,8 +24,10 @@ from ..models import CloudService, HypervisorHost, ProtectedItem, StorageAccount
 
 # Hosts name their cloud service, so they follow its rules (a DNS label of <name>.cloudapp.net).
 HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-NAME_INVALID = ("A host name may contain only letters, numbers and hyphens, must start and end with a letter or "
-                "number, and can be at most 63 characters long.")
+NAME_INVALID = (
+    "A host name may contain only letters, numbers and hyphens, must start and end with a letter or "
+    "number, and can be at most 63 characters long."
+)
 NAME_TAKEN = "The name '{name}' is already used by a KVM host or a cloud service. Choose another name."
 URI_REQUIRED = "Give the host's libvirt connection URI, e.g. qemu:///system or qemu+ssh://root@kvm2/system."
 URI_TAKEN = "The libvirt host at {uri} is already added, as '{name}'."
@@ -34,8 +36,10 @@ POOL_REQUIRED = "Give the libvirt storage pool that restored disks go to."
 POOL_MISSING = "The host has no active storage pool named '{pool}': {error}"
 REGION_INVALID = "Choose one of the regions: {regions}."
 HOST_UNREACHABLE = "The host could not be reached: {error}"
-HOST_PROTECTED = ("The host '{name}' cannot be removed while its virtual machines are protected ({names}). "
-                  "Stop protection of them first.")
+HOST_PROTECTED = (
+    "The host '{name}' cannot be removed while its virtual machines are protected ({names}). "
+    "Stop protection of them first."
+)
 
 
 @dataclass
@@ -56,8 +60,10 @@ class SyncResult:
 
     @property
     def summary(self) -> str:
-        text = (f"{self.found} domain(s): {len(self.added)} added, {len(self.updated)} updated, "
-                f"{len(self.removed)} removed.")
+        text = (
+            f"{self.found} domain(s): {len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.removed)} removed."
+        )
         if self.skipped:
             text += f" Waiting for their name to be free: {', '.join(self.skipped)}."
         return text
@@ -73,8 +79,10 @@ def _field_errors(name: str, uri: str, region: str, pool: str) -> dict[str, str]
     errors = {}
     if not HOST_NAME.match(name):
         errors["name"] = NAME_INVALID
-    elif (HypervisorHost.objects.filter(name__iexact=name).exists()
-          or CloudService.objects.filter(name__iexact=name).exists()):
+    elif (
+        HypervisorHost.objects.filter(name__iexact=name).exists()
+        or CloudService.objects.filter(name__iexact=name).exists()
+    ):
         errors["name"] = NAME_TAKEN.format(name=name)
     if not uri:
         errors["uri"] = URI_REQUIRED
@@ -92,7 +100,7 @@ def storage_account_name(host_name: str) -> str:
     """A free storage account name for the host: lowercase letters and digits, at most 24 characters."""
     base = "kvm" + re.sub(r"[^a-z0-9]", "", host_name.lower())
     for suffix in itertools.chain([""], (str(n) for n in itertools.count(1))):
-        candidate = base[:24 - len(suffix)] + suffix
+        candidate = base[: 24 - len(suffix)] + suffix
         if not StorageAccount.objects.filter(name=candidate).exists():
             return candidate
     raise AssertionError("unreachable")
@@ -119,10 +127,12 @@ def add_host(subscription, name: str, uri: str, region: str, pool: str) -> Hyper
             raise ValidationError({"uri": URI_UNREACHABLE.format(error=error)}) from None
         try:
             with transaction.atomic():
-                candidate.cloud_service = CloudService.objects.create(subscription=subscription, name=name,
-                                                                      region=region)
+                candidate.cloud_service = CloudService.objects.create(
+                    subscription=subscription, name=name, region=region
+                )
                 candidate.storage_account = StorageAccount.objects.create(
-                    subscription=subscription, name=storage_account_name(name), region=region)
+                    subscription=subscription, name=storage_account_name(name), region=region
+                )
                 candidate.save()
         except IntegrityError:
             raise ValidationError({"name": NAME_TAKEN.format(name=name)}) from None
@@ -134,8 +144,11 @@ def add_host(subscription, name: str, uri: str, region: str, pool: str) -> Hyper
 
 
 def protected_machines(host: HypervisorHost) -> list[str]:
-    return sorted(ProtectedItem.objects.filter(vm__host=host).exclude(status=ProtectedItem.Status.STOPPED)
-                  .values_list("vm_name", flat=True))
+    return sorted(
+        ProtectedItem.objects.filter(vm__host=host)
+        .exclude(status=ProtectedItem.Status.STOPPED)
+        .values_list("vm_name", flat=True)
+    )
 
 
 def remove_host(host: HypervisorHost) -> None:
@@ -207,8 +220,11 @@ def _sync_disks(vm: VirtualMachine, info: kvm.DomainInfo, account: StorageAccoun
     wanted = disk_fields(info)
     rows = {d.target: d for d in vm.disks.all()}
     # A disk that moved to another slot is made again, so no two rows ever hold one slot.
-    stale = [row.pk for target, row in rows.items()
-             if target not in wanted or (row.kind, row.lun) != (wanted[target]["kind"], wanted[target]["lun"])]
+    stale = [
+        row.pk
+        for target, row in rows.items()
+        if target not in wanted or (row.kind, row.lun) != (wanted[target]["kind"], wanted[target]["lun"])
+    ]
     VirtualDisk.objects.filter(pk__in=stale).delete()
     changed = bool(stale)
     for target, values in wanted.items():
@@ -249,9 +265,13 @@ def _apply(host: HypervisorHost, domains: list[kvm.DomainInfo]) -> SyncResult:
                     if update_machine(vm, info, host.storage_account):
                         result.updated.append(vm.name)
                     continue
-                vm = VirtualMachine.objects.create(subscription_id=host.subscription_id,
-                                                   cloud_service_id=host.cloud_service_id, host=host,
-                                                   domain_uuid=info.uuid, **machine_fields(info))
+                vm = VirtualMachine.objects.create(
+                    subscription_id=host.subscription_id,
+                    cloud_service_id=host.cloud_service_id,
+                    host=host,
+                    domain_uuid=info.uuid,
+                    **machine_fields(info),
+                )
                 _sync_disks(vm, info, host.storage_account)
                 result.added.append(vm.name)
         except IntegrityError:
@@ -307,8 +327,9 @@ def sync_host(host: HypervisorHost, conn: kvm.Host | None = None) -> SyncResult:
     with transaction.atomic():
         locked = HypervisorHost.objects.select_for_update().select_related("storage_account").get(pk=host.pk)
         result = _apply(locked, domains)
-        HypervisorHost.objects.filter(pk=host.pk).update(status=HypervisorHost.Status.CONNECTED, last_error="",
-                                                         last_synced_at=now)
+        HypervisorHost.objects.filter(pk=host.pk).update(
+            status=HypervisorHost.Status.CONNECTED, last_error="", last_synced_at=now
+        )
     host.status, host.last_error, host.last_synced_at = HypervisorHost.Status.CONNECTED, "", now
     return result
 

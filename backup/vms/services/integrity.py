@@ -80,15 +80,17 @@ def record_verify(vault: Vault, store: engine.Store, report: engine.VerifyReport
     problems = report.missing + report.corrupt
     failed = {point_id for p in problems for point_id, _ in p.references}
     checked = set(report.points_checked)
-    for state, point_ids in ((RecoveryPoint.VerifyState.OK, checked - failed),
-                             (RecoveryPoint.VerifyState.FAILED, checked & failed)):
+    for state, point_ids in (
+        (RecoveryPoint.VerifyState.OK, checked - failed),
+        (RecoveryPoint.VerifyState.FAILED, checked & failed),
+    ):
         ids = sorted(point_ids)
         for start in range(0, len(ids), _BATCH):  # a whole vault may hold more points than one query takes
-            RecoveryPoint.objects.filter(vault=vault, point_id__in=ids[start:start + _BATCH]).update(
-                verify_state=state, verified_at=now)
+            RecoveryPoint.objects.filter(vault=vault, point_id__in=ids[start : start + _BATCH]).update(
+                verify_state=state, verified_at=now
+            )
     everywhere = _references(store, [p.chunk_hash for p in problems])
-    record_problems(vault, [(p.chunk_hash, p.kind, {*p.references, *everywhere[p.chunk_hash]}) for p in problems],
-                    now)
+    record_problems(vault, [(p.chunk_hash, p.kind, {*p.references, *everywhere[p.chunk_hash]}) for p in problems], now)
     heal(vault, store)
 
 
@@ -140,6 +142,8 @@ def damage_message(point: RecoveryPoint, disks: Iterable[str] | None = None) -> 
     keys = [k for k in point.damaged_disks if disks is None or k in set(disks)]
     when = moment_text(point.created_at)
     noun = "disk" if len(keys) == 1 else "disks"
-    return (f"The recovery point {point.point_id} of {when} is damaged - its backup data for {noun} "
-            f"{', '.join(keys)} is corrupt or missing in the vault, so it cannot be restored. Choose another "
-            "recovery point, or back the item up again: a new backup repairs the damaged data.")
+    return (
+        f"The recovery point {point.point_id} of {when} is damaged - its backup data for {noun} "
+        f"{', '.join(keys)} is corrupt or missing in the vault, so it cannot be restored. Choose another "
+        "recovery point, or back the item up again: a new backup repairs the damaged data."
+    )

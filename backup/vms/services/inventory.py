@@ -10,11 +10,18 @@ from ..models import CloudService, HypervisorHost, ProtectedItem, StorageAccount
 
 def machines_for(user) -> QuerySet[VirtualMachine]:
     """The user's machines, each with the vault protecting it (if any) as `protected_in`."""
-    protecting = (ProtectedItem.objects.filter(vm=OuterRef("pk")).exclude(status=ProtectedItem.Status.STOPPED)
-                  .values("vault__name")[:1])
-    return (VirtualMachine.objects.for_user(user).select_related("cloud_service", "subscription", "host")
-            .annotate(protected_in=Subquery(protecting), disk_count=Count("disks"))
-            .prefetch_related("disks").order_by("name", "cloud_service__name"))
+    protecting = (
+        ProtectedItem.objects.filter(vm=OuterRef("pk"))
+        .exclude(status=ProtectedItem.Status.STOPPED)
+        .values("vault__name")[:1]
+    )
+    return (
+        VirtualMachine.objects.for_user(user)
+        .select_related("cloud_service", "subscription", "host")
+        .annotate(protected_in=Subquery(protecting), disk_count=Count("disks"))
+        .prefetch_related("disks")
+        .order_by("name", "cloud_service__name")
+    )
 
 
 def machine_for(user, pk) -> VirtualMachine:
@@ -26,18 +33,31 @@ def machine_for(user, pk) -> VirtualMachine:
 
 
 def hosts_for(user) -> QuerySet[HypervisorHost]:
-    return (HypervisorHost.objects.for_user(user).select_related("subscription", "cloud_service", "storage_account")
-            .annotate(vm_count=Count("virtual_machines")).order_by("name"))
+    return (
+        HypervisorHost.objects.for_user(user)
+        .select_related("subscription", "cloud_service", "storage_account")
+        .annotate(vm_count=Count("virtual_machines"))
+        .order_by("name")
+    )
 
 
 def cloud_services_for(user) -> QuerySet[CloudService]:
-    return (CloudService.objects.for_user(user).select_related("subscription", "host")
-            .annotate(vm_count=Count("virtual_machines")).order_by("name"))
+    return (
+        CloudService.objects.for_user(user)
+        .select_related("subscription", "host")
+        .annotate(vm_count=Count("virtual_machines"))
+        .order_by("name")
+    )
 
 
 def storage_accounts_query(user) -> QuerySet[StorageAccount]:
-    return (StorageAccount.objects.for_user(user).select_related("subscription", "host")
-            .prefetch_related("disks").annotate(disk_count=Count("disks")).order_by("name"))
+    return (
+        StorageAccount.objects.for_user(user)
+        .select_related("subscription", "host")
+        .prefetch_related("disks")
+        .annotate(disk_count=Count("disks"))
+        .order_by("name")
+    )
 
 
 def storage_accounts_for(user) -> list[StorageAccount]:

@@ -16,9 +16,14 @@ MAX_REASON = 500
 
 
 def item_job(item: ProtectedItem, operation: str, *, user, params: dict) -> Job:
-    return jobs.start(subscription=item.vault.subscription, operation=operation,
-                      subject=Subject.of_item(item),
-                      lock_key=locks.protected_item(item.vm_id, item.pk), user=user, params=params)
+    return jobs.start(
+        subscription=item.vault.subscription,
+        operation=operation,
+        subject=Subject.of_item(item),
+        lock_key=locks.protected_item(item.vm_id, item.pk),
+        user=user,
+        params=params,
+    )
 
 
 def clean_text(value: str, field: str) -> str:

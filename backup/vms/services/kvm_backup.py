@@ -52,15 +52,19 @@ def host_errors(host: HypervisorHost) -> Iterator[None]:
     try:
         yield
     except kvm.HostUnavailable as error:
-        raise JobFailed(HOST_UNREACHABLE.format(host=host.name, error=error),
-                        HOST_UNREACHABLE_ACTION.format(uri=host.uri), code="KvmHostUnavailable") from None
+        raise JobFailed(
+            HOST_UNREACHABLE.format(host=host.name, error=error),
+            HOST_UNREACHABLE_ACTION.format(uri=host.uri),
+            code="KvmHostUnavailable",
+        ) from None
     except kvm.DomainNotFound:
         raise JobFailed(VM_NO_LONGER_EXISTS, VM_NO_LONGER_EXISTS_ACTION, code="VmNotFound") from None
     except kvm.BackupBusy:
         raise JobFailed(BACKUP_BUSY, BACKUP_BUSY_ACTION, code="KvmBackupBusy") from None
     except kvm.KvmError as error:
-        raise JobFailed(HOST_REFUSED.format(host=host.name, error=error), HOST_REFUSED_ACTION,
-                        code="KvmHostError") from None
+        raise JobFailed(
+            HOST_REFUSED.format(host=host.name, error=error), HOST_REFUSED_ACTION, code="KvmHostError"
+        ) from None
 
 
 @dataclass
@@ -123,8 +127,12 @@ def take_snapshot(target: KvmTarget, base: engine.Manifest | None, point_id: str
         since = since_checkpoint(base, target.disk_keys)
         try:
             snapshot = connection.begin_backup(
-                target.domain_uuid, checkpoint=checkpoint_name(point_id), since=since, disks=target.disk_keys,
-                quiesce=True, quiesce_timeout_s=snapshot_timeout_s(),
+                target.domain_uuid,
+                checkpoint=checkpoint_name(point_id),
+                since=since,
+                disks=target.disk_keys,
+                quiesce=True,
+                quiesce_timeout_s=snapshot_timeout_s(),
             )
         except BaseException:
             connection.close()
@@ -141,9 +149,15 @@ def snapshot_properties(snapshot: OpenSnapshot) -> dict[str, str]:
     reads = [n for n in snapshot.notes if n.startswith("Full read") or "read whole" in n or "whole disk" in n]
     others = [n for n in snapshot.notes if n not in why and n not in reads]
     shown = {"Consistency": " - ".join([consistency, *why])}
-    shown["Data read"] = " ".join(reads) if reads else (
-        "Incremental: only the extents changed since the last point" if snapshot.incremental
-        else "Full read of the allocated extents")
+    shown["Data read"] = (
+        " ".join(reads)
+        if reads
+        else (
+            "Incremental: only the extents changed since the last point"
+            if snapshot.incremental
+            else "Full read of the allocated extents"
+        )
+    )
     if others:
         shown["Snapshot notes"] = " ".join(others)
     return shown

@@ -15,14 +15,18 @@ from backup.jobs.errors import JobFailed
 from ..models import VirtualDisk, VirtualMachine
 from . import hosts
 
-AGENT_NOT_RESPONDING = ("The guest agent (qemu-guest-agent) of this virtual machine does not answer, so "
-                        "file-consistent backups are not possible: its recovery points will be crash-consistent. "
-                        "Start qemu-guest-agent in the guest to get file-consistent points.")
+AGENT_NOT_RESPONDING = (
+    "The guest agent (qemu-guest-agent) of this virtual machine does not answer, so "
+    "file-consistent backups are not possible: its recovery points will be crash-consistent. "
+    "Start qemu-guest-agent in the guest to get file-consistent points."
+)
 DISK_NOT_TRACKABLE = "Disk {target} cannot be change-tracked{why}: every backup of it reads the whole disk."
 HOST_UNREACHABLE = "The KVM host '{host}' could not be reached: {error}"
 DOMAIN_UNREADABLE = "The KVM host '{host}' could not read the virtual machine: {error}"
-HOST_UNREACHABLE_ACTION = ("Check that libvirtd runs on the host and that the portal's worker can reach it, then "
-                           "register the virtual machine again.")
+HOST_UNREACHABLE_ACTION = (
+    "Check that libvirtd runs on the host and that the portal's worker can reach it, then "
+    "register the virtual machine again."
+)
 AGENT_LABEL = "qemu-guest-agent"
 
 
@@ -40,11 +44,13 @@ def refresh(vm: VirtualMachine) -> VirtualMachine | None:
     except kvm.DomainNotFound:
         return None
     except kvm.HostUnavailable as error:
-        raise JobFailed(HOST_UNREACHABLE.format(host=host.name, error=error), HOST_UNREACHABLE_ACTION,
-                        "HostUnavailable") from None
+        raise JobFailed(
+            HOST_UNREACHABLE.format(host=host.name, error=error), HOST_UNREACHABLE_ACTION, "HostUnavailable"
+        ) from None
     except kvm.KvmError as error:
-        raise JobFailed(DOMAIN_UNREADABLE.format(host=host.name, error=error), HOST_UNREACHABLE_ACTION,
-                        "HostError") from None
+        raise JobFailed(
+            DOMAIN_UNREADABLE.format(host=host.name, error=error), HOST_UNREACHABLE_ACTION, "HostError"
+        ) from None
     hosts.update_machine(vm, info, host.storage_account)
     return VirtualMachine.objects.select_related("host", "cloud_service").get(pk=vm.pk)
 

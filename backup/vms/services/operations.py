@@ -52,11 +52,14 @@ def start_verify(vault: Vault, *, user=None, point: RecoveryPoint | None = None)
     if point is not None and point.vault_id != vault.pk:
         raise Refused("The recovery point does not belong to this vault.", code="PointNotInVault")
     return jobs.start(
-        subscription=vault.subscription, operation=Operation.VERIFY,
+        subscription=vault.subscription,
+        operation=Operation.VERIFY,
         subject=Subject(vault_id=vault.pk, item_type="recovery_point", item_id=point.pk, item_name=point.vm_name)
-        if point else Subject.of_vault(vault),
+        if point
+        else Subject.of_vault(vault),
         lock_key=locks.verify(vault.pk),
-        params={"point_ids": [point.point_id]} if point else {}, user=user,
+        params={"point_ids": [point.point_id]} if point else {},
+        user=user,
     )
 
 
@@ -79,15 +82,20 @@ def start_due_verify(vault: Vault, scope: str, *, user=None, now=None) -> Job:
     if vault.status != Vault.Status.ACTIVE:
         raise Refused(VAULT_NOT_ACTIVE, code="VaultNotActive")
     if scope not in (SCOPE_NEW, SCOPE_OLD):
-        raise Refused(f"Unknown verification scope {scope!r}: say {SCOPE_NEW!r} or {SCOPE_OLD!r}.",
-                      code="BadVerifyScope")
+        raise Refused(
+            f"Unknown verification scope {scope!r}: say {SCOPE_NEW!r} or {SCOPE_OLD!r}.", code="BadVerifyScope"
+        )
     point_ids = list(points_due(vault, scope, now).values_list("point_id", flat=True))
     if not point_ids:
         raise Refused(NOTHING_DUE[scope].format(days=reverify_after_days()), code="NothingToVerify")
     return jobs.start(
-        subscription=vault.subscription, operation=Operation.VERIFY, subject=Subject.of_vault(vault),
+        subscription=vault.subscription,
+        operation=Operation.VERIFY,
+        subject=Subject.of_vault(vault),
         lock_key=locks.verify(vault.pk),
-        params={"point_ids": point_ids, "scope": scope}, user=user, scheduled=user is None,
+        params={"point_ids": point_ids, "scope": scope},
+        user=user,
+        scheduled=user is None,
     )
 
 
@@ -112,12 +120,14 @@ def verify_vault(vault_id: int, point_ids: list[str] | None = None, *, scheduled
     try:
         report = engine.verify(store, point_ids)
     except engine.EngineError as exc:
-        raise JobFailed(f"The recovery point's data cannot be read: {describe(exc)}.", DAMAGED_ACTION,
-                        code="RecoveryPointMissing") from None
+        raise JobFailed(
+            f"The recovery point's data cannot be read: {describe(exc)}.", DAMAGED_ACTION, code="RecoveryPointMissing"
+        ) from None
     integrity.record_verify(vault, store, report)
     if not report.ok:
-        raise JobFailed(f"Verification found damaged backup data: {report.summary()}.", DAMAGED_ACTION,
-                        code="BackupDataDamaged")
+        raise JobFailed(
+            f"Verification found damaged backup data: {report.summary()}.", DAMAGED_ACTION, code="BackupDataDamaged"
+        )
     return report
 
 
@@ -131,6 +141,7 @@ def start_gc_now(vault: Vault, *, user=None) -> Job:
 @handler(Operation.VERIFY)
 def verify_backup_data(ctx: JobContext) -> None:
     with ctx.step("Verify backup data"):
-        report = verify_vault(ctx.vault_id, ctx.job.params.get("point_ids") or None,
-                                         scheduled=bool(ctx.job.params.get("scope")))
+        report = verify_vault(
+            ctx.vault_id, ctx.job.params.get("point_ids") or None, scheduled=bool(ctx.job.params.get("scope"))
+        )
     ctx.record(points_checked=len(report.points_checked), chunks_checked=report.chunks_checked)

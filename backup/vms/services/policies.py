@@ -54,8 +54,10 @@ def clean_policy(vault: Vault, data: dict, instance: BackupPolicy | None = None)
     if not 3 <= len(name) <= 150:
         errors["name"] = "The policy name must be between 3 and 150 characters long."
     elif not NAME_PATTERN.match(name):
-        errors["name"] = ("The policy name must start with a letter, end with a letter or digit, and contain only "
-                          "letters, digits and hyphens.")
+        errors["name"] = (
+            "The policy name must start with a letter, end with a letter or digit, and contain only "
+            "letters, digits and hyphens."
+        )
     else:
         clash = vault.policies.filter(name__iexact=name)
         if instance is not None:
@@ -96,26 +98,38 @@ def create_policy(vault: Vault, data: dict) -> BackupPolicy:
     return policy
 
 
-RETENTION_FIELDS = ("daily_retention_days", "weekly_retention_weeks", "monthly_retention_months",
-                    "yearly_retention_years")
+RETENTION_FIELDS = (
+    "daily_retention_days",
+    "weekly_retention_weeks",
+    "monthly_retention_months",
+    "yearly_retention_years",
+)
 
 
 def keeps_less(policy: BackupPolicy, cleaned: dict) -> bool:
     """Would the change keep fewer points than the policy does (a shorter or a dropped rule, or the same
     durations on fewer or other days: reductions.retention_reductions, what immutability refuses too)?"""
-    return bool(reductions.retention_reductions(policy, {**{f: getattr(policy, f) for f in RETENTION_FIELDS},
-                                                         **cleaned}))
+    return bool(
+        reductions.retention_reductions(policy, {**{f: getattr(policy, f) for f in RETENTION_FIELDS}, **cleaned})
+    )
 
 
 def require_approval_to_keep_less(policy: BackupPolicy, cleaned: dict, user, approval=None) -> None:
     """A change that keeps less may need a resource guard's approval, for exactly these retention values."""
     if not keeps_less(policy, cleaned):
         return
-    values = ",".join(f"{field.split('_')[0]}={cleaned.get(field, getattr(policy, field)) or 0}"
-                      for field in RETENTION_FIELDS)
-    guard.require_approval(user, policy.vault.subscription_id, GuardedOperation.REDUCE_RETENTION,
-                           f"policy:{policy.pk}:{values}", target_name=f"{policy.name} ({values})",
-                           vault_id=policy.vault_id, request_id=approval)
+    values = ",".join(
+        f"{field.split('_')[0]}={cleaned.get(field, getattr(policy, field)) or 0}" for field in RETENTION_FIELDS
+    )
+    guard.require_approval(
+        user,
+        policy.vault.subscription_id,
+        GuardedOperation.REDUCE_RETENTION,
+        f"policy:{policy.pk}:{values}",
+        target_name=f"{policy.name} ({values})",
+        vault_id=policy.vault_id,
+        request_id=approval,
+    )
 
 
 def update_policy(policy: BackupPolicy, data: dict, user=None, approval: int | str | None = None) -> BackupPolicy:
@@ -136,12 +150,18 @@ def update_policy(policy: BackupPolicy, data: dict, user=None, approval: int | s
 
 
 def policy_in_use_message(policy: BackupPolicy) -> str | None:
-    names = [f"{vm} ({cloud_service})" for vm, cloud_service in
-             policy.protected_items.exclude(status="stopped").values_list("vm_name", "cloud_service_name")[:10]]
+    names = [
+        f"{vm} ({cloud_service})"
+        for vm, cloud_service in policy.protected_items.exclude(status="stopped").values_list(
+            "vm_name", "cloud_service_name"
+        )[:10]
+    ]
     if not names:
         return None
-    return (f"The policy '{policy.name}' cannot be deleted because it protects: {', '.join(names)}. "
-            "Protect these virtual machines with another policy, or stop their protection, first.")
+    return (
+        f"The policy '{policy.name}' cannot be deleted because it protects: {', '.join(names)}. "
+        "Protect these virtual machines with another policy, or stop their protection, first."
+    )
 
 
 def delete_policy(policy: BackupPolicy) -> None:
@@ -170,9 +190,14 @@ def ensure_default_policy(vault: Vault) -> BackupPolicy | None:
         return None
     with transaction.atomic():
         policy, created = BackupPolicy.objects.get_or_create(
-            vault=vault, name=DEFAULT_POLICY_NAME,
-            defaults={"frequency": BackupPolicy.Frequency.DAILY, "time_of_day": time(22, 0), "timezone": "UTC",
-                      "daily_retention_days": 30},
+            vault=vault,
+            name=DEFAULT_POLICY_NAME,
+            defaults={
+                "frequency": BackupPolicy.Frequency.DAILY,
+                "time_of_day": time(22, 0),
+                "timezone": "UTC",
+                "daily_retention_days": 30,
+            },
         )
         if created:
             sync_schedule(policy)

@@ -35,10 +35,15 @@ RULE_LABELS = {
 # The days each long-term rule keeps (see BackupPolicy); cleaned by clean_rule_days.
 RULE_DAY_FIELDS = [
     "weekly_retention_days",
-    "monthly_retention_format", "monthly_retention_days_of_month", "monthly_retention_weeks_of_month",
+    "monthly_retention_format",
+    "monthly_retention_days_of_month",
+    "monthly_retention_weeks_of_month",
     "monthly_retention_days_of_week",
-    "yearly_retention_format", "yearly_retention_months", "yearly_retention_days_of_month",
-    "yearly_retention_weeks_of_month", "yearly_retention_days_of_week",
+    "yearly_retention_format",
+    "yearly_retention_months",
+    "yearly_retention_days_of_month",
+    "yearly_retention_weeks_of_month",
+    "yearly_retention_days_of_week",
 ]
 
 
@@ -51,15 +56,18 @@ def clean_retention(data: dict, schedule: dict, errors: dict) -> dict:
 
     frequency = schedule["frequency"]
     if frequency == BackupPolicy.Frequency.DAILY and out["daily_retention_days"] is None:
-        errors.setdefault("daily_retention_days",
-                          "A daily backup schedule needs a daily retention rule (1 to 366 days).")
+        errors.setdefault(
+            "daily_retention_days", "A daily backup schedule needs a daily retention rule (1 to 366 days)."
+        )
     if frequency == BackupPolicy.Frequency.WEEKLY:
         if out["weekly_retention_weeks"] is None:
-            errors.setdefault("weekly_retention_weeks",
-                              "A weekly backup schedule needs a weekly retention rule (1 to 260 weeks).")
+            errors.setdefault(
+                "weekly_retention_weeks", "A weekly backup schedule needs a weekly retention rule (1 to 260 weeks)."
+            )
         if out["daily_retention_days"] is not None:
-            errors.setdefault("daily_retention_days",
-                              "A weekly backup schedule cannot have a daily retention rule; clear this field.")
+            errors.setdefault(
+                "daily_retention_days", "A weekly backup schedule cannot have a daily retention rule; clear this field."
+            )
     out.update(clean_rule_days(data, {**schedule, **out}, errors))
     return out
 
@@ -91,7 +99,8 @@ def clean_rule_days(data: dict, cleaned: dict, errors: dict) -> dict:
         elif weekly_schedule and schedule_days and days != schedule_days and "weekly_retention_days" not in errors:
             errors["weekly_retention_days"] = (
                 "With a weekly backup schedule, the weekly retention rule keeps the backups of the schedule's days: "
-                f"choose the same days ({_day_names(schedule_days)}).")
+                f"choose the same days ({_day_names(schedule_days)})."
+            )
         out["weekly_retention_days"] = days
     for rule in ("monthly", "yearly"):
         if cleaned.get(f"{rule}_retention_{'months' if rule == 'monthly' else 'years'}") is None:
@@ -106,7 +115,8 @@ def clean_rule_days(data: dict, cleaned: dict, errors: dict) -> dict:
         if fmt == BackupPolicy.RetentionFormat.DAY_BASED:
             if weekly_schedule:
                 errors[f"{rule}_retention_format"] = (
-                    f"A weekly backup schedule cannot have a day-based {rule} retention rule: choose week-based.")
+                    f"A weekly backup schedule cannot have a day-based {rule} retention rule: choose week-based."
+                )
             out[f"{rule}_retention_days_of_month"] = _clean_days_of_month(data, rule, errors)
         elif fmt == BackupPolicy.RetentionFormat.WEEK_BASED:
             out[f"{rule}_retention_weeks_of_month"] = _clean_weeks(data, rule, errors)
@@ -115,8 +125,10 @@ def clean_rule_days(data: dict, cleaned: dict, errors: dict) -> dict:
             if not days and field not in errors:
                 errors[field] = f"Choose the days of the week the {rule} retention rule keeps."
             elif weekly_schedule and not set(days) <= set(schedule_days) and field not in errors:
-                errors[field] = (f"With a weekly backup schedule, the {rule} retention rule can keep only the "
-                                 f"schedule's days ({_day_names(schedule_days)}).")
+                errors[field] = (
+                    f"With a weekly backup schedule, the {rule} retention rule can keep only the "
+                    f"schedule's days ({_day_names(schedule_days)})."
+                )
             out[field] = days
     return out
 
@@ -235,9 +247,13 @@ def _fewer_weekly_days(old, before: frozenset[int], after: frozenset[int]) -> bo
 def _pattern_widens(was: engine.DayPattern | None, now: engine.DayPattern | None) -> bool:
     if was is None or now is None or bool(was.days_of_month) != bool(now.days_of_month):
         return False
-    return (was.days_of_month <= now.days_of_month and was.weeks_of_month <= now.weeks_of_month
-            and was.days_of_week <= now.days_of_week and (not now.months or was.months <= now.months)
-            and (bool(was.months) or not now.months))
+    return (
+        was.days_of_month <= now.days_of_month
+        and was.weeks_of_month <= now.weeks_of_month
+        and was.days_of_week <= now.days_of_week
+        and (not now.months or was.months <= now.months)
+        and (bool(was.months) or not now.months)
+    )
 
 
 def describe_retention(policy: BackupPolicy) -> list[str]:

@@ -111,15 +111,26 @@ def crontab_fields(policy: BackupPolicy) -> dict:
         day_of_week = ",".join(str((day + 1) % 7) for day in sorted(policy.days_of_week))
     else:
         day_of_week = "*"
-    return {"minute": str(policy.time_of_day.minute), "hour": str(policy.time_of_day.hour),
-            "day_of_week": day_of_week, "day_of_month": "*", "month_of_year": "*", "timezone": policy.timezone}
+    return {
+        "minute": str(policy.time_of_day.minute),
+        "hour": str(policy.time_of_day.hour),
+        "day_of_week": day_of_week,
+        "day_of_month": "*",
+        "month_of_year": "*",
+        "timezone": policy.timezone,
+    }
 
 
 def sync_schedule(policy: BackupPolicy) -> PeriodicTask:
     """Create or update the policy's PeriodicTask; call inside the policy's transaction."""
     crontab, _ = CrontabSchedule.objects.get_or_create(**crontab_fields(policy))
-    fields = {"task": SCHEDULED_BACKUP_TASK, "crontab": crontab, "kwargs": json.dumps({"policy_id": policy.pk}),
-              "enabled": True, "description": f"Backup policy '{policy.name}' of vault {policy.vault_id}"}
+    fields = {
+        "task": SCHEDULED_BACKUP_TASK,
+        "crontab": crontab,
+        "kwargs": json.dumps({"policy_id": policy.pk}),
+        "enabled": True,
+        "description": f"Backup policy '{policy.name}' of vault {policy.vault_id}",
+    }
     task = policy.periodic_task
     if task is None:
         task = PeriodicTask.objects.create(name=f"backup-policy-{policy.pk}", **fields)

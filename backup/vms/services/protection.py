@@ -33,11 +33,17 @@ ALREADY_PROTECTED_ACTION = "A virtual machine belongs to one policy at a time; s
 
 def protectable_items(vault: Vault) -> QuerySet[RegisteredItem]:
     """Registered machines of the vault's region that no policy protects: PROTECT's first page."""
-    return (vault.registered_items
-            .filter(status=RegisteredItem.Status.REGISTERED, vm__isnull=False, vm__cloud_service__region=vault.region)
-            .filter(Q(protected_item__isnull=True) | Q(protected_item__status=ProtectedItem.Status.STOPPED,
-                                                       protected_item__purge_at__isnull=True))
-            .select_related("vm", "vm__cloud_service").order_by("vm_name", "cloud_service_name"))
+    return (
+        vault.registered_items.filter(
+            status=RegisteredItem.Status.REGISTERED, vm__isnull=False, vm__cloud_service__region=vault.region
+        )
+        .filter(
+            Q(protected_item__isnull=True)
+            | Q(protected_item__status=ProtectedItem.Status.STOPPED, protected_item__purge_at__isnull=True)
+        )
+        .select_related("vm", "vm__cloud_service")
+        .order_by("vm_name", "cloud_service_name")
+    )
 
 
 # The TYPE selector of PROTECTED ITEMS: machines of the simulated fabric stand for Azure's, KVM machines run on a host.
@@ -52,10 +58,15 @@ def protected_items(vault: Vault, *, kind: str = "") -> QuerySet[ProtectedItem]:
         items = items.filter(Q(vm__isnull=True) | Q(vm__host__isnull=True))
     elif kind == "kvm":
         items = items.filter(vm__host__isnull=False)
-    return (items.select_related("policy", "registered_item")
-            .annotate(point_count=Count("recovery_points"), newest_point=Max("recovery_points__created_at"),
-                      damaged_count=Count("recovery_points", filter=Q(recovery_points__damaged_at__isnull=False)))
-            .order_by("vm_name", "cloud_service_name"))
+    return (
+        items.select_related("policy", "registered_item")
+        .annotate(
+            point_count=Count("recovery_points"),
+            newest_point=Max("recovery_points__created_at"),
+            damaged_count=Count("recovery_points", filter=Q(recovery_points__damaged_at__isnull=False)),
+        )
+        .order_by("vm_name", "cloud_service_name")
+    )
 
 
 def _chosen_items(vault: Vault, vm_ids) -> list[RegisteredItem]:
@@ -68,14 +79,20 @@ def _chosen_items(vault: Vault, vm_ids) -> list[RegisteredItem]:
     items = list(protectable_items(vault).filter(vm_id__in=wanted))
     missing = wanted - {item.vm_id for item in items}
     if missing:
-        protected = (vault.protected_items.filter(vm_id__in=missing).exclude(status=ProtectedItem.Status.STOPPED)
-                     .select_related("policy"))
-        details = [f"{p.vm_name} is already protected by the policy '{p.policy.name if p.policy else '-'}'"
-                   for p in protected]
+        protected = (
+            vault.protected_items.filter(vm_id__in=missing)
+            .exclude(status=ProtectedItem.Status.STOPPED)
+            .select_related("policy")
+        )
+        details = [
+            f"{p.vm_name} is already protected by the policy '{p.policy.name if p.policy else '-'}'" for p in protected
+        ]
         others = len(missing) - len(details)
         if others:
-            details.append(f"{others} of the chosen machines are not registered with this vault "
-                           f"(only registered machines in {vault.region} can be protected)")
+            details.append(
+                f"{others} of the chosen machines are not registered with this vault "
+                f"(only registered machines in {vault.region} can be protected)"
+            )
         raise ValidationError({"vm_ids": "; ".join(details) + "."})
     return items
 
@@ -112,7 +129,8 @@ def protect_with_new_policy(vault: Vault, vm_ids, policy_data: dict, user=None) 
 def reconfigure_protection(policy: BackupPolicy, user=None) -> list[Job]:
     """A Configure Protection job for every machine the (edited) policy protects."""
     items = RegisteredItem.objects.filter(protected_item__policy=policy).exclude(
-        protected_item__status=ProtectedItem.Status.STOPPED)
+        protected_item__status=ProtectedItem.Status.STOPPED
+    )
     return [_start_job(policy.vault, item, policy, user, reconfigure=True) for item in items]
 
 
@@ -123,10 +141,17 @@ def _reapply_changed_policy(sender, policy: BackupPolicy, user=None, **kwargs) -
 
 def _start_job(vault: Vault, item: RegisteredItem, policy: BackupPolicy, user, reconfigure: bool = False) -> Job:
     return jobs.start(
-        subscription=vault.subscription, operation=Operation.CONFIGURE_PROTECTION,
-        subject=Subject.of_item(item), lock_key=locks.vm(item.vm_id), user=user,
-        params={"registered_item_id": item.pk, "policy_id": policy.pk, "policy_name": policy.name,
-                "reconfigure": reconfigure},
+        subscription=vault.subscription,
+        operation=Operation.CONFIGURE_PROTECTION,
+        subject=Subject.of_item(item),
+        lock_key=locks.vm(item.vm_id),
+        user=user,
+        params={
+            "registered_item_id": item.pk,
+            "policy_id": policy.pk,
+            "policy_name": policy.name,
+            "reconfigure": reconfigure,
+        },
     )
 
 
@@ -140,8 +165,11 @@ def configure_protection(ctx: JobContext) -> None:
             raise JobFailed(NOT_REGISTERED, NOT_REGISTERED_ACTION, "ItemNotRegistered")
         policy = BackupPolicy.objects.filter(pk=params["policy_id"], vault=item.vault).first()
         if policy is None:
-            raise JobFailed("The backup policy no longer exists.", "Choose another policy and protect the machine "
-                            "again.", "PolicyNotFound")
+            raise JobFailed(
+                "The backup policy no longer exists.",
+                "Choose another policy and protect the machine again.",
+                "PolicyNotFound",
+            )
         with transaction.atomic():
             current = ProtectedItem.objects.select_for_update().filter(registered_item=item).first()
             if params.get("reconfigure") and current is not None and current.policy_id == policy.pk:
@@ -151,10 +179,17 @@ def configure_protection(ctx: JobContext) -> None:
                 name = current.policy.name if current.policy else "-"
                 raise JobFailed(ALREADY_PROTECTED.format(policy=name), ALREADY_PROTECTED_ACTION, "AlreadyProtected")
             has_points = current is not None and current.recovery_points.exists()
-            ProtectedItem.objects.update_or_create(registered_item=item, defaults={
-                "vault": item.vault, "vm": item.vm, "vm_name": item.vm_name,
-                "cloud_service_name": item.cloud_service_name, "policy": policy,
-                "status": ProtectedItem.Status.PROTECTED if has_points else ProtectedItem.Status.PENDING,
-                "protected_at": timezone.now(), "stopped_at": None,
-            })
+            ProtectedItem.objects.update_or_create(
+                registered_item=item,
+                defaults={
+                    "vault": item.vault,
+                    "vm": item.vm,
+                    "vm_name": item.vm_name,
+                    "cloud_service_name": item.cloud_service_name,
+                    "policy": policy,
+                    "status": ProtectedItem.Status.PROTECTED if has_points else ProtectedItem.Status.PENDING,
+                    "protected_at": timezone.now(),
+                    "stopped_at": None,
+                },
+            )
     ctx.show({"Policy": policy.name})

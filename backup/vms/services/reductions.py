@@ -8,13 +8,18 @@ from backup.vaults.safeguards import refuse_reduction
 from ..models import BackupPolicy, ProtectedItem
 from .policy_retention import describe_retention, retention_reduced
 
-RETENTION_FIELDS = (("daily_retention_days", "daily", "days"), ("weekly_retention_weeks", "weekly", "weeks"),
-                    ("monthly_retention_months", "monthly", "months"), ("yearly_retention_years", "yearly", "years"))
+RETENTION_FIELDS = (
+    ("daily_retention_days", "daily", "days"),
+    ("weekly_retention_weeks", "weekly", "weeks"),
+    ("monthly_retention_months", "monthly", "months"),
+    ("yearly_retention_years", "yearly", "years"),
+)
 
 
 def retention_reductions(before, after) -> list[str]:
     """How `after` keeps less than `before` (policies, or anything with their retention attributes or keys),
     e.g. ["daily 30 days -> 7 days"]; empty when it keeps as much or more."""
+
     def value(policy, field):
         return policy.get(field) if isinstance(policy, dict) else getattr(policy, field, None)
 
@@ -28,9 +33,11 @@ def retention_reductions(before, after) -> list[str]:
             less.append("the same durations on fewer or other days")
         else:  # say which rules changed
             now = set(describe_retention(after))
-            less = [f"{rule} -> {new}" for rule, new in zip(describe_retention(before), describe_retention(after),
-                                                             strict=False)
-                    if rule not in now] or ["the same durations on fewer or other days"]
+            less = [
+                f"{rule} -> {new}"
+                for rule, new in zip(describe_retention(before), describe_retention(after), strict=False)
+                if rule not in now
+            ] or ["the same durations on fewer or other days"]
     return less
 
 
@@ -46,8 +53,10 @@ def refuse_policy_move(item: ProtectedItem, policy: BackupPolicy) -> None:
         return
     less = retention_reductions(item.policy, policy)
     if less:
-        refuse_reduction(item.vault, f"Moving '{item.vm_name}' from the policy '{item.policy.name}' to "
-                                     f"'{policy.name}' ({'; '.join(less)})")
+        refuse_reduction(
+            item.vault,
+            f"Moving '{item.vm_name}' from the policy '{item.policy.name}' to '{policy.name}' ({'; '.join(less)})",
+        )
 
 
 def refuse_data_deletion(item: ProtectedItem) -> None:

@@ -34,9 +34,11 @@ VM_NOT_FOUND_ACTION = "Discover the virtual machines again; the machine may have
 
 def registrable_items(vault: Vault) -> QuerySet[RegisteredItem]:
     """Discovered machines of the vault's region that can be (re-)registered: what REGISTER offers."""
-    return (vault.registered_items
-            .filter(status__in=NOT_REGISTERED_STATUSES, vm__in=vms_in_region(vault))
-            .select_related("vm", "vm__cloud_service").order_by("vm_name", "cloud_service_name"))
+    return (
+        vault.registered_items.filter(status__in=NOT_REGISTERED_STATUSES, vm__in=vms_in_region(vault))
+        .select_related("vm", "vm__cloud_service")
+        .order_by("vm_name", "cloud_service_name")
+    )
 
 
 def _candidates(vault: Vault, vm_ids) -> list[VirtualMachine]:
@@ -49,11 +51,15 @@ def _candidates(vault: Vault, vm_ids) -> list[VirtualMachine]:
     vms = list(vms_in_region(vault).filter(pk__in=wanted))
     missing = sorted(wanted - {vm.pk for vm in vms})
     if missing:
-        raise ValidationError({"vm_ids": (
-            f"These virtual machines cannot be registered with this vault: {', '.join(map(str, missing))}. "
-            f"Only machines of your subscription in the vault's region ({vault.region}) that are not registered "
-            "with another vault can be registered."
-        )})
+        raise ValidationError(
+            {
+                "vm_ids": (
+                    f"These virtual machines cannot be registered with this vault: {', '.join(map(str, missing))}. "
+                    f"Only machines of your subscription in the vault's region ({vault.region}) that are not registered "
+                    "with another vault can be registered."
+                )
+            }
+        )
     registered = vault.registered_items.filter(vm__in=vms, status=RegisteredItem.Status.REGISTERED)
     names = sorted(str(item) for item in registered)
     if names:
@@ -70,16 +76,20 @@ def start_registration(vault: Vault, vm_ids, user=None) -> list[Job]:
     with transaction.atomic():
         for vm in vms:
             item, _ = RegisteredItem.objects.get_or_create(
-                vault=vault, vm=vm, defaults={"vm_name": vm.name, "cloud_service_name": vm.cloud_service.name})
+                vault=vault, vm=vm, defaults={"vm_name": vm.name, "cloud_service_name": vm.cloud_service.name}
+            )
             job = jobs.start(
-                subscription=vault.subscription, operation=Operation.REGISTER,
-                subject=Subject.of_vm(vault.pk, vm.pk, vm.name, vm.cloud_service.name), lock_key=locks.vm(vm.pk),
+                subscription=vault.subscription,
+                operation=Operation.REGISTER,
+                subject=Subject.of_vm(vault.pk, vm.pk, vm.name, vm.cloud_service.name),
+                lock_key=locks.vm(vm.pk),
                 user=user,
                 params={"registered_item_id": item.pk, "cloud_service": vm.cloud_service.name},
             )
             if job.status == JobStatus.IN_PROGRESS:
-                RegisteredItem.objects.filter(pk=item.pk).update(status=RegisteredItem.Status.REGISTERING,
-                                                                 status_reason="")
+                RegisteredItem.objects.filter(pk=item.pk).update(
+                    status=RegisteredItem.Status.REGISTERING, status_reason=""
+                )
             started.append(job)
     return started
 
@@ -87,17 +97,22 @@ def start_registration(vault: Vault, vm_ids, user=None) -> list[Job]:
 def clean_up_registration(job: Job) -> None:
     """A Register job that ended without completing leaves its item Failed with the job's reason, so no row
     stays "Registering" (an unexpected error shows the product's internal-error text, without its type)."""
-    reason = INTERNAL_ERROR if job.error_code == "InternalError" else (
-        job.error_message or "The registration job did not complete.")
+    reason = (
+        INTERNAL_ERROR
+        if job.error_code == "InternalError"
+        else (job.error_message or "The registration job did not complete.")
+    )
     RegisteredItem.objects.filter(pk=job.params["registered_item_id"]).update(
-        status=RegisteredItem.Status.FAILED, status_reason=reason)
+        status=RegisteredItem.Status.FAILED, status_reason=reason
+    )
 
 
 @handler(Operation.REGISTER, clean_up=clean_up_registration)
 def register(ctx: JobContext) -> None:
     """The Register job's work (see the module docstring)."""
     item = RegisteredItem.objects.select_related("vault", "vm", "vm__cloud_service").get(
-        pk=ctx.job.params["registered_item_id"])
+        pk=ctx.job.params["registered_item_id"]
+    )
     vm = item.vm
     if vm is None:
         raise JobFailed(VM_NOT_FOUND, VM_NOT_FOUND_ACTION, "VmNotFound")
@@ -120,8 +135,9 @@ def register(ctx: JobContext) -> None:
     notes = kvm_registration.notes(vm)
     with transaction.atomic():
         VirtualMachine.objects.filter(pk=vm.pk).update(backup_extension_installed=True)
-        RegisteredItem.objects.filter(pk=item.pk).update(status=RegisteredItem.Status.REGISTERED,
-                                                         status_reason=" ".join(notes), registered_at=timezone.now())
+        RegisteredItem.objects.filter(pk=item.pk).update(
+            status=RegisteredItem.Status.REGISTERED, status_reason=" ".join(notes), registered_at=timezone.now()
+        )
         # The first registration fixes the vault's storage redundancy for good.
         vault_services.lock_redundancy(item.vault)
     ctx.show(shown)

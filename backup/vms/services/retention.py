@@ -50,9 +50,13 @@ def start_prune(item: ProtectedItem, *, user=None, scheduled: bool = False) -> J
     if item.policy_id is None:
         return None
     return jobs.start(
-        subscription=item.vault.subscription, operation=Operation.PRUNE,
-        subject=Subject.of_item(item), lock_key=locks.prune(item.pk),
-        params={"protected_item_id": item.pk}, user=user, scheduled=scheduled,
+        subscription=item.vault.subscription,
+        operation=Operation.PRUNE,
+        subject=Subject.of_item(item),
+        lock_key=locks.prune(item.pk),
+        params={"protected_item_id": item.pk},
+        user=user,
+        scheduled=scheduled,
     )
 
 
@@ -63,7 +67,9 @@ def points_to_prune(item: ProtectedItem, now=None) -> list[RecoveryPoint]:
     if item.policy is None or not points:
         return []
     expired = engine.select_points_to_prune(
-        [(p.point_id, p.created_at) for p in points], retention_for(item.policy), policy_now(item.policy, now),
+        [(p.point_id, p.created_at) for p in points],
+        retention_for(item.policy),
+        policy_now(item.policy, now),
         on_demand={p.point_id for p in points if p.on_demand},
         damaged={p.point_id for p in points if p.is_damaged},
     )

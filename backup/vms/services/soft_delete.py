@@ -16,8 +16,10 @@ from ..models import ProtectedItem
 from .item_jobs import item_job
 from .stores import open_vault_store
 
-ALREADY_SOFT_DELETED = ("The backup data of '{name}' is already soft deleted - It is purged on {date}; UNDELETE "
-                        "it to restore from it again.")
+ALREADY_SOFT_DELETED = (
+    "The backup data of '{name}' is already soft deleted - It is purged on {date}; UNDELETE "
+    "it to restore from it again."
+)
 NOT_SOFT_DELETED = "The backup data of '{name}' is not soft deleted; there is nothing to undelete."
 
 
@@ -37,8 +39,9 @@ def undelete(item: ProtectedItem, *, user=None) -> ProtectedItem:
     if not item.is_soft_deleted:
         raise ValidationError({"__all__": NOT_SOFT_DELETED.format(name=item.vm_name)})
     with transaction.atomic():
-        if not ProtectedItem.objects.filter(pk=item.pk, purge_at__isnull=False).update(soft_deleted_at=None,
-                                                                                       purge_at=None):
+        if not ProtectedItem.objects.filter(pk=item.pk, purge_at__isnull=False).update(
+            soft_deleted_at=None, purge_at=None
+        ):
             raise ValidationError({"__all__": NOT_SOFT_DELETED.format(name=item.vm_name)})
     # The hold goes after the row: a crash in between leaves a hold that only expires, never lost data.
     engine.release_item(open_vault_store(item.vault), item.store_item_id)
@@ -49,6 +52,12 @@ def undelete(item: ProtectedItem, *, user=None) -> ProtectedItem:
 def purge_due_items(now=None) -> list[Job]:
     """Beat: a Delete Backup Data job (purge) for every soft-deleted item whose purge date has passed."""
     due = ProtectedItem.objects.filter(purge_at__lte=now or timezone.now()).select_related("vault__subscription")
-    return [item_job(item, Operation.DELETE_BACKUP_DATA, user=None,
-                 params={"protected_item_id": item.pk, "purge": True, "reason": "Soft delete period ended",
-                         "comment": ""}) for item in due.order_by("pk")]
+    return [
+        item_job(
+            item,
+            Operation.DELETE_BACKUP_DATA,
+            user=None,
+            params={"protected_item_id": item.pk, "purge": True, "reason": "Soft delete period ended", "comment": ""},
+        )
+        for item in due.order_by("pk")
+    ]

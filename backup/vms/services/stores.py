@@ -10,6 +10,6 @@ STORE_UNAVAILABLE_ACTION = "Retry the operation in a few minutes. If the problem
 
 def open_vault_store(vault: Vault, message: str = STORE_UNAVAILABLE) -> engine.Store:
     try:
-        return engine.Store.open(vault.store_path)
+        return engine.open_store(vault.store_location)
     except engine.NotAStore:
         raise JobFailed(message, STORE_UNAVAILABLE_ACTION, code="VaultStoreUnavailable") from None

@@ -29,18 +29,24 @@ def unregister_problem(item: RegisteredItem) -> str | None:
     current = ProtectedItem.objects.filter(registered_item=item).select_related("policy").first()
     if current is not None and current.status != ProtectedItem.Status.STOPPED:
         policy = current.policy.name if current.policy else "-"
-        return (f"'{item.vm_name}' is protected by the policy '{policy}' - Stop its protection with 'Delete "
-                "associated backup data' before unregistering it.")
+        return (
+            f"'{item.vm_name}' is protected by the policy '{policy}' - Stop its protection with 'Delete "
+            "associated backup data' before unregistering it."
+        )
     points = RecoveryPoint.objects.filter(Q(registered_item=item) | Q(protected_item__registered_item=item)).count()
     if current is not None or points:
-        return (f"'{item.vm_name}' still has backup data ({points} recovery point{'s' if points != 1 else ''}) - "
-                "Delete its backup data (DELETE on the PROTECTED ITEMS tab) before unregistering it.")
+        return (
+            f"'{item.vm_name}' still has backup data ({points} recovery point{'s' if points != 1 else ''}) - "
+            "Delete its backup data (DELETE on the PROTECTED ITEMS tab) before unregistering it."
+        )
     return None
 
 
 def unregistrable_items(vault: Vault) -> list[tuple[RegisteredItem, str | None]]:
-    items = sorted(vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED),
-                   key=lambda item: (natural_key(item.vm_name), natural_key(item.cloud_service_name)))
+    items = sorted(
+        vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED),
+        key=lambda item: (natural_key(item.vm_name), natural_key(item.cloud_service_name)),
+    )
     return [(item, unregister_problem(item)) for item in items]
 
 
@@ -49,10 +55,14 @@ def start_unregister(item: RegisteredItem, *, user=None) -> Job:
     if problem:
         raise ValidationError({"__all__": problem})
     with transaction.atomic():
-        job = jobs.start(subscription=item.vault.subscription, operation=Operation.UNREGISTER,
-                         subject=Subject.of_item(item),
-                         lock_key=locks.registered_item(item.vm_id, item.pk), user=user,
-                         params={"registered_item_id": item.pk, "previous_status": item.status})
+        job = jobs.start(
+            subscription=item.vault.subscription,
+            operation=Operation.UNREGISTER,
+            subject=Subject.of_item(item),
+            lock_key=locks.registered_item(item.vm_id, item.pk),
+            user=user,
+            params={"registered_item_id": item.pk, "previous_status": item.status},
+        )
         if job.status == JobStatus.IN_PROGRESS:
             RegisteredItem.objects.filter(pk=item.pk).update(status=RegisteredItem.Status.UNREGISTERING)
     return job

@@ -85,8 +85,9 @@ def vault_deletion_problem(vault: Vault, *, running_job: Job | None = None) -> s
     names = sorted({job.get_operation_display() for job in busy})
     if names:
         count = busy.count()
-        return VAULT_BUSY.format(count=count, s="" if count == 1 else "s", verb="s" if count == 1 else "",
-                                 names=", ".join(names))
+        return VAULT_BUSY.format(
+            count=count, s="" if count == 1 else "s", verb="s" if count == 1 else "", names=", ".join(names)
+        )
     return None
 
 
@@ -97,9 +98,14 @@ def start_delete_vault(vault: Vault, *, user=None, reason: str = "", approval: i
         raise ValidationError({"__all__": problem})
     guard.require_vault_approval(user, vault, GuardedOperation.DELETE_VAULT, request_id=approval)
     with transaction.atomic():
-        job = jobs.start(subscription=vault.subscription, operation=Operation.DELETE_VAULT,
-                         subject=Subject.of_vault(vault), lock_key=locks.vault_delete(vault.pk), user=user,
-                         params={"reason": reason, "previous_status": vault.status})
+        job = jobs.start(
+            subscription=vault.subscription,
+            operation=Operation.DELETE_VAULT,
+            subject=Subject.of_vault(vault),
+            lock_key=locks.vault_delete(vault.pk),
+            user=user,
+            params={"reason": reason, "previous_status": vault.status},
+        )
         if job.status == JobStatus.IN_PROGRESS:
             Vault.objects.filter(pk=vault.pk).update(status=Vault.Status.DELETING, status_reason="")
     return job
@@ -124,10 +130,14 @@ def run_delete_vault(ctx: JobContext) -> None:
             if vault.store_path.exists():
                 shutil.rmtree(vault.store_path)
     except OSError as error:
-        Vault.objects.filter(pk=vault.pk).update(status=Vault.Status.FAILED,
-                                                  status_reason=f"Its storage could not be deleted: {describe(error)}")
-        raise JobFailed(f"The vault's storage could not be deleted: {describe(error)}", "Delete the vault again.",
-                        code="VaultStorageNotDeleted") from None
+        Vault.objects.filter(pk=vault.pk).update(
+            status=Vault.Status.FAILED, status_reason=f"Its storage could not be deleted: {describe(error)}"
+        )
+        raise JobFailed(
+            f"The vault's storage could not be deleted: {describe(error)}",
+            "Delete the vault again.",
+            code="VaultStorageNotDeleted",
+        ) from None
     with ctx.step(STEP_DELETE_VAULT):
         for policy in vault.policies.all():
             policies.delete_policy(policy)  # also removes its schedule

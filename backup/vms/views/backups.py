@@ -25,8 +25,12 @@ def back_up_now(request, pk: int):
             started.append(backup.back_up_now(item, request.user))
         except Refused as refusal:
             refused.append((item, refusal.message))
-    context = {"vault": vault, "started": started, "refused": refused,
-               "error": "" if items else "Select the protected items to back up first."}
+    context = {
+        "vault": vault,
+        "started": started,
+        "refused": refused,
+        "error": "" if items else "Select the protected items to back up first.",
+    }
     response = render(request, "jobs/partials/backup_started.html", context, status=200 if items else 400)
     if request.htmx:
         response.status_code = 200  # htmx does not swap 4xx responses by default

@@ -29,7 +29,9 @@ def vault_dashboard(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
     now = timezone.now()
     context = {
-        "vault": vault, "tab": "dashboard", "section": "recovery",
+        "vault": vault,
+        "tab": "dashboard",
+        "section": "recovery",
         "summary": dashboard.summary(vault, since=now - timedelta(hours=24)),
         "chart": dashboard.storage_chart(vault, days=30, now=now),
     }

@@ -9,22 +9,31 @@ from backup.lists import Column, ListQuery
 from ..services import inventory, kvm_registration
 
 VM_COLUMNS = [
-    Column("name", "NAME", "name"), Column("status", "STATUS", "power_state"),
-    Column("cloud", "CLOUD SERVICE", "cloud_service__name"), Column("host", "RUNS ON", "host__name"),
-    Column("location", "LOCATION", "cloud_service__region"), Column("os", "OPERATING SYSTEM", "os_version"),
-    Column("size", "SIZE", "size"), Column("deployment", "DEPLOYMENT", "deployment_model"),
-    Column("subscription", "SUBSCRIPTION", "subscription__name"), Column("backup", "BACKUP", "protected_in"),
+    Column("name", "NAME", "name"),
+    Column("status", "STATUS", "power_state"),
+    Column("cloud", "CLOUD SERVICE", "cloud_service__name"),
+    Column("host", "RUNS ON", "host__name"),
+    Column("location", "LOCATION", "cloud_service__region"),
+    Column("os", "OPERATING SYSTEM", "os_version"),
+    Column("size", "SIZE", "size"),
+    Column("deployment", "DEPLOYMENT", "deployment_model"),
+    Column("subscription", "SUBSCRIPTION", "subscription__name"),
+    Column("backup", "BACKUP", "protected_in"),
 ]
 CLOUD_COLUMNS = [
-    Column("name", "NAME", "name"), Column("status", "STATUS", "host__status"),
-    Column("location", "LOCATION", "region"), Column("vms", "VIRTUAL MACHINES", "vm_count"),
+    Column("name", "NAME", "name"),
+    Column("status", "STATUS", "host__status"),
+    Column("location", "LOCATION", "region"),
+    Column("vms", "VIRTUAL MACHINES", "vm_count"),
     Column("network", "VIRTUAL NETWORK", "virtual_network"),
     Column("subscription", "SUBSCRIPTION", "subscription__name"),
     Column("url", "URL", "dns_name"),
 ]
 STORAGE_COLUMNS = [
-    Column("name", "NAME", "name"), Column("location", "LOCATION", "region"),
-    Column("replication", "REPLICATION", "kind"), Column("disks", "DISKS", "disk_count"),
+    Column("name", "NAME", "name"),
+    Column("location", "LOCATION", "region"),
+    Column("replication", "REPLICATION", "kind"),
+    Column("disks", "DISKS", "disk_count"),
     Column("subscription", "SUBSCRIPTION", "subscription__name"),
 ]
 
@@ -32,8 +41,12 @@ STORAGE_COLUMNS = [
 @require_GET
 @login_required
 def vm_list(request):
-    query = ListQuery(request.GET, VM_COLUMNS, ["name", "cloud_service__name", "subscription__name"],
-                      extra_sort=["name", "cloud_service__name"])
+    query = ListQuery(
+        request.GET,
+        VM_COLUMNS,
+        ["name", "cloud_service__name", "subscription__name"],
+        extra_sort=["name", "cloud_service__name"],
+    )
     context = query.context(inventory.machines_for(request.user))
     return render(request, "vms/vm_list.html", {**context, "machines": context["rows"], "section": "vms"})
 

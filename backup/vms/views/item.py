@@ -22,11 +22,20 @@ def item_detail(request, pk: int, item_pk: int):
     if item is None:
         raise Http404("No such protected item.")
     view = request.GET.get("view") if request.GET.get("view") in VIEWS else "points"
-    last_backup = (Job.objects.filter(vault_id=vault.pk, operation=Operation.BACKUP, params__protected_item_id=item.pk)
-                   .order_by("-started_at", "-id").first())
+    last_backup = (
+        Job.objects.filter(vault_id=vault.pk, operation=Operation.BACKUP, params__protected_item_id=item.pk)
+        .order_by("-started_at", "-id")
+        .first()
+    )
     context = {
-        "vault": vault, "tab": "protected", "section": "recovery", "item": item, "view": view,
-        "points": restore.points_of(item), "last_backup": last_backup, "newest": restore.points_of(item).first(),
+        "vault": vault,
+        "tab": "protected",
+        "section": "recovery",
+        "item": item,
+        "view": view,
+        "points": restore.points_of(item),
+        "last_backup": last_backup,
+        "newest": restore.points_of(item).first(),
         "damaged_points": list(restore.points_of(item).filter(damaged_at__isnull=False)),
         "policy": policies.described([item.policy])[0] if item.policy else None,
         "restored_disks": restore.restored_disk_jobs(vault).filter(item_name=item.vm_name)[:10],

@@ -45,15 +45,28 @@ def stop_protection(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
     data = request.POST if request.method == "POST" else request.GET
     items = _ticked(vault, data)
-    context = {"vault": vault, "items": items, "reasons": REASONS, "error": "",
-               "delete_data": data.get("delete_data") == "on", "reason": data.get("reason", ""),
-               "comment": data.get("comment", "")}
+    context = {
+        "vault": vault,
+        "items": items,
+        "reasons": REASONS,
+        "error": "",
+        "delete_data": data.get("delete_data") == "on",
+        "reason": data.get("reason", ""),
+        "comment": data.get("comment", ""),
+    }
     if not items:
         context["error"] = "Select the protected items whose protection you want to stop (tick their rows)."
     elif request.method == "POST":
-        refused = _start_each(items, lambda item: manage.stop_protection(
-            item, user=request.user, delete_data=context["delete_data"], reason=context["reason"],
-            comment=context["comment"]))
+        refused = _start_each(
+            items,
+            lambda item: manage.stop_protection(
+                item,
+                user=request.user,
+                delete_data=context["delete_data"],
+                reason=context["reason"],
+                comment=context["comment"],
+            ),
+        )
         if not refused:
             return _done(request, reverse("vault-protected", args=[vault.pk]))
         context["error"] = " ".join(refused)
@@ -66,19 +79,31 @@ def delete_backup_data(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
     data = request.POST if request.method == "POST" else request.GET
     items = _ticked(vault, data)
-    context = {"vault": vault, "items": items, "reasons": REASONS, "error": "", "reason": data.get("reason", ""),
-               "comment": data.get("comment", "")}
+    context = {
+        "vault": vault,
+        "items": items,
+        "reasons": REASONS,
+        "error": "",
+        "reason": data.get("reason", ""),
+        "comment": data.get("comment", ""),
+    }
     running = [i.vm_name for i in items if i.status != ProtectedItem.Status.STOPPED]
     context["can_delete"] = bool(items) and not running
     if not items:
         context["error"] = "Select the protected items whose backup data you want to delete (tick their rows)."
     elif running:
-        context["error"] = (f"Only the backup data of items whose protection is stopped can be deleted; still "
-                            f"protected: {', '.join(running)}. Use STOP PROTECTION with 'Delete associated backup "
-                            "data' for them.")
+        context["error"] = (
+            f"Only the backup data of items whose protection is stopped can be deleted; still "
+            f"protected: {', '.join(running)}. Use STOP PROTECTION with 'Delete associated backup "
+            "data' for them."
+        )
     elif request.method == "POST":
-        refused = _start_each(items, lambda item: manage.delete_backup_data(
-            item, user=request.user, reason=context["reason"], comment=context["comment"]))
+        refused = _start_each(
+            items,
+            lambda item: manage.delete_backup_data(
+                item, user=request.user, reason=context["reason"], comment=context["comment"]
+            ),
+        )
         if not refused:
             return _done(request, reverse("vault-protected", args=[vault.pk]))
         context["error"] = " ".join(refused)
@@ -109,8 +134,13 @@ def unregister(request, pk: int):
     data = request.POST if request.method == "POST" else request.GET
     ticked = set(data.getlist("registered_item"))
     chosen = [(item, problem) for item, problem in choices if str(item.pk) in ticked]
-    context = {"vault": vault, "choices": choices, "chosen": [item for item, _ in chosen],
-               "ticked": {item.pk for item, _ in chosen}, "error": ""}
+    context = {
+        "vault": vault,
+        "choices": choices,
+        "chosen": [item for item, _ in chosen],
+        "ticked": {item.pk for item, _ in chosen},
+        "error": "",
+    }
     if request.method == "POST":
         problems = [f"{item.vm_name}: {problem}" for item, problem in chosen if problem]
         if not chosen:
@@ -142,8 +172,13 @@ def _start_each_registered(items, user) -> list[str]:
 @login_required
 def delete_vault(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
-    context = {"vault": vault, "problem": manage.vault_deletion_problem(vault), "reasons": REASONS, "error": "",
-               "reason": request.POST.get("reason", "")}
+    context = {
+        "vault": vault,
+        "problem": manage.vault_deletion_problem(vault),
+        "reasons": REASONS,
+        "error": "",
+        "reason": request.POST.get("reason", ""),
+    }
     if request.method == "POST" and not context["problem"]:
         try:
             manage.start_delete_vault(vault, user=request.user, reason=context["reason"])

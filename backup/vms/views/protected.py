@@ -15,13 +15,21 @@ from backup.vaults.access import get_vault_for_user
 from ..forms import PolicyForm
 from ..services import policies, protection
 
-COLUMNS = [Column("name", "NAME", "vm_name"), Column("cloud", "CLOUD SERVICE", "cloud_service_name"),
-           Column("policy", "POLICY", "policy__name"), Column("status", "STATUS", "status"),
-           Column("points", "RECOVERY POINTS", "point_count"),
-           Column("newest", "NEWEST RECOVERY POINT", "newest_point")]
+COLUMNS = [
+    Column("name", "NAME", "vm_name"),
+    Column("cloud", "CLOUD SERVICE", "cloud_service_name"),
+    Column("policy", "POLICY", "policy__name"),
+    Column("status", "STATUS", "status"),
+    Column("points", "RECOVERY POINTS", "point_count"),
+    Column("newest", "NEWEST RECOVERY POINT", "newest_point"),
+]
 # The jobs that change a protected item's row: while one runs the table polls, and draws the end state once more.
-ROW_OPERATIONS = (Operation.CONFIGURE_PROTECTION, Operation.STOP_PROTECTION, Operation.DELETE_BACKUP_DATA,
-                  Operation.BACKUP)
+ROW_OPERATIONS = (
+    Operation.CONFIGURE_PROTECTION,
+    Operation.STOP_PROTECTION,
+    Operation.DELETE_BACKUP_DATA,
+    Operation.BACKUP,
+)
 
 
 @require_GET
@@ -29,21 +37,37 @@ ROW_OPERATIONS = (Operation.CONFIGURE_PROTECTION, Operation.STOP_PROTECTION, Ope
 @vary_on_headers("HX-Request")
 def protected_items(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
-    in_flight = list(Job.objects.active().filter(vault_id=vault.pk, operation__in=ROW_OPERATIONS)
-                     .only("item_id", "operation", "status", "progress_percent"))
+    in_flight = list(
+        Job.objects.active()
+        .filter(vault_id=vault.pk, operation__in=ROW_OPERATIONS)
+        .only("item_id", "operation", "status", "progress_percent")
+    )
     pending = sum(job.operation == Operation.CONFIGURE_PROTECTION for job in in_flight)
     kind = request.GET.get("type", "")
     items = protection.protected_items(vault, kind=kind if kind in dict(protection.ITEM_TYPES) else "")
-    listed = ListQuery(request.GET, COLUMNS, ["vm_name", "cloud_service_name", "policy__name"],
-                       extra_sort=["vm_name", "cloud_service_name"]).context(items)
+    listed = ListQuery(
+        request.GET,
+        COLUMNS,
+        ["vm_name", "cloud_service_name", "policy__name"],
+        extra_sort=["vm_name", "cloud_service_name"],
+    ).context(items)
     rows = listed["page"].object_list = list(listed["rows"])
     by_vm = {job.item_id: job for job in in_flight if job.operation != Operation.CONFIGURE_PROTECTION}
     for item in rows:
         item.running_job = by_vm.get(item.vm_id)
-    context = {"vault": vault, "tab": "protected", "section": "recovery", **listed, "rows": rows, "items": rows,
-               "item_types": protection.ITEM_TYPES, "item_type": kind,
-               "protectable_count": protection.protectable_items(vault).count(), "pending_jobs": pending,
-               "polling": bool(in_flight)}
+    context = {
+        "vault": vault,
+        "tab": "protected",
+        "section": "recovery",
+        **listed,
+        "rows": rows,
+        "items": rows,
+        "item_types": protection.ITEM_TYPES,
+        "item_type": kind,
+        "protectable_count": protection.protectable_items(vault).count(),
+        "pending_jobs": pending,
+        "polling": bool(in_flight),
+    }
     if not request.htmx:
         return render(request, "vms/protected_list.html", context)
     response = render(request, "vms/partials/protected_table.html", context)
@@ -70,8 +94,13 @@ def protect(request, pk: int):
         return render(request, "vms/partials/protect_machines.html", context)
     mode = request.POST.get("mode", "existing")
     form = PolicyForm(request.POST if step == "3" and mode == "new" else None, prefix="new")
-    context |= {"chosen_items": chosen_items, "policies": policies.described(vault.policies.all()), "mode": mode,
-                "form": form, "policy_id": request.POST.get("policy", "")}
+    context |= {
+        "chosen_items": chosen_items,
+        "policies": policies.described(vault.policies.all()),
+        "mode": mode,
+        "form": form,
+        "policy_id": request.POST.get("policy", ""),
+    }
     if step == "3":
         try:
             _submit(request, vault, chosen, mode, form)

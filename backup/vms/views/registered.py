@@ -16,8 +16,12 @@ from backup.vaults.access import get_vault_for_user
 from ..models import RegisteredItem
 from ..services import discovery, registration
 
-COLUMNS = [Column("name", "NAME", "vm_name"), Column("cloud", "CLOUD SERVICE", "cloud_service_name"),
-           Column("status", "STATUS", "status"), Column("registered", "REGISTERED", "registered_at")]
+COLUMNS = [
+    Column("name", "NAME", "vm_name"),
+    Column("cloud", "CLOUD SERVICE", "cloud_service_name"),
+    Column("status", "STATUS", "status"),
+    Column("registered", "REGISTERED", "registered_at"),
+]
 # A row polls while its item's job runs, and follows it to its end.
 IN_FLIGHT = (RegisteredItem.Status.REGISTERING, RegisteredItem.Status.UNREGISTERING)
 
@@ -35,10 +39,17 @@ def _discovery_context(vault) -> dict:
 def registered_items(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
     items = vault.registered_items.exclude(status=RegisteredItem.Status.NOT_REGISTERED).select_related("vm")
-    listed = ListQuery(request.GET, COLUMNS, ["vm_name", "cloud_service_name"],
-                       extra_sort=["vm_name", "cloud_service_name"]).context(items)
-    context = {"vault": vault, "tab": "registered", "section": "recovery", **listed, "items": listed["rows"],
-               **_discovery_context(vault)}
+    listed = ListQuery(
+        request.GET, COLUMNS, ["vm_name", "cloud_service_name"], extra_sort=["vm_name", "cloud_service_name"]
+    ).context(items)
+    context = {
+        "vault": vault,
+        "tab": "registered",
+        "section": "recovery",
+        **listed,
+        "items": listed["rows"],
+        **_discovery_context(vault),
+    }
     return render(request, "vms/registered_list.html", context)
 
 

@@ -43,9 +43,15 @@ def _calendar_context(item, day: date | None, month: date | None, chosen: str = 
     if day is None and newest is not None:
         day = timezone.localtime(newest.created_at).date()
     shown = month or day or timezone.localdate()
-    return {"item": item, "month": restore.calendar_month(item, shown.year, shown.month, selected=day), "day": day,
-            "day_points": restore.points_on(item, day) if day else [], "chosen_point": chosen,
-            "newest_point": newest, "mode": "date" if mode == "date" else "newest"}
+    return {
+        "item": item,
+        "month": restore.calendar_month(item, shown.year, shown.month, selected=day),
+        "day": day,
+        "day_points": restore.points_on(item, day) if day else [],
+        "chosen_point": chosen,
+        "newest_point": newest,
+        "mode": "date" if mode == "date" else "newest",
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -117,18 +123,32 @@ def _instance_context(vault, item, point, data) -> dict:
     subnets = networks.get(values["virtual_network"], [])
     if values["virtual_network"] and values["subnet"] not in subnets:
         values["subnet"] = subnets[0] if subnets else ""
-    return {"point": point, "damage_message": integrity.damage_message(point) if point.is_damaged else "",
-            "values": values, "cloud_services": services, "storage_accounts": accounts,
-            "networks": networks, "subnets": subnets, "network_fixed": bool(bound and bound.virtual_network),
-            "errors": {}, "source": item.vm, "kvm": kvm}
+    return {
+        "point": point,
+        "damage_message": integrity.damage_message(point) if point.is_damaged else "",
+        "values": values,
+        "cloud_services": services,
+        "storage_accounts": accounts,
+        "networks": networks,
+        "subnets": subnets,
+        "network_fixed": bool(bound and bound.virtual_network),
+        "errors": {},
+        "source": item.vm,
+        "kvm": kvm,
+    }
 
 
 def _service_arguments(values: dict) -> dict:
     new = values["cs_mode"] != "existing"
-    return {"vm_name": values["vm_name"], "create_cloud_service": new,
-            "cloud_service": values["new_cloud_service"] if new else values["cloud_service"],
-            "storage_account": values["storage_account"], "virtual_network": values["virtual_network"],
-            "subnet": values["subnet"], "start_vm": values["start_vm"]}
+    return {
+        "vm_name": values["vm_name"],
+        "create_cloud_service": new,
+        "cloud_service": values["new_cloud_service"] if new else values["cloud_service"],
+        "storage_account": values["storage_account"],
+        "virtual_network": values["virtual_network"],
+        "subnet": values["subnet"],
+        "start_vm": values["start_vm"],
+    }
 
 
 @require_GET
@@ -140,6 +160,8 @@ def restore_calendar(request, pk: int):
     if item is None:
         return HttpResponse("Select one protected item.", status=404)
     month = _parse_day(request.GET.get("month"))
-    context = {"vault": vault, **_calendar_context(item, _parse_day(request.GET.get("day")), month,
-                                                   mode=request.GET.get("mode", "newest"))}
+    context = {
+        "vault": vault,
+        **_calendar_context(item, _parse_day(request.GET.get("day")), month, mode=request.GET.get("mode", "newest")),
+    }
     return render(request, "vms/restore/partials/calendar.html", context)

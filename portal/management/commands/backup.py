@@ -39,8 +39,10 @@ def _wait_options(parser) -> None:
 
 
 class Command(BaseCommand):
-    help = ("Operate the backup portal from a shell: vault, discover, register, protect, policy, item, point, "
-            "backup-now, job, restore, verify, gc, host.")
+    help = (
+        "Operate the backup portal from a shell: vault, discover, register, protect, policy, item, point, "
+        "backup-now, job, restore, verify, gc, host."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", default=False, help="print JSON for scripts")
@@ -84,15 +86,15 @@ class Command(BaseCommand):
         _wait_options(p)
 
         item = commands.add_parser("item", help="protected and registered items").add_subparsers(
-            dest="item_command", required=True)
+            dest="item_command", required=True
+        )
         p = sub(item, "list", items.item_list, "List a vault's protected items.")
         p.add_argument("--vault", required=True, help="id or name")
         p = sub(item, "registered", quick_start.registered_list, "List a vault's registered (and discovered) items.")
         p.add_argument("--vault", required=True, help="id or name")
         p.add_argument("--status", choices=RegisteredItem.Status.values)
 
-        point = commands.add_parser("point", help="recovery points").add_subparsers(dest="point_command",
-                                                                                     required=True)
+        point = commands.add_parser("point", help="recovery points").add_subparsers(dest="point_command", required=True)
         p = sub(point, "list", items.point_list, "List a vault's recovery points, newest first.")
         p.add_argument("--vault", required=True, help="id or name")
         p.add_argument("--item", help="only this protected item (id, or VM name)")
@@ -108,8 +110,10 @@ class Command(BaseCommand):
         p.add_argument("--status", choices=JobStatus.values)
         p.add_argument("--operation", choices=Operation.values)
         p.add_argument("--limit", type=int, default=50)
-        for name, handler, text in (("show", jobs.job_show, "Show a job with its sub-tasks."),
-                                    ("cancel", jobs.job_cancel, "Cancel a running job.")):
+        for name, handler, text in (
+            ("show", jobs.job_show, "Show a job with its sub-tasks."),
+            ("cancel", jobs.job_cancel, "Cancel a running job."),
+        ):
             sub(job, name, handler, text).add_argument("job", help="job id")
         p = sub(job, "wait", jobs.job_wait, "Wait for a job to end; exits non-zero unless it completed.")
         p.add_argument("job", help="job id")
@@ -125,40 +129,61 @@ class Command(BaseCommand):
         p.add_argument("--storage-account", dest="storage_account")
         p.add_argument("--virtual-network", dest="virtual_network")
         p.add_argument("--subnet")
-        p.add_argument("--create-cloud-service", dest="create_cloud_service", action="store_true",
-                       help="create the cloud service named by --cloud-service")
-        p.add_argument("--disks-only", dest="disks_only", action="store_true",
-                       help="restore the disks only, e.g. for a domain controller in a multi-DC domain")
+        p.add_argument(
+            "--create-cloud-service",
+            dest="create_cloud_service",
+            action="store_true",
+            help="create the cloud service named by --cloud-service",
+        )
+        p.add_argument(
+            "--disks-only",
+            dest="disks_only",
+            action="store_true",
+            help="restore the disks only, e.g. for a domain controller in a multi-DC domain",
+        )
         p.add_argument("--disk", action="append", help="restore only this disk (repeat; with --disks-only)")
-        p.add_argument("--start", dest="start_vm", action="store_true",
-                       help="start the virtual machine after restore (a restore to a KVM host)")
+        p.add_argument(
+            "--start",
+            dest="start_vm",
+            action="store_true",
+            help="start the virtual machine after restore (a restore to a KVM host)",
+        )
         _wait_options(p)
 
         p = sub(commands, "stop-protection", items.stop_protection, "Stop protecting an item.")
         p.add_argument("--item", required=True, help="protected item id, or VM name with --vault")
         p.add_argument("--vault", help="id or name")
-        p.add_argument("--delete-data", dest="delete_data", action="store_true",
-                       help="also delete the backup data (default: keep it)")
+        p.add_argument(
+            "--delete-data",
+            dest="delete_data",
+            action="store_true",
+            help="also delete the backup data (default: keep it)",
+        )
         p.add_argument("--reason", default="")
         p.add_argument("--comment", default="")
         p.add_argument("--approval", help="the approved request's id, where a resource guard needs one")
         _wait_options(p)
 
         approval = commands.add_parser("approval", help="a resource guard's approval requests").add_subparsers(
-            dest="approval_command", required=True)
+            dest="approval_command", required=True
+        )
         sub(approval, "list", approvals.approval_list, "Your requests, and those you may decide.")
-        for name, handler, text in (("approve", approvals.approval_approve, "Approve a request (once, for 1 h)."),
-                                    ("reject", approvals.approval_reject, "Reject a request.")):
+        for name, handler, text in (
+            ("approve", approvals.approval_approve, "Approve a request (once, for 1 h)."),
+            ("reject", approvals.approval_reject, "Reject a request."),
+        ):
             p = sub(approval, name, handler, text)
             p.add_argument("request", help="request id")
             p.add_argument("--reason", required=True, help="why (kept in the audit log)")
 
         suspicious = commands.add_parser("suspicious", help="suspicious recovery points").add_subparsers(
-            dest="suspicious_command", required=True)
+            dest="suspicious_command", required=True
+        )
         sub(suspicious, "list", approvals.suspicious_list, "Suspicious recovery points and their verdicts.")
         for name, handler, text in (
-                ("confirm", approvals.suspicious_confirm, "Confirm an attack (the hold on older points ends)."),
-                ("dismiss", approvals.suspicious_dismiss, "Dismiss it as a legitimate change (the hold ends).")):
+            ("confirm", approvals.suspicious_confirm, "Confirm an attack (the hold on older points ends)."),
+            ("dismiss", approvals.suspicious_dismiss, "Dismiss it as a legitimate change (the hold ends)."),
+        ):
             p = sub(suspicious, name, handler, text)
             p.add_argument("anomaly", help="its id (see: suspicious list)")
             p.add_argument("--reason", required=True, help="why (kept in the audit log)")
@@ -171,8 +196,11 @@ class Command(BaseCommand):
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--vault", help="id or name")
         group.add_argument("--point", help="recovery point: id or name (see: point list)")
-        p.add_argument("--due", choices=["new", "old"],
-                       help="with --vault: only the points the daily (new) or weekly (old) verification would check")
+        p.add_argument(
+            "--due",
+            choices=["new", "old"],
+            help="with --vault: only the points the daily (new) or weekly (old) verification would check",
+        )
         _wait_options(p)
 
         host = commands.add_parser("host", help="KVM hosts").add_subparsers(dest="host_command", required=True)
@@ -184,8 +212,9 @@ class Command(BaseCommand):
         p.add_argument("--subscription", help="id or name (default: your only subscription)")
         sub(host, "list", hosts.host_list, "List the KVM hosts.")
         for name, handler, text in (
-                ("sync", hosts.host_sync, "List a host's domains again now (as Discover and the scheduler do)."),
-                ("remove", hosts.host_remove, "Remove a host and its machines (refused while any is protected).")):
+            ("sync", hosts.host_sync, "List a host's domains again now (as Discover and the scheduler do)."),
+            ("remove", hosts.host_remove, "Remove a host and its machines (refused while any is protected)."),
+        ):
             sub(host, name, handler, text).add_argument("host", help="host name or id")
 
         policy.add_commands(commands, sub)

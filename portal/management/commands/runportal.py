@@ -62,14 +62,22 @@ def answers(url: str) -> bool:
 
 
 class Command(BaseCommand):
-    help = ("Run the web server, one Celery worker and the Celery beat scheduler together; a worker or beat that "
-            "dies is restarted; Ctrl-C stops all.")
+    help = (
+        "Run the web server, one Celery worker and the Celery beat scheduler together; a worker or beat that "
+        "dies is restarted; Ctrl-C stops all."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--addr", default=os.environ.get("PORTAL_ADDR", "127.0.0.1:8000"),
-                            help="HOST:PORT or PORT to serve on (default: PORTAL_ADDR, else 127.0.0.1:8000)")
-        parser.add_argument("--verbose", action="store_true",
-                            help="show the banners, every request and every task (default: warnings and errors)")
+        parser.add_argument(
+            "--addr",
+            default=os.environ.get("PORTAL_ADDR", "127.0.0.1:8000"),
+            help="HOST:PORT or PORT to serve on (default: PORTAL_ADDR, else 127.0.0.1:8000)",
+        )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show the banners, every request and every task (default: warnings and errors)",
+        )
 
     def handle(self, *args, addr: str, verbose: bool = False, **options):
         python = sys.executable
@@ -79,10 +87,16 @@ class Command(BaseCommand):
         quiet = not verbose
         children = [
             # The web server is the one thing its user watches; when it stops (its port is taken, say), all stop.
-            Supervised("web", [python, "manage.py", "runserver", addr, "--noreload"], restart=False, env=env,
-                       quiet=quiet),
-            Supervised("worker", [*celery, "worker", "--loglevel", level, "--concurrency", "2"], restart=True,
-                       env=env, quiet=quiet),
+            Supervised(
+                "web", [python, "manage.py", "runserver", addr, "--noreload"], restart=False, env=env, quiet=quiet
+            ),
+            Supervised(
+                "worker",
+                [*celery, "worker", "--loglevel", level, "--concurrency", "2"],
+                restart=True,
+                env=env,
+                quiet=quiet,
+            ),
             Supervised("beat", [*celery, "beat", "--loglevel", level], restart=True, env=env, quiet=quiet),
         ]
         for child in children:
@@ -107,8 +121,11 @@ class Command(BaseCommand):
                 # Said last, once the server answers, so it is the line left on the screen.
                 if not announced and not stopping and answers(probe):
                     announced = True
-                    self.stdout.write(self.style.SUCCESS(
-                        f"\nPortal: {url}   sign in as {DEMO_USER} / {DEMO_PASSWORD}   (Ctrl-C stops it)\n"))
+                    self.stdout.write(
+                        self.style.SUCCESS(
+                            f"\nPortal: {url}   sign in as {DEMO_USER} / {DEMO_PASSWORD}   (Ctrl-C stops it)\n"
+                        )
+                    )
                 time.sleep(0.5)
         finally:
             running = [c.process for c in children if c.running()]

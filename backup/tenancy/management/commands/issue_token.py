@@ -12,7 +12,7 @@ LONGEST = timedelta(days=3650)
 
 
 def lifetime(text: str) -> timedelta:
-    """"90d", "12h", "30m", "2w": how long a token lives."""
+    """ "90d", "12h", "30m", "2w": how long a token lives."""
     match = DURATION.match(text.strip().lower())
     if match is None or int(match[1]) == 0:
         raise CommandError(f"--expires-in {text!r}: give a positive whole number and a unit, e.g. 30m, 12h, 90d or 2w.")
@@ -23,8 +23,10 @@ def lifetime(text: str) -> timedelta:
 
 
 class Command(BaseCommand):
-    help = ("Print a new API token for USERNAME (use it as 'Authorization: Bearer TOKEN'). It works until revoked, "
-            "or until --days N / --expires-in DURATION has passed.")
+    help = (
+        "Print a new API token for USERNAME (use it as 'Authorization: Bearer TOKEN'). It works until revoked, "
+        "or until --days N / --expires-in DURATION has passed."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")

@@ -15,16 +15,19 @@ class Command(BaseCommand):
         parser.add_argument("--by", help="who revokes it (a resource guard's approval names its requester)")
         parser.add_argument("--approval", help="the id of the approved request, where a resource guard needs one")
 
-    def handle(self, *args, username: str, prefix: str | None, by: str | None = None, approval: str | None = None,
-               **options):
+    def handle(
+        self, *args, username: str, prefix: str | None, by: str | None = None, approval: str | None = None, **options
+    ):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named {username!r}.")
         if not prefix:
             for token in ApiToken.objects.active().filter(user=user).order_by("created_at"):
                 used = token.last_used_at.isoformat() if token.last_used_at else "never used"
-                self.stdout.write(f"{token.prefix}  {token.name}  created {token.created_at.isoformat()}  {used}  "
-                                  f"{token.expiry_display}")
+                self.stdout.write(
+                    f"{token.prefix}  {token.name}  created {token.created_at.isoformat()}  {used}  "
+                    f"{token.expiry_display}"
+                )
             return
         actor = get_user_model().objects.filter(username=by).first() if by else None
         if by and actor is None:

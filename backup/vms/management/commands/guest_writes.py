@@ -18,8 +18,10 @@ class Command(BaseCommand):
         if vm is not None and machine is None:
             raise CommandError(f"No virtual machine with id {vm}.")
         if machine is not None and machine.host is not None:
-            raise CommandError(f"Virtual machine {vm} is a domain of the KVM host '{machine.host.name}': a real "
-                               "guest writes to its own disks, the simulated workload does not touch it.")
+            raise CommandError(
+                f"Virtual machine {vm} is a domain of the KVM host '{machine.host.name}': a real "
+                "guest writes to its own disks, the simulated workload does not touch it."
+            )
         written = guest.run_guest_workload(vm_id=vm, files=files)
         for name, count in written.items():
             self.stdout.write(f"{name}: {count:,} bytes written")

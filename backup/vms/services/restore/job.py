@@ -51,19 +51,33 @@ def start_restore(point: RecoveryPoint, request: RestoreRequest | None = None, *
     vault = point.vault
     with transaction.atomic():
         job = jobs.start(
-            subscription=vault.subscription, operation=Operation.RESTORE,
-            subject=Subject.of_vm(vault.pk, point.protected_item.vm_id if point.protected_item else None,
-                                  point.vm_name,
-                                  point.protected_item.cloud_service_name if point.protected_item else ""),
-            lock_key=lock_key(target), params=target.params(), user=user,
-            busy_message=("Command execution failed - Another restore to this virtual machine name and cloud "
-                          "service is in progress. Please wait until it has completed, or choose another name."),
+            subscription=vault.subscription,
+            operation=Operation.RESTORE,
+            subject=Subject.of_vm(
+                vault.pk,
+                point.protected_item.vm_id if point.protected_item else None,
+                point.vm_name,
+                point.protected_item.cloud_service_name if point.protected_item else "",
+            ),
+            lock_key=lock_key(target),
+            params=target.params(),
+            user=user,
+            busy_message=(
+                "Command execution failed - Another restore to this virtual machine name and cloud "
+                "service is in progress. Please wait until it has completed, or choose another name."
+            ),
         )
         if job.status == JobStatus.IN_PROGRESS and user is not None and user.is_authenticated:
-            notify(user, "Restore job created", message=f"Restoring '{job.item_label}' from the recovery point of "
-                   f"{moment_text(point.created_at)}.", level=Notification.Level.PROGRESS,
-                   key=f"job-{job.pk}", subscription=vault.subscription,
-                   link_url=reverse("job-detail", args=[job.pk]), link_label="VIEW JOB")
+            notify(
+                user,
+                "Restore job created",
+                message=f"Restoring '{job.item_label}' from the recovery point of {moment_text(point.created_at)}.",
+                level=Notification.Level.PROGRESS,
+                key=f"job-{job.pk}",
+                subscription=vault.subscription,
+                link_url=reverse("job-detail", args=[job.pk]),
+                link_label="VIEW JOB",
+            )
     return job
 
 
@@ -99,9 +113,15 @@ def run_restore(ctx: JobContext) -> None:
     else:
         with ctx.step(STEP_VM):
             vm = _finish_vm(made.vm_id)
-            ctx.show({"Virtual machine": vm.name, "Cloud service": vm.cloud_service.name,
-                      "Target Storage Account Name": params["storage_account"],
-                      "Virtual network": params["virtual_network"] or "-", "Subnet": params["subnet"] or "-"})
+            ctx.show(
+                {
+                    "Virtual machine": vm.name,
+                    "Cloud service": vm.cloud_service.name,
+                    "Target Storage Account Name": params["storage_account"],
+                    "Virtual network": params["virtual_network"] or "-",
+                    "Subnet": params["subnet"] or "-",
+                }
+            )
             ctx.record(restored_vm_id=vm.pk)
     ctx.job.result.pop("made", None)
     Job.objects.filter(pk=ctx.job.pk).update(result=ctx.job.result)
@@ -127,27 +147,36 @@ def _create_machine_rows(job: Job, target: RestoreTarget, sizes: dict[str, int],
             service = target.cloud_service
             if service is None:
                 service = CloudService.objects.create(
-                    subscription=vault.subscription, name=target.cloud_service_name, region=vault.region,
+                    subscription=vault.subscription,
+                    name=target.cloud_service_name,
+                    region=vault.region,
                     virtual_network=target.virtual_network,
-                    subnets=virtual_networks_for(vault).get(target.virtual_network, []))
+                    subnets=virtual_networks_for(vault).get(target.virtual_network, []),
+                )
                 made.cloud_service_id = service.pk
             vm = VirtualMachine.objects.create(
-                subscription=vault.subscription, cloud_service=service, name=target.vm_name,
-                power_state=VirtualMachine.PowerState.DEALLOCATED, agent_installed=True,
-                backup_extension_installed=False, endpoint_count=0,
+                subscription=vault.subscription,
+                cloud_service=service,
+                name=target.vm_name,
+                power_state=VirtualMachine.PowerState.DEALLOCATED,
+                agent_installed=True,
+                backup_extension_installed=False,
+                endpoint_count=0,
                 **copied_from(source),
             )
             made.vm_id = vm.pk
             targets = {}
             for key in target.disk_keys:
                 kind, lun = (VirtualDisk.Kind.OS, 0) if key == "os" else (VirtualDisk.Kind.DATA, int(key.split("-")[1]))
-                disk = VirtualDisk.objects.create(vm=vm, kind=kind, lun=lun, storage_account=target.storage_account,
-                                                  max_size=sizes[key])
+                disk = VirtualDisk.objects.create(
+                    vm=vm, kind=kind, lun=lun, storage_account=target.storage_account, max_size=sizes[key]
+                )
                 targets[key] = disk.path
     except IntegrityError:
         made.vm_id = made.cloud_service_id = None
-        raise JobFailed(REPLACE_REFUSED, "Choose another name for the restored virtual machine.",
-                        code="VmNameTaken") from None
+        raise JobFailed(
+            REPLACE_REFUSED, "Choose another name for the restored virtual machine.", code="VmNameTaken"
+        ) from None
     made.record(job)
     for path in targets.values():
         # Ids come back after a rolled-back database (tests, restores of the portal's database): never adopt
@@ -161,11 +190,16 @@ def _create_machine_rows(job: Job, target: RestoreTarget, sizes: dict[str, int],
 def disks_result(params: dict, targets: dict[str, Path]) -> tuple[dict, dict]:
     """What a "restore disks only" job shows, and what it records (for the item's page of restored disks)."""
     folder = next(iter(targets.values())).parent.name if targets else ""
-    shown = {"Target Storage Account Name": params["storage_account"], "Config Blob Container Name": folder,
-             "Config Blob Name": ""}
+    shown = {
+        "Target Storage Account Name": params["storage_account"],
+        "Config Blob Container Name": folder,
+        "Config Blob Name": "",
+    }
     # Blob names within the storage account: a job's result never shows where the server keeps them.
-    return shown, {"container": folder,
-                   "restored_disks": {key: f"{path.parent.name}/{path.name}" for key, path in targets.items()}}
+    return shown, {
+        "container": folder,
+        "restored_disks": {key: f"{path.parent.name}/{path.name}" for key, path in targets.items()},
+    }
 
 
 def _finish_vm(vm_id: int) -> VirtualMachine:
@@ -173,8 +207,9 @@ def _finish_vm(vm_id: int) -> VirtualMachine:
     for disk in vm.disks.all():
         Disk.open(disk.path)  # starts change tracking, as for any new disk
     account = vm.disks.first().storage_account
-    resource = VirtualDisk.objects.create(vm=vm, kind=VirtualDisk.Kind.RESOURCE, storage_account=account,
-                                          max_size=layout.RESOURCE_DISK_MAX)
+    resource = VirtualDisk.objects.create(
+        vm=vm, kind=VirtualDisk.Kind.RESOURCE, storage_account=account, max_size=layout.RESOURCE_DISK_MAX
+    )
     if resource.path.exists():
         Disk(resource.path).delete()
     Disk.create(resource.path, layout.RESOURCE_DISK_MAX)

@@ -58,15 +58,28 @@ def run(ctx: JobContext, made: steps.Made) -> None:
             volumes = _import(connection, ctx.job, host, point, names, staging, made)
         if target.disks_only:
             with ctx.step(steps.STEP_REGISTER_DISKS):
-                ctx.show({"Target Storage Account Name": params["storage_account"], "Storage pool": host.storage_pool,
-                          "Config Blob Container Name": host.storage_pool, "Config Blob Name": ""})
+                ctx.show(
+                    {
+                        "Target Storage Account Name": params["storage_account"],
+                        "Storage pool": host.storage_pool,
+                        "Config Blob Container Name": host.storage_pool,
+                        "Config Blob Name": "",
+                    }
+                )
                 ctx.record(container=host.storage_pool, restored_disks=names)
         else:
             with ctx.step(steps.STEP_VM), host_errors(host):
                 vm = _define(connection, ctx.job, target, point, volumes, made)
-                ctx.show({"Virtual machine": vm.name, "Cloud service": host.cloud_service.name, "KVM host": host.name,
-                          "Storage pool": host.storage_pool, "Target Storage Account Name": params["storage_account"],
-                          "Virtual machine state": "Running" if target.start_vm else "Shut off"})
+                ctx.show(
+                    {
+                        "Virtual machine": vm.name,
+                        "Cloud service": host.cloud_service.name,
+                        "KVM host": host.name,
+                        "Storage pool": host.storage_pool,
+                        "Target Storage Account Name": params["storage_account"],
+                        "Virtual machine state": "Running" if target.start_vm else "Shut off",
+                    }
+                )
                 if target.start_vm:
                     ctx.show({"Guest agent": _await_agent(connection, vm)})
                 ctx.record(restored_vm_id=vm.pk, domain_uuid=vm.domain_uuid)
@@ -77,8 +90,9 @@ def run(ctx: JobContext, made: steps.Made) -> None:
     Job.objects.filter(pk=ctx.job.pk).update(result=ctx.job.result)
 
 
-def _prepare(connection: kvm.Host, job: Job, target: RestoreTarget, point: RecoveryPoint,
-             made: steps.Made) -> tuple[dict[str, Path], dict[str, str]]:
+def _prepare(
+    connection: kvm.Host, job: Job, target: RestoreTarget, point: RecoveryPoint, made: steps.Made
+) -> tuple[dict[str, Path], dict[str, str]]:
     """Refuse a name the host already has, make the machine's rows, and name the staging files and volumes."""
     assert target.host is not None
     pool_dir = connection.pool_path(target.host.storage_pool)
@@ -114,23 +128,40 @@ def _create_machine_rows(job: Job, target: RestoreTarget, point: RecoveryPoint, 
     try:
         with transaction.atomic():
             vm = VirtualMachine.objects.create(
-                subscription=point.vault.subscription, cloud_service=host.cloud_service, name=target.vm_name,
-                host=host, power_state=VirtualMachine.PowerState.STOPPED, backup_extension_installed=False,
-                endpoint_count=0, **steps.copied_from(source_vm(point)),
+                subscription=point.vault.subscription,
+                cloud_service=host.cloud_service,
+                name=target.vm_name,
+                host=host,
+                power_state=VirtualMachine.PowerState.STOPPED,
+                backup_extension_installed=False,
+                endpoint_count=0,
+                **steps.copied_from(source_vm(point)),
             )
             for index, key in enumerate(target.disk_keys):
                 VirtualDisk.objects.create(
-                    vm=vm, kind=VirtualDisk.Kind.OS if index == 0 else VirtualDisk.Kind.DATA,
-                    lun=max(index - 1, 0), storage_account=host.storage_account, max_size=sizes[key], target=key,
-                    disk_format="qcow2")
+                    vm=vm,
+                    kind=VirtualDisk.Kind.OS if index == 0 else VirtualDisk.Kind.DATA,
+                    lun=max(index - 1, 0),
+                    storage_account=host.storage_account,
+                    max_size=sizes[key],
+                    target=key,
+                    disk_format="qcow2",
+                )
     except IntegrityError:
         raise JobFailed(REPLACE_REFUSED, REPLACE_ACTION, code="VmNameTaken") from None
     made.vm_id = vm.pk
     made.record(job)
 
 
-def _import(connection: kvm.Host, job: Job, host: HypervisorHost, point: RecoveryPoint, names: dict[str, str],
-            staging: dict[str, Path], made: steps.Made) -> dict[str, Path]:
+def _import(
+    connection: kvm.Host,
+    job: Job,
+    host: HypervisorHost,
+    point: RecoveryPoint,
+    names: dict[str, str],
+    staging: dict[str, Path],
+    made: steps.Made,
+) -> dict[str, Path]:
     sizes = {d["key"]: d["size"] for d in point.disks or []}
     volumes = {}
     for key, name in names.items():
@@ -143,8 +174,14 @@ def _import(connection: kvm.Host, job: Job, host: HypervisorHost, point: Recover
     return volumes
 
 
-def _define(connection: kvm.Host, job: Job, target: RestoreTarget, point: RecoveryPoint, volumes: dict[str, Path],
-            made: steps.Made) -> VirtualMachine:
+def _define(
+    connection: kvm.Host,
+    job: Job,
+    target: RestoreTarget,
+    point: RecoveryPoint,
+    volumes: dict[str, Path],
+    made: steps.Made,
+) -> VirtualMachine:
     uuid = connection.define_restored_domain(point.machine_config, target.vm_name, volumes, start=target.start_vm)
     made.domain_uuid = uuid
     made.record(job)
@@ -166,8 +203,10 @@ def _await_agent(connection: kvm.Host, vm: VirtualMachine) -> str:
     elif connection.wait_for_agent(vm.domain_uuid, AGENT_BOOT_WAIT_S):
         state, shown = VirtualMachine.AgentState.RESPONDING, "Responding"
     else:
-        state, shown = VirtualMachine.AgentState.NOT_RESPONDING, (
-            f"Not answering after {AGENT_BOOT_WAIT_S:.0f} s: the guest may still be booting")
+        state, shown = (
+            VirtualMachine.AgentState.NOT_RESPONDING,
+            (f"Not answering after {AGENT_BOOT_WAIT_S:.0f} s: the guest may still be booting"),
+        )
     VirtualMachine.objects.filter(pk=vm.pk).update(agent_state=state)
     return shown
 

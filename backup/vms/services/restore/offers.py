@@ -33,24 +33,29 @@ def is_multi_dc_controller(vm: VirtualMachine | None) -> bool:
 def storage_accounts_for(vault: Vault, kvm: bool | None = None):
     """Accounts a restore may write to: the vault's subscription and region, Standard LRS or GRS; with `kvm`,
     only the storage pools of KVM hosts (True) or only the simulated fabric's accounts (False)."""
-    accounts = StorageAccount.objects.filter(subscription=vault.subscription, region=vault.region,
-                                             kind__in=SUPPORTED_KINDS).order_by("name")
+    accounts = StorageAccount.objects.filter(
+        subscription=vault.subscription, region=vault.region, kind__in=SUPPORTED_KINDS
+    ).order_by("name")
     return accounts if kvm is None else accounts.filter(host__isnull=not kvm)
 
 
 def cloud_services_for(vault: Vault, kvm: bool | None = None):
     """Existing cloud services a restore may deploy into: same subscription and region, no reserved IP; with
     `kvm`, only KVM hosts' (True) or only the simulated fabric's (False)."""
-    services = CloudService.objects.filter(subscription=vault.subscription, region=vault.region,
-                                           reserved_ip=False).order_by("name")
+    services = CloudService.objects.filter(
+        subscription=vault.subscription, region=vault.region, reserved_ip=False
+    ).order_by("name")
     return services if kvm is None else services.filter(host__isnull=not kvm)
 
 
 def virtual_networks_for(vault: Vault) -> dict[str, list[str]]:
     """The virtual networks of the vault's region (known from the cloud services bound to them) and their subnets."""
     networks: dict[str, list[str]] = {}
-    services = CloudService.objects.filter(subscription=vault.subscription, region=vault.region).exclude(
-        virtual_network="").order_by("virtual_network", "name")
+    services = (
+        CloudService.objects.filter(subscription=vault.subscription, region=vault.region)
+        .exclude(virtual_network="")
+        .order_by("virtual_network", "name")
+    )
     for service in services:
         subnets = networks.setdefault(service.virtual_network, [])
         subnets.extend(s for s in service.subnets or [] if s not in subnets)
@@ -94,18 +99,24 @@ def calendar_month(item: ProtectedItem, year: int, month: int, selected: date | 
     start = timezone.make_aware(datetime.combine(first - timedelta(days=7), datetime.min.time()))
     end = timezone.make_aware(datetime.combine(last + timedelta(days=8), datetime.min.time()))
     counts: dict[date, int] = {}
-    for moment in points_of(item).filter(created_at__gte=start, created_at__lt=end).values_list("created_at",
-                                                                                                    flat=True):
+    for moment in (
+        points_of(item).filter(created_at__gte=start, created_at__lt=end).values_list("created_at", flat=True)
+    ):
         day = _local_day(moment)
         counts[day] = counts.get(day, 0) + 1
-    weeks = [[CalendarDay(d, d.month == month, counts.get(d, 0) if d.month == month else 0, d == selected)
-              for d in week] for week in calendar.Calendar(firstweekday=6).monthdatescalendar(year, month)]
+    weeks = [
+        [CalendarDay(d, d.month == month, counts.get(d, 0) if d.month == month else 0, d == selected) for d in week]
+        for week in calendar.Calendar(firstweekday=6).monthdatescalendar(year, month)
+    ]
     oldest = points_of(item).last()
     newest = points_of(item).first()
     previous = _month_start(first - timedelta(days=1))
     following = _month_start(last + timedelta(days=1))
     return CalendarMonth(
-        year, month, first.strftime("%B %Y"), weeks,
+        year,
+        month,
+        first.strftime("%B %Y"),
+        weeks,
         previous if oldest is not None and _month_start(_local_day(oldest.created_at)) <= previous else None,
         following if newest is not None and _month_start(_local_day(newest.created_at)) >= following else None,
     )
@@ -118,5 +129,6 @@ def points_on(item: ProtectedItem, day: date) -> list[RecoveryPoint]:
 
 def restored_disk_jobs(vault: Vault):
     """Completed "restore disks only" jobs of a vault: where their disks landed."""
-    return Job.objects.filter(vault_id=vault.pk, operation=Operation.RESTORE, status=JobStatus.COMPLETED,
-                              params__disks_only=True).order_by("-started_at")
+    return Job.objects.filter(
+        vault_id=vault.pk, operation=Operation.RESTORE, status=JobStatus.COMPLETED, params__disks_only=True
+    ).order_by("-started_at")

@@ -54,8 +54,12 @@ class Made:
         folder = str(self.folder.relative_to(settings.FABRIC_ROOT)) if self.folder else None
         job.result["made"] = {"folder": folder, "vm_id": self.vm_id, "cloud_service_id": self.cloud_service_id}
         if self.host_id is not None:
-            job.result["made"] |= {"host_id": self.host_id, "volumes": self.volumes, "staging": self.staging,
-                                   "domain_uuid": self.domain_uuid}
+            job.result["made"] |= {
+                "host_id": self.host_id,
+                "volumes": self.volumes,
+                "staging": self.staging,
+                "domain_uuid": self.domain_uuid,
+            }
         Job.objects.filter(pk=job.pk).update(result=job.result)
 
     @classmethod
@@ -63,17 +67,24 @@ class Made:
         made = (job.result or {}).get("made")
         if not made:
             return None
-        return cls(folder=Path(settings.FABRIC_ROOT) / made["folder"] if made["folder"] else None,
-                   vm_id=made["vm_id"],
-                   cloud_service_id=made["cloud_service_id"], host_id=made.get("host_id"),
-                   volumes=list(made.get("volumes") or []), staging=list(made.get("staging") or []),
-                   domain_uuid=made.get("domain_uuid") or "")
+        return cls(
+            folder=Path(settings.FABRIC_ROOT) / made["folder"] if made["folder"] else None,
+            vm_id=made["vm_id"],
+            cloud_service_id=made["cloud_service_id"],
+            host_id=made.get("host_id"),
+            volumes=list(made.get("volumes") or []),
+            staging=list(made.get("staging") or []),
+            domain_uuid=made.get("domain_uuid") or "",
+        )
 
 
 def checked_point(params: dict) -> tuple[RecoveryPoint, engine.Store, RestoreTarget]:
     """The job's point, its store and its target, checked again (the fabric may have changed since the start)."""
-    point = RecoveryPoint.objects.select_related("vault__subscription", "protected_item__vm",
-                                                 "registered_item__vm").filter(pk=params["recovery_point_id"]).first()
+    point = (
+        RecoveryPoint.objects.select_related("vault__subscription", "protected_item__vm", "registered_item__vm")
+        .filter(pk=params["recovery_point_id"])
+        .first()
+    )
     if point is None:
         raise JobFailed(POINT_GONE, POINT_GONE_ACTION, code="RecoveryPointNotFound")
     store = open_vault_store(point.vault)
@@ -84,28 +95,38 @@ def checked_point(params: dict) -> tuple[RecoveryPoint, engine.Store, RestoreTar
     except ValidationError as error:
         if point.is_damaged and "point_id" in getattr(error, "message_dict", {}):
             raise JobFailed(" ".join(error.messages), DAMAGED_ACTION, code="RecoveryPointDamaged") from None
-        raise JobFailed(" ".join(error.messages), "Correct the restore settings and start the restore again.",
-                        code="RestoreTargetInvalid") from None
+        raise JobFailed(
+            " ".join(error.messages),
+            "Correct the restore settings and start the restore again.",
+            code="RestoreTargetInvalid",
+        ) from None
     return point, store, target
 
 
 def copied_from(source: VirtualMachine | None) -> dict:
     if source is None:
         return {}
-    return {"os_family": source.os_family, "os_version": source.os_version, "size": source.size,
-            "agent_version": source.agent_version, "domain_controller": source.domain_controller,
-            "multi_dc_domain": source.multi_dc_domain}
+    return {
+        "os_family": source.os_family,
+        "os_version": source.os_version,
+        "size": source.size,
+        "agent_version": source.agent_version,
+        "domain_controller": source.domain_controller,
+        "multi_dc_domain": source.multi_dc_domain,
+    }
 
 
 def restore_disks(ctx: JobContext, store, point: RecoveryPoint, targets: dict[str, Path]) -> None:
     try:
-        result = engine.restore_point(store, point.point_id, targets, progress=ctx.progress,
-                                      cancel=ctx.cancel_requested)
+        result = engine.restore_point(
+            store, point.point_id, targets, progress=ctx.progress, cancel=ctx.cancel_requested
+        )
     except engine.Cancelled:
         raise JobCancelled() from None
     except engine.StoreFull:
-        raise JobFailed("The target storage account is full.", "Choose another storage account.",
-                        code="StorageAccountFull") from None
+        raise JobFailed(
+            "The target storage account is full.", "Choose another storage account.", code="StorageAccountFull"
+        ) from None
     except engine.ChunkError as error:
         integrity.record_chunk_error(point.vault, store, error)
         raise JobFailed(DAMAGED.format(error=error), DAMAGED_ACTION, code="RecoveryPointUnreadable") from None

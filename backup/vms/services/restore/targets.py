@@ -90,13 +90,19 @@ class RestoreTarget:
 
     def params(self) -> dict:
         return {
-            "recovery_point_id": self.point.pk, "point_id": self.point.point_id, "disks_only": self.disks_only,
-            "storage_account_id": self.storage_account.pk, "storage_account": self.storage_account.name,
-            "vm_name": self.vm_name, "cloud_service": self.cloud_service_name,
+            "recovery_point_id": self.point.pk,
+            "point_id": self.point.point_id,
+            "disks_only": self.disks_only,
+            "storage_account_id": self.storage_account.pk,
+            "storage_account": self.storage_account.name,
+            "vm_name": self.vm_name,
+            "cloud_service": self.cloud_service_name,
             "create_cloud_service": self.cloud_service is None and not self.disks_only,
-            "virtual_network": self.virtual_network, "subnet": self.subnet,
+            "virtual_network": self.virtual_network,
+            "subnet": self.subnet,
             "disk_keys": list(self.disk_keys) if self.single_disks else [],
-            "host_id": self.host.pk if self.host else None, "start_vm": self.start_vm,
+            "host_id": self.host.pk if self.host else None,
+            "start_vm": self.start_vm,
         }
 
 
@@ -124,15 +130,23 @@ class RestoreRequest:
     @classmethod
     def from_params(cls, params: dict) -> RestoreRequest:
         """The request a Restore job was started with (RestoreTarget.params)."""
-        return cls(vm_name=params["vm_name"], cloud_service=params["cloud_service"],
-                   create_cloud_service=params["create_cloud_service"], storage_account=params["storage_account"],
-                   virtual_network=params["virtual_network"], subnet=params["subnet"],
-                   disks_only=params["disks_only"], disk_keys=params.get("disk_keys") or None,
-                   start_vm=bool(params.get("start_vm")))
+        return cls(
+            vm_name=params["vm_name"],
+            cloud_service=params["cloud_service"],
+            create_cloud_service=params["create_cloud_service"],
+            storage_account=params["storage_account"],
+            virtual_network=params["virtual_network"],
+            subnet=params["subnet"],
+            disks_only=params["disks_only"],
+            disk_keys=params.get("disk_keys") or None,
+            start_vm=bool(params.get("start_vm")),
+        )
 
 
-SOFT_DELETED = ("The backup data of '{name}' is soft deleted - UNDELETE the item on the PROTECTED ITEMS tab, then "
-                "restore from its recovery points.")
+SOFT_DELETED = (
+    "The backup data of '{name}' is soft deleted - UNDELETE the item on the PROTECTED ITEMS tab, then "
+    "restore from its recovery points."
+)
 
 
 def validate_restore(point: RecoveryPoint, request: RestoreRequest | None = None, **fields) -> RestoreTarget:
@@ -152,17 +166,29 @@ def validate_restore(point: RecoveryPoint, request: RestoreRequest | None = None
     if damaged:
         # Alone and first: no other setting can make this restore work.
         raise ValidationError({"point_id": integrity.damage_message(point, damaged)})
-    target = RestoreTarget(point=point, disks_only=request.disks_only, storage_account=account, disk_keys=keys,
-                           single_disks=bool(request.disk_keys))
+    target = RestoreTarget(
+        point=point,
+        disks_only=request.disks_only,
+        storage_account=account,
+        disk_keys=keys,
+        single_disks=bool(request.disk_keys),
+    )
     _check_fabric(target, account, errors)
     if request.start_vm:
         if target.host is None or request.disks_only:
             errors.setdefault("start_vm", START_NEEDS_KVM)
         target.start_vm = True
     if not request.disks_only:
-        _check_machine(target, source, (request.vm_name or "").strip(), (request.cloud_service or "").strip(),
-                       request.create_cloud_service, (request.virtual_network or "").strip(),
-                       (request.subnet or "").strip(), errors)
+        _check_machine(
+            target,
+            source,
+            (request.vm_name or "").strip(),
+            (request.cloud_service or "").strip(),
+            request.create_cloud_service,
+            (request.virtual_network or "").strip(),
+            (request.subnet or "").strip(),
+            errors,
+        )
     if errors:
         raise ValidationError(errors)
     return target
@@ -232,27 +258,40 @@ def _check_disk_keys(point: RecoveryPoint, disk_keys, disks_only: bool, errors: 
     if not disks_only:
         errors["disk_keys"] = "Single disks can be restored only with disks_only (restore disks only)."
     elif unknown:
-        errors["disk_keys"] = (f"The recovery point has no disk {', '.join(unknown)}; its disks are "
-                               f"{', '.join(available)}.")
+        errors["disk_keys"] = (
+            f"The recovery point has no disk {', '.join(unknown)}; its disks are {', '.join(available)}."
+        )
     return tuple(k for k in available if k in wanted)
 
 
-def _check_machine(target: RestoreTarget, source, vm_name: str, service_name: str, create: bool | None,
-                   vnet: str, subnet: str, errors: dict) -> None:
+def _check_machine(
+    target: RestoreTarget,
+    source,
+    vm_name: str,
+    service_name: str,
+    create: bool | None,
+    vnet: str,
+    subnet: str,
+    errors: dict,
+) -> None:
     vault = target.point.vault
     target.vm_name = vm_name
     if not vm_name:
         errors["vm_name"] = "Enter a name for the restored virtual machine."
     elif not VM_NAME.match(vm_name):
-        errors["vm_name"] = ("The virtual machine name must be 1 to 15 characters long, start with a letter and "
-                             "contain only letters, digits and hyphens.")
+        errors["vm_name"] = (
+            "The virtual machine name must be 1 to 15 characters long, start with a letter and "
+            "contain only letters, digits and hyphens."
+        )
     if not service_name:
         errors["cloud_service"] = "Choose an existing cloud service or enter the name of a new one."
         return
     if not DNS_LABEL.match(service_name):
         # Checked before any lookup: a name that cannot exist need not (and, with a NUL, cannot) be queried.
-        errors["cloud_service"] = ("A cloud service name (its DNS name) must be 3 to 63 characters long, "
-                                   "start with a letter and contain only letters, digits and hyphens.")
+        errors["cloud_service"] = (
+            "A cloud service name (its DNS name) must be 3 to 63 characters long, "
+            "start with a letter and contain only letters, digits and hyphens."
+        )
         return
     existing = CloudService.objects.filter(name__iexact=service_name).first()
     if create is None:
@@ -273,8 +312,10 @@ def _check_machine(target: RestoreTarget, source, vm_name: str, service_name: st
     if not _check_host_service(target, existing, errors):
         return
     if existing.region != vault.region:
-        errors["cloud_service"] = (f"The cloud service '{existing.name}' is in {existing.region}; a virtual machine "
-                                   f"can be restored only to a cloud service in the vault's region ({vault.region}).")
+        errors["cloud_service"] = (
+            f"The cloud service '{existing.name}' is in {existing.region}; a virtual machine "
+            f"can be restored only to a cloud service in the vault's region ({vault.region})."
+        )
     elif existing.reserved_ip:
         errors["cloud_service"] = RESERVED_IP_CONFLICT
     elif source is not None and source.cloud_service_id == existing.pk and _special_network(source):
