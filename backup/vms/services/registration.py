@@ -55,8 +55,8 @@ def _candidates(vault: Vault, vm_ids) -> list[VirtualMachine]:
             {
                 "vm_ids": (
                     f"These virtual machines cannot be registered with this vault: {', '.join(map(str, missing))}. "
-                    f"Only machines of your subscription in the vault's region ({vault.region}) that are not registered "
-                    "with another vault can be registered."
+                    f"Only machines of your subscription in the vault's region ({vault.region}) "
+                    "that are not registered with another vault can be registered."
                 )
             }
         )
