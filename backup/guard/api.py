@@ -20,10 +20,6 @@ from .models import ApprovalRequest
 router = Router(tags=["resource guards"])
 
 
-class ApprovalNeededOut(ErrorOut):
-    approval_request: int | None = None
-
-
 class ApprovalRequestOut(Schema):
     id: int
     operation: str
@@ -42,13 +38,6 @@ class ApprovalRequestOut(Schema):
 
 class DecisionIn(Schema):
     reason: str = ""
-
-
-def refused(error: ValidationError) -> Status:
-    """What a guarded endpoint answers when its service refused: 403 naming the request to approve, else 400."""
-    if isinstance(error, services.ApprovalRequired):
-        return Status(403, {"detail": error.message, "approval_request": error.request.pk})
-    return bad_request(error)
 
 
 def request_out(request: ApprovalRequest) -> dict:

@@ -226,3 +226,55 @@ def test_the_audit_log_is_read_only_in_the_admin_even_for_operators(operator_cli
     assert operator_client.get(reverse("admin:guard_auditevent_change", args=[event.pk])).status_code in (302, 403)
     assert operator_client.post(reverse("admin:guard_auditevent_delete", args=[event.pk])).status_code in (302, 403)
     assert AuditEvent.objects.count() == 1
+
+
+# -- disable soft delete, disable immutability -------------------------------------------------------------------
+def _turn_off(path: str, vault, what: str, client, alice, api_headers, approval=None):
+    """Turn the vault's soft delete or immutability off by `path`; the refusal's text, or "" once it ran."""
+    if path == "portal":
+        client.force_login(alice)
+        r = client.post(reverse("vault-security", args=[vault.pk]), {"form": what, what: "disabled",
+                                                                      "soft_delete_days": vault.soft_delete_days})
+        return r.content.decode() if b'id="security-error"' in r.content else ""
+    if path == "api":
+        url = f"/api/v1/vaults/{vault.pk}/{'immutability' if what == 'immutability' else 'soft-delete'}"
+        r = client.put(url, {"state": "disabled", "approval_request": approval}, content_type="application/json",
+                       headers=api_headers(alice))
+        if r.status_code == 403:
+            assert r.json()["approval_request"] == _last_request().pk
+        return "" if r.status_code == 200 else f"{r.status_code} {r.json()['detail']}"
+    if path == "cli":
+        command = "immutability" if what == "immutability" else "soft-delete"
+        extra = ["--approval", str(approval)] if approval else []
+        try:
+            call_command("backup", "--user", "alice", "vault", command, str(vault.pk), "--state", "disabled", *extra,
+                         stdout=io.StringIO(), stderr=io.StringIO())
+        except CommandError as error:
+            return str(error)
+        return ""
+    action = "disable_immutability" if what == "immutability" else "turn_soft_delete_off"
+    response = _admin_action(client, "vaults.vault", action, vault.pk)
+    return response.content.decode() if b"protected by the resource guard" in response.content else ""
+
+
+@pytest.mark.parametrize("path", ["portal", "api", "cli", "admin"])
+@pytest.mark.parametrize("what", ["soft_delete", "immutability"])
+def test_turning_a_safeguard_off_needs_an_approval_on_every_path(path, what, request, client, alice, resource_guard,
+                                                                 approve, api_headers):
+    if path == "admin":
+        client = request.getfixturevalue("operator_client")
+    vault = make_vault(resource_guard.subscription, name="Guarded")
+    if what == "immutability":
+        Vault.objects.filter(pk=vault.pk).update(immutability="enabled")
+    refusal = _turn_off(path, vault, what, client, alice, api_headers)
+    assert "protected by the resource guard" in refusal
+    if path == "api":
+        assert refusal.startswith("403 ")
+    vault.refresh_from_db()
+    assert getattr(vault, what) != "disabled"
+    request_id = _last_request().pk
+    approve(request_id)
+    assert _turn_off(path, vault, what, client, alice, api_headers, approval=request_id) == ""
+    vault.refresh_from_db()
+    assert getattr(vault, what) == "disabled"
+    assert _last_request().status == ApprovalRequest.Status.USED

@@ -67,9 +67,11 @@ class Command(BaseCommand):
         p.add_argument("vault", help="id or name")
         p.add_argument("--state", choices=Vault.SoftDelete.values)
         p.add_argument("--days", type=int, help="days soft-deleted data is kept (14-180)")
+        p.add_argument("--approval", help="the approved request's id, where a resource guard needs one")
         p = sub(vault, "immutability", safeguards.vault_immutability, "Set a vault's immutability (Locked is final).")
         p.add_argument("vault", help="id or name")
         p.add_argument("--state", required=True, choices=Vault.Immutability.values)
+        p.add_argument("--approval", help="the approved request's id, where a resource guard needs one")
 
         vms_help = "virtual machine: id, name, or CLOUD_SERVICE/NAME when two share a name"
         p = sub(commands, "discover", quick_start.discover, "Discover the virtual machines a vault can register.")
