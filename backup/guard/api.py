@@ -28,6 +28,7 @@ class ApprovalRequestOut(Schema):
     vault_id: int | None
     requested_by: str
     requested_at: datetime
+    reason: str
     status: str
     decided_by: str | None
     decided_at: datetime | None
@@ -49,6 +50,7 @@ def request_out(request: ApprovalRequest) -> dict:
         "vault_id": request.vault_id,
         "requested_by": request.requested_by.get_username(),
         "requested_at": request.requested_at,
+        "reason": request.reason,
         "status": request.status_display,
         "decided_by": request.decided_by.get_username() if request.decided_by else None,
         "decided_at": request.decided_at,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,6 +23,11 @@ APPROVAL_NEEDED = (
     "it first. Request {id} is waiting for approval; once it is approved, repeat the operation with request {id} "
     "within {minutes} minutes."
 )
+NEEDS_REQUEST = (
+    "{operation} of '{name}' is protected by the resource guard '{guard}' - A member of '{group}' must approve "
+    "it first: request the approval, with your reason."
+)
+REQUEST_REASON_NEEDED = "Give the reason for your request, so that the security role can decide it."
 NO_REQUESTER = (
     "{operation} of '{name}' is protected by the resource guard '{guard}' - Only a signed-in user can "
     "request it, so that a member of the guard's role can approve the request."
@@ -42,11 +50,32 @@ NOT_PENDING = "Request {id} is {status}; only a request waiting for approval can
 
 
 class ApprovalRequired(Refused):
-    """Refused until a member of the guard's role approves `request`."""
+    """Refused until a member of the guard's role approves `request` (None: none was recorded yet, see
+    `asking_first`)."""
 
-    def __init__(self, message: str, request: ApprovalRequest) -> None:
+    def __init__(self, message: str, request: ApprovalRequest | None) -> None:
         super().__init__(message, code="ApprovalRequired")
         self.request = request
+
+
+# What a refusal without an approval does: record a pending request at once (the API and the CLI: None), or,
+# in the portal's dialogs, record none ("") until the user asks for it with a reason (the text).
+_request_reason: ContextVar[str | None] = ContextVar("guard_request_reason", default=None)
+
+
+@contextmanager
+def asking_first(reason: str | None) -> Iterator[None]:
+    """Run a guarded operation the portal's way: without an approval it is refused with no request recorded,
+    unless `reason` is given (the dialog's "Request approval"), which records the request with it."""
+    if reason is not None and not reason.strip():
+        raise Refused(REQUEST_REASON_NEEDED, code="ReasonNeeded", field="approval_reason")
+    if reason is not None and len(reason.strip()) > MAX_REASON:
+        raise Refused(f"At most {MAX_REASON} characters.", code="ReasonTooLong", field="approval_reason")
+    token = _request_reason.set((reason or "").strip())
+    try:
+        yield
+    finally:
+        _request_reason.reset(token)
 
 
 def approval_lifetime() -> timedelta:
@@ -120,7 +149,14 @@ def require_approval(
     else:
         request = _usable_request(guard, user, operation, target)
     if request is None:
-        request = _pending_request(guard, user, operation, target, name, vault_id, params or {})
+        reason = _request_reason.get()
+        pending = _existing_pending(guard, user, operation, target)
+        if reason == "" and pending is None:
+            raise ApprovalRequired(
+                NEEDS_REQUEST.format(operation=label, name=name, guard=guard.name, group=guard.security_group.name),
+                None,
+            )
+        request = pending or _pending_request(guard, user, operation, target, name, vault_id, params or {}, reason)
         raise ApprovalRequired(
             APPROVAL_NEEDED.format(
                 operation=label,
@@ -213,14 +249,22 @@ def _usable_request(guard: ResourceGuard, user, operation: str, target: str) -> 
     )
 
 
-def _pending_request(
-    guard: ResourceGuard, user, operation: str, target: str, name: str, vault_id: int | None, params: dict
-) -> ApprovalRequest:
-    pending = ApprovalRequest.objects.filter(
+def _existing_pending(guard: ResourceGuard, user, operation: str, target: str) -> ApprovalRequest | None:
+    return ApprovalRequest.objects.filter(
         guard=guard, requested_by=user, operation=operation, target=target, status=ApprovalRequest.Status.PENDING
     ).first()
-    if pending is not None:
-        return pending
+
+
+def _pending_request(
+    guard: ResourceGuard,
+    user,
+    operation: str,
+    target: str,
+    name: str,
+    vault_id: int | None,
+    params: dict,
+    reason: str | None,
+) -> ApprovalRequest:
     # Called outside any transaction of the operation: the request and its entry stay although it is refused.
     with transaction.atomic():
         request = ApprovalRequest.objects.create(
@@ -231,6 +275,7 @@ def _pending_request(
             vault_id=vault_id,
             params=params,
             requested_by=user,
+            reason=reason or "",
         )
         audit(
             AuditEvent.Kind.REQUESTED,
@@ -240,7 +285,7 @@ def _pending_request(
             vault_id=vault_id,
             operation=operation,
             target=target,
-            detail=f"{GuardedOperation(operation).label} of '{name}' requested.",
+            detail=f"{GuardedOperation(operation).label} of '{name}' requested" + (f": {reason}" if reason else "."),
         )
     return request
 
@@ -285,6 +330,15 @@ def decide(request: ApprovalRequest, user, *, approve: bool, reason: str) -> App
             detail=reason,
         )
     return request
+
+
+def awaiting_decision(user):
+    """The pending requests this user may decide: of the guards whose role they hold, not their own."""
+    if not user.is_authenticated:
+        return ApprovalRequest.objects.none()
+    return ApprovalRequest.objects.filter(
+        guard__security_group__user=user, status=ApprovalRequest.Status.PENDING
+    ).exclude(requested_by=user)
 
 
 def requests_for(user):

@@ -37,7 +37,8 @@ def _message(event: AuditEvent, request: ApprovalRequest) -> str:
     who = event.actor.get_username() if event.actor else "someone"
     if event.kind == AuditEvent.Kind.REQUESTED:
         group = request.guard.security_group.name
-        return f"{_describe(request)}, asked by {who}, waits for the approval of a member of '{group}'."
+        why = f" Reason: {request.reason}" if request.reason else ""
+        return f"{_describe(request)}, asked by {who}, waits for the approval of a member of '{group}'.{why}"
     verb = "approved" if event.kind == AuditEvent.Kind.APPROVED else "rejected"
     until = f" It can be used once until {request.expires_at:%Y-%m-%d %H:%M} UTC." if request.expires_at else ""
     return f"{_describe(request)} was {verb} by {who}: {request.decision_reason}.{until}"

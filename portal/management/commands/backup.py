@@ -183,7 +183,7 @@ class Command(BaseCommand):
         )
         sub(suspicious, "list", approvals.suspicious_list, "Suspicious recovery points and their verdicts.")
         for name, handler, text in (
-            ("confirm", approvals.suspicious_confirm, "Confirm an attack (the hold on older points ends)."),
+            ("confirm", approvals.suspicious_confirm, "Confirm an attack (older points stay held)."),
             ("dismiss", approvals.suspicious_dismiss, "Dismiss it as a legitimate change (the hold ends)."),
         ):
             p = sub(suspicious, name, handler, text)
