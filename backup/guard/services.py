@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from backup.jobs.asking import request_reason
 from backup.jobs.errors import Refused
 from backup.tenancy.models import Membership, Subscription
 
@@ -27,7 +25,6 @@ NEEDS_REQUEST = (
     "{operation} of '{name}' is protected by the resource guard '{guard}' - A member of '{group}' must approve "
     "it first: request the approval, with your reason."
 )
-REQUEST_REASON_NEEDED = "Give the reason for your request, so that the security role can decide it."
 NO_REQUESTER = (
     "{operation} of '{name}' is protected by the resource guard '{guard}' - Only a signed-in user can "
     "request it, so that a member of the guard's role can approve the request."
@@ -51,31 +48,11 @@ NOT_PENDING = "Request {id} is {status}; only a request waiting for approval can
 
 class ApprovalRequired(Refused):
     """Refused until a member of the guard's role approves `request` (None: none was recorded yet, see
-    `asking_first`)."""
+    backup.jobs.asking)."""
 
     def __init__(self, message: str, request: ApprovalRequest | None) -> None:
         super().__init__(message, code="ApprovalRequired")
         self.request = request
-
-
-# What a refusal without an approval does: record a pending request at once (the API and the CLI: None), or,
-# in the portal's dialogs, record none ("") until the user asks for it with a reason (the text).
-_request_reason: ContextVar[str | None] = ContextVar("guard_request_reason", default=None)
-
-
-@contextmanager
-def asking_first(reason: str | None) -> Iterator[None]:
-    """Run a guarded operation the portal's way: without an approval it is refused with no request recorded,
-    unless `reason` is given (the dialog's "Request approval"), which records the request with it."""
-    if reason is not None and not reason.strip():
-        raise Refused(REQUEST_REASON_NEEDED, code="ReasonNeeded", field="approval_reason")
-    if reason is not None and len(reason.strip()) > MAX_REASON:
-        raise Refused(f"At most {MAX_REASON} characters.", code="ReasonTooLong", field="approval_reason")
-    token = _request_reason.set((reason or "").strip())
-    try:
-        yield
-    finally:
-        _request_reason.reset(token)
 
 
 def approval_lifetime() -> timedelta:
@@ -149,7 +126,7 @@ def require_approval(
     else:
         request = _usable_request(guard, user, operation, target)
     if request is None:
-        reason = _request_reason.get()
+        reason = request_reason()
         pending = _existing_pending(guard, user, operation, target)
         if reason == "" and pending is None:
             raise ApprovalRequired(

@@ -16,7 +16,7 @@ from backup.vaults.models import Vault
 from ..models import Alert, Kind
 from .incidents import raise_alert
 
-DECISIONS = {
+DECISIONS: dict[str, str] = {
     AuditEvent.Kind.REQUESTED: Kind.APPROVAL_REQUESTED,
     AuditEvent.Kind.APPROVED: Kind.APPROVAL_GRANTED,
     AuditEvent.Kind.REJECTED: Kind.APPROVAL_REJECTED,
@@ -102,7 +102,8 @@ def _labels(operations) -> str:
 
 @receiver(pre_save, sender=ResourceGuard)
 def _remember_guard(sender, instance: ResourceGuard, **kwargs) -> None:
-    instance._before = ResourceGuard.objects.filter(pk=instance.pk).select_related("security_group").first()
+    before = ResourceGuard.objects.filter(pk=instance.pk).select_related("security_group").first()
+    instance._before = before  # type: ignore[attr-defined]  # read by _guard_saved
 
 
 def _guard_changes(guard: ResourceGuard, before: ResourceGuard | None) -> list[str]:
