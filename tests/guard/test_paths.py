@@ -187,6 +187,22 @@ def test_api_policy_change_that_keeps_less_needs_an_approval(client, alice, poli
     assert response.status_code == 200 and response.json()["daily_retention_days"] == 1
 
 
+def test_cli_policy_change_that_keeps_less_needs_an_approval(alice, policy, approve):
+    def cli(*args):
+        call_command("backup", "--user", "alice", "policy", "update", str(policy.pk), "--vault", str(policy.vault_id),
+                     "--daily-days", "3", *args, stdout=io.StringIO(), stderr=io.StringIO())
+
+    with pytest.raises(CommandError, match="protected by the resource guard"):
+        cli()
+    assert BackupPolicy.objects.get(pk=policy.pk).daily_retention_days == 30
+    request = _last_request()
+    with pytest.raises(CommandError, match="still waiting for approval"):
+        cli("--approval", str(request.pk))
+    approve(request.pk)
+    cli("--approval", str(request.pk))
+    assert BackupPolicy.objects.get(pk=policy.pk).daily_retention_days == 3
+
+
 def test_admin_policy_change_that_keeps_less_needs_an_approval(operator_client, policy, approve):
     url = reverse("admin:vms_backuppolicy_change", args=[policy.pk])
     form = operator_client.get(url).context["adminform"].form
