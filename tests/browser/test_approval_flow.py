@@ -88,3 +88,23 @@ def test_request_approve_and_run_across_two_users(live_server, browser, page, sc
     page.goto(f"{live_server.url}/vaults/{item.vault_id}/protected/{item.pk}/")
     expect(page.locator(f"#point-row-{point.pk} .mark-suspicious")).to_be_visible()
     _shots(page, screenshots, "item-suspicious")
+
+
+def test_the_configure_page_offers_request_approval_and_keeps_the_choice(live_server, page, screenshots, alice,
+                                                                        alpha):
+    security = Group.objects.create(name="Security")
+    ResourceGuard.objects.create(subscription=alpha, name="alpha-guard", security_group=security)
+    item = make_protected_item(alpha, name="web01")
+    sign_in(page, live_server, "alice", PASSWORD)
+    page.goto(f"{live_server.url}/vaults/{item.vault_id}/configure/")
+    page.check("#soft-delete-form input[name=soft_delete][value=disabled]")
+    page.click("#soft-delete-save")
+    expect(page.locator("#security-error")).to_contain_text("protected by the resource guard")
+    expect(page.locator("#soft-delete-form input[name=soft_delete][value=disabled]")).to_be_checked()
+    page.fill("#approval-reason", "backups of this vault move elsewhere")
+    page.locator("#security-settings").scroll_into_view_if_needed()
+    _shots(page, screenshots, "configure-approval")
+    page.click("#request-approval")
+    expect(page.locator("#approval-waiting")).to_be_visible()
+    request = ApprovalRequest.objects.get()
+    assert request.operation == "disable_soft_delete" and request.reason == "backups of this vault move elsewhere"
