@@ -38,11 +38,10 @@ def _page(request, *, errors: dict | None = None, status: int = 200):
     for row in [r for rows in requests.values() for r in rows]:
         row.error, row.just_done = errors.get(f"request-{row.pk}", ""), done == f"request-{row.pk}"
     points = list(anomaly.anomalies_for(user).select_related("vault", "decided_by")[:200])
+    role = {s: guard.is_security_member(user, s) for s in {found.vault.subscription_id for found in points}}
     for found in points:
         found.error, found.just_done = errors.get(f"point-{found.pk}", ""), done == f"point-{found.pk}"
-        found.decidable = found.state == PointAnomaly.State.SUSPICIOUS and guard.is_security_member(
-            user, found.vault.subscription_id
-        )
+        found.decidable = found.state == PointAnomaly.State.SUSPICIOUS and role[found.vault.subscription_id]
     # A refusal of a row that has no decision form (the requester's own request) shows above the lists.
     shown = {f"request-{r.pk}" for r in requests["awaiting"]} | {f"point-{a.pk}" for a in points if a.decidable}
     page_error = " ".join(message for key, message in errors.items() if key not in shown)
