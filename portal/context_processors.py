@@ -7,6 +7,7 @@ NAVIGATION = [
     ("storage", "STORAGE", "storage-list"),
     ("recovery", "RECOVERY SERVICES", "vault-list"),
     ("billing", "BILLING", "billing"),
+    ("security", "SECURITY", "security"),
 ]
 
 

@@ -6,4 +6,4 @@ class AlertsConfig(AppConfig):
     label = "alerts"
 
     def ready(self) -> None:
-        from .services import receivers  # noqa: F401  (watches jobs, policies and points)
+        from .services import guard_events, receivers  # noqa: F401  (watch jobs, policies, points and guards)

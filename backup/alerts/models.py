@@ -26,6 +26,11 @@ class Kind(models.TextChoices):
     SOFT_DELETE_DISABLED = "soft_delete_disabled", "Soft delete turned off"
     SOFT_DELETE_CHANGED = "soft_delete_changed", "Soft delete settings changed"
     IMMUTABILITY_CHANGED = "immutability_changed", "Vault immutability changed"
+    APPROVAL_REQUESTED = "approval_requested", "Approval requested (resource guard)"
+    APPROVAL_GRANTED = "approval_granted", "Approval granted (resource guard)"
+    APPROVAL_REJECTED = "approval_rejected", "Approval rejected (resource guard)"
+    APPROVAL_EXPIRED = "approval_expired", "Approval expired unused (resource guard)"
+    GUARD_CHANGED = "guard_changed", "Resource guard changed"
 
 
 # Security events: delivered by every rule of the subscription whatever its filters, never auto-resolved.
@@ -38,6 +43,11 @@ SECURITY_KINDS: frozenset[str] = frozenset(
         Kind.SOFT_DELETE_DISABLED,
         Kind.SOFT_DELETE_CHANGED,
         Kind.IMMUTABILITY_CHANGED,
+        Kind.APPROVAL_REQUESTED,
+        Kind.APPROVAL_GRANTED,
+        Kind.APPROVAL_REJECTED,
+        Kind.APPROVAL_EXPIRED,
+        Kind.GUARD_CHANGED,
     }
 )
 SEVERITY_OF: dict[str, str] = {
@@ -55,6 +65,11 @@ SEVERITY_OF: dict[str, str] = {
     Kind.SOFT_DELETE_DISABLED: Severity.CRITICAL,
     Kind.SOFT_DELETE_CHANGED: Severity.WARNING,
     Kind.IMMUTABILITY_CHANGED: Severity.WARNING,
+    Kind.APPROVAL_REQUESTED: Severity.WARNING,
+    Kind.APPROVAL_GRANTED: Severity.WARNING,
+    Kind.APPROVAL_REJECTED: Severity.INFORMATION,
+    Kind.APPROVAL_EXPIRED: Severity.INFORMATION,
+    Kind.GUARD_CHANGED: Severity.CRITICAL,
 }
 
 

@@ -9,6 +9,8 @@ own members, makes critical operations need a request approved by one of that ro
   of that operation on that target, by that requester, within GUARD_APPROVAL_LIFETIME_S (default 1 hour).
   The next call (with the request id, or without it from the portal and the admin) uses it up.
 - Every request, decision and guarded run is an AuditEvent; the admin shows them read-only to everyone.
+- The portal's dialogs ask first (backup.jobs.asking): refused without an approval, they record no request
+  until the user asks with a reason (REQUEST APPROVAL); the security role decides on the SECURITY page.
 
 The guard sits below the vms app (its services call it) and above vaults and tenancy; tenancy's token
 revocation reaches it through the `token_revoking` signal it sends.

@@ -20,10 +20,6 @@ from .models import ApprovalRequest
 router = Router(tags=["resource guards"])
 
 
-class ApprovalNeededOut(ErrorOut):
-    approval_request: int | None = None
-
-
 class ApprovalRequestOut(Schema):
     id: int
     operation: str
@@ -32,6 +28,7 @@ class ApprovalRequestOut(Schema):
     vault_id: int | None
     requested_by: str
     requested_at: datetime
+    reason: str
     status: str
     decided_by: str | None
     decided_at: datetime | None
@@ -44,13 +41,6 @@ class DecisionIn(Schema):
     reason: str = ""
 
 
-def refused(error: ValidationError) -> Status:
-    """What a guarded endpoint answers when its service refused: 403 naming the request to approve, else 400."""
-    if isinstance(error, services.ApprovalRequired):
-        return Status(403, {"detail": error.message, "approval_request": error.request.pk})
-    return bad_request(error)
-
-
 def request_out(request: ApprovalRequest) -> dict:
     return {
         "id": request.pk,
@@ -60,6 +50,7 @@ def request_out(request: ApprovalRequest) -> dict:
         "vault_id": request.vault_id,
         "requested_by": request.requested_by.get_username(),
         "requested_at": request.requested_at,
+        "reason": request.reason,
         "status": request.status_display,
         "decided_by": request.decided_by.get_username() if request.decided_by else None,
         "decided_at": request.decided_at,

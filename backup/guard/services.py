@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from backup.jobs.asking import request_reason
 from backup.jobs.errors import Refused
 from backup.tenancy.models import Membership, Subscription
 
@@ -19,6 +20,10 @@ APPROVAL_NEEDED = (
     "{operation} of '{name}' is protected by the resource guard '{guard}' - A member of '{group}' must approve "
     "it first. Request {id} is waiting for approval; once it is approved, repeat the operation with request {id} "
     "within {minutes} minutes."
+)
+NEEDS_REQUEST = (
+    "{operation} of '{name}' is protected by the resource guard '{guard}' - A member of '{group}' must approve "
+    "it first: request the approval, with your reason."
 )
 NO_REQUESTER = (
     "{operation} of '{name}' is protected by the resource guard '{guard}' - Only a signed-in user can "
@@ -42,9 +47,10 @@ NOT_PENDING = "Request {id} is {status}; only a request waiting for approval can
 
 
 class ApprovalRequired(Refused):
-    """Refused until a member of the guard's role approves `request`."""
+    """Refused until a member of the guard's role approves `request` (None: none was recorded yet, see
+    backup.jobs.asking)."""
 
-    def __init__(self, message: str, request: ApprovalRequest) -> None:
+    def __init__(self, message: str, request: ApprovalRequest | None) -> None:
         super().__init__(message, code="ApprovalRequired")
         self.request = request
 
@@ -120,7 +126,14 @@ def require_approval(
     else:
         request = _usable_request(guard, user, operation, target)
     if request is None:
-        request = _pending_request(guard, user, operation, target, name, vault_id, params or {})
+        reason = request_reason()
+        pending = _existing_pending(guard, user, operation, target)
+        if reason == "" and pending is None:
+            raise ApprovalRequired(
+                NEEDS_REQUEST.format(operation=label, name=name, guard=guard.name, group=guard.security_group.name),
+                None,
+            )
+        request = pending or _pending_request(guard, user, operation, target, name, vault_id, params or {}, reason)
         raise ApprovalRequired(
             APPROVAL_NEEDED.format(
                 operation=label,
@@ -213,14 +226,22 @@ def _usable_request(guard: ResourceGuard, user, operation: str, target: str) -> 
     )
 
 
-def _pending_request(
-    guard: ResourceGuard, user, operation: str, target: str, name: str, vault_id: int | None, params: dict
-) -> ApprovalRequest:
-    pending = ApprovalRequest.objects.filter(
+def _existing_pending(guard: ResourceGuard, user, operation: str, target: str) -> ApprovalRequest | None:
+    return ApprovalRequest.objects.filter(
         guard=guard, requested_by=user, operation=operation, target=target, status=ApprovalRequest.Status.PENDING
     ).first()
-    if pending is not None:
-        return pending
+
+
+def _pending_request(
+    guard: ResourceGuard,
+    user,
+    operation: str,
+    target: str,
+    name: str,
+    vault_id: int | None,
+    params: dict,
+    reason: str | None,
+) -> ApprovalRequest:
     # Called outside any transaction of the operation: the request and its entry stay although it is refused.
     with transaction.atomic():
         request = ApprovalRequest.objects.create(
@@ -231,6 +252,7 @@ def _pending_request(
             vault_id=vault_id,
             params=params,
             requested_by=user,
+            reason=reason or "",
         )
         audit(
             AuditEvent.Kind.REQUESTED,
@@ -240,7 +262,7 @@ def _pending_request(
             vault_id=vault_id,
             operation=operation,
             target=target,
-            detail=f"{GuardedOperation(operation).label} of '{name}' requested.",
+            detail=f"{GuardedOperation(operation).label} of '{name}' requested" + (f": {reason}" if reason else "."),
         )
     return request
 
@@ -285,6 +307,15 @@ def decide(request: ApprovalRequest, user, *, approve: bool, reason: str) -> App
             detail=reason,
         )
     return request
+
+
+def awaiting_decision(user):
+    """The pending requests this user may decide: of the guards whose role they hold, not their own."""
+    if not user.is_authenticated:
+        return ApprovalRequest.objects.none()
+    return ApprovalRequest.objects.filter(
+        guard__security_group__user=user, status=ApprovalRequest.Status.PENDING
+    ).exclude(requested_by=user)
 
 
 def requests_for(user):

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
 from backup.tenancy.access import subscriptions_for
-from backup.tenancy.api_errors import ErrorOut, bad_request
+from backup.tenancy.api_errors import ApprovalNeededOut, ErrorOut, bad_request, refused
 
 from . import access, safeguards, services
 from .models import Vault
@@ -25,10 +25,12 @@ class RedundancyIn(Schema):
 class SoftDeleteIn(Schema):
     state: str | None = None  # enabled | disabled | always_on
     days: int | None = None
+    approval_request: int | None = None  # an approved request of the resource guard, where one is needed
 
 
 class ImmutabilityIn(Schema):
     state: str  # disabled | enabled | locked
+    approval_request: int | None = None
 
 
 class VaultOut(Schema):
@@ -94,24 +96,35 @@ def set_redundancy(request, vault_id: int, payload: RedundancyIn):
         return bad_request(error)
 
 
-@router.put("/vaults/{vault_id}/soft-delete", response={200: VaultOut, 400: ErrorOut})
+@router.put("/vaults/{vault_id}/soft-delete", response={200: VaultOut, 400: ErrorOut, 403: ApprovalNeededOut})
 def set_soft_delete(request, vault_id: int, payload: SoftDeleteIn):
     vault = access.get_vault_for_user(request.auth, vault_id)
     try:
         return Status(
             200,
             vault_out(
-                safeguards.configure_soft_delete(vault, state=payload.state, days=payload.days, user=request.auth)
+                safeguards.configure_soft_delete(
+                    vault,
+                    state=payload.state,
+                    days=payload.days,
+                    user=request.auth,
+                    approval=payload.approval_request,
+                )
             ),
         )
     except ValidationError as error:
-        return bad_request(error)
+        return refused(error)
 
 
-@router.put("/vaults/{vault_id}/immutability", response={200: VaultOut, 400: ErrorOut})
+@router.put("/vaults/{vault_id}/immutability", response={200: VaultOut, 400: ErrorOut, 403: ApprovalNeededOut})
 def set_immutability(request, vault_id: int, payload: ImmutabilityIn):
     vault = access.get_vault_for_user(request.auth, vault_id)
     try:
-        return Status(200, vault_out(safeguards.set_immutability(vault, payload.state, user=request.auth)))
+        return Status(
+            200,
+            vault_out(
+                safeguards.set_immutability(vault, payload.state, user=request.auth, approval=payload.approval_request)
+            ),
+        )
     except ValidationError as error:
-        return bad_request(error)
+        return refused(error)

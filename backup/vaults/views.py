@@ -4,6 +4,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling, trigger_client_event
 
+from backup.jobs import asking
 from backup.lists import Column, ListQuery
 
 from . import access, safeguards, services
@@ -82,9 +83,18 @@ def configure(request, pk: int):
         "form": form,
         "saved": saved,
         "locked_message": services.REDUNDANCY_LOCKED_MESSAGE,
+        "chosen": _chosen(vault),
         **_safeguard_choices(),
     }
     return render(request, "vaults/configure.html", context)
+
+
+def _chosen(vault: Vault, posted=None) -> dict:
+    shown = {"soft_delete": vault.soft_delete, "soft_delete_days": vault.soft_delete_days}
+    shown["immutability"] = vault.immutability
+    if posted is not None:
+        shown |= {name: posted[name] for name in shown if posted.get(name)}
+    return shown
 
 
 def _safeguard_choices() -> dict:
@@ -102,21 +112,26 @@ def security(request, pk: int):
     """The Security settings of CONFIGURE: soft delete (state, period) or immutability, through the safeguards."""
     vault = access.get_vault_for_user(request.user, pk)
     which = request.POST.get("form")
-    error = ""
-    try:
-        if which == "soft_delete":
-            safeguards.configure_soft_delete(
-                vault,
-                state=request.POST.get("soft_delete", ""),
-                days=request.POST.get("soft_delete_days", ""),
-                user=request.user,
-            )
-        elif which == "immutability":
-            safeguards.set_immutability(vault, request.POST.get("immutability", ""), user=request.user)
-        else:
-            error = "Choose the setting to change."
-    except ValidationError as refused:
-        error = " ".join(refused.messages)
+
+    def change() -> list[ValidationError]:
+        try:
+            if which == "soft_delete":
+                safeguards.configure_soft_delete(
+                    vault,
+                    state=request.POST.get("soft_delete", ""),
+                    days=request.POST.get("soft_delete_days", ""),
+                    user=request.user,
+                )
+            elif which == "immutability":
+                safeguards.set_immutability(vault, request.POST.get("immutability", ""), user=request.user)
+            else:
+                return [ValidationError("Choose the setting to change.")]
+        except ValidationError as refused:
+            return [refused]
+        return []
+
+    refused, approval = asking.in_dialog(request.POST, change)
+    error = " ".join(m for e in refused for m in e.messages) or approval.get("error", "")
     vault.refresh_from_db()
     context = {
         "vault": vault,
@@ -127,6 +142,10 @@ def security(request, pk: int):
         "locked_message": services.REDUNDANCY_LOCKED_MESSAGE,
         "security_error": error,
         "security_saved": not error,
+        "approval": approval,
+        "approval_form": which,
+        # Waiting for an approval, the form keeps what was asked for, so REQUEST APPROVAL sends it again.
+        "chosen": _chosen(vault, request.POST if approval.get("ask") or approval.get("waiting") else None),
         **_safeguard_choices(),
     }
     return render(request, "vaults/configure.html", context)

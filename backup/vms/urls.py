@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import backups, dashboard, inventory, item, manage, policies, protected, registered, restore
+from .views import backups, dashboard, inventory, item, manage, policies, protected, registered, restore, security
 
 urlpatterns = [
     path("vms/", inventory.vm_list, name="vm-list"),
@@ -32,4 +32,8 @@ urlpatterns = [
     path("vaults/<int:pk>/protected/undelete/", manage.undelete, name="vault-undelete"),
     path("vaults/<int:pk>/registered/unregister/", manage.unregister, name="vault-unregister"),
     path("vaults/<int:pk>/delete/", manage.delete_vault, name="vault-delete"),
+    # SECURITY: approval requests of resource guards, suspicious recovery points.
+    path("security/", security.security, name="security"),
+    path("security/requests/<int:request_pk>/", security.decide_request, name="security-decide-request"),
+    path("security/suspicious/<int:anomaly_pk>/", security.decide_point, name="security-decide-point"),
 ]

@@ -28,6 +28,7 @@ FIELDS = [
     "target_name",
     "requested_by",
     "requested_at",
+    "reason",
     "status",
     "decided_by",
     "decided_at",

@@ -51,6 +51,7 @@ def add_commands(commands, sub) -> None:
     p.add_argument("policy", help="id or name")
     p.add_argument("--vault", required=True, help="id or name")
     p.add_argument("--name")
+    p.add_argument("--approval", help="the approved request's id, where a resource guard needs one to keep less")
     _rule_options(p)
 
 
@@ -166,7 +167,9 @@ def policy_update(user, options, stderr):
     vault = resolve.vault(user, options["vault"])
     policy = _policy(vault, options["policy"])
     try:
-        policy = policies.update_policy(policy, _data(options, initial_for(policy)), user=user)
+        policy = policies.update_policy(
+            policy, _data(options, initial_for(policy)), user=user, approval=options.get("approval")
+        )
     except ValidationError as error:
         raise invalid(error) from None
     return _shown(policy)

@@ -32,7 +32,9 @@ def undelete(user, options, stderr):
 def vault_soft_delete(user, options, stderr):
     vault = resolve.vault(user, options["vault"])
     vault = _run(
-        lambda: safeguards.configure_soft_delete(vault, state=options.get("state"), days=options.get("days"), user=user)
+        lambda: safeguards.configure_soft_delete(
+            vault, state=options.get("state"), days=options.get("days"), user=user, approval=options.get("approval")
+        )
     )
     data = vault_out(vault)
     return data, fields(data, ["id", "name", "soft_delete", "soft_delete_days", "immutability"])
@@ -40,6 +42,8 @@ def vault_soft_delete(user, options, stderr):
 
 def vault_immutability(user, options, stderr):
     vault = resolve.vault(user, options["vault"])
-    vault = _run(lambda: safeguards.set_immutability(vault, options["state"], user=user))
+    vault = _run(
+        lambda: safeguards.set_immutability(vault, options["state"], user=user, approval=options.get("approval"))
+    )
     data = vault_out(vault)
     return data, fields(data, ["id", "name", "soft_delete", "soft_delete_days", "immutability"])

@@ -64,9 +64,20 @@ def test_encrypted_disks_make_a_suspicious_point_an_alert_and_a_hold(history, al
     with pytest.raises(Refused, match="Only the security role"):
         anomaly.decide(found, alice, confirm=False, reason="looks fine")
     anomaly.decide(found, sue, confirm=True, reason="the host was attacked; restore from before")
-    assert {p.pk for p in retention.points_to_prune(item, later)} == {p.pk for p in points}
+    assert retention.points_to_prune(item, later) == []  # confirmed: the clean points before it stay
     alert.refresh_from_db()
     assert alert.state == Alert.State.RESOLVED and "Confirmed" in alert.resolution
+
+
+def test_dismissing_a_suspicious_point_ends_the_hold(history, alice, sue, resource_guard):
+    item, points = history
+    encrypt_disks(item.vm)
+    found = PointAnomaly.objects.get(point=back_up(item, alice))
+    later = timezone.now() + timedelta(days=400)
+    item.refresh_from_db()
+    assert retention.points_to_prune(item, later) == []
+    anomaly.decide(found, sue, confirm=False, reason="a planned re-encryption of the volume")
+    assert {p.pk for p in retention.points_to_prune(item, later)} == {p.pk for p in points}
 
 
 def test_without_a_guard_the_superusers_decide(history, alice, django_user_model):

@@ -34,6 +34,20 @@ def operator_client(client, django_user_model):
     return client
 
 
+def _ask(client, url: str, data: dict, reason: str = "planned clean-up") -> ApprovalRequest:
+    """The portal's way: refused with REQUEST APPROVAL offered and no request yet; asking records it."""
+    refused = client.post(url, data)
+    assert b"protected by the resource guard" in refused.content and b'id="request-approval"' in refused.content
+    assert not ApprovalRequest.objects.exists()
+    unexplained = client.post(url, data | {"request_approval": "yes", "approval_reason": " "})
+    assert b"Give the reason for your request" in unexplained.content and not ApprovalRequest.objects.exists()
+    asked = client.post(url, data | {"request_approval": "yes", "approval_reason": reason})
+    request = _last_request()
+    assert f"Request {request.pk} is waiting for approval".encode() in asked.content
+    assert b'id="approval-waiting"' in asked.content and request.reason == reason
+    return request
+
+
 def _admin_action(client, model: str, action: str, pk: int):
     app, name = model.split(".")
     return client.post(reverse(f"admin:{app}_{name}_changelist"), follow=True,
@@ -44,10 +58,10 @@ def _admin_action(client, model: str, action: str, pk: int):
 def test_portal_stop_protection_with_delete_needs_an_approval(alice_client, item, approve):
     url = reverse("vault-stop-protection", args=[item.vault_id])
     data = {"item": [item.pk], "delete_data": "on", "reason": "Other"}
-    response = alice_client.post(url, data)
-    assert response.status_code == 200 and b"protected by the resource guard" in response.content
+    request = _ask(alice_client, url, data)
     assert _jobs(Operation.STOP_PROTECTION) == 0
-    approve(_last_request().pk)
+    assert alice_client.post(url, data).status_code == 200  # still pending
+    approve(request.pk)
     assert alice_client.post(url, data).status_code == 302
     assert _jobs(Operation.STOP_PROTECTION) == 1
 
@@ -55,9 +69,9 @@ def test_portal_stop_protection_with_delete_needs_an_approval(alice_client, item
 def test_portal_delete_backup_data_needs_an_approval(alice_client, item, approve):
     ProtectedItem.objects.filter(pk=item.pk).update(status=ProtectedItem.Status.STOPPED)
     url = reverse("vault-delete-backup-data", args=[item.vault_id])
-    response = alice_client.post(url, {"item": [item.pk]})
-    assert b"protected by the resource guard" in response.content and _jobs(Operation.DELETE_BACKUP_DATA) == 0
-    approve(_last_request().pk)
+    request = _ask(alice_client, url, {"item": [item.pk]})
+    assert _jobs(Operation.DELETE_BACKUP_DATA) == 0
+    approve(request.pk)
     assert alice_client.post(url, {"item": [item.pk]}).status_code == 302
     assert _jobs(Operation.DELETE_BACKUP_DATA) == 1
 
@@ -115,9 +129,9 @@ def empty_vault(alpha, resource_guard):
 
 def test_portal_delete_vault_needs_an_approval(alice_client, empty_vault, approve):
     url = reverse("vault-delete", args=[empty_vault.pk])
-    response = alice_client.post(url, {"reason": "Other"})
-    assert b"protected by the resource guard" in response.content and _jobs(Operation.DELETE_VAULT) == 0
-    approve(_last_request().pk)
+    request = _ask(alice_client, url, {"reason": "Other"})
+    assert _jobs(Operation.DELETE_VAULT) == 0
+    approve(request.pk)
     assert alice_client.post(url, {"reason": "Other"}).status_code == 302
     assert Vault.objects.get(pk=empty_vault.pk).status == Vault.Status.DELETING
 
@@ -153,10 +167,9 @@ def test_portal_policy_change_that_keeps_less_needs_an_approval(alice_client, po
     url = reverse("vault-policy-edit", args=[policy.vault_id, policy.pk])
     assert alice_client.post(url, _policy_form(policy, daily_retention_days="60")).status_code == 302  # keeps more
     policy.refresh_from_db()
-    response = alice_client.post(url, _policy_form(policy, daily_retention_days="7"))
-    assert b"protected by the resource guard" in response.content
+    request = _ask(alice_client, url, _policy_form(policy, daily_retention_days="7"))
     assert BackupPolicy.objects.get(pk=policy.pk).daily_retention_days == 60
-    approve(_last_request().pk)
+    approve(request.pk)
     assert alice_client.post(url, _policy_form(policy, daily_retention_days="5")).status_code == 200  # not approved
     assert alice_client.post(url, _policy_form(policy, daily_retention_days="7")).status_code == 302
     assert BackupPolicy.objects.get(pk=policy.pk).daily_retention_days == 7
@@ -172,6 +185,22 @@ def test_api_policy_change_that_keeps_less_needs_an_approval(client, alice, poli
     response = client.put(f"{url}?approval_request={request_id}", body, content_type="application/json",
                           headers=headers)
     assert response.status_code == 200 and response.json()["daily_retention_days"] == 1
+
+
+def test_cli_policy_change_that_keeps_less_needs_an_approval(alice, policy, approve):
+    def cli(*args):
+        call_command("backup", "--user", "alice", "policy", "update", str(policy.pk), "--vault", str(policy.vault_id),
+                     "--daily-days", "3", *args, stdout=io.StringIO(), stderr=io.StringIO())
+
+    with pytest.raises(CommandError, match="protected by the resource guard"):
+        cli()
+    assert BackupPolicy.objects.get(pk=policy.pk).daily_retention_days == 30
+    request = _last_request()
+    with pytest.raises(CommandError, match="still waiting for approval"):
+        cli("--approval", str(request.pk))
+    approve(request.pk)
+    cli("--approval", str(request.pk))
+    assert BackupPolicy.objects.get(pk=policy.pk).daily_retention_days == 3
 
 
 def test_admin_policy_change_that_keeps_less_needs_an_approval(operator_client, policy, approve):
@@ -226,3 +255,59 @@ def test_the_audit_log_is_read_only_in_the_admin_even_for_operators(operator_cli
     assert operator_client.get(reverse("admin:guard_auditevent_change", args=[event.pk])).status_code in (302, 403)
     assert operator_client.post(reverse("admin:guard_auditevent_delete", args=[event.pk])).status_code in (302, 403)
     assert AuditEvent.objects.count() == 1
+
+
+# -- disable soft delete, disable immutability -------------------------------------------------------------------
+def _turn_off(path: str, vault, what: str, client, alice, api_headers, approval=None):
+    """Turn the vault's soft delete or immutability off by `path`; the refusal's text, or "" once it ran."""
+    if path == "portal":
+        client.force_login(alice)
+        url = reverse("vault-security", args=[vault.pk])
+        data = {"form": what, what: "disabled", "soft_delete_days": vault.soft_delete_days}
+        if approval is None:
+            _ask(client, url, data)
+            return "protected by the resource guard"
+        r = client.post(url, data)
+        return r.content.decode() if b'id="security-error"' in r.content else ""
+    if path == "api":
+        url = f"/api/v1/vaults/{vault.pk}/{'immutability' if what == 'immutability' else 'soft-delete'}"
+        r = client.put(url, {"state": "disabled", "approval_request": approval}, content_type="application/json",
+                       headers=api_headers(alice))
+        if r.status_code == 403:
+            assert r.json()["approval_request"] == _last_request().pk
+        return "" if r.status_code == 200 else f"{r.status_code} {r.json()['detail']}"
+    if path == "cli":
+        command = "immutability" if what == "immutability" else "soft-delete"
+        extra = ["--approval", str(approval)] if approval else []
+        try:
+            call_command("backup", "--user", "alice", "vault", command, str(vault.pk), "--state", "disabled", *extra,
+                         stdout=io.StringIO(), stderr=io.StringIO())
+        except CommandError as error:
+            return str(error)
+        return ""
+    action = "disable_immutability" if what == "immutability" else "turn_soft_delete_off"
+    response = _admin_action(client, "vaults.vault", action, vault.pk)
+    return response.content.decode() if b"protected by the resource guard" in response.content else ""
+
+
+@pytest.mark.parametrize("path", ["portal", "api", "cli", "admin"])
+@pytest.mark.parametrize("what", ["soft_delete", "immutability"])
+def test_turning_a_safeguard_off_needs_an_approval_on_every_path(path, what, request, client, alice, resource_guard,
+                                                                 approve, api_headers):
+    if path == "admin":
+        client = request.getfixturevalue("operator_client")
+    vault = make_vault(resource_guard.subscription, name="Guarded")
+    if what == "immutability":
+        Vault.objects.filter(pk=vault.pk).update(immutability="enabled")
+    refusal = _turn_off(path, vault, what, client, alice, api_headers)
+    assert "protected by the resource guard" in refusal
+    if path == "api":
+        assert refusal.startswith("403 ")
+    vault.refresh_from_db()
+    assert getattr(vault, what) != "disabled"
+    request_id = _last_request().pk
+    approve(request_id)
+    assert _turn_off(path, vault, what, client, alice, api_headers, approval=request_id) == ""
+    vault.refresh_from_db()
+    assert getattr(vault, what) == "disabled"
+    assert _last_request().status == ApprovalRequest.Status.USED

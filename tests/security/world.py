@@ -48,6 +48,7 @@ class World:
             "subscription_id": self.subscription.pk,
             "month": timezone.now().strftime("%Y-%m"),
             "anomaly_id": self.anomaly.pk, "request_id": self.approval.pk,
+            "anomaly_pk": self.anomaly.pk, "request_pk": self.approval.pk,
         }
 
     def snapshot(self) -> dict:

@@ -1,5 +1,6 @@
 """What the scheduler checks even when no job runs: stale protection (a missed RPO), damaged points still
-damaged, vaults nearly full. Run by the `evaluate-alerts` beat task every ALERTS_CHECK_EVERY_S."""
+damaged, vaults nearly full, approvals that expired unused. Run by the `evaluate-alerts` beat task every
+ALERTS_CHECK_EVERY_S."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from backup.vaults.models import Vault
 from backup.vms.models import BackupPolicy, ProtectedItem, RecoveryPoint
 
 from ..models import Alert, Kind
+from .guard_events import check_expired_approvals
 from .incidents import raise_alert, resolve
 from .job_failures import FAILURE_KINDS, job_item_key, raise_for_job
 
@@ -191,4 +193,5 @@ def evaluate(now: datetime | None = None) -> int:
     stale = check_stale(now)
     check_damage()
     check_storage()
+    check_expired_approvals(now)
     return stale

@@ -1,5 +1,5 @@
 """Suspicious recovery points (services/anomaly.py): the security role lists them and confirms or dismisses
-each; either ends the hold on the item's older points.
+each: dismissing ends the hold on the item's older points, confirming an attack keeps it.
 
     GET  /suspicious-points                  those the caller may see (their subscriptions', or their guards')
     POST /suspicious-points/{id}/confirm     {reason}

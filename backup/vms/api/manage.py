@@ -12,9 +12,8 @@ vault's DELETE. Each starts a job (202) or answers 400 with the product's messag
 from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
-from backup.guard.api import ApprovalNeededOut, refused
 from backup.jobs.api import JobOut, job_out
-from backup.tenancy.api_errors import ErrorOut, bad_request
+from backup.tenancy.api_errors import ApprovalNeededOut, ErrorOut, bad_request, refused
 from backup.vaults.access import get_vault_for_user
 
 from ..access import get_protected_item_for_user, get_registered_item_for_user

@@ -6,8 +6,7 @@ from django.core.exceptions import ValidationError
 from ninja import Router, Schema, Status
 
 from backup import engine
-from backup.guard.api import ApprovalNeededOut, refused
-from backup.tenancy.api_errors import ErrorOut, bad_request
+from backup.tenancy.api_errors import ApprovalNeededOut, ErrorOut, bad_request, refused
 from backup.vaults.access import get_vault_for_user
 
 from .. import access

@@ -4,7 +4,8 @@ data compressed (from the point's manifest figures: see `figures`) are kept per 
 that changed several times its usual share, and most of the item, with near incompressible new data is what
 mass encryption looks like: its point is marked Suspicious (a security alert,
 see the alerts app), and retention prunes no older point of the item until the security role (the resource
-guard's, or the superusers where there is none) confirms or dismisses it.
+guard's, or the superusers where there is none) decides: Dismissed (a legitimate change) ends the hold,
+Confirmed (an attack) keeps it, so the clean points from before the attack stay.
 
 The thresholds are settings so an operator can tune them: ANOMALY_HISTORY (points compared, default 10),
 ANOMALY_MIN_HISTORY (3), ANOMALY_CHANGE_FACTOR (4), ANOMALY_MIN_CHANGED_SHARE (0.5), ANOMALY_INCOMPRESSIBLE (0.9).
@@ -95,9 +96,12 @@ def assess(point: RecoveryPoint) -> PointAnomaly | None:
     return found
 
 
+HOLDING = (PointAnomaly.State.SUSPICIOUS, PointAnomaly.State.CONFIRMED)
+
+
 def held_before(item_id: int):
-    """The created_at of the item's newest undecided suspicious point: retention keeps every point up to it."""
-    held = PointAnomaly.objects.filter(protected_item_id=item_id, state=PointAnomaly.State.SUSPICIOUS)
+    """The created_at of the item's newest suspicious point not dismissed: retention keeps every point up to it."""
+    held = PointAnomaly.objects.filter(protected_item_id=item_id, state__in=HOLDING)
     return held.order_by("-point__created_at").values_list("point__created_at", flat=True).first()
 
 
@@ -112,7 +116,7 @@ def anomalies_for(user):
 
 
 def decide(anomaly: PointAnomaly, user, *, confirm: bool, reason: str) -> PointAnomaly:
-    """The security role's verdict; either way the hold on the item's older points ends."""
+    """The security role's verdict: dismissing ends the hold on the item's older points, confirming keeps it."""
     subscription_id = anomaly.vault.subscription_id
     if not guard.is_security_member(user, subscription_id):
         raise Refused(NOT_SECURITY, code="NotSecurityRole")

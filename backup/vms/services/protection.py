@@ -8,7 +8,7 @@ machine shows "Protected (pending initial backup)".
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ from backup.jobs.models import Job, Operation
 from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
-from ..models import BackupPolicy, ProtectedItem, RegisteredItem
+from ..models import BackupPolicy, PointAnomaly, ProtectedItem, RegisteredItem
 from . import policies, reductions
 from .discovery import require_active
 
@@ -64,6 +64,10 @@ def protected_items(vault: Vault, *, kind: str = "") -> QuerySet[ProtectedItem]:
             point_count=Count("recovery_points"),
             newest_point=Max("recovery_points__created_at"),
             damaged_count=Count("recovery_points", filter=Q(recovery_points__damaged_at__isnull=False)),
+            # A subquery, not a Count: a second join would multiply the counts above.
+            suspicious=Exists(
+                PointAnomaly.objects.filter(protected_item=OuterRef("pk"), state=PointAnomaly.State.SUSPICIOUS)
+            ),
         )
         .order_by("vm_name", "cloud_service_name")
     )

@@ -73,7 +73,7 @@ def points_to_prune(item: ProtectedItem, now=None) -> list[RecoveryPoint]:
         on_demand={p.point_id for p in points if p.on_demand},
         damaged={p.point_id for p in points if p.is_damaged},
     )
-    held = anomaly.held_before(item.pk)  # a suspicious point keeps every older point until it is decided
+    held = anomaly.held_before(item.pk)  # a suspicious point keeps every older point unless it is dismissed
     return [p for p in points if p.point_id in expired and (held is None or p.created_at > held)]
 
 

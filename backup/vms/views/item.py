@@ -6,9 +6,11 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from backup.guard import services as guard
 from backup.jobs.models import Job, Operation
 from backup.vaults.access import get_vault_for_user
 
+from ..models import PointAnomaly
 from ..services import kvm_registration, policies, protection, restore
 
 VIEWS = ("points", "details", "policy")
@@ -27,13 +29,20 @@ def item_detail(request, pk: int, item_pk: int):
         .order_by("-started_at", "-id")
         .first()
     )
+    # Every point keeps its verdict (confirmed ones stay marked); the open ones can be decided here.
+    anomalies = {a.point_id: a for a in PointAnomaly.objects.filter(protected_item=item).select_related("point")}
+    points = list(restore.points_of(item))
+    for point in points:
+        point.suspicion = anomalies.get(point.pk)
     context = {
         "vault": vault,
         "tab": "protected",
         "section": "recovery",
         "item": item,
         "view": view,
-        "points": restore.points_of(item),
+        "points": points,
+        "suspicious": [a for a in anomalies.values() if a.state == PointAnomaly.State.SUSPICIOUS],
+        "can_decide": guard.is_security_member(request.user, vault.subscription_id),
         "last_backup": last_backup,
         "newest": restore.points_of(item).first(),
         "damaged_points": list(restore.points_of(item).filter(damaged_at__isnull=False)),

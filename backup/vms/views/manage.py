@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from backup.jobs import asking
 from backup.vaults.access import get_vault_for_user
 
 from ..models import ProtectedItem
@@ -28,15 +29,32 @@ def _ticked(vault, data) -> list[ProtectedItem]:
     return list(vault.protected_items.filter(pk__in=ids).select_related("vault__subscription", "policy"))
 
 
-def _start_each(items, start) -> list[str]:
-    """Run `start(item)` for each item; the refusals, as "name: message" lines."""
+def _refusals(items, start) -> list[ValidationError]:
+    """Run `start(item)` for each item; the refusals, each prefixed with its item's name."""
     refused = []
     for item in items:
         try:
             start(item)
         except ValidationError as error:
-            refused.append(f"{item.vm_name}: {' '.join(error.messages)}")
+            error.item_name = item.vm_name
+            refused.append(error)
     return refused
+
+
+def _lines(refusals: list[ValidationError]) -> str:
+    return " ".join(f"{e.item_name}: {' '.join(e.messages)}" for e in refusals)
+
+
+def _start_each(items, start) -> list[str]:
+    """Run `start(item)` for each item; the refusals, as "name: message" lines."""
+    refused = _refusals(items, start)
+    return [_lines([e]) for e in refused]
+
+
+def _start_asking(data, items, start) -> tuple[str, dict]:
+    """`_start_each` for an operation a resource guard may protect: the refusals, and the approval box."""
+    refused, approval = asking.in_dialog(data, lambda: _refusals(items, start))
+    return _lines(refused), approval
 
 
 @require_http_methods(["GET", "POST"])
@@ -57,7 +75,8 @@ def stop_protection(request, pk: int):
     if not items:
         context["error"] = "Select the protected items whose protection you want to stop (tick their rows)."
     elif request.method == "POST":
-        refused = _start_each(
+        refused, context["approval"] = _start_asking(
+            data,
             items,
             lambda item: manage.stop_protection(
                 item,
@@ -67,9 +86,9 @@ def stop_protection(request, pk: int):
                 comment=context["comment"],
             ),
         )
-        if not refused:
+        if not refused and not context["approval"].get("error"):
             return _done(request, reverse("vault-protected", args=[vault.pk]))
-        context["error"] = " ".join(refused)
+        context["error"] = refused
     return render(request, "vms/partials/stop_protection.html", context)
 
 
@@ -98,15 +117,16 @@ def delete_backup_data(request, pk: int):
             "data' for them."
         )
     elif request.method == "POST":
-        refused = _start_each(
+        refused, context["approval"] = _start_asking(
+            data,
             items,
             lambda item: manage.delete_backup_data(
                 item, user=request.user, reason=context["reason"], comment=context["comment"]
             ),
         )
-        if not refused:
+        if not refused and not context["approval"].get("error"):
             return _done(request, reverse("vault-protected", args=[vault.pk]))
-        context["error"] = " ".join(refused)
+        context["error"] = refused
     return render(request, "vms/partials/delete_backup_data.html", context)
 
 
@@ -180,10 +200,16 @@ def delete_vault(request, pk: int):
         "reason": request.POST.get("reason", ""),
     }
     if request.method == "POST" and not context["problem"]:
-        try:
-            manage.start_delete_vault(vault, user=request.user, reason=context["reason"])
-        except ValidationError as error:
-            context["error"] = " ".join(error.messages)
-        else:
+
+        def delete() -> list[ValidationError]:
+            try:
+                manage.start_delete_vault(vault, user=request.user, reason=context["reason"])
+            except ValidationError as error:
+                return [error]
+            return []
+
+        refused, context["approval"] = asking.in_dialog(request.POST, delete)
+        if not refused and not context["approval"].get("error"):
             return _done(request, reverse("vault-list"))
+        context["error"] = " ".join(m for e in refused for m in e.messages)
     return render(request, "vms/partials/delete_vault.html", context)

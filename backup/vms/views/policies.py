@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from backup.jobs import asking
 from backup.vaults.access import get_vault_for_user
 
 from ..access import get_policy
@@ -52,14 +53,23 @@ def policy_edit(request, pk: int, policy_pk: int):
     vault = get_vault_for_user(request.user, pk)
     policy = get_policy(vault, policy_pk)
     form = PolicyForm(request.POST or None, policy=policy)
+    approval: dict = {}
     if request.method == "POST" and form.is_valid():
-        try:
-            policies.update_policy(policy, form.data_for_service(), user=request.user)
-        except ValidationError as error:
+
+        def update() -> list[ValidationError]:
+            try:
+                policies.update_policy(policy, form.data_for_service(), user=request.user)
+            except ValidationError as error:
+                return [error]
+            return []
+
+        refused, approval = asking.in_dialog(request.POST, update)
+        for error in refused:
             form.apply_error(error)
-        else:
+        if not refused and not approval.get("error"):
             return _done(request, vault)
-    return render(request, "vms/partials/policy_form.html", {"vault": vault, "form": form, "policy": policy})
+    context = {"vault": vault, "form": form, "policy": policy, "approval": approval}
+    return render(request, "vms/partials/policy_form.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -67,9 +67,11 @@ class Command(BaseCommand):
         p.add_argument("vault", help="id or name")
         p.add_argument("--state", choices=Vault.SoftDelete.values)
         p.add_argument("--days", type=int, help="days soft-deleted data is kept (14-180)")
+        p.add_argument("--approval", help="the approved request's id, where a resource guard needs one")
         p = sub(vault, "immutability", safeguards.vault_immutability, "Set a vault's immutability (Locked is final).")
         p.add_argument("vault", help="id or name")
         p.add_argument("--state", required=True, choices=Vault.Immutability.values)
+        p.add_argument("--approval", help="the approved request's id, where a resource guard needs one")
 
         vms_help = "virtual machine: id, name, or CLOUD_SERVICE/NAME when two share a name"
         p = sub(commands, "discover", quick_start.discover, "Discover the virtual machines a vault can register.")
@@ -181,7 +183,7 @@ class Command(BaseCommand):
         )
         sub(suspicious, "list", approvals.suspicious_list, "Suspicious recovery points and their verdicts.")
         for name, handler, text in (
-            ("confirm", approvals.suspicious_confirm, "Confirm an attack (the hold on older points ends)."),
+            ("confirm", approvals.suspicious_confirm, "Confirm an attack (older points stay held)."),
             ("dismiss", approvals.suspicious_dismiss, "Dismiss it as a legitimate change (the hold ends)."),
         ):
             p = sub(suspicious, name, handler, text)
