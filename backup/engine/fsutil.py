@@ -166,6 +166,7 @@ def drop_cached(files: Sequence[Path]) -> None:
 # sync_file_range(2) flags: wait for writeback already running, start it, wait for it to finish.
 _RANGE_WRITE_AND_WAIT = 1 | 2 | 4
 _SYNC_FILE_RANGE: list = []
+_NO_RANGE_SYNC = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ESPIPE}  # a file it does not apply to
 
 
 def write_back(fd: int, offset: int, length: int) -> None:
@@ -173,18 +174,20 @@ def write_back(fd: int, offset: int, length: int) -> None:
 
     A restore writes each range once: left dirty, GiBs pile up for the final fsync and every page is a fresh
     one (in a VM each can cost the hypervisor a fault); written back and dropped range by range, the same few
-    pages are reused and the final fsync has little left to do. Errors surface here (OSError). Without
-    sync_file_range (not Linux), only the writeback is started.
+    pages are reused and the final fsync has little left to do. Write errors surface here (OSError). Where
+    sync_file_range does not exist or apply (not Linux, not a regular file), only the writeback is started.
     """
     fn = _sync_file_range()
-    if fn is None:
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)  # Linux semantics: starts writeback
-        return
-    if fn(fd, offset, length, _RANGE_WRITE_AND_WAIT) != 0:
+    if fn is not None and fn(fd, offset, length, _RANGE_WRITE_AND_WAIT) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+        if err not in _NO_RANGE_SYNC:
+            # A writeback error is reported once per open file: the final fsync may not see it again.
+            raise OSError(err, os.strerror(err))
+    if hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)  # without the sync: starts writeback
+        except OSError:
+            pass  # a hint only
 
 
 def _sync_file_range():
