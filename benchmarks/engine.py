@@ -5,7 +5,8 @@ Run from the repo root:  .venv/bin/python benchmarks/engine.py [--size-gib 4 --d
 Builds a sparse disk image through the fabric (mix of incompressible and
 compressible 4 MiB blocks with holes between them), then measures a full
 backup, a restore, a 1% incremental, a clone backup (dedup), and the same
-full + incremental with restic and borg. Prints one `name: value` per line.
+full + incremental + restore with restic and borg (each from a cold cache,
+each restore compared byte for byte). Prints one `name: value` per line.
 Not a test: it takes a minute or two and ~12 GiB of temporary space at the
 default size.
 """
@@ -122,9 +123,11 @@ def ensure_tools() -> str | None:
     return f"missing {', '.join(missing)} (apt-get install -y restic borgbackup failed)" if missing else None
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, env={**os.environ, **env}, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - t
 
 
@@ -168,10 +171,12 @@ def main() -> None:
 
         target = work / "restore" / "os.img"
         target.parent.mkdir()
+        drop_cache(disk.path)
         t = time.perf_counter()
         restore_point(store, "full", {"os": target}, workers=args.workers)
         t_restore = time.perf_counter() - t
         out("restore_mib_s", round(actual / MiB / t_restore, 1))
+        out("restore_vs_full", round(t_full / t_restore, 2))
         identical = files_identical(disk.path, target)
         restored_alloc = Disk.actual_size_of(target)
         target.unlink()
@@ -195,6 +200,19 @@ def main() -> None:
             timed(["borg", "init", "-e", "none", str(work / "borg")], borg_env)
             drop_cache(disk.path)
             theirs["borg_full"] = timed(["borg", "create", f"{work / 'borg'}::full", str(disk.path)], borg_env)
+            # Their restores of the same image (still unchanged since the full backups), from a cold cache.
+            for tool, cmd, env in (
+                ("restic", ["restic", "restore", "latest", "--host", "bench", "--target", "."], restic_env),
+                ("borg", ["borg", "extract", "--sparse", f"{work / 'borg'}::full"], borg_env),
+            ):
+                into = work / f"{tool}-restore"
+                into.mkdir()
+                drop_cache(disk.path)
+                theirs[f"{tool}_restore"] = timed(cmd, env, cwd=into)
+                restored = into / str(disk.path).lstrip("/")
+                if not files_identical(disk.path, restored):
+                    raise SystemExit(f"{tool} restored different bytes")
+                shutil.rmtree(into)
 
         # 1% of the data blocks rewritten through the fabric (tracked writes).
         changed = rng.sample(positions, max(1, round(len(positions) / 100)))
@@ -223,6 +241,9 @@ def main() -> None:
 
         if others is not None:
             out("restic_borg", f"skipped: {others}")
+            for tool in ("restic", "borg"):
+                why = f"{tool} not installed" if shutil.which(tool) is None else others
+                out(f"{tool}_restore_vs_ours", f"skipped ({why})")
         elif not args.skip_others:
             drop_cache(disk.path)
             theirs["restic_inc"] = timed(["restic", "backup", "--host", "bench", str(disk.path)], restic_env)
@@ -234,6 +255,10 @@ def main() -> None:
                 out(f"borg_{label}_s", round(theirs[f"borg_{name}"], 2))
                 out(f"restic_{label}_vs_ours", round(theirs[f"restic_{name}"] / ours, 1))
                 out(f"borg_{label}_vs_ours", round(theirs[f"borg_{name}"] / ours, 1))
+            for tool in ("restic", "borg"):
+                out(f"{tool}_restore_mib_s", round(actual / MiB / theirs[f"{tool}_restore"], 1))
+            for tool in ("restic", "borg"):
+                out(f"{tool}_restore_vs_ours", round(theirs[f"{tool}_restore"] / t_restore, 1))
 
         out("restored_allocated_mib", round(restored_alloc / MiB, 1))
         out("peak_rss_mib", round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))

@@ -47,6 +47,16 @@ zero-checked, hashed, compressed and written by a pool of 4 * `workers` threads
 (IO-bound: pread and the writes dominate) with at most threads + 2 chunks in flight
 (memory independent of disk size).
 
+Restore (restore.py)
+--------------------
+Per referenced chunk, a pool of 4 * `workers` threads reads it through
+Store.read_chunk (decompressed and re-hashed), pwrites its non-zero 64 KiB
+runs into the new file (holes stay holes) and writes that range back and drops
+its page cache (fsutil.write_back: sync_file_range, then fadvise DONTNEED), so
+at most threads + 2 chunks are in memory and the cache does not fill with the
+image; one fsync per file at the end. Any failure removes the new files;
+ENOSPC/EDQUOT on the target -> StoreFull.
+
 Crash safety
 ------------
 Each chunk: write .tmp-* in its fan-out dir; then, in batches of about

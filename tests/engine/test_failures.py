@@ -134,3 +134,27 @@ def test_a_cancelled_backup_keeps_a_fresh_chunk_another_backup_deduplicated_onto
                         cancel=cancel_after_some_chunks, workers=1)
     assert _chunk_names(store) == before | set(shared)
     assert verify(store).ok
+
+
+def test_a_restore_onto_a_full_target_raises_store_full_and_removes_the_file(
+    store, make_disk, snapper, tmp_path, monkeypatch
+):
+    _, m2 = _two_points(store, make_disk, snapper)
+    real = os.pwrite
+    calls = {"n": 0}
+
+    def failing(fd, data, offset):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", failing)
+    target = tmp_path / "r.img"
+    with pytest.raises(StoreFull):
+        restore_point(store, "p2", {"os": target})
+    assert calls["n"] > 2
+    assert not target.exists()
+    monkeypatch.undo()
+    restore_point(store, "p2", {"os": target})
+    assert target.stat().st_size == m2.disks[0].size
