@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
+from backup import engine
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.vaults.models import Vault
 
@@ -33,6 +34,20 @@ def is_multi_dc_controller(vm: VirtualMachine | None) -> bool:
 def restore_region(vault: Vault, from_secondary: bool = False) -> str:
     """Where a restore goes: the vault's region, or the paired region for a restore from the secondary copy."""
     return vault.secondary_region if from_secondary else vault.region
+
+
+def primary_store_opens(vault: Vault) -> bool:
+    """Whether the vault's primary copy can be opened now: when it cannot, the wizard offers the secondary."""
+    try:
+        engine.open_store(vault.store_location, vault.store_options)
+    except (engine.NotAStore, OSError):
+        return False
+    return True
+
+
+def offers_secondary(point: RecoveryPoint) -> bool:
+    """A point of a geo-redundant vault already copied to its paired region can be restored from there."""
+    return point.vault.has_secondary and point.replicated_at is not None
 
 
 def storage_accounts_for(vault: Vault, kvm: bool | None = None, *, from_secondary: bool = False):
