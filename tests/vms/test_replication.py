@@ -239,3 +239,31 @@ def _account_west(alpha):
     account = StorageAccount.objects.create(subscription=alpha, name="westrestore", region="West US")
     shutil.rmtree(account.folder, ignore_errors=True)
     return account
+
+
+def test_gc_frees_the_secondarys_chunks_once_the_deletion_reached_it(geo_point, settings):
+    from backup.vms.services import gc
+
+    item, point = geo_point
+    run_jobs(_replicate_job(item.vault))
+    secondary = copies.open_secondary(item.vault)
+    assert secondary.stats().chunk_count > 0
+    RecoveryPoint.objects.filter(pk=point.pk).delete()
+    engine.prune(engine.open_store(item.vault.store_location), [point.point_id])
+    settings.REPLICATION_DELETE_DELAY_S = 0
+    replication.defer_secondary_deletion(item.vault, [point.point_id])
+    gc.collect_vault_garbage(item.vault_id, grace=timedelta(0))
+    assert secondary.stats().chunk_count > 0  # not due yet on the secondary: its chunks stay
+    replication.apply_due_deletions(item.vault)
+    gc.collect_vault_garbage(item.vault_id, grace=timedelta(0))
+    assert secondary.stats().chunk_count == 0
+
+
+def test_deleting_the_vault_removes_both_copies(alpha, alice):
+    from backup.vms.services import manage
+
+    vault = geo_vault(alpha)
+    secondary = Path(vault.secondary_store_location)
+    job = run_jobs(manage.start_delete_vault(vault, user=alice))[0]
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    assert not vault.store_path.exists() and not secondary.exists()

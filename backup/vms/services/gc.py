@@ -45,11 +45,11 @@ def collect_garbage_all_vaults() -> list[Job]:
 def collect_vault_garbage(vault_id: int, grace: timedelta | None = None) -> engine.GcReport:
     vault = Vault.objects.get(pk=vault_id)
     store = open_vault_store(vault)
-    kwargs = {} if grace is None else {"grace": grace}
+    grace = engine.gc.DEFAULT_GRACE if grace is None else grace
     try:
-        report = engine.collect_garbage(store, **kwargs)
+        report = engine.collect_garbage(store, grace=grace)
         if vault.has_secondary:  # the chunks of points whose deletion has reached the secondary
-            engine.collect_garbage(replication.open_secondary_store(vault), **kwargs)
+            engine.collect_garbage(replication.open_secondary_store(vault), grace=grace)
         return report
     except engine.EngineError as exc:
         raise JobFailed(describe(exc), "Wait for the running garbage collection to finish.", code="GcBusy") from None
