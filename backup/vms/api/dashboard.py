@@ -31,7 +31,7 @@ class JobFiltersIn(Schema):
     range: str = ""
     start: str = ""
     end: str = ""
-    maintenance: bool = False  # Prune and Garbage Collection jobs too
+    maintenance: bool = False  # Prune, Garbage Collection and Replicate jobs too
     page: int | None = None
 
 
