@@ -53,8 +53,16 @@ def test_a_point_restores_from_the_paired_region_after_the_primary_store_is_lost
     shutil.rmtree(vault.store_path)  # the primary region's storage is lost
     assert not restore.primary_store_opens(vault)
     east = StorageAccount.objects.create(subscription=alpha, name="geoeast", region="East US")
-    job = _done(restore.start_restore(point, user=alice, vm_name="geo01-dr", cloud_service="geo01-dr-cs",
-                                      storage_account=east.name, from_secondary=True))
+    job = _done(
+        restore.start_restore(
+            point,
+            user=alice,
+            vm_name="geo01-dr",
+            cloud_service="geo01-dr-cs",
+            storage_account=east.name,
+            from_secondary=True,
+        )
+    )
     restored = VirtualMachine.objects.get(name="geo01-dr")
     assert restored.cloud_service.region == "East US" and job.params["from_secondary"]
     source = {d.key: d for d in item.vm.disks.all()}
