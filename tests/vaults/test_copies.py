@@ -112,3 +112,21 @@ def test_the_admin_action_gives_an_older_geo_redundant_vault_its_copy(client, dj
     client.post(changelist, {"action": "create_secondary", "_selected_action": [vault.pk]})
     vault.refresh_from_db()
     assert vault.has_secondary and vault.secondary_region == "West Europe"
+
+
+def test_the_api_names_the_paired_region_and_a_redundancy_change_moves_it(client, alice, alpha, api_headers):
+    vault = _create(alice, alpha)
+    url = f"/api/v1/vaults/{vault.pk}"
+    assert client.get(url, headers=api_headers(alice)).json()["secondary_region"] == "East US"
+    r = client.put(
+        f"{url}/redundancy", {"redundancy": "local"}, content_type="application/json", headers=api_headers(alice)
+    )
+    assert r.status_code == 200 and r.json()["secondary_region"] == ""
+
+
+def test_beat_catches_up_replication_every_five_minutes(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["replicate-behind-vaults"]
+    assert entry == {"task": "backup.vms.tasks.replicate_behind_vaults", "schedule": 300.0}
+    from backup.vms import tasks
+
+    assert tasks.replicate_behind_vaults.name == entry["task"]

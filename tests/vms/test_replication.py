@@ -267,3 +267,22 @@ def test_deleting_the_vault_removes_both_copies(alpha, alice):
     job = run_jobs(manage.start_delete_vault(vault, user=alice))[0]
     assert job.status == JobStatus.COMPLETED, job.error_message
     assert not vault.store_path.exists() and not secondary.exists()
+
+
+def test_a_damaged_point_waits_for_its_heal_and_does_not_hold_back_the_next(geo_point, alice, alpha):
+    item, point = geo_point
+    manifest = engine.open_store(item.vault.store_location).load_manifest(point.point_id)
+    chunk = next(c for d in manifest.disks for c in d.chunks if c)
+    path = engine.open_store(item.vault.store_location).chunk_path(chunk)
+    path.write_bytes(path.read_bytes()[:-8] + b"corrupt!")
+    other = make_protected_item(alpha, vault=item.vault, os_mib=0.5, data_mib=0.25, seed=5)
+    later = back_up(other, alice)
+    job = run_jobs(_replicate_job(item.vault))[0]
+    assert job.status == JobStatus.FAILED and job.error_code == "ReplicationDamaged"
+    assert "1 recovery point(s) could not be copied to East US" in job.error_message
+    point.refresh_from_db()
+    later.refresh_from_db()
+    assert point.is_damaged and point.replicated_at is None and later.replicated_at is not None
+    assert not copies.open_secondary(item.vault).has_manifest(point.point_id)
+    [again] = replication.catch_up_all_vaults()  # the damaged point is still behind, and is skipped
+    assert run_jobs(again)[0].status == JobStatus.COMPLETED

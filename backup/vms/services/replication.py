@@ -13,7 +13,7 @@ are due; the Garbage Collection job then frees their chunks in the secondary too
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from backup.vaults import copies
 from backup.vaults.models import Vault
 
 from ..models import RecoveryPoint, SecondaryDeletion
+from . import integrity
 from .stores import STORE_UNAVAILABLE_ACTION, open_vault_store
 
 SECONDARY_UNAVAILABLE = "The backup vault's storage in the paired region ({region}) cannot be opened."
@@ -102,17 +103,19 @@ class Copied:
     points: int = 0
     chunks: int = 0
     bytes: int = 0
+    failed: list[str] = field(default_factory=list)
 
 
 def copy_behind(vault: Vault, cancel=None) -> Copied:
-    """Copy every point behind to the secondary, oldest first; points recorded meanwhile are copied too."""
+    """Copy every point behind to the secondary, oldest first; points recorded meanwhile are copied too. A damaged
+    point waits until a later backup heals it (integrity.py) and does not hold back the points after it."""
     primary, secondary = open_vault_store(vault), open_secondary_store(vault)
     copied = Copied()
     done: set[int] = set()
     while True:
-        points = [p for p in behind(vault)[:100] if p.pk not in done]
+        points = [p for p in behind(vault).filter(damaged_at__isnull=True)[:100] if p.pk not in done]
         if not points:
-            return copied
+            break
         for point in points:
             done.add(point.pk)
             if not primary.has_manifest(point.point_id):
@@ -121,17 +124,33 @@ def copy_behind(vault: Vault, cancel=None) -> Copied:
                 result = engine.replicate_point(primary, secondary, point.point_id, cancel=cancel)
             except engine.Cancelled:
                 raise JobCancelled() from None
+            except engine.ChunkError as exc:
+                integrity.record_chunk_error(vault, primary, exc)  # shown on the point; heals with a later backup
+                copied.failed.append(f"{_when(point)}: {describe(exc)}")
+                continue
             except (engine.EngineError, OSError) as exc:
                 raise JobFailed(
-                    f"The recovery point of {point.created_at:%m/%d/%Y %H:%M} could not be copied to "
-                    f"{vault.secondary_region}: {describe(exc)}",
-                    "Run Verify on the vault; the next backup repairs damaged data and the copy resumes.",
+                    f"The recovery point of {_when(point)} could not be copied to {vault.secondary_region}: "
+                    f"{describe(exc)}",
+                    STORE_UNAVAILABLE_ACTION,
                     code="ReplicationFailed",
                 ) from None
             RecoveryPoint.objects.filter(pk=point.pk).update(replicated_at=timezone.now())
             copied.points += 1
             copied.chunks += result.chunks_copied
             copied.bytes += result.bytes_copied
+    if copied.failed:
+        raise JobFailed(
+            f"{len(copied.failed)} recovery point(s) could not be copied to {vault.secondary_region}, their backup "
+            f"data is damaged ({copied.failed[0]}); {copied.points} were copied.",
+            "The next backup of the machine repairs the damaged data; the copy follows it.",
+            code="ReplicationDamaged",
+        )
+    return copied
+
+
+def _when(point: RecoveryPoint) -> str:
+    return f"{timezone.localtime(point.created_at):%m/%d/%Y %H:%M}"
 
 
 def apply_due_deletions(vault: Vault, now: datetime | None = None) -> int:
