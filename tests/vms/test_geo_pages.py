@@ -251,3 +251,14 @@ def test_a_stored_secret_is_never_shown_again_and_an_empty_field_keeps_it(admin_
         "secret_access_key": "very-secret-key",
         "cache_dir": "",
     }
+
+
+def test_the_jobs_page_shows_replicate_jobs_only_with_maintenance_and_their_details(alice_client, replicated):
+    item, _ = replicated
+    job = Job.objects.get(operation=Operation.REPLICATE)
+    jobs_url = reverse("vault-jobs", args=[item.vault_id])
+    detail = reverse("job-detail", args=[job.pk])
+    assert detail not in alice_client.get(jobs_url).content.decode()
+    assert detail in alice_client.get(jobs_url, {"maintenance": "on"}).content.decode()
+    page = alice_client.get(detail).content.decode()
+    assert "Replicate" in page and "East US" in page and "Copy recovery points" in page
