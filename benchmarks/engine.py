@@ -4,9 +4,10 @@ Run from the repo root:  .venv/bin/python benchmarks/engine.py [--size-gib 4 --d
 
 Builds a sparse disk image through the fabric (mix of incompressible and
 compressible 4 MiB blocks with holes between them), then measures a full
-backup, a restore, a 1% incremental, a clone backup (dedup), and the same
-full + incremental + restore with restic and borg (each from a cold cache,
-each restore compared byte for byte). Prints one `name: value` per line.
+backup, a restore, a 1% incremental and its copy to a secondary store
+(replication_lag_s), a clone backup (dedup), and the same full + incremental
++ restore with restic and borg (each from a cold cache, each restore compared
+byte for byte). Prints one `name: value` per line.
 Not a test: it takes a minute or two and ~12 GiB of temporary space at the
 default size.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from backup.engine import Store, backup_snapshot, restore_point  # noqa: E402
+from backup.engine import Store, backup_snapshot, replicate_point, restore_point  # noqa: E402
 from backup.fabric.disks import Disk  # noqa: E402
 from backup.fabric.snapshots import take_snapshot  # noqa: E402
 
@@ -230,6 +231,18 @@ def main() -> None:
         out("incremental_s", round(t_inc, 3))
         out("incremental_bytes_read_ratio", round(inc.bytes_read / actual, 4))
         out("incremental_vs_full", round(t_inc / t_full, 4))
+
+        # Geo-redundancy: the full point copied to a secondary store, then the incremental (its copy is the
+        # replication lag a Replicate job adds after the backup, without the job's queueing).
+        secondary = Store.init(work / "secondary")
+        t = time.perf_counter()
+        replicate_point(store, secondary, "full")
+        out("replicate_full_mib_s", round(full.stored_bytes_new / MiB / (time.perf_counter() - t), 1))
+        t = time.perf_counter()
+        copied = replicate_point(store, secondary, "inc")
+        out("replication_lag_s", round(time.perf_counter() - t, 3))
+        out("replication_incremental_chunks", copied.chunks_copied)
+        shutil.rmtree(work / "secondary")
 
         clone = disk.clone_to(work / "vm2" / "os.img")
         snap = take_snapshot({"os": clone}, consistency="crash")

@@ -69,10 +69,12 @@ def build_image(folder: Path, size: int, data: int, rng: random.Random) -> Path:
 
 
 def domain_xml(name: str, image: Path) -> str:
-    return (f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
-            "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
-            f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{image}'/>"
-            "<target dev='vda' bus='virtio'/></disk><memballoon model='none'/></devices></domain>")
+    return (
+        f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
+        f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{image}'/>"
+        "<target dev='vda' bus='virtio'/></disk><memballoon model='none'/></devices></domain>"
+    )
 
 
 def aio_read(export: Export, ranges: list[tuple[int, int]], inflight: int, request: int = BLOCK) -> float:
@@ -150,8 +152,9 @@ def main() -> None:
         dom.create()
         uuid = dom.UUIDString()
         (images / "pool").mkdir()
-        pool = conn.storagePoolDefineXML(f"<pool type='dir'><name>{pool_name}</name><target><path>"
-                                         f"{images / 'pool'}</path></target></pool>")
+        pool = conn.storagePoolDefineXML(
+            f"<pool type='dir'><name>{pool_name}</name><target><path>{images / 'pool'}</path></target></pool>"
+        )
         pool.create(0)
         store = Store.init(work / "store")
 
@@ -168,8 +171,10 @@ def main() -> None:
         # aio_pread on one connection, or a connection per thread as the driver reads for the engine.
         # Each the best of two runs: the cores are shared, and one run can fall into another process's burst.
         threads = args.workers * IO_THREADS_PER_WORKER
-        ceilings = {f"aio{depth}": logical / MiB / min(aio_read(disk.export, ranges, depth) for _ in range(2))
-                    for depth in (8, 16)}
+        ceilings = {
+            f"aio{depth}": logical / MiB / min(aio_read(disk.export, ranges, depth) for _ in range(2))
+            for depth in (8, 16)
+        }
         ours = logical / MiB / min(threaded_read(disk, ranges, threads) for _ in range(2))
         ceilings[f"threads{threads}"] = ours
         ceiling = max(ceilings.values())
@@ -182,8 +187,9 @@ def main() -> None:
 
         t = time.perf_counter()
         with host.begin_backup(uuid, checkpoint="azbk-b1", since=None) as snap:
-            full = backup_snapshot(store, item="vm", point_id="b1", snapshot=snap, time=snap.created_at, base=None,
-                                   workers=args.workers)
+            full = backup_snapshot(
+                store, item="vm", point_id="b1", snapshot=snap, time=snap.created_at, base=None, workers=args.workers
+            )
         t_full = time.perf_counter() - t
         full_mib_s = logical / MiB / t_full
         out("full_backup_s", round(t_full, 2))
@@ -197,14 +203,18 @@ def main() -> None:
         changed = rng.sample(range(size // BLOCK), max(1, round(size / BLOCK / 100)))
         for n, b in enumerate(changed):
             libvirt_qemu.qemuMonitorCommand(
-                dom, f'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend '
-                     f'"write -P {(n % 250) + 1:#x} {b * BLOCK} {BLOCK}"', 1)
+                dom,
+                f"qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "
+                f'"write -P {(n % 250) + 1:#x} {b * BLOCK} {BLOCK}"',
+                1,
+            )
         written = len(changed) * BLOCK
         out("written_mib", round(written / MiB, 1))
         t = time.perf_counter()
         with host.begin_backup(uuid, checkpoint="azbk-b2", since="azbk-b1") as snap:
-            inc = backup_snapshot(store, item="vm", point_id="b2", snapshot=snap, time=snap.created_at, base=full,
-                                  workers=args.workers)
+            inc = backup_snapshot(
+                store, item="vm", point_id="b2", snapshot=snap, time=snap.created_at, base=full, workers=args.workers
+            )
         t_inc = time.perf_counter() - t
         read = sum(d.bytes_read for d in inc.disks)
         out("incremental_s", round(t_inc, 2))

@@ -84,40 +84,92 @@ def seed() -> tuple[object, Vault]:
     sub = Subscription.objects.create(name="Bench")
     user = get_user_model().objects.create_user("bench", password="bench-Password-1")
     Membership.objects.create(user=user, subscription=sub)
-    vaults = [Vault.objects.create(subscription=sub, name=f"vault-{i}", region="West US", status="active")
-              for i in range(VAULTS)]
+    vaults = [
+        Vault.objects.create(subscription=sub, name=f"vault-{i}", region="West US", status="active")
+        for i in range(VAULTS)
+    ]
     services = CloudService.objects.bulk_create(
-        [CloudService(subscription=sub, name=f"cs-{i}", region="West US") for i in range(200)])
+        [CloudService(subscription=sub, name=f"cs-{i}", region="West US") for i in range(200)]
+    )
     vms = VirtualMachine.objects.bulk_create(
         [VirtualMachine(subscription=sub, cloud_service=services[i % 200], name=f"vm-{i:05d}") for i in range(VMS)],
-        batch_size=BATCH)
+        batch_size=BATCH,
+    )
     regs = RegisteredItem.objects.bulk_create(
-        [RegisteredItem(vault=vaults[i % VAULTS], vm=vm, vm_name=vm.name, cloud_service_name=f"cs-{i % 200}",
-                        status="registered") for i, vm in enumerate(vms)], batch_size=BATCH)
+        [
+            RegisteredItem(
+                vault=vaults[i % VAULTS],
+                vm=vm,
+                vm_name=vm.name,
+                cloud_service_name=f"cs-{i % 200}",
+                status="registered",
+            )
+            for i, vm in enumerate(vms)
+        ],
+        batch_size=BATCH,
+    )
     items = ProtectedItem.objects.bulk_create(
-        [ProtectedItem(vault=r.vault, registered_item=r, vm=r.vm, vm_name=r.vm_name,
-                       cloud_service_name=r.cloud_service_name, status="protected") for r in regs], batch_size=BATCH)
+        [
+            ProtectedItem(
+                vault=r.vault,
+                registered_item=r,
+                vm=r.vm,
+                vm_name=r.vm_name,
+                cloud_service_name=r.cloud_service_name,
+                status="protected",
+            )
+            for r in regs
+        ],
+        batch_size=BATCH,
+    )
     now = timezone.now()
     points = []
     for i, item in enumerate(items[:2000]):
-        points.append(RecoveryPoint(vault_id=item.vault_id, protected_item=item, vm_name=item.vm_name,
-                                    point_id=f"p-{i}", created_at=now - timedelta(days=i % 30),
-                                    consistency="application", logical_bytes=30 << 20, stored_bytes_new=12 << 20))
+        points.append(
+            RecoveryPoint(
+                vault_id=item.vault_id,
+                protected_item=item,
+                vm_name=item.vm_name,
+                point_id=f"p-{i}",
+                created_at=now - timedelta(days=i % 30),
+                consistency="application",
+                logical_bytes=30 << 20,
+                stored_bytes_new=12 << 20,
+            )
+        )
     RecoveryPoint.objects.bulk_create(points, batch_size=BATCH)
-    ops = [Operation.BACKUP] * 8 + [Operation.RESTORE, Operation.PRUNE, Operation.REGISTER,
-                                     Operation.CONFIGURE_PROTECTION, Operation.GARBAGE_COLLECTION]
+    ops = [Operation.BACKUP] * 8 + [
+        Operation.RESTORE,
+        Operation.PRUNE,
+        Operation.REGISTER,
+        Operation.CONFIGURE_PROTECTION,
+        Operation.GARBAGE_COLLECTION,
+    ]
     statuses = [JobStatus.COMPLETED] * 17 + [JobStatus.FAILED] * 2 + [JobStatus.CANCELLED]
     batch: list[Job] = []
     for i in range(JOBS):
         vm = vms[rng.randrange(VMS)]
         started = now - timedelta(seconds=rng.randrange(30 * 86400))
         active = i % 2000 == 0
-        batch.append(Job(
-            subscription=sub, vault_id=vaults[vm.pk % VAULTS].pk, item_type="vm", item_id=vm.pk, item_name=vm.name,
-            operation=rng.choice(ops), status=JobStatus.IN_PROGRESS if active else rng.choice(statuses),
-            started_at=started, ended_at=None if active else started + timedelta(seconds=rng.randrange(30, 3600)),
-            claimed_at=started, heartbeat_at=started, bytes_total=30 << 20, bytes_done=15 << 20,
-            progress_percent=50 if active else 100, params={"protected_item_id": vm.pk}))
+        batch.append(
+            Job(
+                subscription=sub,
+                vault_id=vaults[vm.pk % VAULTS].pk,
+                item_type="vm",
+                item_id=vm.pk,
+                item_name=vm.name,
+                operation=rng.choice(ops),
+                status=JobStatus.IN_PROGRESS if active else rng.choice(statuses),
+                started_at=started,
+                ended_at=None if active else started + timedelta(seconds=rng.randrange(30, 3600)),
+                claimed_at=started,
+                heartbeat_at=started,
+                bytes_total=30 << 20,
+                bytes_done=15 << 20,
+                progress_percent=50 if active else 100,
+                params={"protected_item_id": vm.pk},
+            )
+        )
         if len(batch) >= BATCH:
             Job.objects.bulk_create(batch)
             batch = []
@@ -146,8 +198,20 @@ def free_port() -> int:
 def start_server(port: int) -> subprocess.Popen:
     env = os.environ.copy() | {"CONN_MAX_AGE": "60"}
     workers = os.environ.get("BENCH_WORKERS", "4")
-    cmd = [sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}", "-w", workers,
-           "--threads", "4", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "portal.wsgi",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        workers,
+        "--threads",
+        "4",
+        "--log-level",
+        "warning",
+    ]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # no access log in the figures
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -160,8 +224,9 @@ def start_server(port: int) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
-def load(urls: list[str], headers: dict, clients: int, count: int, seconds: float,
-         think: tuple[float, float] = (0.0, 0.0)) -> list[float]:
+def load(
+    urls: list[str], headers: dict, clients: int, count: int, seconds: float, think: tuple[float, float] = (0.0, 0.0)
+) -> list[float]:
     """`count` requests spread over `urls` by `clients` concurrent clients, stopping after `seconds`.
 
     Each client sends its share one after another, pausing a random `think` time between two requests
@@ -226,8 +291,11 @@ def main() -> None:
         user, vault = get_user_model().objects.get(username="bench"), Vault.objects.order_by("pk").first()
     else:
         user, vault = seed()
-    print(f"# seeded {VirtualMachine.objects.count()} VMs and {Job.objects.count()} jobs "
-          f"({connection.vendor}) in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+    print(
+        f"# seeded {VirtualMachine.objects.count()} VMs and {Job.objects.count()} jobs "
+        f"({connection.vendor}) in {time.monotonic() - t0:.1f}s",
+        file=sys.stderr,
+    )
 
     # SQL queries per Jobs page, counted in-process (session, user, vault, count, rows).
     client = Client()
@@ -249,14 +317,21 @@ def main() -> None:
     seconds = float(os.environ.get("BENCH_SECONDS", 30))
     v = vault.pk
     jobs_first = [f"{base}/vaults/{v}/jobs/", f"{base}/vaults/{v}/jobs/?range=7d"]
-    jobs_filtered = [f"{base}/vaults/{v}/jobs/?operation=backup&status=failed&range=7d",
-                     f"{base}/vaults/{v}/jobs/?item=vm-00005&range=custom&start=2000-01-01",
-                     f"{base}/vaults/{v}/jobs/?status=in_progress&range=7d"]
-    jobs_deep = [f"{base}/vaults/{v}/jobs/?range=7d&page=150",
-                 f"{base}/vaults/{v}/jobs/?range=custom&start=2000-01-01&page=700"]
+    jobs_filtered = [
+        f"{base}/vaults/{v}/jobs/?operation=backup&status=failed&range=7d",
+        f"{base}/vaults/{v}/jobs/?item=vm-00005&range=custom&start=2000-01-01",
+        f"{base}/vaults/{v}/jobs/?status=in_progress&range=7d",
+    ]
+    jobs_deep = [
+        f"{base}/vaults/{v}/jobs/?range=7d&page=150",
+        f"{base}/vaults/{v}/jobs/?range=custom&start=2000-01-01&page=700",
+    ]
     dashboard_urls = [f"{base}/vaults/{v}/dashboard/"]
-    api_urls = [f"{base}/api/v1/vaults/{v}/jobs", f"{base}/api/v1/vaults/{v}/jobs?status=failed&range=7d",
-                f"{base}/api/v1/vaults/{v}/jobs?range=7d&page=150"]
+    api_urls = [
+        f"{base}/api/v1/vaults/{v}/jobs",
+        f"{base}/api/v1/vaults/{v}/jobs?status=failed&range=7d",
+        f"{base}/api/v1/vaults/{v}/jobs?range=7d&page=150",
+    ]
     think = (float(os.environ.get("BENCH_THINK_MIN_S", 0.5)), float(os.environ.get("BENCH_THINK_MAX_S", 1.5)))
     results = {}
     load_before = os.getloadavg()[0]

@@ -78,8 +78,16 @@ os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
 SMTP_PORT = free_port()
 if "--alerts" in sys.argv:
     # Short checks and grace, and the soak's own SMTP server (benchmarks/soak_alerts.py).
-    os.environ.update({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(SMTP_PORT), "ALERTS_STALE_GRACE_S": "30",
-                       "ALERTS_CHECK_EVERY_S": "5", "ALERTS_DELIVER_EVERY_S": "5", "JOB_REQUEUE_AFTER_S": "60"})
+    os.environ.update(
+        {
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(SMTP_PORT),
+            "ALERTS_STALE_GRACE_S": "30",
+            "ALERTS_CHECK_EVERY_S": "5",
+            "ALERTS_DELIVER_EVERY_S": "5",
+            "JOB_REQUEUE_AFTER_S": "60",
+        }
+    )
 
 import django  # noqa: E402
 
@@ -133,29 +141,54 @@ def seed(vms: int, interval_s: int) -> tuple[Vault, object]:
     user = get_user_model().objects.create_user("soak", password="Soak-Benchmark-2015")
     subscription = Subscription.objects.create(name="Soak")
     Membership.objects.create(user=user, subscription=subscription)
-    vault = Vault.objects.create(subscription=subscription, name="Soak-Vault", region="West US",
-                                 status=Vault.Status.ACTIVE)
+    vault = Vault.objects.create(
+        subscription=subscription, name="Soak-Vault", region="West US", status=Vault.Status.ACTIVE
+    )
     shutil.rmtree(vault.store_path, ignore_errors=True)
     engine.Store.init(vault.store_path)
     account = StorageAccount.objects.create(subscription=subscription, name="soaksa", region="West US")
-    policies = [BackupPolicy.objects.create(vault=vault, name=f"Soak-{n}", time_of_day=dtime(22, 0), timezone="UTC",
-                                            daily_retention_days=7) for n in range(4)]
+    policies = [
+        BackupPolicy.objects.create(
+            vault=vault, name=f"Soak-{n}", time_of_day=dtime(22, 0), timezone="UTC", daily_retention_days=7
+        )
+        for n in range(4)
+    ]
     rng = random.Random(2015)
     for n in range(vms):
         service = CloudService.objects.create(subscription=subscription, name=f"soak-cs-{n}", region="West US")
         vm = VirtualMachine.objects.create(subscription=subscription, cloud_service=service, name=f"vm{n:03d}")
         os_disk = VirtualDisk.objects.create(vm=vm, kind="os", storage_account=account, max_size=layout.OS_DISK_MAX)
-        data = VirtualDisk.objects.create(vm=vm, kind="data", lun=0, storage_account=account,
-                                          max_size=layout.DATA_DISK_MAX)
-        resource = VirtualDisk.objects.create(vm=vm, kind="resource", storage_account=account,
-                                              max_size=layout.RESOURCE_DISK_MAX)
-        layout.create_vm_disks(settings_root(), account.pk, layout.VmDiskIds(os_disk.pk, (data.pk,), resource.pk),
-                               rng, os_data=1536 * KiB, data_disk_data=512 * KiB, resource_data=0)
-        registered = RegisteredItem.objects.create(vault=vault, vm=vm, vm_name=vm.name, cloud_service_name=service.name,
-                                                   status=RegisteredItem.Status.REGISTERED,
-                                                   registered_at=timezone.now())
-        ProtectedItem.objects.create(vault=vault, registered_item=registered, vm=vm, vm_name=vm.name,
-                                     cloud_service_name=service.name, policy=policies[n % len(policies)])
+        data = VirtualDisk.objects.create(
+            vm=vm, kind="data", lun=0, storage_account=account, max_size=layout.DATA_DISK_MAX
+        )
+        resource = VirtualDisk.objects.create(
+            vm=vm, kind="resource", storage_account=account, max_size=layout.RESOURCE_DISK_MAX
+        )
+        layout.create_vm_disks(
+            settings_root(),
+            account.pk,
+            layout.VmDiskIds(os_disk.pk, (data.pk,), resource.pk),
+            rng,
+            os_data=1536 * KiB,
+            data_disk_data=512 * KiB,
+            resource_data=0,
+        )
+        registered = RegisteredItem.objects.create(
+            vault=vault,
+            vm=vm,
+            vm_name=vm.name,
+            cloud_service_name=service.name,
+            status=RegisteredItem.Status.REGISTERED,
+            registered_at=timezone.now(),
+        )
+        ProtectedItem.objects.create(
+            vault=vault,
+            registered_item=registered,
+            vm=vm,
+            vm_name=vm.name,
+            cloud_service_name=service.name,
+            policy=policies[n % len(policies)],
+        )
     # Schedules every `interval_s`, staggered: each policy's PeriodicTask gets an interval instead of its crontab.
     for n, policy in enumerate(policies):
         task = sync_schedule(policy)
@@ -183,8 +216,9 @@ def session_cookie(user) -> str:
 
 def spawn(name: str, args: list[str]) -> subprocess.Popen:
     out = open(WORK / f"{name}.log", "a")  # noqa: SIM115 - lives as long as the process; a restart appends
-    return subprocess.Popen(args, cwd=ROOT, env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        args, cwd=ROOT, env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -254,9 +288,23 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
 
 
 def start_redis() -> subprocess.Popen:
-    process = subprocess.Popen(["/usr/bin/redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
-                                "--save", "", "--appendonly", "no", "--dir", str(WORK)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            "/usr/bin/redis-server",
+            "--port",
+            str(REDIS_PORT),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(WORK),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -268,8 +316,24 @@ def start_redis() -> subprocess.Popen:
 
 
 def worker_command(n: int) -> list[str]:
-    return [PYTHON, "-m", "celery", "-A", "portal", "worker", "-Q", "soak", "--concurrency", "1",
-            "--hostname", f"soak{n}@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
+    return [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "portal",
+        "worker",
+        "-Q",
+        "soak",
+        "--concurrency",
+        "1",
+        "--hostname",
+        f"soak{n}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "WARNING",
+    ]
 
 
 def active_jobs() -> int:
@@ -496,8 +560,11 @@ def main() -> None:
     parser.add_argument("--gc-every", type=int, default=120, help="--chaos: seconds between garbage collections")
     parser.add_argument("--outage", type=int, default=30, help="--chaos: seconds the broker stays down, once")
     parser.add_argument("--restore-sample", type=int, default=20, help="--chaos: points restored and compared")
-    parser.add_argument("--alerts", action="store_true",
-                        help="alerts on: failing and stale items, SMTP and webhook receivers (soak_alerts.py)")
+    parser.add_argument(
+        "--alerts",
+        action="store_true",
+        help="alerts on: failing and stale items, SMTP and webhook receivers (soak_alerts.py)",
+    )
     parser.add_argument("--alerts-outage", type=int, default=10, help="--alerts: seconds the broker stays down, once")
     args = parser.parse_args()
 
@@ -514,12 +581,44 @@ def main() -> None:
             alerts = AlertsRun(SMTP_PORT, args)
             alerts.seed(vault, args.interval)
         web_port = free_port()
-        processes.append(spawn("web", [PYTHON, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{web_port}",
-                                       "-w", "2", "--access-logfile", "-", "-c", "/dev/null"]))
+        processes.append(
+            spawn(
+                "web",
+                [
+                    PYTHON,
+                    "-m",
+                    "gunicorn",
+                    "portal.wsgi",
+                    "-b",
+                    f"127.0.0.1:{web_port}",
+                    "-w",
+                    "2",
+                    "--access-logfile",
+                    "-",
+                    "-c",
+                    "/dev/null",
+                ],
+            )
+        )
         for n in range(2):
             workers[n] = spawn(f"worker{n}", worker_command(n))
-        beat = spawn("beat", [PYTHON, "-m", "celery", "-A", "portal", "beat", "--loglevel", "WARNING",
-                              "-S", "portal.beat:RetryingDatabaseScheduler", "--max-interval", "5"])
+        beat = spawn(
+            "beat",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "-S",
+                "portal.beat:RetryingDatabaseScheduler",
+                "--max-interval",
+                "5",
+            ],
+        )
         base = f"http://127.0.0.1:{web_port}/vaults/{vault.pk}"
         wait_http(f"http://127.0.0.1:{web_port}/healthz")
         halt = threading.Event()
@@ -594,8 +693,9 @@ def main() -> None:
         print(f"portal_p95_ms: {p95(poller.latencies_ms):.1f}")
         # Nothing in a soak run encrypts a disk: every suspicious point it raises is a false alarm (target 0).
         # Backups compared with their item's history (an item's first ANOMALY_MIN_HISTORY backups are not).
-        per_item = Counter(backups.filter(status=JobStatus.COMPLETED).values_list("params__protected_item_id",
-                                                                                   flat=True))
+        per_item = Counter(
+            backups.filter(status=JobStatus.COMPLETED).values_list("params__protected_item_id", flat=True)
+        )
         print(f"anomaly_backups_compared: {sum(max(0, n - 3) for n in per_item.values())}")
         print(f"anomaly_false_alarms: {PointAnomaly.objects.count()}")
         print(f"database: {connection.vendor}")
@@ -646,8 +746,10 @@ def chaos_report(args, chaos: Chaos, user, beat_exit: int | None, workers: dict[
             backup_service.back_up_now(item, user)
     heal_s = drain(args.drain, maintain=True)
     heal_jobs = Job.objects.filter(operation=Operation.BACKUP, started_at__gte=since)
-    print(f"heal_round_backups: {heal_jobs.filter(status=JobStatus.COMPLETED).count()} completed, "
-          f"{heal_jobs.filter(status=JobStatus.FAILED).count()} failed, in {heal_s:.0f} s")
+    print(
+        f"heal_round_backups: {heal_jobs.filter(status=JobStatus.COMPLETED).count()} completed, "
+        f"{heal_jobs.filter(status=JobStatus.FAILED).count()} failed, in {heal_s:.0f} s"
+    )
 
     errors_after = unhealed = unrecorded = 0
     checked = mismatches = failures = 0
@@ -661,8 +763,12 @@ def chaos_report(args, chaos: Chaos, user, beat_exit: int | None, workers: dict[
         c, m, f, d = check_restores(vault, args.restore_sample, rng)
         checked, mismatches, failures, details = checked + c, mismatches + m, failures + f, details + d
     if chaos.corrupted:
-        still = [m.point_id for vault in vaults for m in engine.Store.open(vault.store_path).list_manifests()
-                 if any(chaos.corrupted[0] in d.chunks for d in m.disks)]
+        still = [
+            m.point_id
+            for vault in vaults
+            for m in engine.Store.open(vault.store_path).list_manifests()
+            if any(chaos.corrupted[0] in d.chunks for d in m.disks)
+        ]
         print(f"chaos_corrupted_chunk_referenced_at_end: {len(still)} points")
     print(f"stuck_jobs: {active_jobs()}")
     print(f"unrecorded_manifests: {unrecorded}")

@@ -50,10 +50,12 @@ class AlertsRun:
 
     def seed(self, vault, interval_s: int) -> None:
         subscription = vault.subscription
-        mail = AlertTarget.objects.create(subscription=subscription, name="soak mail", type="email",
-                                          emails="ops@example.com")
-        hook = AlertTarget.objects.create(subscription=subscription, name="soak hook", type="webhook",
-                                          url=self.hook.url, secret=SECRET)
+        mail = AlertTarget.objects.create(
+            subscription=subscription, name="soak mail", type="email", emails="ops@example.com"
+        )
+        hook = AlertTarget.objects.create(
+            subscription=subscription, name="soak hook", type="webhook", url=self.hook.url, secret=SECRET
+        )
         AlertRule.objects.create(subscription=subscription, name="soak").targets.set([mail, hook])
         items = list(ProtectedItem.objects.filter(vault=vault).order_by("pk"))
         failing, stale = max(3, len(items) // 10), max(2, len(items) // 30)
@@ -61,9 +63,10 @@ class AlertsRun:
         VirtualMachine.objects.filter(pk__in=[i.vm_id for i in self.failing]).update(agent_installed=False)
         # Under a policy whose schedule is off: no job at all. Their RPO is missed right after the broker's outage
         # begins, so the check that finds it is itself held up by the outage.
-        self.stale = items[failing:failing + stale]
-        policy = BackupPolicy.objects.create(vault=vault, name="Soak-off", time_of_day=dtime(22, 0),
-                                             timezone="UTC", daily_retention_days=7)
+        self.stale = items[failing : failing + stale]
+        policy = BackupPolicy.objects.create(
+            vault=vault, name="Soak-off", time_of_day=dtime(22, 0), timezone="UTC", daily_retention_days=7
+        )
         task = sync_schedule(policy)
         every, _ = IntervalSchedule.objects.get_or_create(every=interval_s, period=IntervalSchedule.SECONDS)
         task.crontab, task.interval, task.enabled = None, every, False
@@ -76,7 +79,8 @@ class AlertsRun:
         grace = timedelta(seconds=settings.ALERTS_STALE_GRACE_S)
         due = timezone.now() + timedelta(seconds=self.outage_at + 3)
         ProtectedItem.objects.filter(pk__in=[i.pk for i in self.stale]).update(
-            protected_at=due - timedelta(seconds=self.interval_s) - grace)
+            protected_at=due - timedelta(seconds=self.interval_s) - grace
+        )
 
     def tick(self, elapsed: float, redis: list, start_redis, chaos: bool, log) -> None:
         if chaos:
@@ -144,8 +148,11 @@ class AlertsRun:
         arrival = mails | hooks
 
         def at_both(alert: Alert) -> float | None:
-            keys = list(Delivery.objects.filter(alert=alert, event=Delivery.Event.RAISED)
-                        .values_list("idempotency_key", "target__type"))
+            keys = list(
+                Delivery.objects.filter(alert=alert, event=Delivery.Event.RAISED).values_list(
+                    "idempotency_key", "target__type"
+                )
+            )
             times = [(mails if kind == "email" else hooks).get(key) for key, kind in keys]
             return max(times) if len(times) == 2 and None not in times else None  # type: ignore[type-var]
 
@@ -167,7 +174,8 @@ class AlertsRun:
                     latencies.append(received - first.ended_at.timestamp())
         delays = []
         for item in ProtectedItem.objects.filter(pk__in=[i.pk for i in self.stale]).select_related(
-                "policy__periodic_task__interval"):
+            "policy__periodic_task__interval"
+        ):
             due = checks.stale_since(item, None)
             alert = Alert.objects.filter(kind=Kind.STALE_PROTECTION, item_key=checks.item_key(item)).first()
             received = at_both(alert) if alert else None
@@ -178,13 +186,17 @@ class AlertsRun:
         undelivered = Delivery.objects.exclude(status=Delivery.Status.DELIVERED).exclude(event=Delivery.Event.TEST)
         missing = [k for k in Delivery.objects.values_list("idempotency_key", flat=True) if k not in arrival]
         kinds = Counter(Alert.objects.values_list("kind", flat=True))
-        print(f"alerts_raised: {Alert.objects.count()} ({Alert.objects.filter(state='resolved').count()} resolved; "
-              f"{', '.join(f'{kind} {n}' for kind, n in sorted(kinds.items()))})")
+        print(
+            f"alerts_raised: {Alert.objects.count()} ({Alert.objects.filter(state='resolved').count()} resolved; "
+            f"{', '.join(f'{kind} {n}' for kind, n in sorted(kinds.items()))})"
+        )
         planned = {checks.item_key(i) for i in self.stale}
         others = Alert.objects.filter(kind=Kind.STALE_PROTECTION).exclude(item_key__in=planned).count()
         print(f"stale_alerts_unplanned: {others} (items of running schedules whose backups queued past their RPO)")
-        print(f"alert_deliveries: {Delivery.objects.count()} ({undelivered.count()} not delivered, settled in "
-              f"{settle_s:.0f} s)")
+        print(
+            f"alert_deliveries: {Delivery.objects.count()} ({undelivered.count()} not delivered, settled in "
+            f"{settle_s:.0f} s)"
+        )
         print(f"alert_latency_p95_s: {p95(latencies):.1f} (max {max(latencies, default=0):.1f}, n={len(latencies)})")
         print(f"stale_alert_delay_s: {max(delays, default=0):.1f} (n={len(delays)})")
         print(f"alerts_lost: {lost + len(missing)}")

@@ -89,7 +89,7 @@ def store_stats(vault: Vault) -> engine.StoreStats | None:
     if cached and now - cached[0] < STORE_STATS_TTL_S:
         return cached[1]
     try:
-        stats = engine.open_store(vault.store_location).stats()
+        stats = engine.open_store(vault.store_location, vault.store_options).stats()
     except (engine.NotAStore, OSError, ValueError):
         stats = None
     _store_stats_cache[vault.pk] = (now, stats)

@@ -271,6 +271,8 @@ CELERY_BEAT_SCHEDULE = {
     "sync-kvm-hosts": {"task": "backup.vms.tasks.sync_kvm_hosts", "schedule": 300.0},
     # Verification as Proxmox Backup Server schedules it: new points daily, old ones again weekly, each in
     # a quiet hour of its own (both take the vault's verify lock).
+    # Geo-redundant vaults: copy what the jobs after each backup missed, apply the secondary's due deletions.
+    "replicate-behind-vaults": {"task": "backup.vms.tasks.replicate_behind_vaults", "schedule": 300.0},
     "verify-new-points": {"task": "backup.vms.tasks.verify_new_points", "schedule": crontab(minute=30, hour=3)},
     "reverify-old-points": {
         "task": "backup.vms.tasks.reverify_old_points",
@@ -311,3 +313,6 @@ CELERY_BEAT_SCHEDULE |= {
 }
 # The weekly verification re-reads every point whose last verify is older than this many days.
 VERIFY_REVERIFY_AFTER_DAYS = envint("VERIFY_REVERIFY_AFTER_DAYS", 30)
+# A point deleted in a geo-redundant vault's primary copy stays in its secondary this long (a deletion, mistaken
+# or malicious, is undone from the copy meanwhile).
+REPLICATION_DELETE_DELAY_S = envint("REPLICATION_DELETE_DELAY_S", 14 * 86400)

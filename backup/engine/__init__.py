@@ -96,6 +96,12 @@ A soft-deleted item keeps its manifests in place (so they stay GC roots and GC n
 and gets a hold with its purge time; prune()/delete_item() refuse its points until then. Undelete and
 purge release the hold.
 
+Replication (replicate.py)
+--------------------------
+A geo-redundant vault has a second store: replicate_point copies one point's missing chunks (read and
+re-hashed on the way, written with put_chunk), syncs the chunk dirs, then commits the manifest last, so the
+copy holds a point whole or not at all. Deletions never travel with it: the caller deletes on the copy later.
+
 Retention (retention.py)
 ------------------------
 Pure GFS selection: see select_points_to_prune. The weekly, monthly and yearly
@@ -122,6 +128,7 @@ from .locations import init_store, open_store
 from .manifest import DiskManifest, Manifest
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
 from .prune import delete_item, prune
+from .replicate import ReplicationResult, missing_points, replicate_point
 from .restore import RestoreResult, restore_point
 from .retention import LAST_DAY, LAST_WEEK, DayPattern, RetentionPolicy, select_points_to_prune
 from .store import CHUNK_SIZE, Store, StoreStats
@@ -142,6 +149,7 @@ __all__ = [
     "MissingChunk",
     "NotAStore",
     "ProgressSink",
+    "ReplicationResult",
     "RestoreResult",
     "DayPattern",
     "LAST_DAY",
@@ -162,7 +170,9 @@ __all__ = [
     "init_store",
     "open_store",
     "holds",
+    "missing_points",
     "prune",
+    "replicate_point",
     "release_item",
     "restore_point",
     "select_points_to_prune",

@@ -16,6 +16,7 @@ registered-item:<item id>      Unregister of an item whose machine no longer exi
 prune:<protected item id>      Prune                                                       a second Prune
 discovery:vault:<vault id>     Discovery                                                   a second Discovery
 gc:vault:<vault id>            Garbage Collection                                          a second GC
+replicate:vault:<vault id>     Replicate (to a geo-redundant vault's secondary copy)       a second Replicate
 verify:vault:<vault id>        Verify (one point, or the scheduled scopes)                 a second Verify
 vault:<vault id>:create        Create Vault                                                a second creation
 vault:<vault id>:delete        Delete Vault                                                a second Delete Vault
@@ -77,6 +78,10 @@ def discovery(vault_id: int) -> str:
 
 def garbage_collection(vault_id: int) -> str:
     return f"gc:vault:{vault_id}"
+
+
+def replicate(vault_id: int) -> str:
+    return f"replicate:vault:{vault_id}"
 
 
 def verify(vault_id: int) -> str:

@@ -20,6 +20,7 @@ class Operation(models.TextChoices):
     DELETE_VAULT = "delete_vault", "Delete Vault"
     CREATE_VAULT = "create_vault", "Create Vault"
     DRILL = "drill", "Restore Drill"
+    REPLICATE = "replicate", "Replicate"
 
 
 class JobStatus(models.TextChoices):
@@ -32,7 +33,7 @@ class JobStatus(models.TextChoices):
 
 ACTIVE_STATUSES = (JobStatus.IN_PROGRESS, JobStatus.CANCELLING)
 # The vault's own housekeeping: the Jobs page hides them unless asked, and they stay out of toasts and counts.
-MAINTENANCE_OPERATIONS = (Operation.PRUNE, Operation.GARBAGE_COLLECTION)
+MAINTENANCE_OPERATIONS = (Operation.PRUNE, Operation.GARBAGE_COLLECTION, Operation.REPLICATE)
 FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 

@@ -42,6 +42,7 @@ class VaultOut(Schema):
     status_reason: str
     redundancy: str
     redundancy_locked: bool
+    secondary_region: str  # a geo-redundant vault's copy: the paired region ("" while it keeps one copy)
     soft_delete: str
     soft_delete_days: int
     immutability: str
@@ -58,6 +59,7 @@ def vault_out(vault: Vault) -> dict:
         "status_reason": vault.status_reason,
         "redundancy": vault.redundancy,
         "redundancy_locked": vault.redundancy_locked,
+        "secondary_region": vault.secondary_region if vault.has_secondary else "",
         "soft_delete": vault.soft_delete,
         "soft_delete_days": vault.soft_delete_days,
         "immutability": vault.immutability,

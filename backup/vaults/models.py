@@ -1,6 +1,9 @@
+import os
+import re
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -8,6 +11,100 @@ from django.utils import timezone
 from backup.tenancy.models import SubscriptionScopedQuerySet
 
 from .regions import REGION_CHOICES
+
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+PREFIX = re.compile(r"^[A-Za-z0-9._/-]*$")
+
+
+def _writable_folder_problem(path: Path) -> str | None:
+    """Why vault stores cannot be made under `path`, or None; a folder that does not exist yet is fine when
+    its nearest existing parent is writable (it is created with the first store)."""
+    if not path.is_absolute():
+        return "Enter an absolute path (it starts with /)."
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder."
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"The portal cannot write to {probe}: make it writable for the user the workers run as."
+    return None
+
+
+class StorageLocation(models.Model):
+    """Where the vault stores of one region live: a folder (local or shared file system) or an S3-compatible
+    bucket. Operators manage them in the admin; a region without one keeps its stores under
+    VAULT_STORAGE_ROOT. A vault records the location it was created in, so changing the map moves nothing."""
+
+    class Kind(models.TextChoices):
+        FOLDER = "folder", "Folder"
+        BUCKET = "bucket", "S3-compatible bucket"
+
+    class Credentials(models.TextChoices):
+        ENVIRONMENT = "environment", "From the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+        STORED = "stored", "Entered here"
+
+    name = models.CharField(max_length=60, unique=True)
+    region = models.CharField(max_length=40, choices=REGION_CHOICES, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FOLDER)
+    path = models.CharField(max_length=500, blank=True, help_text="Folder: the absolute path stores are made in.")
+    endpoint_url = models.URLField(blank=True, help_text="Bucket: the server's address; empty for Amazon S3.")
+    bucket = models.CharField(max_length=63, blank=True)
+    prefix = models.CharField(max_length=200, blank=True, help_text="Bucket: a key prefix for this portal's stores.")
+    bucket_region = models.CharField(max_length=40, blank=True, help_text="Bucket: the S3 region name, if needed.")
+    path_style = models.BooleanField(default=False, help_text="Bucket: path-style addresses (most local servers).")
+    credentials = models.CharField(max_length=12, choices=Credentials.choices, default=Credentials.ENVIRONMENT)
+    access_key_id = models.CharField(max_length=128, blank=True)
+    secret_access_key = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        ordering = ["region"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.region})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.kind == self.Kind.FOLDER:
+            problem = _writable_folder_problem(Path(self.path)) if self.path else "Enter the folder's path."
+            if problem:
+                errors["path"] = problem
+        else:
+            if not self.bucket:
+                errors["bucket"] = "Enter the bucket's name."
+            elif not BUCKET_NAME.match(self.bucket):
+                errors["bucket"] = "A bucket name is 3 to 63 lower-case letters, digits, dots and hyphens."
+            if not PREFIX.match(self.prefix) or ".." in self.prefix.split("/"):
+                errors["prefix"] = "A prefix holds only letters, digits, '.', '_', '-' and '/'."
+            if self.credentials == self.Credentials.STORED:
+                if not self.access_key_id:
+                    errors["access_key_id"] = "Enter the access key id, or take the credentials from the environment."
+                if not self.secret_access_key:
+                    errors["secret_access_key"] = "Enter the secret access key."
+        if errors:
+            raise ValidationError(errors)
+
+    def location_for(self, store_name: str) -> str:
+        """The engine location of one store here (store_name is derived from ids, never from user input)."""
+        if self.kind == self.Kind.FOLDER:
+            return str(Path(self.path) / store_name)
+        prefix = self.prefix.strip("/")
+        return f"s3://{self.bucket}/{prefix + '/' if prefix else ''}{store_name}"
+
+    def options(self) -> dict | None:
+        """What the engine needs besides the location (engine.open_store); None for a folder. Credentials
+        from the environment are left out: the object storage client reads them there itself."""
+        if self.kind == self.Kind.FOLDER:
+            return None
+        options: dict = {"path_style": self.path_style}
+        if self.endpoint_url:
+            options["endpoint_url"] = self.endpoint_url
+        if self.bucket_region:
+            options["region"] = self.bucket_region
+        if self.credentials == self.Credentials.STORED:
+            options |= {"access_key_id": self.access_key_id, "secret_access_key": self.secret_access_key}
+        options["cache_dir"] = str(Path(settings.VAR_DIR) / "store-cache" / f"location-{self.pk}")
+        return options
 
 
 class Vault(models.Model):
@@ -41,6 +138,16 @@ class Vault(models.Model):
     redundancy = models.CharField(max_length=10, choices=Redundancy.choices, default=Redundancy.GEO)
     # Set when the first item is registered; from then on the redundancy can no longer change.
     redundancy_locked_at = models.DateTimeField(null=True, blank=True)
+    # Where the stores live, recorded at creation (none: the default folder under VAULT_STORAGE_ROOT). A
+    # geo-redundant vault's second copy is in its region's pair; `secondary_created_at` is set once it exists.
+    primary_location = models.ForeignKey(
+        StorageLocation, on_delete=models.PROTECT, null=True, blank=True, related_name="primary_vaults"
+    )
+    secondary_region = models.CharField(max_length=40, choices=REGION_CHOICES, blank=True)
+    secondary_location = models.ForeignKey(
+        StorageLocation, on_delete=models.PROTECT, null=True, blank=True, related_name="secondary_vaults"
+    )
+    secondary_created_at = models.DateTimeField(null=True, blank=True)
     # Changed only through backup.vaults.safeguards, which refuses what would weaken them.
     soft_delete = models.CharField(max_length=10, choices=SoftDelete.choices, default=SoftDelete.ENABLED)
     soft_delete_days = models.PositiveSmallIntegerField(default=14)
@@ -59,13 +166,49 @@ class Vault(models.Model):
 
     @property
     def store_path(self) -> Path:
+        """The primary copy's folder (a bucket copy has none: then where it would be by default)."""
         # Named by id, never by the user's vault name, so no user value reaches a file path.
-        return Path(settings.VAULT_STORAGE_ROOT) / f"vault-{self.pk}"
+        location = self.primary_location
+        if location is not None and location.kind == StorageLocation.Kind.FOLDER:
+            return Path(location.location_for(self.store_name))
+        return Path(settings.VAULT_STORAGE_ROOT) / self.store_name
+
+    @property
+    def store_name(self) -> str:
+        return f"vault-{self.pk}"
 
     @property
     def store_location(self) -> str:
-        """What the engine opens (engine.open_store): this vault's folder today."""
-        return str(self.store_path)
+        """What the engine opens (engine.open_store): the primary copy."""
+        if self.primary_location is None:
+            return str(Path(settings.VAULT_STORAGE_ROOT) / self.store_name)
+        return self.primary_location.location_for(self.store_name)
+
+    @property
+    def store_options(self) -> dict | None:
+        return self.primary_location.options() if self.primary_location is not None else None
+
+    @property
+    def has_secondary(self) -> bool:
+        """A geo-redundant vault whose second copy exists: each point is replicated to it."""
+        return self.secondary_created_at is not None
+
+    @property
+    def secondary_store_location(self) -> str:
+        if self.secondary_location is None:
+            return str(Path(settings.VAULT_STORAGE_ROOT) / "secondary" / self.store_name)
+        return self.secondary_location.location_for(self.store_name)
+
+    @property
+    def secondary_store_options(self) -> dict | None:
+        return self.secondary_location.options() if self.secondary_location is not None else None
+
+    def store_folders(self) -> list[Path]:
+        """The folders holding this vault's copies (a copy in a bucket is no folder)."""
+        copies = [(self.primary_location, self.store_location)]
+        if self.has_secondary:
+            copies.append((self.secondary_location, self.secondary_store_location))
+        return [Path(where) for location, where in copies if location is None or location.kind == "folder"]
 
     @property
     def soft_delete_on(self) -> bool:

@@ -7,7 +7,7 @@ from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
-from backup.engine import init_store
+from backup.engine import EngineError
 from backup.jobs import locks
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
@@ -20,6 +20,7 @@ from backup.notifications.services import notify
 from backup.tenancy.access import subscriptions_for
 from backup.tenancy.models import Subscription
 
+from . import copies
 from .models import Vault
 from .regions import REGIONS
 
@@ -75,7 +76,13 @@ def create_vault(*, user, subscription, name: str, region: str) -> Vault:
                 limit = MAX_VAULTS_PER_SUBSCRIPTION
                 message = f"This subscription already has {limit} backup vaults, the most allowed."
                 raise ValidationError({"subscription": message})
-            vault = Vault.objects.create(subscription=subscription, name=name, region=region, created_by=user)
+            vault = Vault.objects.create(
+                subscription=subscription,
+                name=name,
+                region=region,
+                created_by=user,
+                primary_location=copies.location_of(region),
+            )
             # In the transaction: once it commits a worker may finish at once, and its "Successfully created"
             # must not be overwritten by this toast.
             _notify_creation(vault, Notification.Level.PROGRESS, f"Creating backup vault '{vault.name}'…")
@@ -134,7 +141,8 @@ def provision_vault(vault_id: int) -> str | None:
     if vault is None or vault.status != Vault.Status.CREATING:
         return None
     try:
-        init_store(vault.store_location)
+        copies.init_primary(vault)
+        copies.ensure_secondary(vault)
     except Exception as exc:
         log.exception("provisioning vault %s failed", vault_id)
         reason = f"The vault's storage could not be initialised: {describe(exc)}."
@@ -163,6 +171,13 @@ def set_redundancy(vault: Vault, redundancy: str) -> Vault:
     if vault.redundancy_locked and redundancy != vault.redundancy:
         raise ValidationError({"redundancy": REDUNDANCY_LOCKED_MESSAGE})
     vault.redundancy = redundancy
+    if vault.status == Vault.Status.ACTIVE:
+        try:
+            copies.ensure_secondary(vault) if redundancy == Vault.Redundancy.GEO else copies.drop_secondary(vault)
+        except (EngineError, OSError) as exc:
+            raise ValidationError(
+                {"redundancy": f"The copy in the paired region could not be created: {describe(exc)}."}
+            ) from None
     vault.save(update_fields=["redundancy"])
     return vault
 

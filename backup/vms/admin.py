@@ -13,6 +13,7 @@ from .models import (
     ProtectedItem,
     RecoveryPoint,
     RegisteredItem,
+    SecondaryDeletion,
     StorageAccount,
     VirtualDisk,
     VirtualMachine,
@@ -149,6 +150,7 @@ class RecoveryPointAdmin(OperateActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "verify_state",
         "verified_at",
         "damaged_at",
+        "replicated_at",
     ]
     list_filter = [
         "consistency",
@@ -161,3 +163,12 @@ class RecoveryPointAdmin(OperateActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
     date_hierarchy = "created_at"
     list_select_related = ["vault"]
     actions = [verify_points]
+
+
+@admin.register(SecondaryDeletion)
+class SecondaryDeletionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Points deleted in a geo-redundant vault's primary copy, waiting to be deleted in its secondary."""
+
+    list_display = ["point_id", "vault", "requested_at", "due_at", "done_at"]
+    list_filter = [("done_at", admin.EmptyFieldListFilter)]
+    search_fields = ["point_id", "vault__name"]

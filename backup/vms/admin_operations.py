@@ -52,7 +52,14 @@ def verify_points(modeladmin, request, queryset) -> None:
 class VaultOperationsAdmin(OperateActionsMixin, VaultAdmin):
     # Deleting goes through the portal's services (a resource guard may need an approval; the requester's
     # approved request is used): this action, and the delete pages of admin_safeguards.SafeguardedVaultAdmin.
-    actions = ["verify_vaults", "verify_new_points", "reverify_old_points", "collect_garbage", "delete_vaults"]
+    actions = [
+        "verify_vaults",
+        "verify_new_points",
+        "reverify_old_points",
+        "collect_garbage",
+        "create_secondary",
+        "delete_vaults",
+    ]
 
     @admin.action(description="Delete the selected vaults (a Delete Vault job each)", permissions=["operate"])
     def delete_vaults(self, request, queryset) -> None:

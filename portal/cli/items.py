@@ -92,6 +92,8 @@ def restore(user, options, stderr):
         target["disk_keys"] = options["disk"]
     if options.get("start_vm"):
         target["start_vm"] = True
+    if options.get("restore_from") == "secondary":
+        target["from_secondary"] = True
     try:
         job = restores.start_restore(point, user=user, **target)
     except Refused as refusal:

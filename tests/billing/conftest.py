@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, time
 from itertools import count
 
 import pytest
+from django.utils import timezone
 
 from backup.billing.services.pricing import GB
 from backup.vaults.models import Vault
@@ -18,8 +19,12 @@ def at(day: date, hour: int = 12) -> datetime:
 
 
 def make_vault(subscription, name="vault-1", redundancy=Vault.Redundancy.GEO) -> Vault:
+    # A geo-redundant vault as Quick Create makes it: with its copy in the paired region (billing needs no store).
+    geo = redundancy == Vault.Redundancy.GEO
     return Vault.objects.create(subscription=subscription, name=name, region="West US",
-                                status=Vault.Status.ACTIVE, redundancy=redundancy)
+                                status=Vault.Status.ACTIVE, redundancy=redundancy,
+                                secondary_region="East US" if geo else "",
+                                secondary_created_at=timezone.now() if geo else None)
 
 
 def make_item(vault, vm_name="vm-1", protected_on=date(2015, 6, 1), status=ProtectedItem.Status.PENDING,

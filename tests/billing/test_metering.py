@@ -7,9 +7,10 @@ from backup.billing.months import Month
 from backup.billing.services import meter_day, meter_usage, recompute_month
 from backup.billing.services.pricing import GB
 from backup.billing.services.usage import end_of
+from backup.vaults.models import Vault
 from backup.vms.models import ProtectedItem
 
-from .conftest import add_point, at, make_item
+from .conftest import add_point, at, make_item, make_vault
 
 JUNE_10 = date(2015, 6, 10)
 
@@ -130,3 +131,13 @@ def test_reprotected_item_still_counts_its_earlier_points_for_past_days(vault):
     item.save()
     meter_day(JUNE_10, now=end_of(date(2015, 6, 25)))
     assert _row(item).billable is True
+
+
+def test_a_geo_redundant_vault_without_its_second_copy_is_billed_for_one_copy(alpha):
+    vault = make_vault(alpha, name="label-only")
+    Vault.objects.filter(pk=vault.pk).update(secondary_region="", secondary_created_at=None)
+    vault.refresh_from_db()
+    item = make_item(vault)
+    add_point(item, at(date(2015, 6, 11), 22), pi_gb=47, logical_gb=47, stored_gb=20)
+    meter_day(date(2015, 6, 11), now=end_of(date(2015, 6, 11)))
+    assert _row(item, date(2015, 6, 11)).redundancy == "local"

@@ -17,6 +17,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from backup.fabric.disks import Disk
+from backup.vaults.models import Vault
 from backup.vms.models import ProtectedItem, RecoveryPoint, VirtualDisk, VirtualMachine
 
 from ..models import DailyUsage, PriceSheet
@@ -118,7 +119,9 @@ def usage_values(item: WithAnnotations[ProtectedItem, _AsOf], day: date, book: S
         "recovery_points": item.point_count,
         "logical_bytes": item.logical or 0,
         "stored_bytes": item.stored or 0,
-        "redundancy": vault.redundancy,
+        # Billed for what is stored: geo-redundant once the vault keeps its copy in the paired region (the GRS
+        # price covers both copies), locally redundant while it keeps one.
+        "redundancy": Vault.Redundancy.GEO if vault.has_secondary else Vault.Redundancy.LOCAL,
         "billable": billable,
         "recorded_at": timezone.now(),
     }

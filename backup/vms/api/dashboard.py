@@ -1,4 +1,7 @@
-"""The vault's JOBS tab: GET /vaults/{id}/jobs, filtered and paged as on the page."""
+"""The vault's JOBS tab: GET /vaults/{id}/jobs, filtered and paged as on the page; and its DASHBOARD's
+geo-replication: GET /vaults/{id}/replication."""
+
+from datetime import datetime
 
 from ninja import Query, Router, Schema
 
@@ -7,6 +10,8 @@ from backup.jobs.filters import PAGE_SIZE, JobFilterForm
 from backup.jobs.models import Job
 from backup.tenancy.api_errors import ErrorOut, field_errors
 from backup.vaults.access import get_vault_for_user
+
+from ..services import dashboard, replication
 
 router = Router(tags=["backups"])
 
@@ -26,7 +31,7 @@ class JobFiltersIn(Schema):
     range: str = ""
     start: str = ""
     end: str = ""
-    maintenance: bool = False  # Prune and Garbage Collection jobs too
+    maintenance: bool = False  # Prune, Garbage Collection and Replicate jobs too
     page: int | None = None
 
 
@@ -47,4 +52,39 @@ def vault_jobs(request, vault_id: int, filters: Query[JobFiltersIn]):
         "pages": page.paginator.num_pages,
         "page_size": PAGE_SIZE,
         "jobs": [job_out(job) for job in page.object_list],
+    }
+
+
+class CopyOut(Schema):
+    name: str
+    region: str
+    stored_bytes: int
+
+
+class ReplicationOut(Schema):
+    redundancy: str
+    state: str  # "In sync", "Replicating", "Behind", "Failed"; "" for a vault with one copy
+    label: str
+    secondary_region: str
+    behind_since: datetime | None
+    lag_seconds: float
+    points_behind: int
+    reason: str
+    copies: list[CopyOut]
+
+
+@router.get("/vaults/{vault_id}/replication", response=ReplicationOut, operation_id="backup_vms_api_vault_replication")
+def vault_replication(request, vault_id: int):
+    vault = get_vault_for_user(request.auth, vault_id)
+    status = replication.replication_status(vault)
+    return {
+        "redundancy": vault.redundancy,
+        "state": status.state if status else "",
+        "label": status.label if status else "",
+        "secondary_region": vault.secondary_region,
+        "behind_since": status.behind_since if status else None,
+        "lag_seconds": status.lag_seconds if status else 0.0,
+        "points_behind": status.points_behind if status else 0,
+        "reason": status.reason if status else "",
+        "copies": [vars(copy) for copy in dashboard.copies_of(vault)],
     }

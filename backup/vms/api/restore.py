@@ -2,9 +2,10 @@
 and answers 202 with the Restore job, or 400 with the wizard's messages by field.
 
     {point_id | recovery_point_id, vm_name, cloud_service, create_cloud_service, storage_account,
-     virtual_network, subnet, disks_only, disk_keys, start_vm}
+     virtual_network, subnet, disks_only, disk_keys, start_vm, restore_from}
 
-`start_vm` (a restore to a KVM host only) starts the new domain once it is defined.
+`start_vm` (a restore to a KVM host only) starts the new domain once it is defined. `restore_from` "secondary"
+reads a geo-redundant vault's copy in the paired region and restores into that region ("primary" by default).
 """
 
 from django.core.exceptions import ValidationError
@@ -31,6 +32,7 @@ class RestoreIn(Schema):
     disks_only: bool = False
     disk_keys: list[str] | None = None
     start_vm: bool = False
+    restore_from: str = "primary"
 
 
 def _point(item, payload: RestoreIn):
@@ -75,6 +77,7 @@ def restore_item(request, item_id: int, payload: RestoreIn):
             disks_only=payload.disks_only,
             disk_keys=payload.disk_keys,
             start_vm=payload.start_vm,
+            from_secondary=restore.restore_from_secondary(payload.restore_from),
         )
     except ValidationError as error:
         return bad_request(error)

@@ -6,6 +6,7 @@ from .hosts import HypervisorHost
 from .inventory import CloudService, StorageAccount, VirtualDisk, VirtualMachine
 from .policy import BackupPolicy
 from .protection import ProtectedItem, RecoveryPoint, RegisteredItem
+from .replication import SecondaryDeletion
 
 __all__ = [
     "BackupFigures",
@@ -16,6 +17,7 @@ __all__ = [
     "ProtectedItem",
     "RecoveryPoint",
     "RegisteredItem",
+    "SecondaryDeletion",
     "StorageAccount",
     "VirtualDisk",
     "VirtualMachine",

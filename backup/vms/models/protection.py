@@ -145,6 +145,8 @@ class RecoveryPoint(models.Model):
     # Cleared once every one of them reads back sound (a later backup rewrote it): see services/integrity.py.
     damaged_chunks = models.JSONField(default=list, blank=True)
     damaged_at = models.DateTimeField(null=True, blank=True)
+    # When the point was copied whole to the vault's secondary copy (geo-redundant vaults); empty until then.
+    replicated_at = models.DateTimeField(null=True, blank=True)
 
     objects = VaultScopedQuerySet.as_manager()
 
@@ -154,6 +156,7 @@ class RecoveryPoint(models.Model):
         indexes = [
             models.Index(fields=["protected_item", "-created_at"]),
             models.Index(fields=["vault", "verified_at"]),
+            models.Index(fields=["vault", "replicated_at", "created_at"]),
         ]
 
     def __str__(self) -> str:

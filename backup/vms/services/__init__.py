@@ -5,4 +5,15 @@ backups, restores and management. Views, API and tasks call these; they call eng
 def register_jobs() -> None:
     """Each job kind is declared beside the service that owns its operation (`@handler(Operation.X)`):
     importing the service modules registers their jobs with the jobs runner."""
-    from . import backup, discovery, gc, manage, operations, protection, registration, restore, retention  # noqa: F401
+    from . import (  # noqa: F401
+        backup,
+        discovery,
+        gc,
+        manage,
+        operations,
+        protection,
+        registration,
+        replication,
+        restore,
+        retention,
+    )

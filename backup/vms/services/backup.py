@@ -27,7 +27,7 @@ from backup.jobs.errors import LOST_CODES, JobCancelled, JobFailed
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.jobs.registry import handler
 
-from . import kvm_backup, retention
+from . import kvm_backup, replication, retention
 from .backup_messages import (
     AGENT_MISSING,
     AGENT_MISSING_ACTION,
@@ -170,6 +170,7 @@ def clean_up_backup(job: Job) -> str | None:
     Job.objects.filter(pk=job.pk).update(result=job.result | {"recovery_point": point.point_id})
     if point.protected_item is not None:
         retention.start_prune(point.protected_item)
+    replication.start_replication(point.vault)
     return STOPPED_AFTER_POINT
 
 
@@ -218,3 +219,4 @@ def back_up_vm(ctx: JobContext) -> None:
             log.warning("job %s: the snapshot could not be deleted", ctx.job.pk, exc_info=True)
             ctx.record(warning=SNAPSHOT_NOT_DELETED)
     retention.start_prune(target.item)
+    replication.start_replication(target.item.vault)

@@ -101,7 +101,7 @@ def adopt_committed_point(job: Job) -> RecoveryPoint | None:
     if point is not None:
         return point
     try:
-        store = engine.open_store(item.vault.store_location)
+        store = engine.open_store(item.vault.store_location, item.vault.store_options)
         if not store.has_manifest(point_id):
             return None
         manifest = store.load_manifest(point_id)
@@ -117,7 +117,7 @@ def adopt_orphan_manifests(vault_id: int) -> list[RecoveryPoint]:
     committed but never recorded (its worker was killed between the two) becomes the point it is."""
     vault = Vault.objects.get(pk=vault_id)
     try:
-        store = engine.open_store(vault.store_location)
+        store = engine.open_store(vault.store_location, vault.store_options)
         manifests = store.list_manifests()
     except (engine.EngineError, OSError):
         return []

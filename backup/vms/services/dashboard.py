@@ -17,7 +17,7 @@ from backup.jobs.models import Job
 from backup.vaults.models import Vault
 
 from ..models import ProtectedItem, RecoveryPoint
-from . import discovery
+from . import discovery, replication
 
 
 def summary(vault: Vault, since: datetime) -> dict:
@@ -26,7 +26,9 @@ def summary(vault: Vault, since: datetime) -> dict:
         stopped=Count("id", filter=Q(status=ProtectedItem.Status.STOPPED)),
     )
     storage = RecoveryPoint.objects.filter(vault=vault).aggregate(
-        logical=Sum("logical_bytes"), stored=Sum("stored_bytes_new"), points=Count("id")
+        logical=Sum("logical_bytes"),
+        stored=Sum("stored_bytes_new"),
+        points=Count("id"),
     )
     return {
         "registered_vms": discovery.registered_items(vault).count(),
@@ -36,7 +38,28 @@ def summary(vault: Vault, since: datetime) -> dict:
         "logical_bytes": storage["logical"] or 0,
         "stored_bytes": storage["stored"] or 0,
         "recovery_points": storage["points"],
+        "copies": copies_of(vault),
+        "replication": replication.replication_status(vault),
     }
+
+
+@dataclass(frozen=True)
+class Copy:
+    name: str  # "Primary" / "Secondary"
+    region: str
+    stored_bytes: int
+
+
+def copies_of(vault: Vault) -> list[Copy]:
+    """What each copy of the vault holds: one for a locally redundant vault, two for a geo-redundant one. The
+    secondary holds the points copied so far, copied in the order they were made, so it stores what they added."""
+    stored = RecoveryPoint.objects.filter(vault=vault).aggregate(
+        primary=Sum("stored_bytes_new"), secondary=Sum("stored_bytes_new", filter=Q(replicated_at__isnull=False))
+    )
+    found = [Copy("Primary", vault.region, stored["primary"] or 0)]
+    if vault.has_secondary:
+        found.append(Copy("Secondary", vault.secondary_region, stored["secondary"] or 0))
+    return found
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from backup.jobs.models import Job, Operation
 from backup.jobs.registry import handler
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint
-from . import gc, protection, reductions
+from . import gc, protection, reductions, replication
 from .item_jobs import clean_text, day_text, item_job
 from .soft_delete import ALREADY_SOFT_DELETED, soft_delete_item_data
 from .stores import open_vault_store
@@ -182,10 +182,11 @@ def delete_item_data(item: ProtectedItem) -> int:
         points = RecoveryPoint.objects.filter(
             Q(protected_item=item) | Q(registered_item_id=item.registered_item_id), vault_id=item.vault_id
         )
-        count = points.count()
+        point_ids = list(points.values_list("point_id", flat=True))
         points.delete()
         item.delete()
     # Manifests go after the rows: a crash in between leaves manifests no row shows, which the next delete of
     # the item (or an operator) removes; GC keeps their chunks until then.
     engine.delete_item(store, item.store_item_id)
-    return count
+    replication.defer_secondary_deletion(item.vault, point_ids)
+    return len(point_ids)

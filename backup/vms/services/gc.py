@@ -19,7 +19,7 @@ from backup.jobs.models import Job, Operation
 from backup.jobs.registry import handler
 from backup.vaults.models import Vault
 
-from . import backup_points
+from . import backup_points, replication
 from .stores import open_vault_store
 
 
@@ -45,10 +45,12 @@ def collect_garbage_all_vaults() -> list[Job]:
 def collect_vault_garbage(vault_id: int, grace: timedelta | None = None) -> engine.GcReport:
     vault = Vault.objects.get(pk=vault_id)
     store = open_vault_store(vault)
+    grace = engine.gc.DEFAULT_GRACE if grace is None else grace
     try:
-        if grace is None:
-            return engine.collect_garbage(store)
-        return engine.collect_garbage(store, grace=grace)
+        report = engine.collect_garbage(store, grace=grace)
+        if vault.has_secondary:  # the chunks of points whose deletion has reached the secondary
+            engine.collect_garbage(replication.open_secondary_store(vault), grace=grace)
+        return report
     except engine.EngineError as exc:
         raise JobFailed(describe(exc), "Wait for the running garbage collection to finish.", code="GcBusy") from None
 

@@ -26,7 +26,7 @@ from backup.jobs.models import Job, Operation
 from backup.jobs.registry import handler
 
 from ..models import BackupPolicy, ProtectedItem, RecoveryPoint
-from . import anomaly, integrity, policies
+from . import anomaly, integrity, policies, replication
 from .stores import open_vault_store
 
 
@@ -97,6 +97,7 @@ def prune_item(item_id: int, now=None) -> list[str]:
     # A manifest left behind by a crash here is harmless: no row points at it, and the next prune of the
     # item does not see it; GC keeps its chunks until an operator deletes the item's data.
     engine.prune(store, ids)
+    replication.defer_secondary_deletion(item.vault, ids)
     return ids
 
 

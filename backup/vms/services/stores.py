@@ -10,6 +10,6 @@ STORE_UNAVAILABLE_ACTION = "Retry the operation in a few minutes. If the problem
 
 def open_vault_store(vault: Vault, message: str = STORE_UNAVAILABLE) -> engine.Store:
     try:
-        return engine.open_store(vault.store_location)
+        return engine.open_store(vault.store_location, vault.store_options)
     except engine.NotAStore:
         raise JobFailed(message, STORE_UNAVAILABLE_ACTION, code="VaultStoreUnavailable") from None

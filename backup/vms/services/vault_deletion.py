@@ -127,8 +127,9 @@ def run_delete_vault(ctx: JobContext) -> None:
         raise
     try:
         with ctx.step(STEP_DELETE_STORE):
-            if vault.store_path.exists():
-                shutil.rmtree(vault.store_path)
+            for folder in vault.store_folders():
+                if folder.exists():
+                    shutil.rmtree(folder)
     except OSError as error:
         Vault.objects.filter(pk=vault.pk).update(
             status=Vault.Status.FAILED, status_reason=f"Its storage could not be deleted: {describe(error)}"

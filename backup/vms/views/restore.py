@@ -21,7 +21,16 @@ from backup.vaults.access import get_vault_for_user
 from ..models import ProtectedItem
 from ..services import integrity, restore
 
-FIELDS = ("vm_name", "cs_mode", "cloud_service", "new_cloud_service", "storage_account", "virtual_network", "subnet")
+FIELDS = (
+    "vm_name",
+    "cs_mode",
+    "cloud_service",
+    "new_cloud_service",
+    "storage_account",
+    "virtual_network",
+    "subnet",
+    "restore_from",
+)
 
 
 def _item(vault, data) -> ProtectedItem | None:
@@ -103,14 +112,22 @@ def _instance_context(vault, item, point, data) -> dict:
     values = {name: (data.get(name) or "").strip() for name in FIELDS}
     kvm = restore.is_kvm_point(point)
     values["start_vm"] = kvm and data.get("start_vm") == "on"
-    services = list(restore.cloud_services_for(vault, kvm=kvm))
+    primary_opens = restore.primary_store_opens(vault)
+    secondary = restore.offers_secondary(point)
+    if values["restore_from"] not in ("primary", "secondary") or (
+        values["restore_from"] == "secondary" and not secondary
+    ):
+        # The primary by default; the secondary at once when the primary cannot be opened.
+        values["restore_from"] = "secondary" if secondary and not primary_opens else "primary"
+    from_secondary = values["restore_from"] == "secondary"
+    services = list(restore.cloud_services_for(vault, kvm=kvm, from_secondary=from_secondary))
     if "vm_name" not in data and kvm:
         # A KVM machine runs on a host: its cloud service is the host's, never a new one.
         values |= {"vm_name": f"{item.vm_name}-r"[:15], "cs_mode": "existing"}
     elif "vm_name" not in data:
         # First arrival on page 2: a new cloud service named after the machine, as the product suggested.
         values |= {"vm_name": item.vm_name, "cs_mode": "new", "new_cloud_service": f"{item.vm_name}-restored".lower()}
-    accounts = list(restore.storage_accounts_for(vault, kvm=kvm))
+    accounts = list(restore.storage_accounts_for(vault, kvm=kvm, from_secondary=from_secondary))
     if not values["storage_account"] and accounts:
         values["storage_account"] = accounts[0].name
     bound = None
@@ -119,7 +136,7 @@ def _instance_context(vault, item, point, data) -> dict:
         values["cloud_service"] = bound.name if bound else ""
         if bound is not None and bound.virtual_network:
             values["virtual_network"] = bound.virtual_network
-    networks = restore.virtual_networks_for(vault)
+    networks = restore.virtual_networks_for(vault, from_secondary=from_secondary)
     subnets = networks.get(values["virtual_network"], [])
     if values["virtual_network"] and values["subnet"] not in subnets:
         values["subnet"] = subnets[0] if subnets else ""
@@ -135,6 +152,9 @@ def _instance_context(vault, item, point, data) -> dict:
         "errors": {},
         "source": item.vm,
         "kvm": kvm,
+        "region": restore.restore_region(vault, from_secondary),
+        "offers_secondary": secondary,
+        "primary_opens": primary_opens,
     }
 
 
@@ -148,6 +168,7 @@ def _service_arguments(values: dict) -> dict:
         "virtual_network": values["virtual_network"],
         "subnet": values["subnet"],
         "start_vm": values["start_vm"],
+        "from_secondary": values["restore_from"] == "secondary",
     }
 
 

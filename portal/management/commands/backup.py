@@ -150,6 +150,14 @@ class Command(BaseCommand):
             action="store_true",
             help="start the virtual machine after restore (a restore to a KVM host)",
         )
+        p.add_argument(
+            "--from",
+            dest="restore_from",
+            choices=["primary", "secondary"],
+            default="primary",
+            help="the copy to restore from: secondary reads a geo-redundant vault's copy in the paired region "
+            "and restores into that region",
+        )
         _wait_options(p)
 
         p = sub(commands, "stop-protection", items.stop_protection, "Stop protecting an item.")

@@ -149,9 +149,11 @@ def _create_machine_rows(job: Job, target: RestoreTarget, sizes: dict[str, int],
                 service = CloudService.objects.create(
                     subscription=vault.subscription,
                     name=target.cloud_service_name,
-                    region=vault.region,
+                    region=target.region,
                     virtual_network=target.virtual_network,
-                    subnets=virtual_networks_for(vault).get(target.virtual_network, []),
+                    subnets=virtual_networks_for(vault, from_secondary=target.from_secondary).get(
+                        target.virtual_network, []
+                    ),
                 )
                 made.cloud_service_id = service.pk
             vm = VirtualMachine.objects.create(

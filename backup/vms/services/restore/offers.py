@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
+from backup import engine
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.vaults.models import Vault
 
@@ -30,29 +31,50 @@ def is_multi_dc_controller(vm: VirtualMachine | None) -> bool:
     return vm is not None and vm.domain_controller and vm.multi_dc_domain
 
 
-def storage_accounts_for(vault: Vault, kvm: bool | None = None):
-    """Accounts a restore may write to: the vault's subscription and region, Standard LRS or GRS; with `kvm`,
-    only the storage pools of KVM hosts (True) or only the simulated fabric's accounts (False)."""
+def restore_region(vault: Vault, from_secondary: bool = False) -> str:
+    """Where a restore goes: the vault's region, or the paired region for a restore from the secondary copy."""
+    return vault.secondary_region if from_secondary else vault.region
+
+
+def primary_store_opens(vault: Vault) -> bool:
+    """Whether the vault's primary copy can be opened now: when it cannot, the wizard offers the secondary."""
+    try:
+        engine.open_store(vault.store_location, vault.store_options)
+    except (engine.NotAStore, OSError):
+        return False
+    return True
+
+
+def offers_secondary(point: RecoveryPoint) -> bool:
+    """A point of a geo-redundant vault already copied to its paired region can be restored from there."""
+    return point.vault.has_secondary and point.replicated_at is not None
+
+
+def storage_accounts_for(vault: Vault, kvm: bool | None = None, *, from_secondary: bool = False):
+    """Accounts a restore may write to: the vault's subscription and region (the paired region from the
+    secondary copy), Standard LRS or GRS; with `kvm`, only the storage pools of KVM hosts (True) or only the
+    simulated fabric's accounts (False)."""
     accounts = StorageAccount.objects.filter(
-        subscription=vault.subscription, region=vault.region, kind__in=SUPPORTED_KINDS
+        subscription=vault.subscription, region=restore_region(vault, from_secondary), kind__in=SUPPORTED_KINDS
     ).order_by("name")
     return accounts if kvm is None else accounts.filter(host__isnull=not kvm)
 
 
-def cloud_services_for(vault: Vault, kvm: bool | None = None):
+def cloud_services_for(vault: Vault, kvm: bool | None = None, *, from_secondary: bool = False):
     """Existing cloud services a restore may deploy into: same subscription and region, no reserved IP; with
     `kvm`, only KVM hosts' (True) or only the simulated fabric's (False)."""
     services = CloudService.objects.filter(
-        subscription=vault.subscription, region=vault.region, reserved_ip=False
+        subscription=vault.subscription, region=restore_region(vault, from_secondary), reserved_ip=False
     ).order_by("name")
     return services if kvm is None else services.filter(host__isnull=not kvm)
 
 
-def virtual_networks_for(vault: Vault) -> dict[str, list[str]]:
-    """The virtual networks of the vault's region (known from the cloud services bound to them) and their subnets."""
+def virtual_networks_for(vault: Vault, *, from_secondary: bool = False) -> dict[str, list[str]]:
+    """The virtual networks of the restore's region (known from the cloud services bound to them) and their
+    subnets."""
     networks: dict[str, list[str]] = {}
     services = (
-        CloudService.objects.filter(subscription=vault.subscription, region=vault.region)
+        CloudService.objects.filter(subscription=vault.subscription, region=restore_region(vault, from_secondary))
         .exclude(virtual_network="")
         .order_by("virtual_network", "name")
     )

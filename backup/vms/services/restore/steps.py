@@ -16,7 +16,7 @@ from backup.jobs.errors import JobCancelled, JobFailed, describe
 from backup.jobs.models import Job
 
 from ...models import RecoveryPoint, VirtualMachine
-from .. import integrity
+from .. import integrity, replication
 from ..stores import open_vault_store
 from .targets import RestoreRequest, RestoreTarget, validate_restore
 
@@ -87,7 +87,12 @@ def checked_point(params: dict) -> tuple[RecoveryPoint, engine.Store, RestoreTar
     )
     if point is None:
         raise JobFailed(POINT_GONE, POINT_GONE_ACTION, code="RecoveryPointNotFound")
-    store = open_vault_store(point.vault)
+    if params.get("from_secondary"):
+        if not point.vault.has_secondary:
+            raise JobFailed(POINT_GONE, POINT_GONE_ACTION, code="RecoveryPointNotFound")
+        store = replication.open_secondary_store(point.vault)
+    else:
+        store = open_vault_store(point.vault)
     if not store.has_manifest(point.point_id):
         raise JobFailed(POINT_GONE, POINT_GONE_ACTION, code="RecoveryPointNotFound")
     try:

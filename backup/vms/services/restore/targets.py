@@ -13,7 +13,7 @@ from backup.vaults.models import Vault
 
 from ...models import CloudService, HypervisorHost, RecoveryPoint, StorageAccount, VirtualMachine
 from .. import integrity
-from .offers import SUPPORTED_KINDS, is_multi_dc_controller, source_vm, virtual_networks_for
+from .offers import SUPPORTED_KINDS, is_multi_dc_controller, restore_region, source_vm, virtual_networks_for
 
 # -- The product's messages (its error table and restore notes, verbatim) -------------------------
 REPLACE_REFUSED = (
@@ -67,6 +67,14 @@ NOT_A_HOST_SERVICE = (
     "can be restored there - Choose another cloud service."
 )
 START_NEEDS_KVM = "Starting the virtual machine after restore is offered only for a restore to a KVM host."
+NO_SECONDARY = "The backup vault '{vault}' keeps one copy (locally redundant): restore from its primary region."
+NOT_REPLICATED = (
+    "This recovery point is not in the paired region ({region}) yet - Restore it from the primary region, or "
+    "choose an older recovery point."
+)
+WRONG_PAIRED_REGION = (
+    "A restore from the secondary copy goes to the paired region ({region}) - Choose a storage account in {region}."
+)
 VM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,14}$")
 DNS_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,61}[A-Za-z0-9]$")
 
@@ -87,6 +95,11 @@ class RestoreTarget:
     single_disks: bool = False  # disk_keys is a chosen subset
     host: HypervisorHost | None = None  # a KVM point's target host: the storage account's
     start_vm: bool = False  # a KVM machine: start the new domain once it is defined
+    from_secondary: bool = False  # read the geo-redundant vault's copy in the paired region, restore there
+
+    @property
+    def region(self) -> str:
+        return restore_region(self.point.vault, self.from_secondary)
 
     def params(self) -> dict:
         return {
@@ -103,7 +116,17 @@ class RestoreTarget:
             "disk_keys": list(self.disk_keys) if self.single_disks else [],
             "host_id": self.host.pk if self.host else None,
             "start_vm": self.start_vm,
+            "from_secondary": self.from_secondary,
         }
+
+
+def restore_from_secondary(value: str) -> bool:
+    """The wizard's, the API's and the CLI's "Restore from" choice: primary (default) or secondary."""
+    if value in ("", "primary"):
+        return False
+    if value == "secondary":
+        return True
+    raise ValidationError({"restore_from": "Choose primary or secondary."})
 
 
 def _point_disk_keys(point: RecoveryPoint) -> list[str]:
@@ -126,6 +149,7 @@ class RestoreRequest:
     disks_only: bool = False
     disk_keys: list[str] | tuple[str, ...] | None = None
     start_vm: bool = False
+    from_secondary: bool = False
 
     @classmethod
     def from_params(cls, params: dict) -> RestoreRequest:
@@ -140,6 +164,7 @@ class RestoreRequest:
             disks_only=params["disks_only"],
             disk_keys=params.get("disk_keys") or None,
             start_vm=bool(params.get("start_vm")),
+            from_secondary=bool(params.get("from_secondary")),
         )
 
 
@@ -156,11 +181,18 @@ def validate_restore(point: RecoveryPoint, request: RestoreRequest | None = None
     vault = point.vault
     if point.protected_item is not None and point.protected_item.is_soft_deleted:
         raise ValidationError({"point_id": SOFT_DELETED.format(name=point.protected_item.vm_name)})
+    if request.from_secondary:
+        if not vault.has_secondary:
+            raise ValidationError({"restore_from": NO_SECONDARY.format(vault=vault.name)})
+        if point.replicated_at is None:
+            raise ValidationError({"restore_from": NOT_REPLICATED.format(region=vault.secondary_region)})
     errors: dict[str, str] = {}
     source = source_vm(point)
     if is_multi_dc_controller(source) and not request.disks_only:
         raise ValidationError({"disks_only": f"{MULTI_DC_PORTAL} {MULTI_DC_RESTORE_ACTION}"})
-    account = _check_storage_account(vault, (request.storage_account or "").strip(), errors)
+    account = _check_storage_account(
+        vault, (request.storage_account or "").strip(), errors, from_secondary=request.from_secondary
+    )
     keys = _check_disk_keys(point, request.disk_keys, request.disks_only, errors)
     damaged = [k for k in point.damaged_disks if k in keys] if point.is_damaged else []
     if damaged:
@@ -172,6 +204,7 @@ def validate_restore(point: RecoveryPoint, request: RestoreRequest | None = None
         storage_account=account,
         disk_keys=keys,
         single_disks=bool(request.disk_keys),
+        from_secondary=request.from_secondary,
     )
     _check_fabric(target, account, errors)
     if request.start_vm:
@@ -231,7 +264,7 @@ def _check_host_service(target: RestoreTarget, service: CloudService, errors: di
 STORAGE_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 
 
-def _check_storage_account(vault: Vault, name: str, errors: dict) -> StorageAccount | None:
+def _check_storage_account(vault: Vault, name: str, errors: dict, *, from_secondary: bool) -> StorageAccount | None:
     if not name:
         errors["storage_account"] = "Choose the storage account the restored disks are written to."
         return None
@@ -240,8 +273,9 @@ def _check_storage_account(vault: Vault, name: str, errors: dict) -> StorageAcco
         account = StorageAccount.objects.filter(subscription=vault.subscription, name=name).first()
     if account is None:
         errors["storage_account"] = f"No storage account named '{name}' in the vault's subscription."
-    elif account.region != vault.region:
-        errors["storage_account"] = WRONG_REGION
+    elif account.region != restore_region(vault, from_secondary):
+        region = restore_region(vault, from_secondary)
+        errors["storage_account"] = WRONG_PAIRED_REGION.format(region=region) if from_secondary else WRONG_REGION
     elif account.kind not in SUPPORTED_KINDS:
         errors["storage_account"] = UNSUPPORTED_ACCOUNT
     else:
@@ -311,10 +345,11 @@ def _check_machine(
     target.cloud_service, target.cloud_service_name = existing, existing.name
     if not _check_host_service(target, existing, errors):
         return
-    if existing.region != vault.region:
+    if existing.region != target.region:
+        where = "the paired region" if target.from_secondary else "the vault's region"
         errors["cloud_service"] = (
             f"The cloud service '{existing.name}' is in {existing.region}; a virtual machine "
-            f"can be restored only to a cloud service in the vault's region ({vault.region})."
+            f"can be restored only to a cloud service in {where} ({target.region})."
         )
     elif existing.reserved_ip:
         errors["cloud_service"] = RESERVED_IP_CONFLICT
@@ -350,7 +385,7 @@ def _check_new_network(vault: Vault, vnet: str, subnet: str, target: RestoreTarg
         if subnet:
             errors["subnet"] = NO_SUCH_SUBNET
         return
-    networks = virtual_networks_for(vault)
+    networks = virtual_networks_for(vault, from_secondary=target.from_secondary)
     if vnet not in networks:
         errors["virtual_network"] = BAD_VNET
         return

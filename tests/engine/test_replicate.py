@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import filecmp
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import CS, fill
+
+from backup.engine import (
+    CorruptChunk,
+    NotAStore,
+    Store,
+    backup_snapshot,
+    collect_garbage,
+    missing_points,
+    open_store,
+    replicate_point,
+    restore_point,
+    verify,
+)
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def secondary(tmp_path) -> Store:
+    return Store.init(tmp_path / "secondary")
+
+
+def _two_points(store, make_disk, snapper):
+    disk = make_disk("vm1", 8 * CS)
+    fill(disk, 0, 3 * CS, seed=1)
+    first_snap = snapper({"os": disk})
+    first = backup_snapshot(store, item="vm1", point_id="p0", snapshot=first_snap, time=T0, base=None)
+    fill(disk, 5 * CS, 100, seed=2)  # one more chunk; the other three are shared
+    second_snap = snapper({"os": disk})
+    second = backup_snapshot(
+        store, item="vm1", point_id="p1", snapshot=second_snap, time=T0 + timedelta(days=1), base=first
+    )
+    return (first, first_snap), (second, second_snap)
+
+
+def test_it_copies_a_point_whole_and_the_copy_restores_byte_identically(store, secondary, make_disk, snapper, tmp_path):
+    (first, first_snap), _ = _two_points(store, make_disk, snapper)
+    result = replicate_point(store, secondary, "p0")
+    assert (result.chunks_copied, result.chunks_present, result.already_there) == (3, 0, False)
+    assert result.bytes_copied == secondary.stats().stored_bytes > 0
+    assert [m.point_id for m in secondary.list_manifests()] == ["p0"]
+    assert verify(secondary).ok
+    shutil.rmtree(store.root)  # the primary is lost: the copy alone restores
+    restore_point(secondary, "p0", {"os": tmp_path / "out.img"})
+    assert filecmp.cmp(first_snap.disk("os").path, tmp_path / "out.img", shallow=False)
+
+
+def test_an_incremental_copies_only_its_new_chunks(store, secondary, make_disk, snapper):
+    _two_points(store, make_disk, snapper)
+    replicate_point(store, secondary, "p0")
+    result = replicate_point(store, secondary, "p1")
+    assert (result.chunks_copied, result.chunks_present) == (1, 3)
+    assert secondary.stats().chunk_count == store.stats().chunk_count == 4
+
+
+def test_it_is_idempotent(store, secondary, make_disk, snapper):
+    _two_points(store, make_disk, snapper)
+    replicate_point(store, secondary, "p0")
+    again = replicate_point(store, secondary, "p0")
+    assert (again.chunks_copied, again.bytes_copied, again.already_there) == (0, 0, True)
+    assert len(secondary.list_manifests()) == 1
+
+
+def test_it_lists_the_points_the_copy_lacks_oldest_first(store, secondary, make_disk, snapper):
+    _two_points(store, make_disk, snapper)
+    assert missing_points(store, secondary) == ["p0", "p1"]
+    replicate_point(store, secondary, "p0")
+    assert missing_points(store, secondary) == ["p1"]
+
+
+def test_a_corrupt_chunk_is_never_copied_and_no_manifest_is_committed(store, secondary, make_disk, snapper):
+    (first, _), _ = _two_points(store, make_disk, snapper)
+    victim = first.disks[0].chunks[1]
+    path = store.chunk_path(victim)
+    path.write_bytes(path.read_bytes()[:-10] + b"x" * 10)
+    with pytest.raises(CorruptChunk):
+        replicate_point(store, secondary, "p0")
+    assert not secondary.has_manifest("p0")
+    assert not secondary.chunk_path(victim).exists()
+
+
+def test_a_point_deleted_on_the_primary_stays_on_the_copy_through_gc(store, secondary, make_disk, snapper, tmp_path):
+    (first, first_snap), _ = _two_points(store, make_disk, snapper)
+    replicate_point(store, secondary, "p0")
+    store.delete_manifest("p0")
+    collect_garbage(store, grace=timedelta(0))
+    collect_garbage(secondary, grace=timedelta(0))
+    restore_point(secondary, "p0", {"os": tmp_path / "out.img"})
+    assert filecmp.cmp(first_snap.disk("os").path, tmp_path / "out.img", shallow=False)
+
+
+def test_a_bucket_location_is_refused_clearly_until_the_backend_exists():
+    with pytest.raises(NotAStore, match="object storage"):
+        open_store("s3://bucket/prefix", {"endpoint_url": "http://127.0.0.1:9000", "path_style": True})
