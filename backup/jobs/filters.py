@@ -25,6 +25,7 @@ SORTS = {
     "status": ("status", "-started_at"),
     "start": ("started_at", "id"),
 }
+NATURAL_SORTS = {"item": "item_name", "cloud": "item_parent"}
 SORT_LABELS = [
     ("item", "ITEM"),
     ("cloud", "CLOUD SERVICE"),
@@ -89,6 +90,13 @@ class JobFilterForm(forms.Form):
         if sort.startswith("-"):
             return (_flip(fields[0]), *fields[1:])
         return fields
+
+    def natural(self) -> tuple[str, bool] | None:
+        """(field, descending) when the chosen column holds names, which sort naturally (cap-2 before cap-10)
+        as in every other list; None for the columns SQL sorts by itself."""
+        sort = (getattr(self, "cleaned_data", {}) or {}).get("sort") or ""
+        field = NATURAL_SORTS.get(sort.lstrip("-"))
+        return (field, sort.startswith("-")) if field else None
 
     def headers(self, query) -> list[dict]:
         """The sortable headers: their link (keeping the filters) and aria-sort; the default is START TIME,

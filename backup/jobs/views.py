@@ -24,7 +24,7 @@ def render_vault_jobs(request, vault, **context):
     newer_than = (getattr(form, "cleaned_data", None) or {}).get("newer_than")
     if request.htmx and newer_than is not None:
         return _new_jobs(request, jobs, newer_than, query.urlencode())
-    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE)
+    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE, form.natural())
     newest = max((job.pk for job in page.object_list), default=0)
     context = {
         "vault": vault,

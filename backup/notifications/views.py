@@ -6,9 +6,13 @@ from django.views.decorators.http import require_GET, require_POST
 from . import services
 from .models import Notification
 
+TOASTS_SHOWN = 2
+
 
 def _render_toasts(request):
-    notes = Notification.objects.for_user(request.user).for_toasts()[:3]
+    # Two cards at most: under the top bar they stay clear of a vault's tabs, the content and its error texts; the
+    # notifications panel keeps the rest.
+    notes = Notification.objects.for_user(request.user).for_toasts()[:TOASTS_SHOWN]
     return render(request, "notifications/partials/toasts.html", {"toasts": notes})
 
 

@@ -18,6 +18,7 @@ JOB_COLUMNS = [
     ("id", "id"),
     ("operation", "operation"),
     ("item", "item_name"),
+    ("cloud service", "cloud_service"),
     ("status", "status"),
     ("started", "started_at"),
     ("duration s", "duration"),
@@ -28,6 +29,7 @@ JOB_FIELDS = [
     "id",
     "operation",
     "item_name",
+    "cloud_service",
     "vault_id",
     "status",
     "started_at",
@@ -78,7 +80,7 @@ def started(job: Job, options, stderr):
         raise CommandError(f"Job {job.pk} failed: {job.error_message}", returncode=JOB_FAILED)
     return (
         data,
-        f"Job {job.pk} started: {job.get_operation_display()} '{job.item_name}'. "
+        f"Job {job.pk} started: {job.get_operation_display()} '{job.item_label}'. "
         f"Follow it with: manage.py backup job wait {job.pk}",
     )
 
@@ -89,9 +91,9 @@ def started_all(jobs: list[Job], options, stderr):
     if not options.get("wait"):
         data = [job_out(j) for j in jobs]
         lines = [
-            f"Job {j.pk} started: {j.get_operation_display()} '{j.item_name}'."
+            f"Job {j.pk} started: {j.get_operation_display()} '{j.item_label}'."
             if j.status != JobStatus.FAILED
-            else f"Job {j.pk} failed: {j.get_operation_display()} '{j.item_name}': {j.error_message}"
+            else f"Job {j.pk} failed: {j.get_operation_display()} '{j.item_label}': {j.error_message}"
             for j in jobs
         ]
         if any(j.status == JobStatus.FAILED for j in jobs):

@@ -116,3 +116,25 @@ def test_an_ended_jobs_figures_stay_and_a_cancelled_job_is_calm(live_server, ber
     page.goto(f"{live_server.url}/jobs/{done.pk}/")
     expect(page.locator("#job-detail")).to_contain_text("BACKUP SIZE")
     _shots(page, screenshots, "job-completed")
+
+
+def test_toasts_stay_clear_of_the_vault_tabs_and_the_command_bar(live_server, page, screenshots, alice, alpha):
+    from backup.notifications.models import Notification
+    from backup.notifications.services import notify
+
+    vault = make_vault(alpha, name="Payroll")
+    for name in ("web01 (contoso-web-1)", "web02 (contoso-web-1)", "app01 (contoso-application-tier-1)"):
+        notify(alice, f"Backup job for '{name}' completed", level=Notification.Level.SUCCESS)
+    sign_in(page, live_server, "alice", PASSWORD)
+    for width in (1366, 1024):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto(f"{live_server.url}/vaults/{vault.pk}/protected/")
+        expect(page.locator("#toasts .toast")).to_have_count(2)  # fewer: the panel keeps the rest
+        page.screenshot(path=str(screenshots / f"toasts-{width}.png"))
+        toasts = page.locator("#toasts").bounding_box()
+        tabs = page.locator("nav.tabs").bounding_box()
+        bar = page.locator(".commandbar").bounding_box()
+        assert toasts["y"] + toasts["height"] <= tabs["y"], (width, toasts, tabs)
+        assert toasts["y"] + toasts["height"] <= bar["y"]
+        titles = page.locator("#toasts .toast-title")
+        assert titles.first.get_attribute("title").startswith("Backup job for")  # the whole text, when cut short

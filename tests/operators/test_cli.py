@@ -94,6 +94,17 @@ def test_job_list_show_and_retry(alice, fleet):
     assert retried["id"] != fleet["job"].pk and retried["operation"] == "backup"
 
 
+def test_job_list_and_started_jobs_name_the_cloud_service(alice, fleet):
+    job = fleet["job"]
+    Job.objects.filter(pk=job.pk).update(item_parent="contoso-web")
+    out, _ = backup("--user", "alice", "job", "list")
+    heading, row = out.splitlines()[:2]
+    assert "CLOUD SERVICE" in heading and "contoso-web" in row
+    item = fleet["item"]
+    out, _ = backup("--user", "alice", "backup-now", "--item", str(item.pk))
+    assert f"Backup '{item.vm_name} ({item.cloud_service_name})'" in out
+
+
 def test_job_wait_on_a_finished_job(alice, fleet):
     Job.objects.filter(pk=fleet["job"].pk).update(status=JobStatus.COMPLETED, progress_percent=100)
     out, err = backup("--user", "alice", "job", "wait", str(fleet["job"].pk), "--json")

@@ -174,6 +174,44 @@ def test_jobs_item_filter_matches_any_part_in_any_case_and_sorts(alice_client, a
     assert b'aria-sort="descending" data-sort="start"' in alice_client.get(url).content
 
 
+def test_jobs_sort_by_item_and_cloud_service_naturally_across_pages(alice_client, alpha):
+    from datetime import timedelta
+
+    vault = make_vault(alpha)
+    now = timezone.now()
+    for age, name in enumerate(CAPS * 3):  # three jobs of each machine, in no order
+        Job.objects.create(
+            subscription=alpha,
+            vault_id=vault.pk,
+            item_type="vm",
+            item_name=name,
+            item_parent=f"cs-{12 - len(name)}",
+            operation=Operation.BACKUP,
+            status=JobStatus.COMPLETED,
+            started_at=now - timedelta(minutes=age),
+        )
+    url = reverse("vault-jobs", args=[vault.pk])
+    rows = _names(alice_client.get(url, {"sort": "item"}).content, r'hx-push-url="false">([^<]+)</a>')
+    assert rows == [f"cap-{n}" for n in range(1, 11) for _ in range(3)]
+    rows = _names(alice_client.get(url, {"sort": "-item", "item": "CAP-1"}).content, r'hx-push-url="false">([^<]+)</a>')
+    assert rows == ["cap-10"] * 3 + ["cap-1"] * 3
+
+    def page(number, size, sort="item_name", descending=False):
+        jobs = Job.objects.for_vault_page(vault.pk)
+        got = Job.objects.page_of(jobs, number, size, (sort, descending))
+        return [(job.item_name, job.started_at) for job in got.object_list], got.paginator.count
+
+    everything, count = page(1, 100)
+    assert count == 30 and [name for name, _ in everything] == [f"cap-{n}" for n in range(1, 11) for _ in range(3)]
+    starts = [start for name, start in everything if name == "cap-4"]
+    assert starts == sorted(starts, reverse=True)  # newest first within a name
+    assert [page(n, 7)[0] for n in range(1, 6)] == [everything[i : i + 7] for i in range(0, 30, 7)]
+    backwards, _ = page(2, 4, descending=True)
+    assert [name for name, _ in backwards] == ["cap-9", "cap-9", "cap-8", "cap-8"]
+    clouds, _ = page(1, 30, "item_parent")
+    assert [name for name, _ in clouds][:3] == ["cap-10"] * 3  # cs-6 before cs-7, whatever the text order
+
+
 def test_stop_protection_of_several_items_lists_them_once_and_starts_a_job_each(alice_client, alpha):
     from tests.factories import protect
     from tests.vms.helpers import make_vm

@@ -65,7 +65,7 @@ def test_every_reduction_is_refused_naming_the_lock(backed_up, alice, state, wor
     with pytest.raises(Exception, match=re.escape(words)):
         manage.delete_backup_data(item, user=alice)
     shorter = make_policy(vault, daily_retention_days=7)
-    moving = f"Moving '{item.vm_name}' from the policy 'Keep30' to '{shorter.name}' (daily 30 days -> 7 days)"
+    moving = f"Moving '{item}' from the policy 'Keep30' to '{shorter.name}' (daily 30 days -> 7 days)"
     with pytest.raises(Exception, match=re.escape(moving)):
         manage.resume_protection(item, shorter, user=alice)
     longer = make_policy(vault, daily_retention_days=90)

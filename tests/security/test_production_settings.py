@@ -43,6 +43,9 @@ def test_pages_carry_a_csp_without_inline_scripts_or_styles_and_deny_framing(ali
     assert csp["frame-ancestors"] == "'none'"
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
+    # htmx neither injects its indicator styles nor copies a style attribute onto an element it swaps in.
+    assert b'"includeIndicatorStyles":false,"attributesToSettle":["class","width","height"]' in response.content
+    assert b"{#" not in response.content and b"{% comment" not in response.content
 
 
 def test_no_template_has_inline_scripts_or_style_attributes():

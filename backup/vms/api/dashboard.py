@@ -45,7 +45,8 @@ def vault_jobs(request, vault_id: int, filters: Query[JobFiltersIn]):
     form = JobFilterForm({k: v for k, v in filters.dict().items() if v not in ("", None)})
     if not form.is_valid():
         return field_errors({field: list(messages) for field, messages in form.errors.items()})
-    page = Job.objects.page_of(Job.objects.for_vault_page(vault.pk, **form.filters()), form.page_number(), PAGE_SIZE)
+    jobs = Job.objects.for_vault_page(vault.pk, **form.filters())
+    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE, form.natural())
     return {
         "count": page.paginator.count,
         "page": page.number,

@@ -55,7 +55,7 @@ def refuse_policy_move(item: ProtectedItem, policy: BackupPolicy) -> None:
     if less:
         refuse_reduction(
             item.vault,
-            f"Moving '{item.vm_name}' from the policy '{item.policy.name}' to '{policy.name}' ({'; '.join(less)})",
+            f"Moving '{item}' from the policy '{item.policy.name}' to '{policy.name}' ({'; '.join(less)})",
         )
 
 
@@ -63,4 +63,4 @@ def refuse_data_deletion(item: ProtectedItem) -> None:
     """Deleting an item's backup data while any of its points has not expired. A stopped item's points never
     expire (the product keeps them until deleted), so on an immutable vault only an item without points may go."""
     if item.recovery_points.exists():
-        refuse_reduction(item.vault, f"Deleting the backup data of '{item.vm_name}' before it expires")
+        refuse_reduction(item.vault, f"Deleting the backup data of '{item}' before it expires")

@@ -25,18 +25,18 @@ STEP_UNREGISTER = "Remove the Azure Recovery Services extension"
 def unregister_problem(item: RegisteredItem) -> str | None:
     """Why the item cannot be unregistered now, or None."""
     if item.status not in (RegisteredItem.Status.REGISTERED, RegisteredItem.Status.FAILED):
-        return f"'{item.vm_name}' is {item.get_status_display().lower()}; only registered items can be unregistered."
+        return f"'{item}' is {item.get_status_display().lower()}; only registered items can be unregistered."
     current = ProtectedItem.objects.filter(registered_item=item).select_related("policy").first()
     if current is not None and current.status != ProtectedItem.Status.STOPPED:
         policy = current.policy.name if current.policy else "-"
         return (
-            f"'{item.vm_name}' is protected by the policy '{policy}' - Stop its protection with 'Delete "
+            f"'{item}' is protected by the policy '{policy}' - Stop its protection with 'Delete "
             "associated backup data' before unregistering it."
         )
     points = RecoveryPoint.objects.filter(Q(registered_item=item) | Q(protected_item__registered_item=item)).count()
     if current is not None or points:
         return (
-            f"'{item.vm_name}' still has backup data ({points} recovery point{'s' if points != 1 else ''}) - "
+            f"'{item}' still has backup data ({points} recovery point{'s' if points != 1 else ''}) - "
             "Delete its backup data (DELETE on the PROTECTED ITEMS tab) before unregistering it."
         )
     return None

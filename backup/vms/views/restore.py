@@ -78,7 +78,7 @@ def restore_wizard(request, pk: int):
         context["multi_dc"] = True
         return render(request, "vms/restore/refused.html", context)
     if not restore.points_of(item).exists():
-        context["error"] = f"'{item.vm_name}' has no recovery points yet - Back it up first (BACK UP NOW)."
+        context["error"] = f"'{item}' has no recovery points yet - Back it up first (BACK UP NOW)."
         return render(request, "vms/restore/refused.html", context)
     step = data.get("step", "1")
     mode = data.get("mode", "newest")
