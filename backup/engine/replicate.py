@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .backends import VaultStore
 from .errors import Cancelled
 from .manifest import Manifest
 from .protocols import CancelCheck
-from .backends import VaultStore
 
 
 @dataclass(frozen=True)
