@@ -19,7 +19,7 @@ def location_of(region: str) -> StorageLocation | None:
     return StorageLocation.objects.filter(region=region).first()
 
 
-def init_primary(vault: Vault) -> engine.Store:
+def init_primary(vault: Vault) -> engine.VaultStore:
     return engine.init_store(vault.store_location, vault.store_options)
 
 
@@ -45,5 +45,5 @@ def drop_secondary(vault: Vault) -> None:
     vault.save(update_fields=["secondary_region", "secondary_location", "secondary_created_at"])
 
 
-def open_secondary(vault: Vault) -> engine.Store:
+def open_secondary(vault: Vault) -> engine.VaultStore:
     return engine.open_store(vault.secondary_store_location, vault.secondary_store_options)

@@ -87,7 +87,7 @@ def defer_secondary_deletion(vault: Vault, point_ids: Iterable[str], now: dateti
     )
 
 
-def open_secondary_store(vault: Vault) -> engine.Store:
+def open_secondary_store(vault: Vault) -> engine.VaultStore:
     try:
         return copies.open_secondary(vault)
     except engine.NotAStore:
