@@ -80,18 +80,22 @@ def test_jobs_tab_paginates(alice_client, vault):
     second = alice_client.get(reverse("vault-jobs", args=[vault.pk]), {"page": 2}).content.decode()
     assert first.count('class="job-row"') == 50 and second.count('class="job-row"') == 5
     assert "Page 1 of 2" in first and "page=2" in first
+    assert second.index(">vm-50<") < second.index(">vm-52<") < second.index(">vm-54<")  # newest first there too
 
 
 @pytest.mark.django_db
 def test_jobs_tab_query_count_does_not_grow_with_rows(alice_client, vault, django_assert_max_num_queries):
     url = reverse("vault-jobs", args=[vault.pk])
     _job(vault)
-    with django_assert_max_num_queries(7):
+    # session, user, vault, count, the page's rows (their ids a subquery), unread notifications
+    with django_assert_max_num_queries(6):
         alice_client.get(url)
     for i in range(60):
         _job(vault, f"vm-{i}", status=JobStatus.IN_PROGRESS if i % 2 else JobStatus.FAILED, cancellable=True)
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(6):
         alice_client.get(url)
+    with django_assert_max_num_queries(6):
+        assert "vm-0<" in alice_client.get(url, {"page": 2}).content.decode()  # page 2 holds the oldest
 
 
 @pytest.mark.django_db
