@@ -42,6 +42,17 @@ def test_the_first_page_polls_for_jobs_started_after_it_under_its_filters(alice_
     assert f"newer_than={backup.pk}" in fresh  # the next poll asks for what comes after
 
 
+def test_rows_escape_what_they_show_and_name_a_running_jobs_bytes(alice_client, vault):
+    running = _job(vault, "<b>vm</b>", status=JobStatus.IN_PROGRESS, item_parent='cs"1', progress_percent=40,
+                   bytes_done=15 << 20, bytes_total=30 << 20, cancellable=True)
+    html = alice_client.get(reverse("vault-jobs", args=[vault.pk])).content.decode()
+    row = html.split(f'id="job-row-{running.pk}"')[1].split("</tr>")[0]
+    assert "&lt;b&gt;vm&lt;/b&gt;" in row and "<b>vm</b>" not in row and "cs&quot;1" in row
+    assert f'hx-get="/jobs/{running.pk}/row/" hx-trigger="every 2s"' in row
+    assert 'aria-valuenow="40"' in row and "40% &middot; 15.0\xa0MB of 30.0\xa0MB" in row
+    assert f'hx-post="/jobs/{running.pk}/cancel/?target=row"' in row and "<time datetime=" in row
+
+
 def test_maintenance_jobs_are_hidden_unless_asked_for_and_left_out_of_counts(alice_client, vault):
     _job(vault, "web01", operation=Operation.PRUNE)
     _job(vault, "", operation=Operation.GARBAGE_COLLECTION)
