@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -44,12 +45,15 @@ def render_vault_jobs(request, vault, **context):
 
 def _new_jobs(request, jobs, newer_than: int, query: str):
     """The first page's poll: the jobs started since it was drawn (any tab, the scheduler, the CLI), newest first,
-    under the same filters, with the poller that asks for the ones after them."""
+    under the same filters, with the poller that asks for the ones after them. Nothing new (most polls) answers
+    204 No Content: htmx swaps nothing and the poller asks again with the same `newer_than`."""
     fresh_jobs = jobs.filter(pk__gt=newer_than)
     newest_start = Job.objects.filter(pk=newer_than).values_list("started_at", flat=True).first()
     if newest_start is not None:  # bounds the index scan: nothing newer means reading no rows at all
         fresh_jobs = fresh_jobs.filter(started_at__gte=newest_start)
     fresh = list(fresh_jobs[:PAGE_SIZE])
+    if not fresh:
+        return HttpResponse(status=204)
     newest = max((job.pk for job in fresh), default=newer_than)
     return render(request, "jobs/partials/job_new_rows.html", {"jobs": fresh, "newest": newest, "query": query})
 

@@ -42,6 +42,18 @@ def test_the_first_page_polls_for_jobs_started_after_it_under_its_filters(alice_
     assert f"newer_than={backup.pk}" in fresh  # the next poll asks for what comes after
 
 
+def test_a_poll_that_finds_no_new_job_answers_no_content(alice_client, vault):
+    seen = _job(vault, "web01")
+    url = reverse("vault-jobs", args=[vault.pk])
+    response = alice_client.get(url, {"newer_than": seen.pk}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204 and response.content == b""  # htmx swaps nothing and polls again
+    _job(vault, "web02", operation=Operation.RESTORE)
+    other_filter = alice_client.get(url, {"newer_than": seen.pk, "operation": "backup"}, HTTP_HX_REQUEST="true")
+    assert other_filter.status_code == 204
+    fresh = alice_client.get(url, {"newer_than": seen.pk}, HTTP_HX_REQUEST="true")
+    assert fresh.status_code == 200 and "web02" in fresh.content.decode()
+
+
 def test_rows_escape_what_they_show_and_name_a_running_jobs_bytes(alice_client, vault):
     running = _job(vault, "<b>vm</b>", status=JobStatus.IN_PROGRESS, item_parent='cs"1', progress_percent=40,
                    bytes_done=15 << 20, bytes_total=30 << 20, cancellable=True)
