@@ -65,6 +65,16 @@ def test_jobs_tab_shows_field_errors_for_bad_filters(alice_client, vault):
 
 
 @pytest.mark.django_db
+def test_the_filters_show_the_chosen_values_whichever_were_drawn_before(alice_client, vault):
+    url = reverse("vault-jobs", args=[vault.pk])
+    for operation, other in (("backup", "restore"), ("restore", "backup"), ("backup", "restore")):
+        html = alice_client.get(url, {"operation": operation, "maintenance": "on"}).content.decode()
+        assert f'<option value="{operation}" selected>' in html and f'<option value="{other}">' in html
+        assert 'name="maintenance" id="id_maintenance" checked' in html
+    html = alice_client.get(url, {"range": "custom", "start": "2026-11-01T10:00"}).content.decode()
+    assert 'value="2026-11-01T10:00"' in html and 'name="maintenance" id="id_maintenance" checked' not in html
+
+
 def test_htmx_filter_request_gets_only_the_job_list(alice_client, vault):
     _job(vault)
     response = alice_client.get(reverse("vault-jobs", args=[vault.pk]), HTTP_HX_REQUEST="true")
