@@ -1,4 +1,8 @@
+from datetime import UTC, datetime
+
 from django.contrib.auth.decorators import login_required
+from django.db.models import DateTimeField, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
@@ -10,6 +14,8 @@ from .access import get_job_for_user
 from .errors import Refused
 from .filters import PAGE_SIZE, JobFilterForm
 from .models import Job
+
+_EPOCH = Value(datetime(1970, 1, 1, tzinfo=UTC), output_field=DateTimeField())
 
 
 def render_vault_jobs(request, vault, **context):
@@ -47,10 +53,10 @@ def _new_jobs(request, jobs, newer_than: int, query: str):
     """The first page's poll: the jobs started since it was drawn (any tab, the scheduler, the CLI), newest first,
     under the same filters, with the poller that asks for the ones after them. Nothing new (most polls) answers
     204 No Content: htmx swaps nothing and the poller asks again with the same `newer_than`."""
-    fresh_jobs = jobs.filter(pk__gt=newer_than)
-    newest_start = Job.objects.filter(pk=newer_than).values_list("started_at", flat=True).first()
-    if newest_start is not None:  # bounds the index scan: nothing newer means reading no rows at all
-        fresh_jobs = fresh_jobs.filter(started_at__gte=newest_start)
+    # The start of the newest job shown bounds the index scan (nothing newer means reading no rows at all); it is
+    # read in the same query, and a job that is gone (or none shown: 0) bounds nothing.
+    newest_start = Subquery(Job.objects.filter(pk=newer_than).values("started_at")[:1])
+    fresh_jobs = jobs.filter(pk__gt=newer_than, started_at__gte=Coalesce(newest_start, _EPOCH))
     fresh = list(fresh_jobs[:PAGE_SIZE])
     if not fresh:
         return HttpResponse(status=204)

@@ -54,6 +54,15 @@ def test_a_poll_that_finds_no_new_job_answers_no_content(alice_client, vault):
     assert fresh.status_code == 200 and "web02" in fresh.content.decode()
 
 
+def test_an_empty_first_page_polls_for_its_first_job(alice_client, vault):
+    url = reverse("vault-jobs", args=[vault.pk])
+    assert "newer_than=0" in alice_client.get(url).content.decode()
+    assert alice_client.get(url, {"newer_than": 0}, HTTP_HX_REQUEST="true").status_code == 204
+    first = _job(vault, "web01")
+    fresh = alice_client.get(url, {"newer_than": 0}, HTTP_HX_REQUEST="true").content.decode()
+    assert f"job-row-{first.pk}" in fresh and 'id="job-list-empty" hx-swap-oob="delete"' in fresh
+
+
 def test_rows_escape_what_they_show_and_name_a_running_jobs_bytes(alice_client, vault):
     running = _job(vault, "<b>vm</b>", status=JobStatus.IN_PROGRESS, item_parent='cs"1', progress_percent=40,
                    bytes_done=15 << 20, bytes_total=30 << 20, cancellable=True)
