@@ -14,6 +14,7 @@ from .access import get_job_for_user
 from .errors import Refused
 from .filters import PAGE_SIZE, JobFilterForm
 from .models import Job
+from .templatetags.job_rows import ROW_FIELDS
 
 _EPOCH = Value(datetime(1970, 1, 1, tzinfo=UTC), output_field=DateTimeField())
 
@@ -31,7 +32,7 @@ def render_vault_jobs(request, vault, **context):
     newer_than = (getattr(form, "cleaned_data", None) or {}).get("newer_than")
     if request.htmx and newer_than is not None:
         return _new_jobs(request, jobs, newer_than, query.urlencode())
-    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE)
+    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE, fields=ROW_FIELDS)
     newest = max((job.pk for job in page.object_list), default=0)
     context = {
         "vault": vault,
@@ -57,7 +58,7 @@ def _new_jobs(request, jobs, newer_than: int, query: str):
     # read in the same query, and a job that is gone (or none shown: 0) bounds nothing.
     newest_start = Subquery(Job.objects.filter(pk=newer_than).values("started_at")[:1])
     fresh_jobs = jobs.filter(pk__gt=newer_than, started_at__gte=Coalesce(newest_start, _EPOCH))
-    fresh = list(fresh_jobs[:PAGE_SIZE])
+    fresh = list(fresh_jobs.only(*ROW_FIELDS)[:PAGE_SIZE])
     if not fresh:
         return HttpResponse(status=204)
     newest = max((job.pk for job in fresh), default=newer_than)

@@ -19,6 +19,21 @@ from ..models import Job
 
 register = template.Library()
 
+# What a row shows: the lists load only these.
+ROW_FIELDS = (
+    "id",
+    "item_name",
+    "item_parent",
+    "operation",
+    "status",
+    "started_at",
+    "ended_at",
+    "progress_percent",
+    "bytes_done",
+    "bytes_total",
+    "cancellable",
+)
+
 
 @lru_cache(maxsize=4096)
 def _size(value: int, language: str | None) -> str:
