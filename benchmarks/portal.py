@@ -11,24 +11,36 @@ queries_per_jobs_page (and a few more). The database is dropped/emptied first: p
 database made for it (e.g. postgres://postgres@127.0.0.1:5432/portal_bench).
 
 Options (environment): BENCH_REQUESTS (per endpoint, default 400), BENCH_SECONDS (per endpoint, default 30),
-BENCH_CLIENTS (default 20), BENCH_WORKERS (gunicorn workers, default 4), BENCH_SKIP_SEED=1 (reuse the data),
+BENCH_CLIENTS (default 20), BENCH_SKIP_SEED=1 (reuse the data),
 BENCH_THINK_MIN_S / BENCH_THINK_MAX_S (a client's pause between two requests, default 0.5-1.5 s, like locust's
 `between`). The same endpoints are then measured again with no pause at all, each printed beside its think-time
 figure with a `_saturated` suffix (jobs_page_p95_ms_saturated, dashboard_p95_ms_saturated, jobs_api_p95_ms_saturated):
 the closed-loop figures show what two cores can serve, the others what 20 people using the portal see; the target
 (p95 <= 150 ms) is for both, and `saturated_target_met` says whether it held.
+
+Live updates are on in both runs, as in a browser: each client keeps its Jobs page open, so it asks every 3 s for
+jobs started since (`?newer_than=`, htmx's poll) and every 2 s for the row of a running job, while a writer starts
+a job every 2 s and moves a running job's progress. Those polls are measured too (live_poll_p95_ms[_saturated]),
+and `live_polls_seeing_new_jobs` counts the polls that brought new rows (the page kept telling the truth).
+The server is gunicorn with the repository's gunicorn.conf.py (WEB_CONCURRENCY / WEB_THREADS override it).
+Latencies measure the machine as much as the portal when other work shares the cores (the load average is printed
+before and after), so the server's CPU per request is printed too (`*_server_cpu_ms`: the gunicorn workers' CPU
+time for requests sent one at a time).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -196,19 +208,17 @@ def free_port() -> int:
 
 
 def start_server(port: int) -> subprocess.Popen:
-    env = os.environ.copy() | {"CONN_MAX_AGE": "60"}
-    workers = os.environ.get("BENCH_WORKERS", "4")
+    """gunicorn as production runs it (gunicorn.conf.py), on loopback and without the access log."""
+    env = os.environ.copy() | {"CONN_MAX_AGE": "60", "PORTAL_BIND": f"127.0.0.1:{port}"}
     cmd = [
         sys.executable,
         "-m",
         "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
         "portal.wsgi",
-        "-b",
-        f"127.0.0.1:{port}",
-        "-w",
-        workers,
-        "--threads",
-        "4",
+        "--access-logfile",
+        "/dev/null",
         "--log-level",
         "warning",
     ]
@@ -262,6 +272,123 @@ def load(
     return timings
 
 
+class LiveUpdates:
+    """What open Jobs pages do while the figures are taken: one page per client polling for new jobs every 3 s and
+    for a running job's row every 2 s, and a writer starting a job every 2 s and moving a running job's progress."""
+
+    def __init__(self, base: str, headers: dict, vault: Vault, clients: int) -> None:
+        self.base, self.headers, self.vault, self.clients = base, headers | {"HX-Request": "true"}, vault, clients
+        self.timings: list[float] = []
+        self.errors: list[object] = []
+        self.seen_new = 0
+        self.stop = threading.Event()
+        newest = Job.objects.filter(vault_id=vault.pk).order_by("-pk").values_list("pk", flat=True).first() or 0
+        self.running = self._start_job(status=JobStatus.IN_PROGRESS)
+        self.threads = [threading.Thread(target=self._page, args=(k, newest), daemon=True) for k in range(clients)]
+        self.threads.append(threading.Thread(target=self._writer, daemon=True))
+
+    def _start_job(self, status=JobStatus.COMPLETED) -> Job:
+        now = timezone.now()
+        return Job.objects.create(
+            subscription_id=self.vault.subscription_id,
+            vault_id=self.vault.pk,
+            item_type="vm",
+            item_id=1,
+            item_name="vm-live",
+            item_parent="cs-live",
+            operation=Operation.BACKUP,
+            status=status,
+            started_at=now,
+            ended_at=None if status == JobStatus.IN_PROGRESS else now,
+            bytes_total=30 << 20,
+            progress_percent=0,
+        )
+
+    def _writer(self) -> None:
+        try:
+            while not self.stop.wait(2.0):
+                self._start_job()
+                Job.objects.filter(pk=self.running.pk).update(
+                    progress_percent=(self.running.progress_percent + 1) % 100, bytes_done=15 << 20
+                )
+                self.running.refresh_from_db()
+        finally:
+            connection.close()
+
+    def _get(self, url: str) -> tuple[int, str]:
+        t0 = time.perf_counter()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=self.headers), timeout=30) as response:
+                body = response.read().decode()
+                status = response.status
+        except urllib.error.HTTPError as answer:
+            body, status = "", answer.code  # 286 (stop polling) is not an error for htmx
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            self.errors.append(repr(exc))
+            return 0, ""
+        self.timings.append((time.perf_counter() - t0) * 1000)
+        return status, body
+
+    def _page(self, k: int, newest: int) -> None:
+        rng = random.Random(1000 + k)
+        next_poll, next_row = time.monotonic() + rng.uniform(0, 3), time.monotonic() + rng.uniform(0, 2)
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if now >= next_poll:
+                status, body = self._get(f"{self.base}/vaults/{self.vault.pk}/jobs/?newer_than={newest}")
+                found = re.search(r"newer_than=(\d+)", body) if status == 200 else None
+                if found and int(found.group(1)) > newest:
+                    newest = int(found.group(1))
+                    self.seen_new += 1
+                elif status not in (200, 204):
+                    self.errors.append(status)
+                next_poll = now + 3
+            if now >= next_row:
+                status, _ = self._get(f"{self.base}/jobs/{self.running.pk}/row/")
+                if status != 200:
+                    self.errors.append(status)
+                next_row = now + 2
+            self.stop.wait(max(0.0, min(next_poll, next_row) - time.monotonic()))
+
+    def __enter__(self) -> LiveUpdates:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=35)
+        Job.objects.filter(pk=self.running.pk).update(status=JobStatus.COMPLETED, ended_at=timezone.now())
+        if self.errors:
+            print(f"# {len(self.errors)} failed live polls, e.g. {self.errors[0]}", file=sys.stderr)
+
+
+def server_cpu_s(server: subprocess.Popen) -> float:
+    """CPU seconds used so far by the gunicorn workers (children of the master): what a request costs the
+    server whatever else shares the cores, where latencies measure the machine's load as much as the portal."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def cpu_per_request_ms(server: subprocess.Popen, urls: list[str], headers: dict, count: int = 60) -> float:
+    """Server CPU per request, the requests sent one at a time."""
+    before = server_cpu_s(server)
+    for i in range(count):
+        request = urllib.request.Request(urls[i % len(urls)], headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+    return (server_cpu_s(server) - before) / count * 1000
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -271,6 +398,7 @@ def pct(values: list[float], p: float) -> float:
 
 def _figures(r: dict) -> dict:
     pages = r["first"] + r["filtered"] + r["deep"]
+    live = r["live"]
     return {
         "jobs_page_p50_ms": statistics.median(pages) if pages else float("nan"),
         "jobs_page_p95_ms": pct(pages, 95),
@@ -279,6 +407,9 @@ def _figures(r: dict) -> dict:
         "jobs_page_deep_p95_ms": pct(r["deep"], 95),
         "dashboard_p95_ms": pct(r["dashboard"], 95),
         "jobs_api_p95_ms": pct(r["api"], 95),
+        "live_poll_p95_ms": pct(live.timings, 95),
+        "live_polls": len(live.timings),
+        "live_polls_seeing_new_jobs": live.seen_new,
         "requests_measured": len(pages) + len(r["dashboard"]) + len(r["api"]),
     }
 
@@ -306,6 +437,9 @@ def main() -> None:
     with CaptureQueriesContext(connection) as queries:
         client.get(f"/vaults/{vault.pk}/jobs/?range=7d&page=50")
     queries_deep = len(queries)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(f"/vaults/{vault.pk}/dashboard/")
+    queries_dashboard = len(queries)
 
     port = free_port()
     server = start_server(port)
@@ -337,16 +471,29 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     try:
         load(jobs_first, cookie, clients, 40, seconds)  # warm-up
+        load(jobs_deep + dashboard_urls, cookie, clients, 40, seconds)
+        load(api_urls, token, clients, 40, seconds)
+        newest = Job.objects.filter(vault_id=v).order_by("-pk").values_list("pk", flat=True).first()
+        cpu = {
+            "jobs_page_server_cpu_ms": cpu_per_request_ms(server, jobs_first + jobs_filtered + jobs_deep, cookie),
+            "dashboard_server_cpu_ms": cpu_per_request_ms(server, dashboard_urls, cookie),
+            "jobs_api_server_cpu_ms": cpu_per_request_ms(server, api_urls, token),
+            "live_poll_server_cpu_ms": cpu_per_request_ms(
+                server, [f"{base}/vaults/{v}/jobs/?newer_than={newest}"], cookie | {"HX-Request": "true"}
+            ),
+        }
         # Two runs side by side: 20 users who read each page before the next click (the figures the
         # targets are about), and 20 clients firing back to back (what the two cores can serve at most).
         for mode, pause in (("", think), ("saturated_", (0.0, 0.0))):
-            results[mode] = {
-                "first": load(jobs_first, cookie, clients, count, seconds, pause),
-                "filtered": load(jobs_filtered, cookie, clients, count, seconds, pause),
-                "deep": load(jobs_deep, cookie, clients, count, seconds, pause),
-                "dashboard": load(dashboard_urls, cookie, clients, count, seconds, pause),
-                "api": load(api_urls, token, clients, count, seconds, pause),
-            }
+            with LiveUpdates(base, cookie, vault, clients) as live:
+                results[mode] = {
+                    "first": load(jobs_first, cookie, clients, count, seconds, pause),
+                    "filtered": load(jobs_filtered, cookie, clients, count, seconds, pause),
+                    "deep": load(jobs_deep, cookie, clients, count, seconds, pause),
+                    "dashboard": load(dashboard_urls, cookie, clients, count, seconds, pause),
+                    "api": load(api_urls, token, clients, count, seconds, pause),
+                    "live": live,
+                }
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -354,6 +501,10 @@ def main() -> None:
     print(f"jobs_in_database: {Job.objects.count()}")
     print(f"clients: {clients}")
     print(f"think_time_s: {think[0]}-{think[1]}")
+    print(
+        f"gunicorn: {os.environ.get('WEB_CONCURRENCY', 'gunicorn.conf.py')} workers x "
+        f"{os.environ.get('WEB_THREADS', 1)} threads"
+    )
     print(f"load_average_1m_before: {load_before:.1f}")  # other work on the cores makes the saturated run slower
     # Each figure of the 20 users beside the same figure with the cores saturated (`_saturated`), against the
     # 150 ms target that holds for both.
@@ -365,8 +516,11 @@ def main() -> None:
     print(f"target_p95_ms: {TARGET_P95_MS}")
     print(f"saturated_target_met: {'yes' if worst <= TARGET_P95_MS else 'no'}")
     print(f"load_average_1m_after: {os.getloadavg()[0]:.1f}")
+    for name, value in cpu.items():
+        print(f"{name}: {value:.1f}")
     print(f"queries_per_jobs_page: {queries_per_page}")
     print(f"queries_per_deep_jobs_page: {queries_deep}")
+    print(f"queries_per_dashboard: {queries_dashboard}")
 
 
 if __name__ == "__main__":

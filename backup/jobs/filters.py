@@ -9,11 +9,54 @@ from datetime import datetime, timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from .models import JobStatus, Operation
 
 _FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
-_PICKER = forms.DateTimeInput(attrs={"type": "datetime-local"})
+
+
+class Remembered:
+    """A widget drawn once per value and remembered. Django draws a widget through templates (a select: one per
+    option), about a millisecond for the filters of every Jobs page; the HTML depends only on the widget, the name,
+    the value as typed, the attributes, the choices and the language, which make the key."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        if value is not None and not isinstance(value, str | bool):
+            return super().render(name, value, attrs, renderer)  # a value from `initial`: drawn each time
+        key = (
+            type(self),
+            type(renderer),
+            name,
+            value,
+            tuple(sorted({**self.attrs, **(attrs or {})}.items())),
+            tuple(map(tuple, getattr(self, "choices", ()))),
+            get_language(),
+        )
+        html = _DRAWN.get(key)
+        if html is None:
+            if len(_DRAWN) >= 1024:
+                _DRAWN.clear()
+            html = _DRAWN[key] = super().render(name, value, attrs, renderer)
+        return html
+
+
+_DRAWN: dict[tuple, str] = {}
+
+
+class RememberedSelect(Remembered, forms.Select):
+    pass
+
+
+class RememberedCheckbox(Remembered, forms.CheckboxInput):
+    pass
+
+
+class RememberedDateTime(Remembered, forms.DateTimeInput):
+    pass
+
+
+_PICKER = RememberedDateTime(attrs={"type": "datetime-local"})
 RANGES = [("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("custom", "Custom range")]
 PAGE_SIZE = 50
 # The sortable columns of the Jobs page: URL key -> ORDER BY (ties: newest first). Kept to indexed or small
@@ -36,13 +79,17 @@ SORT_LABELS = [
 
 
 class JobFilterForm(forms.Form):
-    operation = forms.ChoiceField(choices=[("", "All operations"), *Operation.choices], required=False)
-    status = forms.ChoiceField(choices=[("", "All statuses"), *JobStatus.choices], required=False)
+    operation = forms.ChoiceField(
+        choices=[("", "All operations"), *Operation.choices], required=False, widget=RememberedSelect
+    )
+    status = forms.ChoiceField(
+        choices=[("", "All statuses"), *JobStatus.choices], required=False, widget=RememberedSelect
+    )
     item = forms.CharField(max_length=200, required=False, strip=True)
-    range = forms.ChoiceField(choices=RANGES, required=False)
+    range = forms.ChoiceField(choices=RANGES, required=False, widget=RememberedSelect)
     start = forms.DateTimeField(required=False, label="From", widget=_PICKER, input_formats=_FORMATS)
     end = forms.DateTimeField(required=False, label="To", widget=_PICKER, input_formats=_FORMATS)
-    maintenance = forms.BooleanField(required=False, label="Show maintenance jobs")
+    maintenance = forms.BooleanField(required=False, label="Show maintenance jobs", widget=RememberedCheckbox)
     page = forms.IntegerField(required=False, min_value=1)
     sort = forms.ChoiceField(choices=[(prefix + key, key) for key in SORTS for prefix in ("", "-")], required=False)
     # The first page's poll asks only for the jobs started since the newest one it shows.

@@ -1,4 +1,9 @@
+from datetime import UTC, datetime
+
 from django.contrib.auth.decorators import login_required
+from django.db.models import DateTimeField, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -9,6 +14,9 @@ from .access import get_job_for_user
 from .errors import Refused
 from .filters import PAGE_SIZE, JobFilterForm
 from .models import Job
+from .templatetags.job_rows import ROW_FIELDS
+
+_EPOCH = Value(datetime(1970, 1, 1, tzinfo=UTC), output_field=DateTimeField())
 
 
 def render_vault_jobs(request, vault, **context):
@@ -24,7 +32,7 @@ def render_vault_jobs(request, vault, **context):
     newer_than = (getattr(form, "cleaned_data", None) or {}).get("newer_than")
     if request.htmx and newer_than is not None:
         return _new_jobs(request, jobs, newer_than, query.urlencode())
-    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE, form.natural())
+    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE, form.natural(), fields=ROW_FIELDS)
     newest = max((job.pk for job in page.object_list), default=0)
     context = {
         "vault": vault,
@@ -44,12 +52,15 @@ def render_vault_jobs(request, vault, **context):
 
 def _new_jobs(request, jobs, newer_than: int, query: str):
     """The first page's poll: the jobs started since it was drawn (any tab, the scheduler, the CLI), newest first,
-    under the same filters, with the poller that asks for the ones after them."""
-    fresh_jobs = jobs.filter(pk__gt=newer_than)
-    newest_start = Job.objects.filter(pk=newer_than).values_list("started_at", flat=True).first()
-    if newest_start is not None:  # bounds the index scan: nothing newer means reading no rows at all
-        fresh_jobs = fresh_jobs.filter(started_at__gte=newest_start)
-    fresh = list(fresh_jobs[:PAGE_SIZE])
+    under the same filters, with the poller that asks for the ones after them. Nothing new (most polls) answers
+    204 No Content: htmx swaps nothing and the poller asks again with the same `newer_than`."""
+    # The start of the newest job shown bounds the index scan (nothing newer means reading no rows at all); it is
+    # read in the same query, and a job that is gone (or none shown: 0) bounds nothing.
+    newest_start = Subquery(Job.objects.filter(pk=newer_than).values("started_at")[:1])
+    fresh_jobs = jobs.filter(pk__gt=newer_than, started_at__gte=Coalesce(newest_start, _EPOCH))
+    fresh = list(fresh_jobs.only(*ROW_FIELDS)[:PAGE_SIZE])
+    if not fresh:
+        return HttpResponse(status=204)
     newest = max((job.pk for job in fresh), default=newer_than)
     return render(request, "jobs/partials/job_new_rows.html", {"jobs": fresh, "newest": newest, "query": query})
 

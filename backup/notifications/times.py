@@ -3,8 +3,18 @@ UTC". Pages show the same format in the browser's zone (portal/templatetags/port
 
 from datetime import UTC, datetime
 
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
 
 def moment_text(value: datetime) -> str:
     moment = value.astimezone(UTC)
     hour = moment.hour % 12 or 12
     return f"{moment.month}/{moment.day}/{moment.year} {hour}:{moment:%M:%S} {'AM' if moment.hour < 12 else 'PM'} UTC"
+
+
+def time_element(value: datetime) -> SafeString:
+    """A moment on a page: a `<time>` element holding the ISO 8601 instant, its text in UTC until portal.js
+    rewrites it into the browser's zone."""
+    iso = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return format_html('<time datetime="{}" data-local-time>{}</time>', iso, moment_text(value))

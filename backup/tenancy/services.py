@@ -31,6 +31,11 @@ def issue_token(user: User, name: str = "cli", lifetime: timedelta | None = None
     return raw
 
 
+# A token's last use is recorded to the minute: a write (and a commit) per API request would cost more than the
+# request itself, and an administrator asks "used today?", not "used this second?".
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
 def user_for_token(raw: str):
     """The token's user, or None for an unknown or revoked token; raises TokenExpired for an expired one."""
     token = ApiToken.objects.active().select_related("user").filter(token_hash=hash_token(raw)).first()
@@ -38,7 +43,9 @@ def user_for_token(raw: str):
         return None
     if token.expired:
         raise TokenExpired(token)
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
 
 

@@ -2,12 +2,12 @@
 which portal.js rewrites into the browser's zone with its offset ("12/1/2026 4:10:39 PM UTC+01:00"). Without
 script the same format is shown in UTC, and says so."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django import template
-from django.utils.html import format_html
 
 from backup.notifications.times import moment_text as as_text
+from backup.notifications.times import time_element
 
 register = template.Library()
 
@@ -16,8 +16,7 @@ register = template.Library()
 def when(value):
     if not isinstance(value, datetime):
         return "—" if value in (None, "") else value
-    iso = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return format_html('<time datetime="{}" data-local-time>{}</time>', iso, as_text(value))
+    return time_element(value)
 
 
 @register.filter

@@ -65,6 +65,16 @@ def test_jobs_tab_shows_field_errors_for_bad_filters(alice_client, vault):
 
 
 @pytest.mark.django_db
+def test_the_filters_show_the_chosen_values_whichever_were_drawn_before(alice_client, vault):
+    url = reverse("vault-jobs", args=[vault.pk])
+    for operation, other in (("backup", "restore"), ("restore", "backup"), ("backup", "restore")):
+        html = alice_client.get(url, {"operation": operation, "maintenance": "on"}).content.decode()
+        assert f'<option value="{operation}" selected>' in html and f'<option value="{other}">' in html
+        assert 'name="maintenance" id="id_maintenance" checked' in html
+    html = alice_client.get(url, {"range": "custom", "start": "2026-11-01T10:00"}).content.decode()
+    assert 'value="2026-11-01T10:00"' in html and 'name="maintenance" id="id_maintenance" checked' not in html
+
+
 def test_htmx_filter_request_gets_only_the_job_list(alice_client, vault):
     _job(vault)
     response = alice_client.get(reverse("vault-jobs", args=[vault.pk]), HTTP_HX_REQUEST="true")
@@ -80,18 +90,22 @@ def test_jobs_tab_paginates(alice_client, vault):
     second = alice_client.get(reverse("vault-jobs", args=[vault.pk]), {"page": 2}).content.decode()
     assert first.count('class="job-row"') == 50 and second.count('class="job-row"') == 5
     assert "Page 1 of 2" in first and "page=2" in first
+    assert second.index(">vm-50<") < second.index(">vm-52<") < second.index(">vm-54<")  # newest first there too
 
 
 @pytest.mark.django_db
 def test_jobs_tab_query_count_does_not_grow_with_rows(alice_client, vault, django_assert_max_num_queries):
     url = reverse("vault-jobs", args=[vault.pk])
     _job(vault)
-    with django_assert_max_num_queries(7):
+    # session, user, vault, count, the page's rows (their ids a subquery), unread notifications
+    with django_assert_max_num_queries(6):
         alice_client.get(url)
     for i in range(60):
         _job(vault, f"vm-{i}", status=JobStatus.IN_PROGRESS if i % 2 else JobStatus.FAILED, cancellable=True)
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(6):
         alice_client.get(url)
+    with django_assert_max_num_queries(6):
+        assert "vm-0<" in alice_client.get(url, {"page": 2}).content.decode()  # page 2 holds the oldest
 
 
 @pytest.mark.django_db

@@ -42,6 +42,38 @@ def test_the_first_page_polls_for_jobs_started_after_it_under_its_filters(alice_
     assert f"newer_than={backup.pk}" in fresh  # the next poll asks for what comes after
 
 
+def test_a_poll_that_finds_no_new_job_answers_no_content(alice_client, vault):
+    seen = _job(vault, "web01")
+    url = reverse("vault-jobs", args=[vault.pk])
+    response = alice_client.get(url, {"newer_than": seen.pk}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204 and response.content == b""  # htmx swaps nothing and polls again
+    _job(vault, "web02", operation=Operation.RESTORE)
+    other_filter = alice_client.get(url, {"newer_than": seen.pk, "operation": "backup"}, HTTP_HX_REQUEST="true")
+    assert other_filter.status_code == 204
+    fresh = alice_client.get(url, {"newer_than": seen.pk}, HTTP_HX_REQUEST="true")
+    assert fresh.status_code == 200 and "web02" in fresh.content.decode()
+
+
+def test_an_empty_first_page_polls_for_its_first_job(alice_client, vault):
+    url = reverse("vault-jobs", args=[vault.pk])
+    assert "newer_than=0" in alice_client.get(url).content.decode()
+    assert alice_client.get(url, {"newer_than": 0}, HTTP_HX_REQUEST="true").status_code == 204
+    first = _job(vault, "web01")
+    fresh = alice_client.get(url, {"newer_than": 0}, HTTP_HX_REQUEST="true").content.decode()
+    assert f"job-row-{first.pk}" in fresh and 'id="job-list-empty" hx-swap-oob="delete"' in fresh
+
+
+def test_rows_escape_what_they_show_and_name_a_running_jobs_bytes(alice_client, vault):
+    running = _job(vault, "<b>vm</b>", status=JobStatus.IN_PROGRESS, item_parent='cs"1', progress_percent=40,
+                   bytes_done=15 << 20, bytes_total=30 << 20, cancellable=True)
+    html = alice_client.get(reverse("vault-jobs", args=[vault.pk])).content.decode()
+    row = html.split(f'id="job-row-{running.pk}"')[1].split("</tr>")[0]
+    assert "&lt;b&gt;vm&lt;/b&gt;" in row and "<b>vm</b>" not in row and "cs&quot;1" in row
+    assert f'hx-get="/jobs/{running.pk}/row/" hx-trigger="every 2s"' in row
+    assert 'aria-valuenow="40"' in row and "40% &middot; 15.0\xa0MB of 30.0\xa0MB" in row
+    assert f'hx-post="/jobs/{running.pk}/cancel/?target=row"' in row and "<time datetime=" in row
+
+
 def test_maintenance_jobs_are_hidden_unless_asked_for_and_left_out_of_counts(alice_client, vault):
     _job(vault, "web01", operation=Operation.PRUNE)
     _job(vault, "", operation=Operation.GARBAGE_COLLECTION)

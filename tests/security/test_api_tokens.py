@@ -117,3 +117,16 @@ def test_the_token_listing_and_the_admin_show_the_expiry(admin_client, alice, ca
     assert "  expired " in lines["gone"]
     page = admin_client.get("/admin/tenancy/apitoken/").content.decode()
     assert "column-expires_at" in page
+
+
+@pytest.mark.django_db
+def test_a_tokens_last_use_is_recorded_to_the_minute(client, alice):
+    raw = issue_token(alice)
+    assert client.get("/api/v1/vaults", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+    first = ApiToken.objects.get(prefix=raw[:12]).last_used_at
+    assert first is not None
+    client.get("/api/v1/vaults", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert ApiToken.objects.get(prefix=raw[:12]).last_used_at == first  # no write per request
+    ApiToken.objects.filter(prefix=raw[:12]).update(last_used_at=first - timedelta(minutes=1))
+    client.get("/api/v1/vaults", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert ApiToken.objects.get(prefix=raw[:12]).last_used_at > first

@@ -1,14 +1,15 @@
-"""Figures of the vault DASHBOARD, each in one query.
+"""Figures of the vault DASHBOARD: the counts in one query each, the storage tile and its chart in one.
 
 Storage is computed from the recovery point rows rather than by scanning the store: logical = data of
 every point's disks, stored = new bytes each remaining point added to the store. The chart shows the stored
-bytes of the remaining points by the day they were made (cumulative), over the last 30 days.
+bytes of the remaining points by the day they were made (cumulative), over the last 30 days. Both come from one
+pass over the points grouped by day (a vault keeps points for at most its retention's days).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -20,24 +21,47 @@ from ..models import ProtectedItem, RecoveryPoint
 from . import discovery, replication
 
 
-def summary(vault: Vault, since: datetime) -> dict:
+@dataclass(frozen=True)
+class DayOfPoints:
+    logical: int
+    stored: int
+    points: int
+
+
+def points_by_day(vault: Vault) -> dict[date, DayOfPoints]:
+    rows = (
+        RecoveryPoint.objects.filter(vault=vault)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(logical=Sum("logical_bytes"), stored=Sum("stored_bytes_new"), points=Count("id"))
+        .values_list("day", "logical", "stored", "points")
+    )
+    return {day: DayOfPoints(logical or 0, stored or 0, points) for day, logical, stored, points in rows}
+
+
+def page(vault: Vault, now: datetime) -> dict:
+    """What the DASHBOARD shows: the last 24 hours' figures and the 30 days' chart."""
+    by_day = points_by_day(vault)
+    return {
+        "summary": summary(vault, since=now - timedelta(hours=24), by_day=by_day),
+        "chart": storage_chart(vault, days=30, now=now, by_day=by_day),
+    }
+
+
+def summary(vault: Vault, since: datetime, by_day: dict[date, DayOfPoints] | None = None) -> dict:
+    days = (by_day if by_day is not None else points_by_day(vault)).values()
     items = ProtectedItem.objects.filter(vault=vault).aggregate(
         protected=Count("id", filter=~Q(status=ProtectedItem.Status.STOPPED)),
         stopped=Count("id", filter=Q(status=ProtectedItem.Status.STOPPED)),
-    )
-    storage = RecoveryPoint.objects.filter(vault=vault).aggregate(
-        logical=Sum("logical_bytes"),
-        stored=Sum("stored_bytes_new"),
-        points=Count("id"),
     )
     return {
         "registered_vms": discovery.registered_items(vault).count(),
         "protected_vms": items["protected"],
         "stopped_vms": items["stopped"],
         "jobs": Job.objects.counts_since(vault.pk, since),
-        "logical_bytes": storage["logical"] or 0,
-        "stored_bytes": storage["stored"] or 0,
-        "recovery_points": storage["points"],
+        "logical_bytes": sum(day.logical for day in days),
+        "stored_bytes": sum(day.stored for day in days),
+        "recovery_points": sum(day.points for day in days),
         "copies": copies_of(vault),
         "replication": replication.replication_status(vault),
     }
@@ -73,20 +97,22 @@ class Chart:
     last_day: str
 
 
-def storage_chart(vault: Vault, *, days: int, now: datetime, width: int = 360, height: int = 90) -> Chart:
+def storage_chart(
+    vault: Vault,
+    *,
+    days: int,
+    now: datetime,
+    width: int = 360,
+    height: int = 90,
+    by_day: dict[date, DayOfPoints] | None = None,
+) -> Chart:
     start = (now - timedelta(days=days - 1)).date()
-    before = RecoveryPoint.objects.filter(vault=vault, created_at__date__lt=start).aggregate(s=Sum("stored_bytes_new"))
-    per_day = dict(
-        RecoveryPoint.objects.filter(vault=vault, created_at__date__gte=start)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(s=Sum("stored_bytes_new"))
-        .values_list("day", "s")
-    )
-    total = before["s"] or 0
+    per_day = by_day if by_day is not None else points_by_day(vault)
+    total = sum(figures.stored for day, figures in per_day.items() if day < start)
     values = []
     for i in range(days):
-        total += per_day.get(start + timedelta(days=i)) or 0
+        that_day = per_day.get(start + timedelta(days=i))
+        total += that_day.stored if that_day else 0
         values.append(total)
     top = max(values) or 1
     step = width / max(1, days - 1)

@@ -1,8 +1,6 @@
 """The vault's DASHBOARD and JOBS tabs (they live in vms: the dashboard counts protected machines and
 recovery points, and the vaults app cannot import the vms or render the jobs list itself)."""
 
-from datetime import timedelta
-
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
@@ -27,12 +25,5 @@ def vault_jobs(request, pk: int):
 @login_required
 def vault_dashboard(request, pk: int):
     vault = get_vault_for_user(request.user, pk)
-    now = timezone.now()
-    context = {
-        "vault": vault,
-        "tab": "dashboard",
-        "section": "recovery",
-        "summary": dashboard.summary(vault, since=now - timedelta(hours=24)),
-        "chart": dashboard.storage_chart(vault, days=30, now=now),
-    }
+    context = {"vault": vault, "tab": "dashboard", "section": "recovery", **dashboard.page(vault, timezone.now())}
     return render(request, "vms/dashboard.html", context)
