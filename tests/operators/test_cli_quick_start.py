@@ -57,7 +57,7 @@ def test_protect_with_a_policy_by_name_or_id(alice, alpha, vault):
     assert [(j["operation"], j["item_name"]) for j in jobs] == [("configure_protection", "web01")]
     assert Job.objects.get(pk=jobs[0]["id"]).params["policy_id"] == gold.pk
     out, _ = backup("--user", "alice", "protect", "--vault", "Payroll", "--policy", str(gold.pk), "app01")
-    assert "Job " in out and "'app01'" in out
+    assert "Job " in out and "'app01 (payroll-svc)'" in out
     assert exit_code("--user", "alice", "protect", "--vault", "Payroll", "--policy", "Silver", "app01") == 3
 
 
