@@ -95,6 +95,7 @@ On-demand points are kept for the daily rule's days; the newest intact (not
 damaged) point is kept.
 """
 
+from .backends import VaultStore
 from .backup import backup_snapshot
 from .errors import (
     Cancelled,
@@ -114,6 +115,7 @@ from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
 from .prune import delete_item, prune
 from .restore import RestoreResult, restore_point
 from .retention import LAST_DAY, LAST_WEEK, DayPattern, RetentionPolicy, select_points_to_prune
+from .s3store import S3Store
 from .store import CHUNK_SIZE, Store, StoreStats
 from .verify import ChunkProblem, VerifyReport, verify
 
@@ -139,10 +141,12 @@ __all__ = [
     "RetentionPolicy",
     "Snapshot",
     "SnapshotDisk",
+    "S3Store",
     "Store",
     "StoreFull",
     "StoreUnavailable",
     "StoreStats",
+    "VaultStore",
     "VerifyReport",
     "backup_snapshot",
     "collect_garbage",

@@ -13,12 +13,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backends import VaultStore
 from .backup import IO_THREADS_PER_WORKER
 from .errors import Cancelled, ChunkError
 from .heap import keep_chunk_buffers_in_heap
 from .manifest import DiskManifest
 from .protocols import CancelCheck, ProgressSink
-from .store import Store
 
 SPARSE_BLOCK = 64 * 1024  # zero runs of this granularity stay holes
 _ZERO_BLOCK = bytes(SPARSE_BLOCK)
@@ -60,7 +60,7 @@ def _pwrite_all(fd: int, view: memoryview, offset: int) -> int:
     return total
 
 
-def _restore_chunk(store: Store, fd: int, disk: DiskManifest, index: int, chunk_hash: str) -> tuple[int, int]:
+def _restore_chunk(store: VaultStore, fd: int, disk: DiskManifest, index: int, chunk_hash: str) -> tuple[int, int]:
     length = disk.chunk_length(index)
     data = store.read_chunk(chunk_hash, expected_length=length)
     written = _pwrite_sparse(fd, data, index * disk.chunk_size)
@@ -73,7 +73,7 @@ def _restore_chunk(store: Store, fd: int, disk: DiskManifest, index: int, chunk_
 
 
 def restore_point(
-    store: Store,
+    store: VaultStore,
     point_id: str,
     targets: dict[str, Path],
     progress: ProgressSink | None = None,
