@@ -70,7 +70,12 @@ class S3Store:
     def init(cls, location: str, options: Mapping[str, Any] | None = None) -> S3Store:
         """Create a store under the bucket prefix (idempotent). The bucket must exist; a foreign prefix is refused."""
         where, client, cache = cls._connect(location, options)
-        call(where, client.head_bucket, Bucket=where.bucket)
+        try:
+            call(where, client.head_bucket, Bucket=where.bucket)
+        except Exception as exc:
+            if is_not_found(exc):  # HeadBucket has no body, so no NoSuchBucket code
+                raise NotAStore(f"the bucket of {where} does not exist") from None
+            raise
         try:
             return cls._open(where, client, cache)
         except NotAStore:
