@@ -63,6 +63,9 @@ def make_client(where: S3Location, options: Mapping[str, Any] | None) -> Any:
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=5,
         read_timeout=60,
+        # Every chunk is re-hashed (BLAKE3) on read; a CRC per request on top only costs CPU on both ends.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
     )
     session = boto3.session.Session(
         aws_access_key_id=opts.get("access_key_id") or None,

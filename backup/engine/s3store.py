@@ -226,7 +226,9 @@ class S3Store:
     def put_chunk(
         self, chunk_hash: str, data: bytes | memoryview, pending: ChunkReservations | None = None
     ) -> PutResult:
-        if self.touch_chunk(chunk_hash):
+        """PUT the chunk unless it is known to exist. Under a lease the index, listed when it was taken, is
+        asked instead of a HEAD per chunk: a chunk another backup PUT since is PUT again (same bytes)."""
+        if self._is_known(chunk_hash) or (not self._leased and self.touch_chunk(chunk_hash)):
             return PutResult(False, 0, 0)
         if pending is not None and not pending.reserve(chunk_hash):
             return PutResult(False, 0, 0)
@@ -324,8 +326,9 @@ class S3Store:
                 yield leaf, int(entry["Size"]), entry["LastModified"].timestamp()
 
     def discard_fresh_chunks(self, hashes: set[str]) -> int:
-        """Delete chunks a failed backup wrote, unless another backup runs (it may have deduplicated onto
-        them; GC frees them later then). Done under the GC lock, so no backup starts meanwhile."""
+        """Delete the chunks a failed backup PUT that no manifest names, unless another backup runs (it may
+        have deduplicated onto them: GC frees them later then). Under the GC lock, so no backup starts
+        meanwhile; the manifests are read after it, so a backup that finished and shares one keeps it."""
         if not hashes:
             return 0
         book = self.lease_book()
@@ -336,10 +339,12 @@ class S3Store:
         try:
             if len(book.live_leases()) > 1:  # ours and another
                 return 0
-            self.new_generation()
-            sizes = {h: self._head(self.chunk_name(h)) for h in hashes}
-            present = {h: int(head["ContentLength"]) for h, head in sizes.items() if head is not None}
-            self.delete_objects([self.chunk_name(h) for h in present])
+            named = set().union(*(m.chunk_hashes() for m in self.list_manifests()))
+            heads = {h: self._head(self.chunk_name(h)) for h in hashes - named}
+            present = {h: int(head["ContentLength"]) for h, head in heads.items() if head is not None}
+            if present:
+                self.new_generation()
+                self.delete_objects([self.chunk_name(h) for h in present])
             return sum(present.values())
         finally:
             lock.release()

@@ -266,3 +266,32 @@ def test_credentials_and_endpoint_fall_back_to_the_environment(s3_server, tmp_pa
     store = init_store(f"s3://{bucket}/env", {"path_style": True, "cache_dir": str(tmp_path / "c")})
     assert isinstance(store, S3Store) and store.list_manifests() == []
     assert isinstance(open_store(f"s3://{bucket}/env", {"path_style": True}), S3Store)
+
+
+def test_a_failed_backup_keeps_a_chunk_a_finished_backup_shares(s3_store, make_disk, snapper):
+    """Both PUT the same chunk (neither knew the other's); the one that fails must not take it away."""
+    store = s3_store
+    disk = make_disk("vm1", 6 * CS)
+    fill(disk, 0, 6 * CS, seed=4)
+    snap = snapper({"os": disk})
+    other = make_disk("vm2", 2 * CS)
+    other.write(0, disk.path.read_bytes()[:CS])
+    calls = {"n": 0}
+
+    def finish_another_backup_then_cancel() -> bool:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            backup_snapshot(store, item="vm2", point_id="q1", snapshot=snapper({"os": other}), time=T0, base=None)
+        return calls["n"] >= 3
+
+    with pytest.raises(Cancelled):
+        backup_snapshot(
+            store,
+            item="vm1",
+            point_id="p1",
+            snapshot=snap,
+            time=T0,
+            base=None,
+            cancel=finish_another_backup_then_cancel,
+        )
+    assert set(chunk_hashes(store)) == store.load_manifest("q1").chunk_hashes() and verify(store).ok
