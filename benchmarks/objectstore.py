@@ -151,6 +151,13 @@ def main() -> None:
         out("s3_full_vs_put_ceiling", round(stored / MiB / t_full / put_ceiling, 3))
         out("s3_full_requests_per_gib", per_gib(counts, actual))
 
+        # The S3 store's read path alone (GET, decompress, re-hash; no cache, no target file).
+        hashes = sorted({h for d in full.disks for h in d.chunks if h is not None})
+        t = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda h: store.read_chunk(h, use_cache=False), hashes))
+        out("s3_read_chunk_get_mib_s", round(stored / MiB / (time.perf_counter() - t), 1))
+
         reader = open_store("s3://bench/vault", dict(options, cache_dir=str(work / "cache-reader")))
         assert isinstance(reader, S3Store)
         counts = counter(reader)
