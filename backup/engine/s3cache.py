@@ -66,6 +66,16 @@ class LocalCache:
     def put_manifest(self, point_id: str, etag: str, raw: bytes) -> None:
         _write(self._manifest_path(point_id, etag), raw)
 
+    def forget_other_manifests(self, listed: set[tuple[str, str]]) -> None:
+        """Drop cached manifests the bucket does not list any more (pruned): the cache stays as big as the store."""
+        keep = {self._manifest_path(point_id, etag).name for point_id, etag in listed}
+        for entry in os.scandir(self.root / "manifests"):
+            if entry.name.endswith(".json") and entry.name not in keep:
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
+
     # --- chunks -----------------------------------------------------------------
     def chunk(self, chunk_hash: str) -> bytes | None:
         try:

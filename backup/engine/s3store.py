@@ -385,13 +385,16 @@ class S3Store:
 
     def list_manifests(self, item: str | None = None) -> list[Manifest]:
         out = []
+        listed = set()
         for entry in self.list_names("manifests/"):
             leaf = entry["Name"].rsplit("/", 1)[-1]
             if not leaf.endswith(".json"):
                 continue
+            listed.add((leaf[: -len(".json")], entry["ETag"]))
             m = self._manifest(leaf[: -len(".json")], entry["ETag"])
             if m is not None and (item is None or m.item == item):
                 out.append(m)
+        self.cache.forget_other_manifests(listed)
         out.sort(key=lambda m: (m.time, m.point_id))
         return out
 

@@ -295,3 +295,14 @@ def test_a_failed_backup_keeps_a_chunk_a_finished_backup_shares(s3_store, make_d
             cancel=finish_another_backup_then_cancel,
         )
     assert set(chunk_hashes(store)) == store.load_manifest("q1").chunk_hashes() and verify(store).ok
+
+
+def test_the_manifest_cache_forgets_pruned_points(s3_store, make_disk, snapper):
+    disk = make_disk("vm1", 2 * CS)
+    fill(disk, 0, CS, seed=1)
+    for pid in ("p1", "p2"):
+        backup_snapshot(s3_store, item="vm1", point_id=pid, snapshot=snapper({"os": disk}), time=T0, base=None)
+    assert len(s3_store.list_manifests()) == 2
+    delete_item(s3_store, "vm1")
+    assert s3_store.list_manifests() == []
+    assert not list((s3_store.cache.root / "manifests").glob("*.json"))
