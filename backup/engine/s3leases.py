@@ -11,8 +11,9 @@ then looking for the other's:
 - GC creates gc.lock (412 -> another GC runs, unless that lock is stale: then it is deleted by ETag and taken
   over), then lists leases. Any live lease: GC deletes its lock and is postponed.
 Both write before they read, and S3 is strongly consistent (read-after-write, list-after-write), so whichever
-comes second sees the first: a backup and a sweep never overlap. An object not rewritten for `timeout`
-(its LastModified, the server's clock), or whose pid is dead on this host, is stale and ignored.
+comes second sees the first: a backup and a sweep never overlap. An object not rewritten for `timeout`,
+or whose pid is dead on this host, is stale and ignored. Its age is LastModified against the server's own
+clock (the Date header of a request), so a skewed local clock cannot make a live lease look stale.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .errors import EngineError
@@ -117,14 +119,23 @@ class LeaseBook:
                     out.append(lease)
         return out
 
+    def server_now(self) -> float:
+        """The server's clock (what LastModified is measured by); the local one if it sends no Date."""
+        head = call(self.where, self.client.head_bucket, Bucket=self.where.bucket)
+        try:
+            return parsedate_to_datetime(head["ResponseMetadata"]["HTTPHeaders"]["date"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            return time.time()
+
     def live_leases(self, now: float | None = None) -> list[ObjectLease]:
-        moment = time.time() if now is None else now
+        moment = self.server_now() if now is None else now
         return [lease for lease in self.leases() if is_live(lease, moment, self.timeout_s)]
 
     def remove_stale(self) -> int:
         removed = 0
+        now = self.server_now()
         for lease in self.leases():
-            if not is_live(lease, time.time(), self.timeout_s):
+            if not is_live(lease, now, self.timeout_s):
                 self._delete(lease.key)
                 removed += 1
         return removed
@@ -141,7 +152,7 @@ class LeaseBook:
         while True:
             self._put(key, _doc(purpose, start))
             lock = self.gc_lock()
-            if lock is None or not is_live(lock, time.time(), self.timeout_s):
+            if lock is None or not is_live(lock, self.server_now(), self.timeout_s):
                 return _HeldLease(self, key, purpose, start)
             self._delete(key)
             if time.time() >= deadline:
@@ -160,7 +171,7 @@ class LeaseBook:
                 if not is_precondition_failed(exc):
                     raise
             lock = self.gc_lock()
-            if lock is not None and is_live(lock, time.time(), self.timeout_s):
+            if lock is not None and is_live(lock, self.server_now(), self.timeout_s):
                 break
             if lock is not None:  # stale: a crashed GC. Delete exactly that object, then try again.
                 try:

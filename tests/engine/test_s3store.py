@@ -153,6 +153,7 @@ def test_stale_leases_and_locks_are_ignored_and_removed(s3_store):
     assert [lease.key.rsplit("/", 1)[-1] for lease in book.live_leases()] == ["cafe.lease"]
     assert collect_garbage(s3_store).postponed  # a live lease of another host
     assert not book.live_leases(now=time.time() + 3600)  # ...until it misses its heartbeats
+    time.sleep(1.1)  # the server's clock (Date, LastModified) counts whole seconds
     report = collect_garbage(s3_store, lease_timeout_s=0)
     assert not report.postponed and not book.leases() and book.gc_lock() is None
 
@@ -306,3 +307,21 @@ def test_the_manifest_cache_forgets_pruned_points(s3_store, make_disk, snapper):
     delete_item(s3_store, "vm1")
     assert s3_store.list_manifests() == []
     assert not list((s3_store.cache.root / "manifests").glob("*.json"))
+
+
+def test_lease_ages_are_measured_by_the_servers_clock(s3_store, monkeypatch):
+    """A local clock an hour fast must not make another host's fresh lease look stale to GC."""
+    fresh = {"pid": 1, "host": "another-host", "start": time.time(), "purpose": "backup elsewhere"}
+    _put_foreign_object(s3_store, "leases/feed.lease", fresh)
+
+    real_time, real_sleep = time.time, time.sleep
+
+    class FastClock:
+        @staticmethod
+        def time() -> float:
+            return real_time() + 3600
+
+        sleep = staticmethod(real_sleep)
+
+    monkeypatch.setattr(s3leases, "time", FastClock)
+    assert collect_garbage(s3_store).postponed
