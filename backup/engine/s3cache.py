@@ -8,12 +8,15 @@ The index lets a backup deduplicate without a HEAD per chunk. It is only trusted
 run then) and only for the generation it was built at: everything that deletes chunks (GC, a failed
 backup's clean-up, quarantine) writes a new generation object first, and the index is then rebuilt from a
 bucket listing. Cached chunks are re-hashed on every read like remote ones; a bad cached copy is dropped.
+Chunks read from the bucket are written to the cache by a thread of its own, best effort: when it lags
+(a slow local disk) they are not cached, so a big restore runs at the speed of its GETs, not of the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import tempfile
 import threading
 from collections import OrderedDict
@@ -22,6 +25,7 @@ from pathlib import Path
 from . import fsutil
 
 CHUNK_CACHE_BYTES = 512 * 1024 * 1024
+WRITE_QUEUE = 8  # chunks waiting for the cache writer (memory: 8 x 4 MiB at most); more are not cached
 
 
 def default_cache_dir(identity: str) -> Path:
@@ -52,6 +56,8 @@ class LocalCache:
         for _, name, size in sorted(entries):
             self._lru[name] = size
         self._used = sum(self._lru.values())
+        self._pending: queue.Queue[tuple[str, bytes]] = queue.Queue(WRITE_QUEUE)
+        self._writer: threading.Thread | None = None
 
     # --- manifests ------------------------------------------------------------
     def _manifest_path(self, point_id: str, etag: str) -> Path:
@@ -98,6 +104,31 @@ class LocalCache:
                 old, size = self._lru.popitem(last=False)
                 self._used -= size
                 self.drop_chunk(old)
+
+    def offer_chunk(self, chunk_hash: str, raw: bytes) -> None:
+        """Cache a chunk in the background if the writer keeps up; drop it otherwise."""
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="s3-cache-writer", daemon=True)
+                self._writer.start()
+        try:
+            self._pending.put_nowait((chunk_hash, raw))
+        except queue.Full:
+            pass
+
+    def _write_loop(self) -> None:
+        while True:
+            chunk_hash, raw = self._pending.get()
+            try:
+                self.put_chunk(chunk_hash, raw)
+            except OSError:
+                pass  # a cache that cannot be written is only a slower store
+            finally:
+                self._pending.task_done()
+
+    def drain(self) -> None:
+        """Wait until the chunks offered so far are written."""
+        self._pending.join()
 
     def drop_chunk(self, chunk_hash: str) -> None:
         try:

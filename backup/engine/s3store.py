@@ -265,7 +265,7 @@ class S3Store:
                 self.quarantine_chunk(chunk_hash, etag=obj["ETag"])
                 raise
             if use_cache:
-                self.cache.put_chunk(chunk_hash, raw)
+                self.cache.offer_chunk(chunk_hash, raw)
         if expected_length is not None and len(data) != expected_length:
             raise CorruptChunk(chunk_hash, detail=f"length {len(data)} != {expected_length}")
         return data
