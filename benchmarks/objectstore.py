@@ -149,6 +149,7 @@ def main() -> None:
         # The backup PUTs the compressed bytes: compare what it moved per second with what plain PUTs move.
         out("s3_full_put_mib_s", round(stored / MiB / t_full, 1))
         out("s3_full_vs_put_ceiling", round(stored / MiB / t_full / put_ceiling, 3))
+        out("s3_full_data_vs_put_ceiling", round(actual / MiB / t_full / put_ceiling, 3))  # disk data per second
         out("s3_full_requests_per_gib", per_gib(counts, actual))
 
         # The S3 store's read path alone (GET, decompress, re-hash; no cache, no target file).
@@ -169,6 +170,7 @@ def main() -> None:
         out("s3_restore_mib_s", round(actual / MiB / t_restore, 1))
         out("s3_restore_get_mib_s", round(stored / MiB / t_restore, 1))
         out("s3_restore_vs_get_ceiling", round(stored / MiB / t_restore / get_ceiling, 3))
+        out("s3_restore_data_vs_get_ceiling", round(actual / MiB / t_restore / get_ceiling, 3))
         out("s3_restore_requests_per_gib", per_gib(counts, actual))
         out("s3_restore_identical", "true" if files_identical(disk.path, target) else "false")
         target.unlink()
