@@ -128,7 +128,7 @@ def check_restored(disk: engine.DiskManifest, path: Path) -> tuple[int, list[int
 
 
 def _drill_item(
-    ctx: JobContext, plan: DrillPlan, store: engine.Store, item: ProtectedItem, rng: random.Random
+    ctx: JobContext, plan: DrillPlan, store: engine.VaultStore, item: ProtectedItem, rng: random.Random
 ) -> DrillResult | None:
     point = choose_point(plan, item, rng)
     if point is None:
@@ -177,7 +177,7 @@ def _check_all(manifest: engine.Manifest, targets: dict[str, Path], result: Dril
 def _drill_in_sandbox(
     ctx: JobContext,
     plan: DrillPlan,
-    store: engine.Store,
+    store: engine.VaultStore,
     point: RecoveryPoint,
     manifest: engine.Manifest,
     result: DrillResult,
@@ -214,7 +214,7 @@ def _record(job: Job, made: dict) -> None:
 
 def _drill_on_host(
     ctx: JobContext,
-    store: engine.Store,
+    store: engine.VaultStore,
     point: RecoveryPoint,
     manifest: engine.Manifest,
     host: HypervisorHost,

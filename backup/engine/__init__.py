@@ -1,5 +1,8 @@
 """Backup engine: the vault's content-addressed store and backup algorithms.
 
+A store is a folder (store.Store, laid out below) or a bucket prefix of an S3-compatible object storage
+(s3store.S3Store, see "Object-storage stores"); every operation takes either (backends.VaultStore).
+
 Plain Python: no Django, Celery or backup.fabric imports (import-linter
 contract). The fabric satisfies protocols.SnapshotDisk / Snapshot
 structurally.
@@ -90,6 +93,25 @@ touched it meanwhile; a backup touching after the rename sees ENOENT and
 rewrites the chunk. prune()/delete_item() only delete manifests (rename to
 a trash name, unlink, dir fsync); GC frees the chunks later.
 
+Object-storage stores (s3store.py, s3leases.py, s3gc.py, s3cache.py)
+---------------------------------------------------------------------
+locations.open_store / init_store take a path or `s3://BUCKET/PREFIX` plus options (endpoint_url, region,
+access_key_id, secret_access_key, path_style, cache_dir; boto3's environment fills what is missing). Same
+format under PREFIX: chunks/<hh>/<hash> objects with the 1-byte header, manifests/<point>.json PUT only
+after every chunk PUT it names returned (a PUT is atomic and durable: a killed backup leaves whole,
+unreferenced chunks and a lease), holds/<item>.json, the marker written last by init. S3 has no rename, no
+flock and no cheap touch, so GC and backups exclude each other instead of sweeping side by side: a backup
+PUTs leases/<id>.lease (rewritten every 30 s) then checks gc.lock; GC creates gc.lock with a conditional
+PUT (If-None-Match) then lists leases and is postponed (GcReport.postponed) if one is live. Each writes
+before it reads and S3 is strongly consistent, so they never overlap; stale objects (no rewrite for the
+lease timeout, or a dead pid on this host) are ignored, a stale gc.lock is deleted by ETag. Under a lease,
+touch_chunk is an existence check answered by a local index of known chunks (listed once per GC
+generation: gc-generation is rewritten before anything deletes chunks, GC, quarantine or a failed backup's
+clean-up). A corrupt chunk is copied to <hash>.N.bad and deleted by ETag. The local cache also keeps
+manifests (by ETag) and an LRU of recently read chunks; verify reads the bucket's copy (use_cache=False).
+A failed backup deletes the chunks it PUT only under the GC lock, when no other backup runs, and keeps
+those a manifest names.
+
 Soft delete (holds.py)
 ----------------------
 A soft-deleted item keeps its manifests in place (so they stay GC roots and GC never frees their chunks)
@@ -111,6 +133,7 @@ On-demand points are kept for the daily rule's days; the newest intact (not
 damaged) point is kept.
 """
 
+from .backends import VaultStore
 from .backup import backup_snapshot
 from .errors import (
     Cancelled,
@@ -131,6 +154,7 @@ from .prune import delete_item, prune
 from .replicate import ReplicationResult, missing_points, replicate_point
 from .restore import RestoreResult, restore_point
 from .retention import LAST_DAY, LAST_WEEK, DayPattern, RetentionPolicy, select_points_to_prune
+from .s3store import S3Store
 from .store import CHUNK_SIZE, Store, StoreStats
 from .verify import ChunkProblem, VerifyReport, verify
 
@@ -157,10 +181,12 @@ __all__ = [
     "RetentionPolicy",
     "Snapshot",
     "SnapshotDisk",
+    "S3Store",
     "Store",
     "StoreFull",
     "StoreUnavailable",
     "StoreStats",
+    "VaultStore",
     "VerifyReport",
     "backup_snapshot",
     "collect_garbage",

@@ -16,20 +16,19 @@ keep a small vault full until the next garbage collection: see FRESH_ATIME_NS.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .backends import VaultStore
 from .errors import Cancelled, EngineError, StoreFull
 from .heap import keep_chunk_buffers_in_heap
-from .leases import Lease
 from .manifest import DiskManifest, Manifest, check_id
-from .pending import PendingChunks
+from .pending import ChunkReservations
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
-from .store import FRESH_ATIME_NS, GC_PREFIX, Store, hash_data
+from .store import hash_data
 
 # Most of a chunk's time is spent blocked in pread/write/fsync (the device,
 # not the CPU, is the limit: measured ~1.4x faster with 12-16 threads than 4 on
@@ -78,7 +77,7 @@ class _DiskPlan:
     stored_bytes_new: int = 0
 
 
-def _plan(store: Store, disk: SnapshotDisk, base: Manifest | None) -> _DiskPlan:
+def _plan(store: VaultStore, disk: SnapshotDisk, base: Manifest | None) -> _DiskPlan:
     cs = store.chunk_size
     n = -(-disk.size // cs)
     data_ranges = disk.data_ranges()
@@ -119,7 +118,7 @@ def _plan(store: Store, disk: SnapshotDisk, base: Manifest | None) -> _DiskPlan:
 
 
 def _process_chunk(
-    store: Store, pending: PendingChunks, disk: SnapshotDisk, offset: int, length: int
+    store: VaultStore, pending: ChunkReservations, disk: SnapshotDisk, offset: int, length: int
 ) -> tuple[str | None, int, int, int, bool]:
     """Worker: read one chunk and make it durable. Returns (hash, read, payload, file bytes, written)."""
     data = disk.read(offset, length)
@@ -132,38 +131,13 @@ def _process_chunk(
     return h, length, put.payload_bytes, put.file_bytes, put.written
 
 
-def discard_fresh_chunks(store: Store, hashes: set[str]) -> int:
-    """Remove chunks this (failed) backup wrote, unless someone touched one since; returns the bytes freed.
-
-    Nothing can reference such a chunk but a backup that deduplicated onto it, and deduplicating touches it
-    (store.touch_chunk), which replaces the FRESH_ATIME_NS mark its writer stamped. So, as GC sweeps: rename
-    it out of sight, re-stat, and put it back if the mark is gone; a backup touching it after the rename gets
-    ENOENT and writes the chunk again. A reader can also clear the mark (atime): the chunk is then kept, and
-    GC frees it later.
-    """
-    freed = 0
-    for h in hashes:
-        path = store.chunk_path(h)
-        hidden = path.parent / (GC_PREFIX + h)
-        try:
-            if os.stat(path).st_atime_ns != FRESH_ATIME_NS:
-                continue
-            os.rename(path, hidden)
-        except FileNotFoundError:
-            continue
-        st = os.stat(hidden)
-        if st.st_atime_ns != FRESH_ATIME_NS:
-            os.rename(hidden, path)
-            continue
-        os.unlink(hidden)
-        freed += st.st_size
-    if hashes:
-        store.sync_chunk_dirs({h[:2] for h in hashes})
-    return freed
+def discard_fresh_chunks(store: VaultStore, hashes: set[str]) -> int:
+    """Remove chunks a failed backup wrote that nobody deduplicated onto since (see the stores' method)."""
+    return store.discard_fresh_chunks(hashes)
 
 
 def backup_snapshot(
-    store: Store,
+    store: VaultStore,
     *,
     item: str,
     point_id: str,
@@ -192,11 +166,11 @@ def backup_snapshot(
     threads = max(1, int(workers)) * IO_THREADS_PER_WORKER
     keep_chunk_buffers_in_heap()
 
-    with Lease(store.leases_dir, purpose=f"backup {item}/{point_id} on {socket.gethostname()}"):
+    with store.lease(f"backup {item}/{point_id} on {socket.gethostname()}"):
         plans = [_plan(store, d, base) for d in snapshot.disks]
         cs = store.chunk_size
         total = sum(min(cs, p.disk.size - i * cs) for p in plans for i in p.to_read)
-        pending = PendingChunks(store.chunks_dir)
+        pending = store.new_pending()
         try:
             _run(store, pending, plans, total, progress, cancel, threads)
             if cancel is not None and cancel():
@@ -216,7 +190,7 @@ def backup_snapshot(
 
 
 def _commit(
-    store: Store, plans: list[_DiskPlan], *, point_id: str, item: str, time: datetime, consistency: str
+    store: VaultStore, plans: list[_DiskPlan], *, point_id: str, item: str, time: datetime, consistency: str
 ) -> Manifest:
     # Directory entries of the chunks renamed into place must be durable
     # before the manifest naming them is.
@@ -248,10 +222,9 @@ def _commit(
     return manifest
 
 
-def free_bytes(store: Store) -> int:
-    """Space an unprivileged writer may still use on the store's file system."""
-    st = os.statvfs(store.root)
-    return st.f_bavail * st.f_frsize
+def free_bytes(store: VaultStore) -> int | None:
+    """Space an unprivileged writer may still use on the store's file system (None: an object store)."""
+    return store.free_bytes()
 
 
 def _jobs(plans: list[_DiskPlan], cs: int) -> Iterator[tuple[_DiskPlan, int, int, int]]:
@@ -261,8 +234,8 @@ def _jobs(plans: list[_DiskPlan], cs: int) -> Iterator[tuple[_DiskPlan, int, int
 
 
 def _run(
-    store: Store,
-    pending: PendingChunks,
+    store: VaultStore,
+    pending: ChunkReservations,
     plans: list[_DiskPlan],
     total: int,
     progress: ProgressSink | None,

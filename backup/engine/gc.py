@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import fsutil
+from .backends import VaultStore
 from .errors import EngineError
 from .leases import DEFAULT_TIMEOUT_S, live_leases, remove_stale
+from .s3store import S3Store
 from .store import _FANOUT, BAD_SUFFIX, GC_PREFIX, Store
 
 DEFAULT_GRACE = timedelta(hours=1)
@@ -36,6 +38,7 @@ class GcReport:
     bytes_freed: int
     chunks_kept: int
     tmp_files_removed: int = 0
+    postponed: bool = False  # an object store's GC found a running backup and did nothing (s3gc.py)
 
 
 def _restore_interrupted(store: Store) -> None:
@@ -52,11 +55,17 @@ def _restore_interrupted(store: Store) -> None:
 
 
 def collect_garbage(
-    store: Store,
+    store: VaultStore,
     grace: timedelta = DEFAULT_GRACE,
     now: datetime | None = None,
     lease_timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> GcReport:
+    """Free the chunks no manifest names. An object store's GC is postponed (report.postponed) while a
+    backup runs; a folder store's runs beside backups."""
+    if isinstance(store, S3Store):
+        from .s3gc import collect_s3_garbage
+
+        return collect_s3_garbage(store, grace, now, lease_timeout_s)
     lock_fd = os.open(store.root / "gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         try:

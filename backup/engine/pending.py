@@ -18,13 +18,13 @@ from pathlib import Path
 from . import fsutil
 
 
-class PendingChunks:
-    def __init__(self, chunks_dir: Path) -> None:
-        self._chunks_dir = chunks_dir
+class ChunkReservations:
+    """The chunks a backup writes or wrote, so that the same data twice is written once. An object store's
+    PUT is durable and visible when it returns, so there it is all a backup needs (nothing to flush)."""
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
         self._reserved: set[str] = set()
-        self._written: dict[str, tuple[Path, Path, int]] = {}  # hash -> (tmp, final, file bytes)
 
     def reserve(self, chunk_hash: str) -> bool:
         """Claim writing a chunk; False when this backup already writes or wrote it."""
@@ -37,6 +37,24 @@ class PendingChunks:
     def release(self, chunk_hash: str) -> None:
         with self._lock:
             self._reserved.discard(chunk_hash)
+
+    @property
+    def unflushed_bytes(self) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
+class PendingChunks(ChunkReservations):
+    def __init__(self, chunks_dir: Path) -> None:
+        super().__init__()
+        self._chunks_dir = chunks_dir
+        self._flush_lock = threading.Lock()
+        self._written: dict[str, tuple[Path, Path, int]] = {}  # hash -> (tmp, final, file bytes)
 
     def add(self, chunk_hash: str, tmp: Path, final: Path, nbytes: int) -> None:
         with self._lock:

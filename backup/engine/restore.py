@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import fsutil
+from .backends import VaultStore
 from .backup import IO_THREADS_PER_WORKER
 from .errors import Cancelled, ChunkError, StoreFull
 from .heap import keep_chunk_buffers_in_heap
 from .manifest import DiskManifest
 from .protocols import CancelCheck, ProgressSink
-from .store import Store
 
 SPARSE_BLOCK = 64 * 1024  # zero runs of this granularity stay holes
 _ZERO_BLOCK = bytes(SPARSE_BLOCK)
@@ -77,7 +77,7 @@ def _target_error(exc: OSError) -> Exception:
     return StoreFull("restore target storage is full") if fsutil.is_full(exc) else exc
 
 
-def _restore_chunk(store: Store, fd: int, disk: DiskManifest, index: int, chunk_hash: str) -> tuple[int, int]:
+def _restore_chunk(store: VaultStore, fd: int, disk: DiskManifest, index: int, chunk_hash: str) -> tuple[int, int]:
     length = disk.chunk_length(index)
     data = store.read_chunk(chunk_hash, expected_length=length)
     offset = index * disk.chunk_size
@@ -91,7 +91,7 @@ def _restore_chunk(store: Store, fd: int, disk: DiskManifest, index: int, chunk_
 
 
 def restore_point(
-    store: Store,
+    store: VaultStore,
     point_id: str,
     targets: dict[str, Path],
     progress: ProgressSink | None = None,

@@ -32,8 +32,9 @@ import zstandard
 
 from . import fsutil
 from .errors import CorruptChunk, EngineError, MissingChunk, NotAStore
+from .leases import Lease
 from .manifest import Manifest, check_hash, check_id
-from .pending import PendingChunks
+from .pending import ChunkReservations, PendingChunks
 
 CHUNK_SIZE = 4 * 1024 * 1024
 STORE_FORMAT = "vault-engine-store"
@@ -88,6 +89,34 @@ def _worth_compressing(data: bytes | memoryview) -> bool:
 
 def hash_data(data: bytes | memoryview) -> str:
     return blake3.blake3(data).hexdigest()
+
+
+def unpack(chunk_hash: str, raw: bytes, chunk_size: int) -> bytes:
+    """Header + payload -> the chunk's data, re-hashed; CorruptChunk if it is not what its name says."""
+    if not raw:
+        raise CorruptChunk(chunk_hash, detail="empty file")
+    header, payload = raw[:1], memoryview(raw)[1:]
+    if header == RAW:
+        data = bytes(payload)
+    elif header == ZSTD:
+        try:
+            data = _decompressor().decompress(payload, max_output_size=chunk_size)
+        except zstandard.ZstdError as exc:
+            raise CorruptChunk(chunk_hash, detail=f"cannot decompress: {exc}") from None
+    else:
+        raise CorruptChunk(chunk_hash, detail="unknown header")
+    if hash_data(data) != chunk_hash:
+        raise CorruptChunk(chunk_hash, detail="hash mismatch")
+    return data
+
+
+def pack(data: bytes | memoryview) -> tuple[bytes, bytes | memoryview]:
+    """(header, payload) of a chunk: zstd when it saves more than ~1.5%, else raw."""
+    if _worth_compressing(data):
+        packed = _compressor().compress(data)
+        if len(packed) < len(data) - len(data) // 64:  # must save > ~1.5% to be worth a decompress
+            return ZSTD, packed
+    return RAW, data
 
 
 @dataclass(frozen=True)
@@ -156,6 +185,10 @@ class Store:
     def chunk_path(self, chunk_hash: str) -> Path:
         return self.chunks_dir / chunk_hash[:2] / chunk_hash
 
+    def has_chunk(self, chunk_hash: str) -> bool:
+        """Whether the chunk is there (a stat, nothing read)."""
+        return self.chunk_path(check_hash(chunk_hash)).exists()
+
     def touch_chunk(self, chunk_hash: str) -> bool:
         """Mark a chunk as in use (mtime = now) for GC. False if it does not exist.
 
@@ -168,7 +201,9 @@ class Store:
         except FileNotFoundError:
             return False
 
-    def put_chunk(self, chunk_hash: str, data: bytes | memoryview, pending: PendingChunks | None = None) -> PutResult:
+    def put_chunk(
+        self, chunk_hash: str, data: bytes | memoryview, pending: ChunkReservations | None = None
+    ) -> PutResult:
         """Store `data` under its hash unless present (then only touch it).
 
         The caller must call sync_chunk_dirs() before committing a manifest:
@@ -180,14 +215,9 @@ class Store:
             return PutResult(False, 0, 0)
         if pending is not None and not pending.reserve(chunk_hash):
             return PutResult(False, 0, 0)
-        payload: bytes | memoryview = data
-        header = RAW
-        if _worth_compressing(data):
-            packed = _compressor().compress(data)
-            if len(packed) < len(data) - len(data) // 64:  # must save > ~1.5% to be worth a decompress
-                header, payload = ZSTD, packed
+        header, payload = pack(data)
         path = self.chunk_path(chunk_hash)
-        if pending is None:
+        if not isinstance(pending, PendingChunks):
             fsutil.write_file_durable(path, [header, payload], sync_dir=False, atime_ns=FRESH_ATIME_NS)
         else:
             try:
@@ -203,8 +233,49 @@ class Store:
         for name in sorted(prefixes if prefixes is not None else _FANOUT):
             fsutil.fsync_dir(self.chunks_dir / name)
 
-    def read_chunk(self, chunk_hash: str, expected_length: int | None = None) -> bytes:
-        """Return the uncompressed chunk; raise MissingChunk / CorruptChunk."""
+    def new_pending(self) -> PendingChunks:
+        return PendingChunks(self.chunks_dir)
+
+    def lease(self, purpose: str) -> Lease:
+        """Hold a backup lease (leases.py) while chunks are written or touched for a manifest."""
+        return Lease(self.leases_dir, purpose)
+
+    def discard_fresh_chunks(self, hashes: set[str]) -> int:
+        """Remove chunks this (failed) backup wrote, unless someone touched one since; returns the bytes freed.
+
+        Nothing can reference such a chunk but a backup that deduplicated onto it, and deduplicating touches it
+        (touch_chunk), which replaces the FRESH_ATIME_NS mark its writer stamped. So, as GC sweeps: rename
+        it out of sight, re-stat, and put it back if the mark is gone; a backup touching it after the rename gets
+        ENOENT and writes the chunk again. A reader can also clear the mark (atime): the chunk is then kept, and
+        GC frees it later.
+        """
+        freed = 0
+        for h in hashes:
+            path = self.chunk_path(h)
+            hidden = path.parent / (GC_PREFIX + h)
+            try:
+                if os.stat(path).st_atime_ns != FRESH_ATIME_NS:
+                    continue
+                os.rename(path, hidden)
+            except FileNotFoundError:
+                continue
+            st = os.stat(hidden)
+            if st.st_atime_ns != FRESH_ATIME_NS:
+                os.rename(hidden, path)
+                continue
+            os.unlink(hidden)
+            freed += st.st_size
+        if hashes:
+            self.sync_chunk_dirs({h[:2] for h in hashes})
+        return freed
+
+    def free_bytes(self) -> int | None:
+        """Space an unprivileged writer may still use on the store's file system."""
+        st = os.statvfs(self.root)
+        return st.f_bavail * st.f_frsize
+
+    def read_chunk(self, chunk_hash: str, expected_length: int | None = None, *, use_cache: bool = True) -> bytes:
+        """Return the uncompressed chunk; raise MissingChunk / CorruptChunk. (A folder store has no cache.)"""
         check_hash(chunk_hash)
         path = self.chunk_path(chunk_hash)
         inode = None
@@ -229,21 +300,7 @@ class Store:
         return data
 
     def _unpack(self, chunk_hash: str, raw: bytes) -> bytes:
-        if not raw:
-            raise CorruptChunk(chunk_hash, detail="empty file")
-        header, payload = raw[:1], memoryview(raw)[1:]
-        if header == RAW:
-            data = bytes(payload)
-        elif header == ZSTD:
-            try:
-                data = _decompressor().decompress(payload, max_output_size=self.chunk_size)
-            except zstandard.ZstdError as exc:
-                raise CorruptChunk(chunk_hash, detail=f"cannot decompress: {exc}") from None
-        else:
-            raise CorruptChunk(chunk_hash, detail="unknown header")
-        if hash_data(data) != chunk_hash:
-            raise CorruptChunk(chunk_hash, detail="hash mismatch")
-        return data
+        return unpack(chunk_hash, raw, self.chunk_size)
 
     def quarantine_chunk(self, chunk_hash: str, inode: int | None = None) -> Path | None:
         """Move a corrupt chunk aside to `<hash>.N.bad` (lowest free N); None if it was not there.
@@ -343,6 +400,35 @@ class Store:
         os.unlink(trash)
         fsutil.fsync_dir(self.manifests_dir)
         return True
+
+    # --- holds (holds.py) ----------------------------------------------------
+    def _hold_path(self, item: str) -> Path:
+        return self.root / "holds" / f"{check_id(item, 'item')}.json"
+
+    def put_hold(self, item: str, raw: bytes) -> None:
+        (self.root / "holds").mkdir(exist_ok=True)
+        fsutil.write_file_durable(self._hold_path(item), [raw])
+
+    def read_hold(self, item: str) -> bytes | None:
+        try:
+            return self._hold_path(item).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def delete_hold(self, item: str) -> bool:
+        try:
+            os.unlink(self._hold_path(item))
+        except FileNotFoundError:
+            return False
+        fsutil.fsync_dir(self.root / "holds")
+        return True
+
+    def held_items(self) -> list[str]:
+        folder = self.root / "holds"
+        if not folder.is_dir():
+            return []
+        names = (e.name for e in os.scandir(folder))
+        return [n[: -len(".json")] for n in names if n.endswith(".json") and not n.startswith(".")]
 
     def stats(self) -> StoreStats:
         count = size = 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .backends import VaultStore
 from .backup import IO_THREADS_PER_WORKER
 from .errors import ChunkError, CorruptChunk, MissingChunk
-from .store import Store
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,15 @@ class VerifyReport:
         )
 
 
-def _check(store: Store, chunk_hash: str, length: int) -> ChunkError | None:
+def _check(store: VaultStore, chunk_hash: str, length: int) -> ChunkError | None:
     try:
-        store.read_chunk(chunk_hash, expected_length=length)
+        store.read_chunk(chunk_hash, expected_length=length, use_cache=False)
     except ChunkError as exc:
         return exc
     return None
 
 
-def verify(store: Store, point_ids: list[str] | None = None, workers: int = 2) -> VerifyReport:
+def verify(store: VaultStore, point_ids: list[str] | None = None, workers: int = 2) -> VerifyReport:
     """Check the given points (default: all). Each distinct chunk is read once."""
     manifests = store.list_manifests() if point_ids is None else [store.load_manifest(p) for p in point_ids]
     # Pass 1: distinct chunks only, so memory is O(distinct chunks), not O(references).

@@ -1,5 +1,6 @@
 """Run by test_crash.py in a subprocess that gets SIGKILLed mid-backup."""
 
+import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -10,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FakeSnapshot, FakeSnapshotDisk  # noqa: E402
 
-from backup.engine import Store, backup_snapshot  # noqa: E402
 from backup.engine import backup as engine_backup  # noqa: E402
+from backup.engine import backup_snapshot, open_store  # noqa: E402
 
 # Chunks are made durable in batches of FLUSH_BYTES; a batch per chunk here, so that the kills land between
 # flushes, in the middle of one, and before any.
@@ -24,8 +25,9 @@ class _NoTracking:
 
 
 def main() -> None:
-    store_path, image, point_id, delay = sys.argv[1], Path(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-    store = Store.open(store_path)
+    location, options, image, point_id = sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+    delay = float(sys.argv[5])
+    store = open_store(location, options)
     snap = FakeSnapshot([FakeSnapshotDisk("os", image, "x:1", _NoTracking(), 1)])
 
     def slow(done: int, total: int) -> None:

@@ -5,6 +5,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from conftest import CS, MiB, fill
 
 from backup.engine import backup_snapshot, collect_garbage, delete_item, prune, restore_point, verify
@@ -14,6 +15,7 @@ from backup.engine.store import RAW, ZSTD
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
+@pytest.mark.fs_only  # reads chunk files' headers and sizes
 def test_dedup_across_items_and_compression(store, make_disk, snapper):
     a = make_disk("a", 8 * CS)
     fill(a, 0, CS, seed=1)
@@ -57,6 +59,7 @@ def test_delete_item_then_gc_frees_space(store, make_disk, snapper, tmp_path):
     assert prune(store, ["b1", "nope"]) == ["b1"]
 
 
+@pytest.mark.fs_only  # mtimes and touches; the S3 protocol is tested in test_s3store.py
 def test_gc_beside_running_backup(store, make_disk, snapper, tmp_path):
     """A backup in another thread (holding a lease) keeps fresh and deduped chunks."""
     old = make_disk("old", 4 * CS)
@@ -104,6 +107,7 @@ def test_gc_beside_running_backup(store, make_disk, snapper, tmp_path):
     assert not live_leases(store.leases_dir, time.time())
 
 
+@pytest.mark.fs_only  # lease files; S3 leases: test_s3store.py
 def test_stale_lease_of_dead_process_is_ignored(store):
     with Lease(store.leases_dir, "test") as lease:
         assert len(live_leases(store.leases_dir, time.time())) == 1
@@ -113,6 +117,7 @@ def test_stale_lease_of_dead_process_is_ignored(store):
         assert not live_leases(store.leases_dir, time.time())
 
 
+@pytest.mark.fs_only  # temporary files exist only in a folder store
 def test_gc_removes_old_tmp_files(store):
     tmp = store.chunks_dir / "ab" / ".tmp-deadbeef"
     tmp.write_bytes(b"partial")
@@ -123,6 +128,7 @@ def test_gc_removes_old_tmp_files(store):
     assert MiB  # keep import used
 
 
+@pytest.mark.fs_only  # the rename sweep
 def test_gc_keeps_chunk_touched_between_stat_and_rename(store, make_disk, snapper, monkeypatch):
     """The race the .gc- rename + re-stat closes: a backup touches a chunk GC already judged old."""
     import backup.engine.gc as gc_module

@@ -5,7 +5,7 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from conftest import CS, fill
+from conftest import CS, chunk_hashes, fill, raw_chunk, remove_chunk, write_raw_chunk
 
 from backup.engine import CorruptChunk, MissingChunk, StoreFull, backup_snapshot, fsutil, restore_point, verify
 
@@ -24,10 +24,9 @@ def _two_points(store, make_disk, snapper):
 def test_corrupt_chunk_detected_by_verify_and_restore(store, make_disk, snapper, tmp_path):
     m1, m2 = _two_points(store, make_disk, snapper)
     bad = m1.disks[0].chunks[1]
-    path = store.chunk_path(bad)
-    raw = bytearray(path.read_bytes())
+    raw = bytearray(raw_chunk(store, bad))
     raw[1000] ^= 0xFF
-    path.write_bytes(bytes(raw))
+    write_raw_chunk(store, bad, bytes(raw))
     report = verify(store)
     assert not report.ok and not report.missing
     assert [p.chunk_hash for p in report.corrupt] == [bad]
@@ -42,7 +41,7 @@ def test_corrupt_chunk_detected_by_verify_and_restore(store, make_disk, snapper,
 def test_missing_chunk(store, make_disk, snapper, tmp_path):
     m1, _ = _two_points(store, make_disk, snapper)
     gone = m1.disks[0].chunks[2]
-    store.chunk_path(gone).unlink()
+    remove_chunk(store, gone)
     report = verify(store, ["p1"])
     assert [p.chunk_hash for p in report.missing] == [gone] and report.points_checked == ["p1"]
     with pytest.raises(MissingChunk, match="recovery point p1, disk os"):
@@ -50,6 +49,7 @@ def test_missing_chunk(store, make_disk, snapper, tmp_path):
     assert not (tmp_path / "r.img").exists()
 
 
+@pytest.mark.fs_only  # ENOSPC of a file system; a bucket is never full
 def test_enospc_raises_store_full_and_leaves_nothing(store, make_disk, snapper, tmp_path, monkeypatch):
     m1, m2 = _two_points(store, make_disk, snapper)
     disk = make_disk("vm2", 6 * CS)
@@ -82,9 +82,10 @@ def test_enospc_raises_store_full_and_leaves_nothing(store, make_disk, snapper, 
 
 
 def _chunk_names(store) -> set[str]:
-    return {entry.name for entry in store.iter_chunk_files()}
+    return set(chunk_hashes(store))
 
 
+@pytest.mark.fs_only  # ENOSPC
 def test_a_backup_that_runs_out_of_space_removes_the_chunks_only_it_wrote(store, make_disk, snapper, monkeypatch):
     _two_points(store, make_disk, snapper)
     before = _chunk_names(store)
@@ -101,8 +102,7 @@ def test_a_backup_that_runs_out_of_space_removes_the_chunks_only_it_wrote(store,
 
     monkeypatch.setattr(fsutil, "write_all", full_after_three_chunks)
     with pytest.raises(StoreFull) as full:
-        backup_snapshot(store, item="vm2", point_id="p3", snapshot=snapper({"os": disk}), time=T0, base=None,
-                        workers=1)
+        backup_snapshot(store, item="vm2", point_id="p3", snapshot=snapper({"os": disk}), time=T0, base=None, workers=1)
     monkeypatch.setattr(fsutil, "write_all", real)
     # No garbage collection needed: the space is usable again at once.
     assert _chunk_names(store) == before
@@ -111,6 +111,7 @@ def test_a_backup_that_runs_out_of_space_removes_the_chunks_only_it_wrote(store,
     assert verify(store).ok
 
 
+@pytest.mark.fs_only  # touch marks (atime); the S3 store's rule is tested in test_s3store.py
 def test_a_cancelled_backup_keeps_a_fresh_chunk_another_backup_deduplicated_onto(store, make_disk, snapper):
     _two_points(store, make_disk, snapper)
     before = _chunk_names(store)
@@ -130,8 +131,16 @@ def test_a_cancelled_backup_keeps_a_fresh_chunk_another_backup_deduplicated_onto
     from backup.engine import Cancelled
 
     with pytest.raises(Cancelled):
-        backup_snapshot(store, item="vm2", point_id="p3", snapshot=snapper({"os": disk}), time=T0, base=None,
-                        cancel=cancel_after_some_chunks, workers=1)
+        backup_snapshot(
+            store,
+            item="vm2",
+            point_id="p3",
+            snapshot=snapper({"os": disk}),
+            time=T0,
+            base=None,
+            cancel=cancel_after_some_chunks,
+            workers=1,
+        )
     assert _chunk_names(store) == before | set(shared)
     assert verify(store).ok
 

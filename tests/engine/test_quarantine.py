@@ -7,7 +7,8 @@ import errno
 import os
 from datetime import UTC, datetime, timedelta
 
-from conftest import CS, fill
+import pytest
+from conftest import CS, bad_names, fill, raw_chunk, write_raw_chunk
 
 from backup.engine import backup_snapshot, collect_garbage, restore_point, verify
 
@@ -15,11 +16,16 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def _flip(store, chunk_hash: str) -> bytes:
-    path = store.chunk_path(chunk_hash)
-    raw = bytearray(path.read_bytes())
+    raw = bytearray(raw_chunk(store, chunk_hash))
     raw[len(raw) // 2] ^= 0xFF
-    path.write_bytes(bytes(raw))
+    write_raw_chunk(store, chunk_hash, bytes(raw))
     return bytes(raw)
+
+
+def _read_bad(store, kept) -> bytes:
+    if isinstance(kept, str):  # an S3 key
+        return store.client.get_object(Bucket=store.where.bucket, Key=kept)["Body"].read()
+    return kept.read_bytes()
 
 
 def _backed_up(store, make_disk, snapper):
@@ -37,13 +43,14 @@ def test_verify_moves_a_corrupt_chunk_aside_under_its_bad_name(store, make_disk,
     report = verify(store)
 
     assert [p.chunk_hash for p in report.corrupt] == [victim]
-    assert not store.chunk_path(victim).exists()
-    kept = store.chunk_path(victim).parent / f"{victim}.0.bad"
-    assert store.quarantined(victim) == [kept] and kept.read_bytes() == rotten
+    assert not store.has_chunk(victim)
+    assert bad_names(store, victim) == [f"{victim}.0.bad"]
+    (kept,) = store.quarantined(victim)
+    assert _read_bad(store, kept) == rotten
     # Verified again: still corrupt (it is aside until a backup rewrites it), and the evidence is kept as is.
     again = verify(store)
     assert [(p.chunk_hash, p.detail) for p in again.corrupt] == [(victim, "quarantined")] and not again.missing
-    assert store.quarantined(victim) == [kept]
+    assert bad_names(store, victim) == [f"{victim}.0.bad"]
 
 
 def test_a_second_quarantine_of_the_same_hash_takes_the_next_number(store, make_disk, snapper, tmp_path):
@@ -58,7 +65,7 @@ def test_a_second_quarantine_of_the_same_hash_takes_the_next_number(store, make_
         restore_point(store, "p2", {"os": restore})
     except Exception as exc:  # the restore reads it, finds it corrupt, and moves it aside too
         assert "disk os" in str(exc)
-    assert [p.name for p in store.quarantined(victim)] == [f"{victim}.0.bad", f"{victim}.1.bad"]
+    assert bad_names(store, victim) == [f"{victim}.0.bad", f"{victim}.1.bad"]
 
 
 def test_gc_never_sweeps_a_quarantined_chunk(store, make_disk, snapper):
@@ -102,9 +109,10 @@ def test_a_wrong_length_in_a_manifest_does_not_quarantine_a_sound_chunk(store, m
         store.read_chunk(sound, expected_length=CS - 1)
     except Exception as exc:
         assert "length" in str(exc)
-    assert store.chunk_path(sound).exists() and store.quarantined(sound) == []
+    assert store.has_chunk(sound) and store.quarantined(sound) == []
 
 
+@pytest.mark.fs_only  # inodes; the S3 store deletes by ETag instead (test_s3store.py)
 def test_a_reader_late_to_quarantine_leaves_the_rewritten_chunk_alone(store, make_disk, snapper):
     _, m1 = _backed_up(store, make_disk, snapper)
     victim = m1.disks[0].chunks[0]
@@ -120,6 +128,7 @@ def test_a_reader_late_to_quarantine_leaves_the_rewritten_chunk_alone(store, mak
     assert store.read_chunk(victim) and len(store.quarantined(victim)) == 1
 
 
+@pytest.mark.fs_only  # hard links
 def test_a_file_system_without_hard_links_still_quarantines_by_rename(store, make_disk, snapper, monkeypatch):
     _, m1 = _backed_up(store, make_disk, snapper)
     victim = m1.disks[0].chunks[0]

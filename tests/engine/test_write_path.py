@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
+import pytest
 from conftest import CS
 
 from backup.engine import backup as engine_backup
@@ -12,6 +13,8 @@ from backup.engine import backup_snapshot, fsutil, restore_point
 from backup.engine.store import RAW, ZSTD
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
+# The folder store's write path: temporary files, batched fsync, renames.
+pytestmark = pytest.mark.fs_only
 
 
 def _files(store):

@@ -30,11 +30,11 @@ class BackedUpTarget(Protocol):
     machine_config: str
 
 
-def open_store(item: ProtectedItem) -> engine.Store:
+def open_store(item: ProtectedItem) -> engine.VaultStore:
     return open_vault_store(item.vault, VAULT_UNAVAILABLE)
 
 
-def base_manifest(store: engine.Store, item: ProtectedItem) -> engine.Manifest | None:
+def base_manifest(store: engine.VaultStore, item: ProtectedItem) -> engine.Manifest | None:
     """The item's newest recovery point whose manifest is still in the store: the incremental's base."""
     for point_id in item.recovery_points.order_by("-created_at").values_list("point_id", flat=True)[:5]:
         if store.has_manifest(point_id):

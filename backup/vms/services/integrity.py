@@ -54,7 +54,7 @@ def record_problems(vault: Vault, problems: Iterable[Problem], now: datetime | N
     return changed
 
 
-def _references(store: engine.Store, hashes: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+def _references(store: engine.VaultStore, hashes: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
     """(point_id, disk key) of every manifest of the store naming each chunk: dedup shares a chunk across
     points and items, and all of them are damaged, not only the ones a verify or a restore was asked about."""
     refs: dict[str, list[tuple[str, str]]] = {h: [] for h in hashes}
@@ -66,7 +66,7 @@ def _references(store: engine.Store, hashes: Iterable[str]) -> dict[str, list[tu
     return refs
 
 
-def record_chunk_error(vault: Vault, store: engine.Store, error: engine.ChunkError) -> list[str]:
+def record_chunk_error(vault: Vault, store: engine.VaultStore, error: engine.ChunkError) -> list[str]:
     """A read (a restore) met a bad chunk: mark every point of the vault that shares it, not just the one read."""
     references = _references(store, [error.chunk_hash])[error.chunk_hash]
     if error.point_id is not None and not references:
@@ -74,7 +74,9 @@ def record_chunk_error(vault: Vault, store: engine.Store, error: engine.ChunkErr
     return record_problems(vault, [(error.chunk_hash, error.kind, references)])
 
 
-def record_verify(vault: Vault, store: engine.Store, report: engine.VerifyReport, now: datetime | None = None) -> None:
+def record_verify(
+    vault: Vault, store: engine.VaultStore, report: engine.VerifyReport, now: datetime | None = None
+) -> None:
     """Keep each checked point's verify outcome and time, mark the damage found, then heal what was repaired."""
     now = now or timezone.now()
     problems = report.missing + report.corrupt
@@ -94,15 +96,15 @@ def record_verify(vault: Vault, store: engine.Store, report: engine.VerifyReport
     heal(vault, store)
 
 
-def _sound(store: engine.Store, chunk_hash: str) -> bool:
+def _sound(store: engine.VaultStore, chunk_hash: str) -> bool:
     try:
-        store.read_chunk(chunk_hash)
+        store.read_chunk(chunk_hash, use_cache=False)
     except engine.ChunkError:
         return False
     return True
 
 
-def heal(vault: Vault, store: engine.Store) -> list[str]:
+def heal(vault: Vault, store: engine.VaultStore) -> list[str]:
     """Clear the mark of every damaged point whose recorded chunks all read back sound now."""
     damaged = list(RecoveryPoint.objects.filter(vault=vault, damaged_at__isnull=False))
     sound: dict[str, bool] = {}
@@ -122,7 +124,7 @@ def heal(vault: Vault, store: engine.Store) -> list[str]:
     return healed
 
 
-def check_references(point: RecoveryPoint, store: engine.Store) -> list[str]:
+def check_references(point: RecoveryPoint, store: engine.VaultStore) -> list[str]:
     """Mark the point damaged if a chunk it names is not in the store any more (quarantined by a read
     that ran beside the backup that made it). A stat per distinct chunk: no data is read."""
     try:
@@ -132,7 +134,7 @@ def check_references(point: RecoveryPoint, store: engine.Store) -> list[str]:
     problems = []
     for disk in manifest.disks:
         for h in {h for h in disk.chunks if h is not None}:
-            if not store.chunk_path(h).exists():
+            if not store.has_chunk(h):
                 problems.append((h, "missing", [(point.point_id, disk.key)]))
     return record_problems(point.vault, problems)
 

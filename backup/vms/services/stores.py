@@ -8,7 +8,7 @@ STORE_UNAVAILABLE = "The backup vault's storage cannot be opened."
 STORE_UNAVAILABLE_ACTION = "Retry the operation in a few minutes. If the problem persists, contact support."
 
 
-def open_vault_store(vault: Vault, message: str = STORE_UNAVAILABLE) -> engine.Store:
+def open_vault_store(vault: Vault, message: str = STORE_UNAVAILABLE) -> engine.VaultStore:
     try:
         return engine.open_store(vault.store_location, vault.store_options)
     except engine.NotAStore:

@@ -78,7 +78,7 @@ class Made:
         )
 
 
-def checked_point(params: dict) -> tuple[RecoveryPoint, engine.Store, RestoreTarget]:
+def checked_point(params: dict) -> tuple[RecoveryPoint, engine.VaultStore, RestoreTarget]:
     """The job's point, its store and its target, checked again (the fabric may have changed since the start)."""
     point = (
         RecoveryPoint.objects.select_related("vault__subscription", "protected_item__vm", "registered_item__vm")

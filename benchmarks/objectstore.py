@@ -1,0 +1,204 @@
+"""Benchmark of the engine's S3 store against a loopback S3 server, beside that server's own ceiling.
+
+Run from the repo root:  .venv/bin/python benchmarks/objectstore.py [--data-mib 512 --workers 2]
+
+Starts `moto_server` (pip install 'moto[server]') on a free loopback port, then measures in the same run:
+the server's ceiling (plain parallel PUTs, then GETs, of 4 MiB objects from Python, as many threads as the
+backup uses), a full backup, a restore (through a store opened with an empty cache, so every chunk is
+fetched), and a 1% incremental. Prints one `name: value` per line, like benchmarks/engine.py. moto keeps
+every object in memory: keep --data-mib small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from engine import BLOCK, MiB, build_image, files_identical, out  # noqa: E402
+
+from backup.engine import S3Store, backup_snapshot, init_store, open_store, restore_point  # noqa: E402
+from backup.engine.backup import IO_THREADS_PER_WORKER  # noqa: E402
+from backup.fabric.snapshots import take_snapshot  # noqa: E402
+
+GiB = 1024 * MiB
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("moto_server did not start")
+
+
+def counter(store: S3Store) -> dict[str, int]:
+    counts: dict[str, int] = {}
+
+    def count(model, **_):
+        counts[model.name] = counts.get(model.name, 0) + 1
+
+    store.client.meta.events.register("before-call.s3", count)
+    return counts
+
+
+def ceiling(store: S3Store, nbytes: int, threads: int) -> tuple[float, float]:
+    """MiB/s of plain PUTs, then GETs, of distinct 4 MiB objects with `threads` threads (the same client)."""
+    n = max(threads, nbytes // BLOCK)
+    bodies = [os.urandom(BLOCK) for _ in range(min(n, 16))]
+    keys = [store.where.key(f"ceiling/{i}") for i in range(n)]
+    bucket, client = store.where.bucket, store.client
+
+    def put(i: int) -> None:
+        client.put_object(Bucket=bucket, Key=keys[i], Body=bodies[i % len(bodies)])
+
+    def get(i: int) -> None:
+        client.get_object(Bucket=bucket, Key=keys[i])["Body"].read()
+
+    with ThreadPoolExecutor(threads) as pool:
+        t = time.perf_counter()
+        list(pool.map(put, range(n)))
+        t_put = time.perf_counter() - t
+        t = time.perf_counter()
+        list(pool.map(get, range(n)))
+        t_get = time.perf_counter() - t
+    for i in range(0, n, 1000):
+        client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]]})
+    return n * BLOCK / MiB / t_put, n * BLOCK / MiB / t_get
+
+
+def per_gib(counts: dict[str, int], nbytes: int) -> str:
+    total = sum(counts.values())
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    return f"{total / (nbytes / GiB):.0f} ({detail})"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-mib", type=int, default=512)
+    ap.add_argument("--workers", type=int, default=2, help="engine workers (each gives 4 IO threads)")
+    ap.add_argument("--tmp", default=None)
+    args = ap.parse_args()
+    data = args.data_mib * MiB // BLOCK * BLOCK
+    size = 2 * data
+    threads = args.workers * IO_THREADS_PER_WORKER
+    rng = random.Random(42)
+    work = Path(tempfile.mkdtemp(prefix="objectstore-bench-", dir=args.tmp))
+    proc, endpoint = start_server()
+    try:
+        import boto3
+
+        options = {
+            "endpoint_url": endpoint, "access_key_id": "bench", "secret_access_key": "bench", "region": "us-east-1",
+            "path_style": True, "cache_dir": str(work / "cache-writer"),
+        }  # fmt: skip
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            region_name="us-east-1",
+        ).create_bucket(Bucket="bench")
+        out("date", datetime.now(UTC).isoformat(timespec="seconds"))
+        out("machine", f"{os.cpu_count()} cpus, python {sys.version.split()[0]}, moto_server at {endpoint}")
+        out("image", f"{size / MiB:.0f} MiB max, {data / MiB:.0f} MiB data, workers={args.workers}, threads={threads}")
+        store = init_store("s3://bench/vault", options)
+        assert isinstance(store, S3Store)
+        put_ceiling, get_ceiling = ceiling(store, data, threads)
+        out("s3_put_ceiling_mib_s", round(put_ceiling, 1))
+        out("s3_get_ceiling_mib_s", round(get_ceiling, 1))
+
+        disk, positions = build_image(work / "vm1" / "os.img", size, data, rng)
+        actual = disk.allocated_bytes()
+        out("actual_data_mib", round(actual / MiB, 1))
+
+        counts = counter(store)
+        t = time.perf_counter()
+        snap = take_snapshot({"os": disk}, consistency="crash")
+        full = backup_snapshot(
+            store, item="vm1", point_id="full", snapshot=snap, time=datetime.now(UTC), base=None, workers=args.workers
+        )
+        t_full = time.perf_counter() - t
+        snap.delete()
+        stored = full.stored_bytes_new
+        out("s3_full_backup_mib_s", round(actual / MiB / t_full, 1))
+        out("s3_full_stored_mib", round(stored / MiB, 1))
+        # The backup PUTs the compressed bytes: compare what it moved per second with what plain PUTs move.
+        out("s3_full_put_mib_s", round(stored / MiB / t_full, 1))
+        out("s3_full_vs_put_ceiling", round(stored / MiB / t_full / put_ceiling, 3))
+        out("s3_full_data_vs_put_ceiling", round(actual / MiB / t_full / put_ceiling, 3))  # disk data per second
+        out("s3_full_requests_per_gib", per_gib(counts, actual))
+
+        # The S3 store's read path alone (GET, decompress, re-hash; no cache, no target file).
+        hashes = sorted({h for d in full.disks for h in d.chunks if h is not None})
+        t = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda h: store.read_chunk(h, use_cache=False), hashes))
+        out("s3_read_chunk_get_mib_s", round(stored / MiB / (time.perf_counter() - t), 1))
+
+        reader = open_store("s3://bench/vault", dict(options, cache_dir=str(work / "cache-reader")))
+        assert isinstance(reader, S3Store)
+        counts = counter(reader)
+        target = work / "restore" / "os.img"
+        target.parent.mkdir()
+        t = time.perf_counter()
+        restore_point(reader, "full", {"os": target}, workers=args.workers)
+        t_restore = time.perf_counter() - t
+        out("s3_restore_mib_s", round(actual / MiB / t_restore, 1))
+        out("s3_restore_get_mib_s", round(stored / MiB / t_restore, 1))
+        out("s3_restore_vs_get_ceiling", round(stored / MiB / t_restore / get_ceiling, 3))
+        out("s3_restore_data_vs_get_ceiling", round(actual / MiB / t_restore / get_ceiling, 3))
+        out("s3_restore_requests_per_gib", per_gib(counts, actual))
+        out("s3_restore_identical", "true" if files_identical(disk.path, target) else "false")
+        target.unlink()
+
+        changed = rng.sample(positions, max(1, round(len(positions) / 100)))
+        for b in changed:
+            disk.write(b * BLOCK, os.urandom(BLOCK))
+        incremental = open_store("s3://bench/vault", options)  # a new process: index and manifests from the cache
+        assert isinstance(incremental, S3Store)
+        counts = counter(incremental)
+        t = time.perf_counter()
+        snap = take_snapshot({"os": disk}, consistency="crash")
+        inc = backup_snapshot(
+            incremental, item="vm1", point_id="inc", snapshot=snap, time=datetime.now(UTC), base=full,
+            workers=args.workers,
+        )  # fmt: skip
+        t_inc = time.perf_counter() - t
+        snap.delete()
+        out("s3_incremental_blocks_written", len(changed))
+        out("s3_incremental_s", round(t_inc, 3))
+        out("s3_incremental_bytes_read_ratio", round(inc.bytes_read / actual, 4))
+        out("s3_incremental_vs_full", round(t_inc / t_full, 4))
+        out("s3_incremental_requests", per_gib(counts, GiB))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
