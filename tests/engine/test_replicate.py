@@ -9,12 +9,10 @@ from conftest import CS, fill
 
 from backup.engine import (
     CorruptChunk,
-    NotAStore,
     Store,
     backup_snapshot,
     collect_garbage,
     missing_points,
-    open_store,
     replicate_point,
     restore_point,
     verify,
@@ -96,7 +94,3 @@ def test_a_point_deleted_on_the_primary_stays_on_the_copy_through_gc(store, seco
     restore_point(secondary, "p0", {"os": tmp_path / "out.img"})
     assert filecmp.cmp(first_snap.disk("os").path, tmp_path / "out.img", shallow=False)
 
-
-def test_a_bucket_location_is_refused_clearly_until_the_backend_exists():
-    with pytest.raises(NotAStore, match="object storage"):
-        open_store("s3://bucket/prefix", {"endpoint_url": "http://127.0.0.1:9000", "path_style": True})
