@@ -5,10 +5,11 @@ import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import CS, fill
+from conftest import CS, fill, raw_chunk, write_raw_chunk
 
 from backup.engine import (
     CorruptChunk,
+    S3Store,
     Store,
     backup_snapshot,
     collect_garbage,
@@ -24,6 +25,13 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 @pytest.fixture
 def secondary(tmp_path) -> Store:
     return Store.init(tmp_path / "secondary")
+
+
+def _lose(store) -> None:
+    if isinstance(store, S3Store):
+        store.delete_objects([entry["Name"] for entry in store.list_names("")])
+    else:
+        shutil.rmtree(store.root)
 
 
 def _two_points(store, make_disk, snapper):
@@ -46,7 +54,7 @@ def test_it_copies_a_point_whole_and_the_copy_restores_byte_identically(store, s
     assert result.bytes_copied == secondary.stats().stored_bytes > 0
     assert [m.point_id for m in secondary.list_manifests()] == ["p0"]
     assert verify(secondary).ok
-    shutil.rmtree(store.root)  # the primary is lost: the copy alone restores
+    _lose(store)  # the primary is lost: the copy alone restores
     restore_point(secondary, "p0", {"os": tmp_path / "out.img"})
     assert filecmp.cmp(first_snap.disk("os").path, tmp_path / "out.img", shallow=False)
 
@@ -77,12 +85,11 @@ def test_it_lists_the_points_the_copy_lacks_oldest_first(store, secondary, make_
 def test_a_corrupt_chunk_is_never_copied_and_no_manifest_is_committed(store, secondary, make_disk, snapper):
     (first, _), _ = _two_points(store, make_disk, snapper)
     victim = first.disks[0].chunks[1]
-    path = store.chunk_path(victim)
-    path.write_bytes(path.read_bytes()[:-10] + b"x" * 10)
+    write_raw_chunk(store, victim, raw_chunk(store, victim)[:-10] + b"x" * 10)
     with pytest.raises(CorruptChunk):
         replicate_point(store, secondary, "p0")
     assert not secondary.has_manifest("p0")
-    assert not secondary.chunk_path(victim).exists()
+    assert not secondary.has_chunk(victim)
 
 
 def test_a_point_deleted_on_the_primary_stays_on_the_copy_through_gc(store, secondary, make_disk, snapper, tmp_path):
@@ -94,3 +101,13 @@ def test_a_point_deleted_on_the_primary_stays_on_the_copy_through_gc(store, seco
     restore_point(secondary, "p0", {"os": tmp_path / "out.img"})
     assert filecmp.cmp(first_snap.disk("os").path, tmp_path / "out.img", shallow=False)
 
+
+@pytest.mark.fs_only  # a folder primary (under s3, `store` would be that same bucket)
+def test_a_bucket_can_be_the_copy(store, s3_store, make_disk, snapper, tmp_path):
+    (first, first_snap), _ = _two_points(store, make_disk, snapper)
+    assert replicate_point(store, s3_store, "p0").chunks_copied == 3
+    assert replicate_point(store, s3_store, "p1").chunks_copied == 1
+    assert missing_points(store, s3_store) == [] and not s3_store.lease_book().leases()
+    collect_garbage(s3_store, grace=timedelta(0))
+    restore_point(s3_store, "p0", {"os": tmp_path / "out.img"})
+    assert filecmp.cmp(first_snap.disk("os").path, tmp_path / "out.img", shallow=False)
