@@ -6,8 +6,8 @@ Starts `moto_server` (pip install 'moto[server]') on a free loopback port, then 
 the server's ceiling (plain parallel PUTs, then GETs, of 4 MiB objects from Python, as many threads as the
 backup uses), a full backup, a restore (through a store opened with an empty cache, so every chunk is
 fetched), a 1% incremental, and the geo copy: the full point replicated to a store in a second bucket, then
-the incremental's (`replication_lag_s`, the engine's copy without a job's dispatch). Prints one `name: value` per line, like benchmarks/engine.py. moto keeps
-every object in memory: keep --data-mib small.
+the incremental's (`replication_lag_s`, the engine's copy without a job's dispatch). Prints one `name: value`
+per line, like benchmarks/engine.py. moto keeps every object in memory: keep --data-mib small.
 """
 
 from __future__ import annotations
