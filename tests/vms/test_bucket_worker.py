@@ -159,6 +159,9 @@ def test_a_vault_on_a_bucket_lives_its_whole_life_there(bucket_worker, s3_server
     done(manage.start_delete_vault(vault, user=alice))
     assert not Vault.objects.filter(pk=vault.pk).exists()
     assert keys(s3_server, west, vault) == [] and keys(s3_server, east, vault) == []
+    # The stored secret appears in no job text and no worker log line.
+    texts = Job.objects.values_list("error_message", "recommended_action", "params", "result")
+    assert "test-secret" not in repr(list(texts)) and "test-secret" not in Path(bucket_worker.log_path).read_text()
 
 
 def point_chunks(vault: Vault, point: RecoveryPoint) -> set[str]:
