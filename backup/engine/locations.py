@@ -7,8 +7,9 @@
 secret_access_key, path_style (bool, for local servers) and cache_dir; what is missing comes from boto3's
 environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION).
 
-Callers outside the engine open stores only through these two functions, so a new kind of location
-needs no change above the engine; a folder ignores `options`.
+Callers outside the engine reach stores only through these functions (open, init, probe a location before any
+store is made there, destroy a store with everything in it), so a new kind of location needs no change above the
+engine; a folder ignores `options`.
 """
 
 from __future__ import annotations
