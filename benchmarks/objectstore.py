@@ -5,8 +5,9 @@ Run from the repo root:  .venv/bin/python benchmarks/objectstore.py [--data-mib 
 Starts `moto_server` (pip install 'moto[server]') on a free loopback port, then measures in the same run:
 the server's ceiling (plain parallel PUTs, then GETs, of 4 MiB objects from Python, as many threads as the
 backup uses), a full backup, a restore (through a store opened with an empty cache, so every chunk is
-fetched), and a 1% incremental. Prints one `name: value` per line, like benchmarks/engine.py. moto keeps
-every object in memory: keep --data-mib small.
+fetched), a 1% incremental, and the geo copy: the full point replicated to a store in a second bucket, then
+the incremental's (`replication_lag_s`, the engine's copy without a job's dispatch). Prints one `name: value`
+per line, like benchmarks/engine.py. moto keeps every object in memory: keep --data-mib small.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from engine import BLOCK, MiB, build_image, files_identical, out  # noqa: E402
 
-from backup.engine import S3Store, backup_snapshot, init_store, open_store, restore_point  # noqa: E402
+from backup.engine import (  # noqa: E402
+    S3Store,
+    backup_snapshot,
+    init_store,
+    open_store,
+    replicate_point,
+    restore_point,
+)
 from backup.engine.backup import IO_THREADS_PER_WORKER  # noqa: E402
 from backup.fabric.snapshots import take_snapshot  # noqa: E402
 
@@ -115,13 +123,14 @@ def main() -> None:
             "endpoint_url": endpoint, "access_key_id": "bench", "secret_access_key": "bench", "region": "us-east-1",
             "path_style": True, "cache_dir": str(work / "cache-writer"),
         }  # fmt: skip
-        boto3.client(
+        s3 = boto3.client(
             "s3",
             endpoint_url=endpoint,
             aws_access_key_id="bench",
             aws_secret_access_key="bench",
             region_name="us-east-1",
-        ).create_bucket(Bucket="bench")
+        )
+        s3.create_bucket(Bucket="bench")
         out("date", datetime.now(UTC).isoformat(timespec="seconds"))
         out("machine", f"{os.cpu_count()} cpus, python {sys.version.split()[0]}, moto_server at {endpoint}")
         out("image", f"{size / MiB:.0f} MiB max, {data / MiB:.0f} MiB data, workers={args.workers}, threads={threads}")
@@ -175,6 +184,14 @@ def main() -> None:
         out("s3_restore_identical", "true" if files_identical(disk.path, target) else "false")
         target.unlink()
 
+        # The geo copy: a secondary store in a bucket of its own, seeded with the full point (what a GRS vault's
+        # first Replicate job does); the incremental's copy below is the replication lag after each backup.
+        s3.create_bucket(Bucket="bench-secondary")
+        secondary = init_store("s3://bench-secondary/vault", dict(options, cache_dir=str(work / "cache-secondary")))
+        t = time.perf_counter()
+        replicate_point(store, secondary, "full")
+        out("replication_full_mib_s", round(actual / MiB / (time.perf_counter() - t), 1))
+
         changed = rng.sample(positions, max(1, round(len(positions) / 100)))
         for b in changed:
             disk.write(b * BLOCK, os.urandom(BLOCK))
@@ -194,6 +211,12 @@ def main() -> None:
         out("s3_incremental_bytes_read_ratio", round(inc.bytes_read / actual, 4))
         out("s3_incremental_vs_full", round(t_inc / t_full, 4))
         out("s3_incremental_requests", per_gib(counts, GiB))
+        t = time.perf_counter()
+        copied = replicate_point(incremental, secondary, "inc")
+        out("replication_lag_s", round(time.perf_counter() - t, 3))  # engine copy only, no job dispatch
+        out("replication_lag_chunks_copied", copied.chunks_copied)
+        restore_point(secondary, "inc", {"os": target}, workers=args.workers)
+        out("replica_restore_identical", "true" if files_identical(disk.path, target) else "false")
     finally:
         proc.terminate()
         proc.wait(10)

@@ -90,7 +90,7 @@ def store_stats(vault: Vault) -> engine.StoreStats | None:
         return cached[1]
     try:
         stats = engine.open_store(vault.store_location, vault.store_options).stats()
-    except (engine.NotAStore, OSError, ValueError):
+    except (engine.EngineError, OSError, ValueError):
         stats = None
     _store_stats_cache[vault.pk] = (now, stats)
     return stats

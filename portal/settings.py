@@ -316,3 +316,5 @@ VERIFY_REVERIFY_AFTER_DAYS = envint("VERIFY_REVERIFY_AFTER_DAYS", 30)
 # A point deleted in a geo-redundant vault's primary copy stays in its secondary this long (a deletion, mistaken
 # or malicious, is undone from the copy meanwhile).
 REPLICATION_DELETE_DELAY_S = envint("REPLICATION_DELETE_DELAY_S", 14 * 86400)
+# Garbage collection keeps unreferenced chunks younger than this: the safety margin for a writer that holds no lease.
+GC_GRACE_S = envint("GC_GRACE_S", 3600)

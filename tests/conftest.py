@@ -17,7 +17,7 @@ from backup.tenancy.services import issue_token
 
 PASSWORD = "Correct-Horse-Battery-9"
 
-pytest_plugins = ["tests.worker"]
+pytest_plugins = ["tests.worker", "tests.s3server"]
 
 
 @pytest.fixture(scope="session", autouse=True)

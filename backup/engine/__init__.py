@@ -147,7 +147,7 @@ from .errors import (
 )
 from .gc import GcReport, collect_garbage
 from .holds import ItemHeld, held_until, hold_item, holds, release_item
-from .locations import init_store, open_store
+from .locations import destroy_store, init_store, open_store, probe_location
 from .manifest import DiskManifest, Manifest
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
 from .prune import delete_item, prune
@@ -191,10 +191,12 @@ __all__ = [
     "backup_snapshot",
     "collect_garbage",
     "delete_item",
+    "destroy_store",
     "held_until",
     "hold_item",
     "init_store",
     "open_store",
+    "probe_location",
     "holds",
     "missing_points",
     "prune",

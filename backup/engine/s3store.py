@@ -86,6 +86,11 @@ class S3Store:
         foreign = [n for n in names if n not in _KNOWN]
         if foreign:
             raise NotAStore(f"{where} is not empty and is not a vault store (found {sorted(foreign)[:3]})")
+        # A generation of its own from the start: a local index left by an earlier store at this location (deleted
+        # and made again, or a reused cache folder) must never vouch for chunks this one does not hold.
+        call(
+            where, client.put_object, Bucket=where.bucket, Key=where.key(GENERATION), Body=secrets.token_hex(8).encode()
+        )
         marker = {"format": STORE_FORMAT, "version": STORE_VERSION, "chunk_size": CHUNK_SIZE}
         call(where, client.put_object, Bucket=where.bucket, Key=where.key(MARKER), Body=json.dumps(marker).encode())
         return cls(where, client, CHUNK_SIZE, cache)

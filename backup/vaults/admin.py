@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from backup import engine
 from backup.engine import EngineError
 from backup.jobs.errors import describe
 
@@ -59,6 +60,17 @@ class StorageLocationForm(forms.ModelForm):
 
     def clean_secret_access_key(self) -> str:
         return self.cleaned_data["secret_access_key"] or (self.instance.secret_access_key if self.instance.pk else "")
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # the model's own checks (a folder's writability among them)
+        location = self.instance
+        if self.errors or location.kind != StorageLocation.Kind.BUCKET:
+            return
+        try:
+            engine.probe_location(location.location_for(""), location.options("probe"))
+        except (EngineError, ValueError) as exc:
+            # The operator's own endpoint and bucket are shown as they are (the engine's texts name no secret).
+            self.add_error("bucket", f"The bucket cannot be used: {exc}.")
 
 
 @admin.register(StorageLocation)

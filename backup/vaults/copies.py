@@ -4,9 +4,6 @@ its stores under VAULT_STORAGE_ROOT."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 from django.utils import timezone
 
 from backup import engine
@@ -39,10 +36,19 @@ def drop_secondary(vault: Vault) -> None:
     """A vault set locally redundant before its redundancy locked: its (still empty) secondary goes."""
     if not vault.has_secondary:
         return
-    if vault.secondary_location is None or vault.secondary_location.kind == StorageLocation.Kind.FOLDER:
-        shutil.rmtree(Path(vault.secondary_store_location), ignore_errors=True)
+    try:
+        engine.destroy_store(vault.secondary_store_location, vault.secondary_store_options)
+    except (engine.EngineError, OSError):
+        pass  # an empty store left behind holds nothing; the vault no longer names it
     vault.secondary_region, vault.secondary_location, vault.secondary_created_at = "", None, None
     vault.save(update_fields=["secondary_region", "secondary_location", "secondary_created_at"])
+
+
+def destroy_copies(vault: Vault) -> None:
+    """Delete every copy of the vault's data: folders and bucket objects alike (the primary, then the secondary)."""
+    engine.destroy_store(vault.store_location, vault.store_options)
+    if vault.has_secondary:
+        engine.destroy_store(vault.secondary_store_location, vault.secondary_store_options)
 
 
 def open_secondary(vault: Vault) -> engine.VaultStore:

@@ -91,9 +91,9 @@ class StorageLocation(models.Model):
         prefix = self.prefix.strip("/")
         return f"s3://{self.bucket}/{prefix + '/' if prefix else ''}{store_name}"
 
-    def options(self) -> dict | None:
-        """What the engine needs besides the location (engine.open_store); None for a folder. Credentials
-        from the environment are left out: the object storage client reads them there itself."""
+    def options(self, store_name: str) -> dict | None:
+        """What the engine needs besides the location of `store_name` (engine.open_store); None for a folder.
+        Credentials from the environment are left out: the object storage client reads them there itself."""
         if self.kind == self.Kind.FOLDER:
             return None
         options: dict = {"path_style": self.path_style}
@@ -103,7 +103,8 @@ class StorageLocation(models.Model):
             options["region"] = self.bucket_region
         if self.credentials == self.Credentials.STORED:
             options |= {"access_key_id": self.access_key_id, "secret_access_key": self.secret_access_key}
-        options["cache_dir"] = str(Path(settings.VAR_DIR) / "store-cache" / f"location-{self.pk}")
+        # One cache per store: its known-chunk index must never vouch for chunks of another store.
+        options["cache_dir"] = str(Path(settings.VAR_DIR) / "store-cache" / f"location-{self.pk}" / store_name)
         return options
 
 
@@ -186,7 +187,7 @@ class Vault(models.Model):
 
     @property
     def store_options(self) -> dict | None:
-        return self.primary_location.options() if self.primary_location is not None else None
+        return self.primary_location.options(self.store_name) if self.primary_location is not None else None
 
     @property
     def has_secondary(self) -> bool:
@@ -201,14 +202,12 @@ class Vault(models.Model):
 
     @property
     def secondary_store_options(self) -> dict | None:
-        return self.secondary_location.options() if self.secondary_location is not None else None
+        return self.secondary_location.options(self.store_name) if self.secondary_location is not None else None
 
-    def store_folders(self) -> list[Path]:
-        """The folders holding this vault's copies (a copy in a bucket is no folder)."""
-        copies = [(self.primary_location, self.store_location)]
-        if self.has_secondary:
-            copies.append((self.secondary_location, self.secondary_store_location))
-        return [Path(where) for location, where in copies if location is None or location.kind == "folder"]
+    @property
+    def in_bucket(self) -> bool:
+        """Whether the primary copy is in a bucket (no file system: no free space to watch)."""
+        return self.primary_location is not None and self.primary_location.kind == StorageLocation.Kind.BUCKET
 
     @property
     def soft_delete_on(self) -> bool:

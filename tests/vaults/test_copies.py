@@ -46,7 +46,7 @@ def test_a_vault_records_its_regions_locations(alice, alpha, tmp_path):
     assert (vault.primary_location, vault.secondary_location) == (west, east)
     assert vault.store_path == tmp_path / "west" / f"vault-{vault.pk}"
     assert engine.open_store(vault.store_location) and engine.open_store(tmp_path / "east" / f"vault-{vault.pk}")
-    assert vault.store_folders() == [tmp_path / "west" / f"vault-{vault.pk}", tmp_path / "east" / f"vault-{vault.pk}"]
+    assert not vault.in_bucket
     # A location holding stores cannot be deleted: the vault keeps the locations it was created in.
     with pytest.raises(ProtectedError):
         west.delete()
@@ -67,10 +67,8 @@ def test_a_bucket_location_gives_the_engine_a_bucket_url_and_its_options(alpha):
     options = vault.store_options
     assert options["endpoint_url"] == "http://127.0.0.1:9000" and options["path_style"] is True
     assert "access_key_id" not in options  # from the environment
-    assert vault.store_folders() == []
-    # Nothing listens there (and no credentials may be set): the engine says so, naming no secret.
-    with pytest.raises(engine.StoreUnavailable, match="object storage s3://backups/portal/vault-"):
-        engine.open_store(vault.store_location, options)
+    assert vault.in_bucket
+    assert options["cache_dir"].endswith(f"/location-{bucket.pk}/vault-{vault.pk}")  # one cache per store
 
 
 def test_a_location_is_checked_for_what_its_kind_needs(db, tmp_path):

@@ -14,6 +14,7 @@ from backup.jobs.models import Job, JobStatus, Operation
 from backup.vaults.models import StorageLocation
 from backup.vms.models import RecoveryPoint, StorageAccount
 from tests.factories import make_protected_item
+from tests.s3server import free_port
 
 from .helpers import run_jobs
 from .restore_helpers import (
@@ -210,47 +211,41 @@ def test_the_admin_refuses_a_bucket_location_without_its_bucket(admin_client):
     assert not StorageLocation.objects.exists()
 
 
-def test_a_stored_secret_is_never_shown_again_and_an_empty_field_keeps_it(admin_client):
-    response = _add_location(
-        admin_client,
-        kind="bucket",
-        bucket="backups",
-        prefix="portal/",
-        path_style="on",
-        endpoint_url="http://127.0.0.1:9000",
-        credentials="stored",
-        access_key_id="AK",
-        secret_access_key="very-secret-key",
-    )
+def test_a_stored_secret_is_never_shown_again_and_an_empty_field_keeps_it(admin_client, s3_server):
+    bucket, endpoint = s3_server.new_bucket(), s3_server.endpoint_url
+    fields = {"kind": "bucket", "bucket": bucket, "prefix": "portal/", "path_style": "on", "endpoint_url": endpoint,
+              "credentials": "stored", "access_key_id": "AK"}  # fmt: skip
+    response = _add_location(admin_client, **fields, secret_access_key="very-secret-key")
     assert response.status_code == 302
     location = StorageLocation.objects.get()
-    page = admin_client.get(reverse("admin:vaults_storagelocation_change", args=[location.pk])).content.decode()
-    assert "very-secret-key" not in page
-    admin_client.post(
-        reverse("admin:vaults_storagelocation_change", args=[location.pk]),
-        {
-            "name": "east",
-            "region": "East US",
-            "kind": "bucket",
-            "bucket": "backups",
-            "prefix": "portal/",
-            "path_style": "on",
-            "endpoint_url": "http://127.0.0.1:9000",
-            "credentials": "stored",
-            "access_key_id": "AK",
-            "secret_access_key": "",
-        },
-    )
+    change = reverse("admin:vaults_storagelocation_change", args=[location.pk])
+    assert "very-secret-key" not in admin_client.get(change).content.decode()
+    changelist = reverse("admin:vaults_storagelocation_changelist")
+    assert "very-secret-key" not in admin_client.get(changelist).content.decode()
+    response = admin_client.post(change, {"name": "east", "region": "East US"} | fields | {"secret_access_key": ""})
+    assert response.status_code == 302
     location.refresh_from_db()
     assert location.secret_access_key == "very-secret-key"
-    assert location.location_for("vault-7") == "s3://backups/portal/vault-7"
-    assert location.options() | {"cache_dir": ""} == {
+    assert location.location_for("vault-7") == f"s3://{bucket}/portal/vault-7"
+    assert location.options("vault-7") | {"cache_dir": ""} == {
         "path_style": True,
-        "endpoint_url": "http://127.0.0.1:9000",
+        "endpoint_url": endpoint,
         "access_key_id": "AK",
         "secret_access_key": "very-secret-key",
         "cache_dir": "",
     }
+
+
+def test_the_admin_checks_that_a_bucket_exists_and_answers(admin_client, s3_server):
+    fields = {"kind": "bucket", "path_style": "on", "credentials": "stored", "access_key_id": "AK",
+              "secret_access_key": "very-secret-key"}  # fmt: skip
+    page = _add_location(admin_client, **fields, bucket="no-such-bucket", endpoint_url=s3_server.endpoint_url)
+    text = page.content.decode()
+    assert "The bucket cannot be used: the bucket of s3://no-such-bucket/ at" in text and "does not exist" in text
+    page = _add_location(admin_client, **fields, bucket="backups", endpoint_url=f"http://127.0.0.1:{free_port()}")
+    text = page.content.decode()
+    assert "The bucket cannot be used: the object storage s3://backups/ at" in text and "cannot be reached" in text
+    assert "very-secret-key" not in text and not StorageLocation.objects.exists()
 
 
 def test_the_jobs_page_shows_replicate_jobs_only_with_maintenance_and_their_details(alice_client, replicated):

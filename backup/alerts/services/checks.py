@@ -129,7 +129,11 @@ def check_damage(vault_id: int | None = None) -> None:
 
 def check_storage() -> None:
     minimum = settings.ALERTS_STORAGE_FREE_MIN_PERCENT
-    for vault in Vault.objects.filter(status=Vault.Status.ACTIVE):
+    # A vault whose store is in a bucket is skipped: object storage has no free space to measure (its quota,
+    # if any, is the provider's), and a full bucket fails backups with their own clear error.
+    for vault in Vault.objects.filter(status=Vault.Status.ACTIVE).select_related("primary_location"):
+        if vault.in_bucket:
+            continue
         try:
             usage = shutil.disk_usage(vault.store_path)
         except OSError:

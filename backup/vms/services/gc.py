@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
+
 from backup import engine
 from backup.jobs import locks
 from backup.jobs import services as jobs
@@ -45,7 +47,7 @@ def collect_garbage_all_vaults() -> list[Job]:
 def collect_vault_garbage(vault_id: int, grace: timedelta | None = None) -> engine.GcReport:
     vault = Vault.objects.get(pk=vault_id)
     store = open_vault_store(vault)
-    grace = engine.gc.DEFAULT_GRACE if grace is None else grace
+    grace = timedelta(seconds=settings.GC_GRACE_S) if grace is None else grace
     try:
         report = engine.collect_garbage(store, grace=grace)
         if vault.has_secondary:  # the chunks of points whose deletion has reached the secondary

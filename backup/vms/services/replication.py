@@ -90,7 +90,7 @@ def defer_secondary_deletion(vault: Vault, point_ids: Iterable[str], now: dateti
 def open_secondary_store(vault: Vault) -> engine.VaultStore:
     try:
         return copies.open_secondary(vault)
-    except engine.NotAStore:
+    except (engine.NotAStore, engine.StoreUnavailable):
         raise JobFailed(
             SECONDARY_UNAVAILABLE.format(region=vault.secondary_region),
             STORE_UNAVAILABLE_ACTION,

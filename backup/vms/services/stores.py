@@ -11,5 +11,5 @@ STORE_UNAVAILABLE_ACTION = "Retry the operation in a few minutes. If the problem
 def open_vault_store(vault: Vault, message: str = STORE_UNAVAILABLE) -> engine.VaultStore:
     try:
         return engine.open_store(vault.store_location, vault.store_options)
-    except engine.NotAStore:
+    except (engine.NotAStore, engine.StoreUnavailable):
         raise JobFailed(message, STORE_UNAVAILABLE_ACTION, code="VaultStoreUnavailable") from None

@@ -3,11 +3,10 @@ otherwise the vault reads Deleting until its job removed the store folder and th
 
 from __future__ import annotations
 
-import shutil
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from backup import engine
 from backup.guard import services as guard
 from backup.guard.models import GuardedOperation
 from backup.jobs import locks
@@ -17,6 +16,7 @@ from backup.jobs.errors import JobFailed, describe
 from backup.jobs.locks import Subject
 from backup.jobs.models import Job, JobStatus, Operation
 from backup.jobs.registry import handler
+from backup.vaults import copies
 from backup.vaults.models import Vault
 
 from . import discovery, policies
@@ -127,10 +127,8 @@ def run_delete_vault(ctx: JobContext) -> None:
         raise
     try:
         with ctx.step(STEP_DELETE_STORE):
-            for folder in vault.store_folders():
-                if folder.exists():
-                    shutil.rmtree(folder)
-    except OSError as error:
+            copies.destroy_copies(vault)
+    except (engine.EngineError, OSError) as error:
         Vault.objects.filter(pk=vault.pk).update(
             status=Vault.Status.FAILED, status_reason=f"Its storage could not be deleted: {describe(error)}"
         )

@@ -40,7 +40,7 @@ def primary_store_opens(vault: Vault) -> bool:
     """Whether the vault's primary copy can be opened now: when it cannot, the wizard offers the secondary."""
     try:
         engine.open_store(vault.store_location, vault.store_options)
-    except (engine.NotAStore, OSError):
+    except (engine.NotAStore, engine.StoreUnavailable, OSError):
         return False
     return True
 
