@@ -25,6 +25,9 @@ from . import backup_points, replication
 from .stores import open_vault_store
 
 
+GC_POSTPONED = "Nothing was freed: a backup was writing to the vault's storage. The next garbage collection frees it."
+
+
 def start_gc(vault: Vault, *, user=None, scheduled: bool = False) -> Job:
     # Housekeeping is recorded as scheduled=False so hourly runs do not toast every member of the subscription.
     return jobs.start(
@@ -70,4 +73,8 @@ def collect_garbage(ctx: JobContext) -> None:
         bytes_freed=report.bytes_freed,
         chunks_kept=report.chunks_kept,
         recovery_points_adopted=len(adopted),
+        postponed=report.postponed,
     )
+    if report.postponed:
+        # A bucket store frees nothing while a backup writes to it; the next scheduled run does the work.
+        ctx.record(warning=GC_POSTPONED)
