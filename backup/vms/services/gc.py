@@ -24,7 +24,6 @@ from backup.vaults.models import Vault
 from . import backup_points, replication
 from .stores import open_vault_store
 
-
 GC_POSTPONED = "Nothing was freed: a backup was writing to the vault's storage. The next garbage collection frees it."
 
 
