@@ -15,8 +15,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from backup import engine, kvm
+from backup.engine.chunkformat import hash_data
 from backup.engine.manifest import check_id
-from backup.engine.store import hash_data
 from backup.jobs import services as jobs
 from backup.jobs.context import JobContext
 from backup.jobs.errors import JobFailed, describe

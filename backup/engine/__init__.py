@@ -23,8 +23,8 @@ invisible to readers.
 
 Chunks
 ------
-Fixed 4 MiB chunks (store.CHUNK_SIZE; the last chunk of a disk may be
-shorter). Name = BLAKE3 of the uncompressed data. File = 1 header byte
+Fixed 4 MiB chunks (chunkformat.py, shared by both kinds of store; the last
+chunk of a disk may be shorter). Name = BLAKE3 of the uncompressed data. File = 1 header byte
 (0x00 raw, 0x01 zstd level 1) + payload; raw when zstd saves < ~1.5 %.
 Chunks are shared by every item of the store (dedup): if the file exists it
 is not rewritten, only touched (utime), which GC relies on. Every read
@@ -93,8 +93,8 @@ touched it meanwhile; a backup touching after the rename sees ENOENT and
 rewrites the chunk. prune()/delete_item() only delete manifests (rename to
 a trash name, unlink, dir fsync); GC frees the chunks later.
 
-Object-storage stores (s3store.py, s3leases.py, s3gc.py, s3cache.py)
----------------------------------------------------------------------
+Object-storage stores (s3store.py; s3objects, s3leases, s3gc, s3known, s3cache)
+--------------------------------------------------------------------------------
 locations.open_store / init_store take a path or `s3://BUCKET/PREFIX` plus options (endpoint_url, region,
 access_key_id, secret_access_key, path_style, cache_dir; boto3's environment fills what is missing). Same
 format under PREFIX: chunks/<hh>/<hash> objects with the 1-byte header, manifests/<point>.json PUT only
@@ -135,6 +135,7 @@ damaged) point is kept.
 
 from .backends import VaultStore
 from .backup import backup_snapshot
+from .chunkformat import CHUNK_SIZE, StoreStats
 from .errors import (
     Cancelled,
     ChunkError,
@@ -155,7 +156,7 @@ from .replicate import ReplicationResult, missing_points, replicate_point
 from .restore import RestoreResult, restore_point
 from .retention import LAST_DAY, LAST_WEEK, DayPattern, RetentionPolicy, select_points_to_prune
 from .s3store import S3Store
-from .store import CHUNK_SIZE, Store, StoreStats
+from .store import Store
 from .verify import ChunkProblem, VerifyReport, verify
 
 __all__ = [

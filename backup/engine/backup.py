@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .backends import VaultStore
+from .chunkformat import hash_data
 from .errors import Cancelled, EngineError, StoreFull
 from .heap import keep_chunk_buffers_in_heap
 from .manifest import DiskManifest, Manifest, check_id
 from .pending import ChunkReservations
 from .protocols import CancelCheck, ProgressSink, Snapshot, SnapshotDisk
-from .store import hash_data
 
 # Most of a chunk's time is spent blocked in pread/write/fsync (the device,
 # not the CPU, is the limit: measured ~1.4x faster with 12-16 threads than 4 on

@@ -19,26 +19,17 @@ from __future__ import annotations
 import fcntl
 import os
 import time as _time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import fsutil
 from .backends import VaultStore
+from .chunkformat import BAD_SUFFIX
 from .errors import EngineError
+from .gcreport import DEFAULT_GRACE, GcReport
 from .leases import DEFAULT_TIMEOUT_S, live_leases, remove_stale
+from .s3gc import collect_s3_garbage
 from .s3store import S3Store
-from .store import _FANOUT, BAD_SUFFIX, GC_PREFIX, Store
-
-DEFAULT_GRACE = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class GcReport:
-    chunks_removed: int
-    bytes_freed: int
-    chunks_kept: int
-    tmp_files_removed: int = 0
-    postponed: bool = False  # an object store's GC found a running backup and did nothing (s3gc.py)
+from .store import _FANOUT, GC_PREFIX, Store
 
 
 def _restore_interrupted(store: Store) -> None:
@@ -63,8 +54,6 @@ def collect_garbage(
     """Free the chunks no manifest names. An object store's GC is postponed (report.postponed) while a
     backup runs; a folder store's runs beside backups."""
     if isinstance(store, S3Store):
-        from .s3gc import collect_s3_garbage
-
         return collect_s3_garbage(store, grace, now, lease_timeout_s)
     lock_fd = os.open(store.root / "gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:

@@ -20,10 +20,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .backends import VaultStore
+from .chunkformat import MARKER
 from .errors import NotAStore
 from .s3client import call, is_not_found, is_s3_location, make_client, parse_location
 from .s3store import S3Store
-from .store import MARKER, Store
+from .store import Store
 
 
 def open_store(location: str | os.PathLike, options: Mapping[str, Any] | None = None) -> VaultStore:
@@ -65,8 +66,8 @@ def destroy_store(location: str | os.PathLike, options: Mapping[str, Any] | None
         store = S3Store.open(str(location), options)
     except NotAStore:
         return
-    names = [entry["Name"] for entry in store.list_names("")]
+    names = [entry["Name"] for entry in store.objects.list_names("")]
     # The marker goes last, so a deletion cut short leaves a store that is still recognised and deleted again.
-    store.delete_objects([n for n in names if n != MARKER])
-    store.delete_objects([MARKER])
+    store.objects.delete_many([n for n in names if n != MARKER])
+    store.objects.delete_many([MARKER])
     shutil.rmtree(store.cache.root, ignore_errors=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time as _time
 from datetime import datetime, timedelta
 
-from .gc import GcReport
+from .gcreport import GcReport
 from .s3store import S3Store
 
 
@@ -37,7 +37,7 @@ def collect_s3_garbage(store: S3Store, grace: timedelta, now: datetime | None, l
                 continue
             doomed.append(store.chunk_name(chunk_hash))
             freed += size
-        store.delete_objects(doomed)
+        store.objects.delete_many(doomed)
         return GcReport(len(doomed), freed, kept, 0)
     finally:
         lock.release()

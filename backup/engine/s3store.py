@@ -1,7 +1,7 @@
 """A vault store in an S3-compatible bucket: the same chunk and manifest format as the folder store.
 
     PREFIX/vault-store.json           marker (as store.py), written last by init
-    PREFIX/chunks/<hh>/<hash>         one object per chunk: 1 header byte + payload (store.pack / store.unpack)
+    PREFIX/chunks/<hh>/<hash>         one object per chunk: 1 header byte + payload (chunkformat.py)
     PREFIX/chunks/<hh>/<hash>.N.bad   a quarantined chunk (copied there, then the original deleted by ETag)
     PREFIX/manifests/<point>.json     committed points, PUT only after every chunk PUT they name returned
     PREFIX/holds/<item>.json          soft-delete holds (holds.py)
@@ -18,22 +18,32 @@ The local cache (s3cache.py) keeps manifests, recently read chunks and the known
 
 from __future__ import annotations
 
-import json
 import secrets
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .chunkformat import (
+    BAD_SUFFIX,
+    CHUNK_SIZE,
+    MARKER,
+    PutResult,
+    StoreStats,
+    chunk_size_of_marker,
+    marker,
+    pack,
+    unpack,
+)
 from .errors import CorruptChunk, EngineError, MissingChunk, NotAStore
 from .leases import DEFAULT_TIMEOUT_S
 from .manifest import Manifest, check_hash, check_id
 from .pending import ChunkReservations
 from .s3cache import LocalCache, default_cache_dir
-from .s3client import S3Location, call, is_not_found, is_precondition_failed, list_keys, make_client, parse_location
+from .s3client import S3Location, call, is_not_found, is_precondition_failed, make_client, parse_location
+from .s3known import KnownChunks
 from .s3leases import LOCK_NAME, LeaseBook
-from .store import BAD_SUFFIX, CHUNK_SIZE, MARKER, STORE_FORMAT, STORE_VERSION, PutResult, StoreStats, pack, unpack
+from .s3objects import PrefixObjects
 
 GENERATION = "gc-generation"
 _KNOWN = {MARKER, "chunks", "manifests", "leases", "holds", LOCK_NAME, GENERATION}
@@ -46,11 +56,9 @@ class S3Store:
         self.client = client
         self.chunk_size = chunk_size
         self.cache = cache
+        self.objects = PrefixObjects(where, client)
         self.gc_wait_s = GC_WAIT_S
-        self._lock = threading.Lock()
-        self._leased = 0  # leases held through this object: the known-chunk index may be trusted
-        self._known: set[str] = set()
-        self._generation = ""
+        self.known = KnownChunks()
 
     def __repr__(self) -> str:
         return f"S3Store({self.where})"
@@ -91,8 +99,7 @@ class S3Store:
         call(
             where, client.put_object, Bucket=where.bucket, Key=where.key(GENERATION), Body=secrets.token_hex(8).encode()
         )
-        marker = {"format": STORE_FORMAT, "version": STORE_VERSION, "chunk_size": CHUNK_SIZE}
-        call(where, client.put_object, Bucket=where.bucket, Key=where.key(MARKER), Body=json.dumps(marker).encode())
+        call(where, client.put_object, Bucket=where.bucket, Key=where.key(MARKER), Body=marker())
         return cls(where, client, CHUNK_SIZE, cache)
 
     @classmethod
@@ -107,54 +114,7 @@ class S3Store:
             if is_not_found(exc):
                 raise NotAStore(f"{where} is not a vault store (no {MARKER})") from None
             raise
-        try:
-            doc = json.loads(raw)
-        except ValueError as exc:
-            raise NotAStore(f"{where} is not a vault store ({exc})") from None
-        if not isinstance(doc, dict) or doc.get("format") != STORE_FORMAT:
-            raise NotAStore(f"{where} is not a vault store (foreign marker)")
-        if doc.get("version") != STORE_VERSION:
-            raise NotAStore(f"{where}: unsupported store version {doc.get('version')!r}")
-        return cls(where, client, int(doc.get("chunk_size", CHUNK_SIZE)), cache)
-
-    # --- small object helpers ---------------------------------------------------
-    def _get(self, name: str) -> dict | None:
-        try:
-            return call(self.where, self.client.get_object, Bucket=self.where.bucket, Key=self.where.key(name))
-        except Exception as exc:
-            if is_not_found(exc):
-                return None
-            raise
-
-    def _head(self, name: str) -> dict | None:
-        try:
-            return call(self.where, self.client.head_object, Bucket=self.where.bucket, Key=self.where.key(name))
-        except Exception as exc:
-            if is_not_found(exc):
-                return None
-            raise
-
-    def _put(self, name: str, body: bytes | memoryview, **extra: Any) -> dict:
-        return call(
-            self.where, self.client.put_object, Bucket=self.where.bucket, Key=self.where.key(name), Body=body, **extra
-        )
-
-    def _delete(self, name: str, **extra: Any) -> None:
-        call(self.where, self.client.delete_object, Bucket=self.where.bucket, Key=self.where.key(name), **extra)
-
-    def delete_objects(self, names: list[str]) -> None:
-        for i in range(0, len(names), 1000):
-            batch = [{"Key": self.where.key(n)} for n in names[i : i + 1000]]
-            call(
-                self.where, self.client.delete_objects, Bucket=self.where.bucket,
-                Delete={"Objects": batch, "Quiet": True},
-            )  # fmt: skip
-
-    def list_names(self, sub: str) -> Iterator[dict]:
-        """Objects under PREFIX/sub, with "Name" (the key below PREFIX) added."""
-        for entry in list_keys(self.where, self.client, self.where.key(sub)):
-            entry["Name"] = entry["Key"][len(self.where.prefix) :]
-            yield entry
+        return cls(where, client, chunk_size_of_marker(where, raw), cache)
 
     # --- leases, generations and the known-chunk index --------------------------
     def lease_book(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> LeaseBook:
@@ -166,49 +126,32 @@ class S3Store:
         held = self.lease_book().hold_lease(purpose, self.gc_wait_s)
         try:
             self._load_known()
-            with self._lock:
-                self._leased += 1
+            self.known.enter()
             try:
                 yield held
             finally:
-                with self._lock:
-                    self._leased -= 1
-                    known, generation = set(self._known), self._generation
-                self.cache.save_known(generation, known)
+                self.cache.save_known(*self.known.leave())
         finally:
             held.release()
 
     def generation(self) -> str:
-        obj = self._get(GENERATION)
+        obj = self.objects.get(GENERATION)
         return obj["Body"].read().decode() if obj is not None else "initial"
 
     def new_generation(self) -> None:
         """Called before chunks are deleted: every local index built before is dropped."""
-        self._put(GENERATION, secrets.token_hex(8).encode())
-        with self._lock:
-            self._known.clear()
-            self._generation = ""
+        self.objects.put(GENERATION, secrets.token_hex(8).encode())
+        self.known.forget()
 
     def _load_known(self) -> None:
         generation = self.generation()
-        with self._lock:
-            if generation == self._generation:
-                return
+        if self.known.generation == generation:
+            return
         known = self.cache.known(generation)
         if known is None:
             known = {h for h, _, _ in self.iter_chunks()}
             self.cache.save_known(generation, known)
-        with self._lock:
-            self._known, self._generation = known, generation
-
-    def _is_known(self, chunk_hash: str) -> bool:
-        with self._lock:
-            return self._leased > 0 and chunk_hash in self._known
-
-    def _add_known(self, chunk_hash: str) -> None:
-        with self._lock:
-            if self._leased > 0:
-                self._known.add(chunk_hash)
+        self.known.load(generation, known)
 
     # --- chunks -------------------------------------------------------------------
     @staticmethod
@@ -217,15 +160,15 @@ class S3Store:
 
     def has_chunk(self, chunk_hash: str) -> bool:
         """Whether the chunk object is there (a HEAD, nothing read)."""
-        return self._head(self.chunk_name(check_hash(chunk_hash))) is not None
+        return self.objects.head(self.chunk_name(check_hash(chunk_hash))) is not None
 
     def touch_chunk(self, chunk_hash: str) -> bool:
         """True if the chunk exists. Under a lease that is all GC needs (module docstring)."""
-        if self._is_known(chunk_hash):
+        if self.known.vouches_for(chunk_hash):
             return True
-        if self._head(self.chunk_name(chunk_hash)) is None:
+        if self.objects.head(self.chunk_name(chunk_hash)) is None:
             return False
-        self._add_known(chunk_hash)
+        self.known.add(chunk_hash)
         return True
 
     def put_chunk(
@@ -233,18 +176,18 @@ class S3Store:
     ) -> PutResult:
         """PUT the chunk unless it is known to exist. Under a lease the index, listed when it was taken, is
         asked instead of a HEAD per chunk: a chunk another backup PUT since is PUT again (same bytes)."""
-        if self._is_known(chunk_hash) or (not self._leased and self.touch_chunk(chunk_hash)):
+        if self.known.vouches_for(chunk_hash) or (not self.known.leased and self.touch_chunk(chunk_hash)):
             return PutResult(False, 0, 0)
         if pending is not None and not pending.reserve(chunk_hash):
             return PutResult(False, 0, 0)
         header, payload = pack(data)
         try:
-            self._put(self.chunk_name(chunk_hash), header + bytes(payload))
+            self.objects.put(self.chunk_name(chunk_hash), header + bytes(payload))
         except BaseException:
             if pending is not None:
                 pending.release(chunk_hash)
             raise
-        self._add_known(chunk_hash)
+        self.known.add(chunk_hash)
         return PutResult(True, len(payload), len(payload) + 1)
 
     def sync_chunk_dirs(self, prefixes: set[str] | None = None) -> None:
@@ -258,7 +201,7 @@ class S3Store:
         check_hash(chunk_hash)
         data = self._read_cached(chunk_hash) if use_cache else None
         if data is None:
-            obj = self._get(self.chunk_name(chunk_hash))
+            obj = self.objects.get(self.chunk_name(chunk_hash))
             if obj is None:
                 if self.quarantined(chunk_hash):
                     raise CorruptChunk(chunk_hash, detail="quarantined") from None
@@ -290,7 +233,7 @@ class S3Store:
         corrupt: a backup may have rewritten it meanwhile). Returns the .bad key, None if it was not there."""
         check_hash(chunk_hash)
         name = self.chunk_name(chunk_hash)
-        head = self._head(name)
+        head = self.objects.head(name)
         if head is None or (etag is not None and head["ETag"] != etag):
             return None
         taken = {k.rsplit("/", 1)[-1] for k in self.quarantined(chunk_hash)}
@@ -308,7 +251,7 @@ class S3Store:
             raise
         self.new_generation()  # local indexes must forget it, so the next backup writes it again
         try:
-            self._delete(name, IfMatch=head["ETag"])
+            self.objects.delete(name, IfMatch=head["ETag"])
         except Exception as exc:
             if not (is_precondition_failed(exc) or is_not_found(exc)):
                 raise
@@ -317,7 +260,7 @@ class S3Store:
     def quarantined(self, chunk_hash: str) -> list[str]:
         """Keys of the `.bad` copies kept for a chunk, oldest first."""
         found = []
-        for entry in self.list_names(f"{self.chunk_name(chunk_hash)}."):
+        for entry in self.objects.list_names(f"{self.chunk_name(chunk_hash)}."):
             n = entry["Name"].rsplit("/", 1)[-1].split(".")
             if len(n) == 3 and n[2] == BAD_SUFFIX[1:] and n[1].isdigit():
                 found.append((int(n[1]), entry["Key"]))
@@ -325,7 +268,7 @@ class S3Store:
 
     def iter_chunks(self) -> Iterator[tuple[str, int, float]]:
         """(hash, size, LastModified) of every chunk object, quarantined ones excluded."""
-        for entry in self.list_names("chunks/"):
+        for entry in self.objects.list_names("chunks/"):
             leaf = entry["Name"].rsplit("/", 1)[-1]
             if "." not in leaf:
                 yield leaf, int(entry["Size"]), entry["LastModified"].timestamp()
@@ -345,11 +288,11 @@ class S3Store:
             if len(book.live_leases()) > 1:  # ours and another
                 return 0
             named = set().union(*(m.chunk_hashes() for m in self.list_manifests()))
-            heads = {h: self._head(self.chunk_name(h)) for h in hashes - named}
+            heads = {h: self.objects.head(self.chunk_name(h)) for h in hashes - named}
             present = {h: int(head["ContentLength"]) for h, head in heads.items() if head is not None}
             if present:
                 self.new_generation()
-                self.delete_objects([self.chunk_name(h) for h in present])
+                self.objects.delete_many([self.chunk_name(h) for h in present])
             return sum(present.values())
         finally:
             lock.release()
@@ -363,18 +306,18 @@ class S3Store:
         return f"manifests/{check_id(point_id, 'point_id')}.json"
 
     def has_manifest(self, point_id: str) -> bool:
-        return self._head(self.manifest_name(point_id)) is not None
+        return self.objects.head(self.manifest_name(point_id)) is not None
 
     def commit_manifest(self, manifest: Manifest) -> None:
         """Publish a manifest. Every chunk it names must have been PUT (or found) before."""
-        self._put(self.manifest_name(manifest.point_id), manifest.to_json())
+        self.objects.put(self.manifest_name(manifest.point_id), manifest.to_json())
 
     def _manifest(self, point_id: str, etag: str | None) -> Manifest | None:
         if etag is not None:
             raw = self.cache.manifest(point_id, etag)
             if raw is not None:
                 return Manifest.from_json(raw)
-        obj = self._get(self.manifest_name(point_id))
+        obj = self.objects.get(self.manifest_name(point_id))
         if obj is None:
             return None
         raw = obj["Body"].read()
@@ -382,7 +325,7 @@ class S3Store:
         return Manifest.from_json(raw)
 
     def load_manifest(self, point_id: str) -> Manifest:
-        head = self._head(self.manifest_name(point_id))
+        head = self.objects.head(self.manifest_name(point_id))
         m = self._manifest(point_id, head["ETag"]) if head is not None else None
         if m is None:
             raise EngineError(f"recovery point {point_id} does not exist in the store")
@@ -391,7 +334,7 @@ class S3Store:
     def list_manifests(self, item: str | None = None) -> list[Manifest]:
         out = []
         listed = set()
-        for entry in self.list_names("manifests/"):
+        for entry in self.objects.list_names("manifests/"):
             leaf = entry["Name"].rsplit("/", 1)[-1]
             if not leaf.endswith(".json"):
                 continue
@@ -405,9 +348,9 @@ class S3Store:
 
     def delete_manifest(self, point_id: str) -> bool:
         name = self.manifest_name(point_id)
-        if self._head(name) is None:
+        if self.objects.head(name) is None:
             return False
-        self._delete(name)
+        self.objects.delete(name)
         return True
 
     def stats(self) -> StoreStats:
@@ -419,19 +362,19 @@ class S3Store:
 
     # --- holds (holds.py) -----------------------------------------------------------
     def put_hold(self, item: str, raw: bytes) -> None:
-        self._put(f"holds/{check_id(item, 'item')}.json", raw)
+        self.objects.put(f"holds/{check_id(item, 'item')}.json", raw)
 
     def read_hold(self, item: str) -> bytes | None:
-        obj = self._get(f"holds/{check_id(item, 'item')}.json")
+        obj = self.objects.get(f"holds/{check_id(item, 'item')}.json")
         return obj["Body"].read() if obj is not None else None
 
     def delete_hold(self, item: str) -> bool:
         name = f"holds/{check_id(item, 'item')}.json"
-        if self._head(name) is None:
+        if self.objects.head(name) is None:
             return False
-        self._delete(name)
+        self.objects.delete(name)
         return True
 
     def held_items(self) -> list[str]:
-        leaves = (e["Name"].rsplit("/", 1)[-1] for e in self.list_names("holds/"))
+        leaves = (e["Name"].rsplit("/", 1)[-1] for e in self.objects.list_names("holds/"))
         return [leaf[: -len(".json")] for leaf in leaves if leaf.endswith(".json")]

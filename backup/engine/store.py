@@ -21,32 +21,27 @@ every point sharing it. GC never sweeps a `.bad` file.
 from __future__ import annotations
 
 import errno
-import json
 import os
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
-import blake3
-import zstandard
-
 from . import fsutil
+from .chunkformat import (
+    BAD_SUFFIX,
+    CHUNK_SIZE,
+    MARKER,
+    PutResult,
+    StoreStats,
+    chunk_size_of_marker,
+    marker,
+    pack,
+    unpack,
+)
 from .errors import CorruptChunk, EngineError, MissingChunk, NotAStore
 from .leases import Lease
 from .manifest import Manifest, check_hash, check_id
 from .pending import ChunkReservations, PendingChunks
 
-CHUNK_SIZE = 4 * 1024 * 1024
-STORE_FORMAT = "vault-engine-store"
-STORE_VERSION = 1
-MARKER = "vault-store.json"
-RAW, ZSTD = b"\x00", b"\x01"
-ZSTD_LEVEL = 1  # level 1: ~GB/s per core; higher levels cost more than they save here
-# Compressing a chunk of random or already compressed data costs as much as a good one and is thrown away
-# (stored raw): three samples spread over the chunk decide first, for ~5% of a whole compression.
-SAMPLE_BYTES = 64 * 1024
 GC_PREFIX = ".gc-"  # a chunk being swept (gc.py); readers fall back to it
-BAD_SUFFIX = ".bad"  # a quarantined chunk: <hash>.N.bad
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK}
 # Access time a new chunk file gets from its writer. Touching a chunk (utime to now) replaces it, so a
 # failed backup can tell the chunks nobody deduplicated onto since it wrote them (backup.discard_fresh_chunks).
@@ -54,83 +49,10 @@ FRESH_ATIME_NS = 1
 _KNOWN = {MARKER, "chunks", "manifests", "leases", "holds"}
 _FANOUT = [f"{i:02x}" for i in range(256)]
 
-_local = threading.local()  # zstd contexts are not thread-safe; one per thread
-
-
-def _compressor() -> zstandard.ZstdCompressor:
-    c = getattr(_local, "cctx", None)
-    if c is None:
-        c = _local.cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-    return c
-
-
-def _decompressor() -> zstandard.ZstdDecompressor:
-    d = getattr(_local, "dctx", None)
-    if d is None:
-        d = _local.dctx = zstandard.ZstdDecompressor()
-    return d
-
 
 def _read_with_inode(path: Path) -> tuple[bytes, int]:
     with open(path, "rb") as fh:
         return fh.read(), os.fstat(fh.fileno()).st_ino
-
-
-def _worth_compressing(data: bytes | memoryview) -> bool:
-    n = len(data)
-    if n <= 4 * SAMPLE_BYTES:
-        return True
-    view = memoryview(data)
-    for start in (0, n // 2 - SAMPLE_BYTES // 2, n - SAMPLE_BYTES):
-        if len(_compressor().compress(view[start : start + SAMPLE_BYTES])) < SAMPLE_BYTES - SAMPLE_BYTES // 32:
-            return True
-    return False
-
-
-def hash_data(data: bytes | memoryview) -> str:
-    return blake3.blake3(data).hexdigest()
-
-
-def unpack(chunk_hash: str, raw: bytes, chunk_size: int) -> bytes:
-    """Header + payload -> the chunk's data, re-hashed; CorruptChunk if it is not what its name says."""
-    if not raw:
-        raise CorruptChunk(chunk_hash, detail="empty file")
-    header, payload = raw[:1], memoryview(raw)[1:]
-    if header == RAW:
-        data = bytes(payload)
-    elif header == ZSTD:
-        try:
-            data = _decompressor().decompress(payload, max_output_size=chunk_size)
-        except zstandard.ZstdError as exc:
-            raise CorruptChunk(chunk_hash, detail=f"cannot decompress: {exc}") from None
-    else:
-        raise CorruptChunk(chunk_hash, detail="unknown header")
-    if hash_data(data) != chunk_hash:
-        raise CorruptChunk(chunk_hash, detail="hash mismatch")
-    return data
-
-
-def pack(data: bytes | memoryview) -> tuple[bytes, bytes | memoryview]:
-    """(header, payload) of a chunk: zstd when it saves more than ~1.5%, else raw."""
-    if _worth_compressing(data):
-        packed = _compressor().compress(data)
-        if len(packed) < len(data) - len(data) // 64:  # must save > ~1.5% to be worth a decompress
-            return ZSTD, packed
-    return RAW, data
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    chunk_count: int
-    stored_bytes: int  # bytes of chunk files on disk
-    logical_bytes: int  # sum of the allocated data of every recovery point
-
-
-@dataclass(frozen=True)
-class PutResult:
-    written: bool  # False: the chunk already existed and was only touched
-    payload_bytes: int  # compressed (or raw) bytes written
-    file_bytes: int  # size of the new chunk file
 
 
 class Store:
@@ -161,25 +83,19 @@ class Store:
             fsutil.fsync_dir(root / "chunks" / name)
         for sub in ("chunks", "manifests", "leases"):
             fsutil.fsync_dir(root / sub)
-        marker = {"format": STORE_FORMAT, "version": STORE_VERSION, "chunk_size": CHUNK_SIZE}
-        # The marker is written last: its presence means the layout is complete.
-        fsutil.write_file_durable(root / MARKER, [json.dumps(marker).encode()])
+        fsutil.write_file_durable(root / MARKER, [marker()])
         return cls(root)
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> Store:
         root = Path(path)
         try:
-            doc = json.loads((root / MARKER).read_bytes())
+            raw = (root / MARKER).read_bytes()
         except FileNotFoundError:
             raise NotAStore(f"{root} is not a vault store (no {MARKER})") from None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise NotAStore(f"{root} is not a vault store ({exc})") from None
-        if not isinstance(doc, dict) or doc.get("format") != STORE_FORMAT:
-            raise NotAStore(f"{root} is not a vault store (foreign marker)")
-        if doc.get("version") != STORE_VERSION:
-            raise NotAStore(f"{root}: unsupported store version {doc.get('version')!r}")
-        return cls(root, int(doc.get("chunk_size", CHUNK_SIZE)))
+        return cls(root, chunk_size_of_marker(root, raw))
 
     # --- chunks -------------------------------------------------------------
     def chunk_path(self, chunk_hash: str) -> Path:

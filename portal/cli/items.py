@@ -37,22 +37,7 @@ POINT_COLUMNS = [
 
 def item_list(user, options, stderr):
     vault = resolve.vault(user, options["vault"])
-    data = [
-        {
-            "id": p.pk,
-            "vm_id": p.vm_id,
-            "name": p.vm_name,
-            "cloud_service": p.cloud_service_name,
-            "policy_id": p.policy_id,
-            "policy": p.policy.name if p.policy else None,
-            "status": p.status,
-            "status_label": p.status_label,
-            "purge_at": p.purge_at,
-            "recovery_points": p.point_count,
-            "newest_recovery_point": p.newest_point,
-        }
-        for p in protection.protected_items(vault)
-    ]
+    data = protection.protected_item_rows(vault)
     return data, table(data, ITEM_COLUMNS)
 
 

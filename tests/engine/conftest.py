@@ -231,7 +231,7 @@ def chunk_hashes(store: VaultStore) -> list[str]:
 def leftovers(store: VaultStore) -> list[str]:
     """What a killed or failed backup may leave behind: temporary chunk files and leases."""
     if isinstance(store, S3Store):
-        return [e["Name"] for e in store.list_names("leases/")]
+        return [e["Name"] for e in store.objects.list_names("leases/")]
     names = [n for d in store.chunks_dir.iterdir() for n in os.listdir(d) if n.startswith(".")]
     return names + os.listdir(store.leases_dir)
 

@@ -9,8 +9,8 @@ import pytest
 from conftest import CS, MiB, fill
 
 from backup.engine import backup_snapshot, collect_garbage, delete_item, prune, restore_point, verify
+from backup.engine.chunkformat import RAW, ZSTD
 from backup.engine.leases import Lease, live_leases
-from backup.engine.store import RAW, ZSTD
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -29,7 +29,7 @@ def secondary(tmp_path) -> Store:
 
 def _lose(store) -> None:
     if isinstance(store, S3Store):
-        store.delete_objects([entry["Name"] for entry in store.list_names("")])
+        store.objects.delete_many([entry["Name"] for entry in store.objects.list_names("")])
     else:
         shutil.rmtree(store.root)
 

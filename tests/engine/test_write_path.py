@@ -10,7 +10,7 @@ from conftest import CS
 
 from backup.engine import backup as engine_backup
 from backup.engine import backup_snapshot, fsutil, restore_point
-from backup.engine.store import RAW, ZSTD
+from backup.engine.chunkformat import RAW, ZSTD
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 # The folder store's write path: temporary files, batched fsync, renames.

@@ -68,19 +68,4 @@ def protect(request, vault_id: int, payload: ProtectIn):
 )
 def list_protected_items(request, vault_id: int):
     vault = get_vault_for_user(request.auth, vault_id)
-    return [
-        {
-            "id": p.pk,
-            "vm_id": p.vm_id,
-            "name": p.vm_name,
-            "cloud_service": p.cloud_service_name,
-            "policy_id": p.policy_id,
-            "policy": p.policy.name if p.policy else None,
-            "status": p.status,
-            "status_label": p.status_label,
-            "purge_at": p.purge_at,
-            "recovery_points": p.point_count,
-            "newest_recovery_point": p.newest_point,
-        }
-        for p in protection.protected_items(vault)
-    ]
+    return protection.protected_item_rows(vault)

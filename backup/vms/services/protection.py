@@ -6,6 +6,8 @@ points stay). The first backup comes from the schedule (or BACK UP NOW), so a ne
 machine shows "Protected (pending initial backup)".
 """
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
@@ -71,6 +73,27 @@ def protected_items(vault: Vault, *, kind: str = "") -> QuerySet[ProtectedItem]:
         )
         .order_by("vm_name", "cloud_service_name")
     )
+
+
+def protected_item_rows(vault: Vault) -> list[dict]:
+    """PROTECTED ITEMS as the API and the CLI list them."""
+    items: Any = protected_items(vault)  # annotated with point_count and newest_point
+    return [
+        {
+            "id": p.pk,
+            "vm_id": p.vm_id,
+            "name": p.vm_name,
+            "cloud_service": p.cloud_service_name,
+            "policy_id": p.policy_id,
+            "policy": p.policy.name if p.policy else None,
+            "status": p.status,
+            "status_label": p.status_label,
+            "purge_at": p.purge_at,
+            "recovery_points": p.point_count,
+            "newest_recovery_point": p.newest_point,
+        }
+        for p in items
+    ]
 
 
 def _chosen_items(vault: Vault, vm_ids) -> list[RegisteredItem]:
