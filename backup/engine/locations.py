@@ -22,7 +22,7 @@ from typing import Any
 from .backends import VaultStore
 from .chunkformat import MARKER
 from .errors import NotAStore
-from .s3client import call, is_not_found, is_s3_location, make_client, parse_location
+from .s3client import call, is_not_found, is_s3_location, make_client, make_session, parse_location
 from .s3store import S3Store
 from .store import Store
 
@@ -47,7 +47,7 @@ def probe_location(location: str | os.PathLike, options: Mapping[str, Any] | Non
     with these credentials (NotAStore / StoreUnavailable say which it is not). Folders are checked by the caller."""
     if is_s3_location(location):
         where = parse_location(str(location), options)
-        client = make_client(where, options)
+        client = make_client(where, make_session(options), options)
         try:
             call(where, client.head_bucket, Bucket=where.bucket)
         except Exception as exc:

@@ -77,9 +77,11 @@ def _target_error(exc: OSError) -> Exception:
     return StoreFull("restore target storage is full") if fsutil.is_full(exc) else exc
 
 
-def _restore_chunk(store: VaultStore, fd: int, disk: DiskManifest, index: int, chunk_hash: str) -> tuple[int, int]:
+def _restore_chunk(
+    store: VaultStore, fd: int, disk: DiskManifest, index: int, chunk_hash: str, keep: bool
+) -> tuple[int, int]:
     length = disk.chunk_length(index)
-    data = store.read_chunk(chunk_hash, expected_length=length)
+    data = store.read_chunk(chunk_hash, expected_length=length, keep=keep)
     offset = index * disk.chunk_size
     try:
         written = _pwrite_sparse(fd, data, offset)
@@ -123,6 +125,9 @@ def restore_point(
         if progress is not None:
             progress(0, total)
         threads = max(1, workers) * IO_THREADS_PER_WORKER
+        # A restore reads each chunk once: one bigger than half a store's chunk cache would only push out
+        # everything else in it for chunks that are gone again before they are read twice.
+        keep = total <= store.chunk_cache_bytes // 2
         keep_chunk_buffers_in_heap()
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="restore") as pool:
             inflight: dict[Future, DiskManifest] = {}
@@ -150,7 +155,7 @@ def restore_point(
                             raise Cancelled("restore cancelled")
                         while len(inflight) >= threads + 2:
                             collect()
-                        inflight[pool.submit(_restore_chunk, store, fd, disk, index, h)] = disk
+                        inflight[pool.submit(_restore_chunk, store, fd, disk, index, h, keep)] = disk
                 while inflight:
                     collect()
             finally:

@@ -9,7 +9,8 @@ run then) and only for the generation it was built at: everything that deletes c
 backup's clean-up, quarantine) writes a new generation object first, and the index is then rebuilt from a
 bucket listing. Cached chunks are re-hashed on every read like remote ones; a bad cached copy is dropped.
 Chunks read from the bucket are written to the cache by a thread of its own, best effort: when it lags
-(a slow local disk) they are not cached, so a big restore runs at the speed of its GETs, not of the cache.
+(a slow local disk) they are not cached, so a big restore runs at the speed of its GETs, not of the cache;
+a restore of more than half the cache offers none (restore.py).
 """
 
 from __future__ import annotations

@@ -52,13 +52,22 @@ def parse_location(location: str, options: Mapping[str, Any] | None) -> S3Locati
     return S3Location(bucket, f"{prefix}/" if prefix else "", endpoint)
 
 
-def make_client(where: S3Location, options: Mapping[str, Any] | None) -> Any:
+def make_session(options: Mapping[str, Any] | None) -> Any:
     import boto3
-    from botocore.config import Config
 
     opts = dict(options or {})
+    return boto3.session.Session(
+        aws_access_key_id=opts.get("access_key_id") or None,
+        aws_secret_access_key=opts.get("secret_access_key") or None,
+        region_name=opts.get("region") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
+
+
+def make_client(where: S3Location, session: Any, options: Mapping[str, Any] | None) -> Any:
+    from botocore.config import Config
+
     config = Config(
-        s3={"addressing_style": "path" if opts.get("path_style") else "auto"},
+        s3={"addressing_style": "path" if (options or {}).get("path_style") else "auto"},
         max_pool_connections=MAX_CONNECTIONS,
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=5,
@@ -66,11 +75,6 @@ def make_client(where: S3Location, options: Mapping[str, Any] | None) -> Any:
         # Every chunk is re-hashed (BLAKE3) on read; a CRC per request on top only costs CPU on both ends.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-    )
-    session = boto3.session.Session(
-        aws_access_key_id=opts.get("access_key_id") or None,
-        aws_secret_access_key=opts.get("secret_access_key") or None,
-        region_name=opts.get("region") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
     )
     return session.client("s3", endpoint_url=where.endpoint_url, config=config)
 

@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from .s3client import S3Location, call, is_not_found, list_keys
+from .s3get import ChunkGetter
 
 
 class PrefixObjects:
-    def __init__(self, where: S3Location, client: Any) -> None:
+    def __init__(self, where: S3Location, client: Any, getter: ChunkGetter | None = None) -> None:
         self.where = where
         self.client = client
+        self.getter = getter  # the lean GET where the endpoint allows it (s3get.py)
 
     def get(self, name: str) -> dict | None:
         try:
@@ -20,6 +22,13 @@ class PrefixObjects:
             if is_not_found(exc):
                 return None
             raise
+
+    def read(self, name: str) -> tuple[bytes, str] | None:
+        """(body, ETag) of an object read whole, None if there is none."""
+        if self.getter is not None:
+            return self.getter.get(self.where.key(name))
+        obj = self.get(name)
+        return None if obj is None else (obj["Body"].read(), obj["ETag"])
 
     def head(self, name: str) -> dict | None:
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,16 @@ from .leases import DEFAULT_TIMEOUT_S
 from .manifest import Manifest, check_hash, check_id
 from .pending import ChunkReservations
 from .s3cache import LocalCache, default_cache_dir
-from .s3client import S3Location, call, is_not_found, is_precondition_failed, make_client, parse_location
+from .s3client import (
+    S3Location,
+    call,
+    is_not_found,
+    is_precondition_failed,
+    make_client,
+    make_session,
+    parse_location,
+)
+from .s3get import ChunkGetter
 from .s3known import KnownChunks
 from .s3leases import LOCK_NAME, LeaseBook
 from .s3objects import PrefixObjects
@@ -50,13 +60,23 @@ _KNOWN = {MARKER, "chunks", "manifests", "leases", "holds", LOCK_NAME, GENERATIO
 GC_WAIT_S = 3600.0  # how long a backup waits for a running GC before it fails
 
 
+@dataclass(frozen=True)
+class _Connection:
+    where: S3Location
+    client: Any
+    cache: LocalCache
+    getter: ChunkGetter | None
+
+
 class S3Store:
-    def __init__(self, where: S3Location, client: Any, chunk_size: int, cache: LocalCache) -> None:
+    def __init__(
+        self, where: S3Location, client: Any, chunk_size: int, cache: LocalCache, getter: ChunkGetter | None = None
+    ) -> None:
         self.where = where
         self.client = client
         self.chunk_size = chunk_size
         self.cache = cache
-        self.objects = PrefixObjects(where, client)
+        self.objects = PrefixObjects(where, client, getter)
         self.gc_wait_s = GC_WAIT_S
         self.known = KnownChunks()
 
@@ -65,19 +85,24 @@ class S3Store:
 
     # --- creation -----------------------------------------------------------
     @classmethod
-    def _connect(cls, location: str, options: Mapping[str, Any] | None) -> tuple[S3Location, Any, LocalCache]:
+    def _connect(cls, location: str, options: Mapping[str, Any] | None) -> _Connection:
         where = parse_location(location, options)
-        client = make_client(where, options)
+        session = make_session(options)
+        client = make_client(where, session, options)
+        getter = None
+        if where.endpoint_url and (options or {}).get("path_style"):
+            getter = ChunkGetter(where, session, client.meta.region_name)
         cache_dir = (options or {}).get("cache_dir")
         root = (
             Path(cache_dir) if cache_dir else default_cache_dir(f"{where.endpoint_url}|{where.bucket}|{where.prefix}")
         )
-        return where, client, LocalCache(root)
+        return _Connection(where, client, LocalCache(root), getter)
 
     @classmethod
     def init(cls, location: str, options: Mapping[str, Any] | None = None) -> S3Store:
         """Create a store under the bucket prefix (idempotent). The bucket must exist; a foreign prefix is refused."""
-        where, client, cache = cls._connect(location, options)
+        connection = cls._connect(location, options)
+        where, client = connection.where, connection.client
         try:
             call(where, client.head_bucket, Bucket=where.bucket)
         except Exception as exc:
@@ -85,7 +110,7 @@ class S3Store:
                 raise NotAStore(f"the bucket of {where} does not exist") from None
             raise
         try:
-            return cls._open(where, client, cache)
+            return cls._open(connection)
         except NotAStore:
             pass
         page = call(where, client.list_objects_v2, Bucket=where.bucket, Prefix=where.prefix, Delimiter="/", MaxKeys=50)
@@ -100,21 +125,22 @@ class S3Store:
             where, client.put_object, Bucket=where.bucket, Key=where.key(GENERATION), Body=secrets.token_hex(8).encode()
         )
         call(where, client.put_object, Bucket=where.bucket, Key=where.key(MARKER), Body=marker())
-        return cls(where, client, CHUNK_SIZE, cache)
+        return cls(where, client, CHUNK_SIZE, connection.cache, connection.getter)
 
     @classmethod
     def open(cls, location: str, options: Mapping[str, Any] | None = None) -> S3Store:
-        return cls._open(*cls._connect(location, options))
+        return cls._open(cls._connect(location, options))
 
     @classmethod
-    def _open(cls, where: S3Location, client: Any, cache: LocalCache) -> S3Store:
+    def _open(cls, connection: _Connection) -> S3Store:
+        where, client = connection.where, connection.client
         try:
             raw = call(where, client.get_object, Bucket=where.bucket, Key=where.key(MARKER))["Body"].read()
         except Exception as exc:
             if is_not_found(exc):
                 raise NotAStore(f"{where} is not a vault store (no {MARKER})") from None
             raise
-        return cls(where, client, chunk_size_of_marker(where, raw), cache)
+        return cls(where, client, chunk_size_of_marker(where, raw), connection.cache, connection.getter)
 
     # --- leases, generations and the known-chunk index --------------------------
     def lease_book(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> LeaseBook:
@@ -196,27 +222,34 @@ class S3Store:
     def new_pending(self) -> ChunkReservations:
         return ChunkReservations()
 
-    def read_chunk(self, chunk_hash: str, expected_length: int | None = None, *, use_cache: bool = True) -> bytes:
-        """The uncompressed chunk; MissingChunk / CorruptChunk. use_cache=False checks the bucket's copy."""
+    def read_chunk(
+        self, chunk_hash: str, expected_length: int | None = None, *, use_cache: bool = True, keep: bool = True
+    ) -> bytes:
+        """The uncompressed chunk; MissingChunk / CorruptChunk. use_cache=False checks the bucket's copy;
+        keep=False looks in the cache but adds nothing to it (a read of more than the cache holds)."""
         check_hash(chunk_hash)
         data = self._read_cached(chunk_hash) if use_cache else None
         if data is None:
-            obj = self.objects.get(self.chunk_name(chunk_hash))
-            if obj is None:
+            found = self.objects.read(self.chunk_name(chunk_hash))
+            if found is None:
                 if self.quarantined(chunk_hash):
                     raise CorruptChunk(chunk_hash, detail="quarantined") from None
                 raise MissingChunk(chunk_hash)
-            raw = obj["Body"].read()
+            raw, etag = found
             try:
                 data = unpack(chunk_hash, raw, self.chunk_size)
             except CorruptChunk:
-                self.quarantine_chunk(chunk_hash, etag=obj["ETag"])
+                self.quarantine_chunk(chunk_hash, etag=etag)
                 raise
-            if use_cache:
+            if use_cache and keep:
                 self.cache.offer_chunk(chunk_hash, raw)
         if expected_length is not None and len(data) != expected_length:
             raise CorruptChunk(chunk_hash, detail=f"length {len(data)} != {expected_length}")
         return data
+
+    @property
+    def chunk_cache_bytes(self) -> int:
+        return self.cache.chunk_bytes
 
     def _read_cached(self, chunk_hash: str) -> bytes | None:
         raw = self.cache.chunk(chunk_hash)

@@ -190,8 +190,12 @@ class Store:
         st = os.statvfs(self.root)
         return st.f_bavail * st.f_frsize
 
-    def read_chunk(self, chunk_hash: str, expected_length: int | None = None, *, use_cache: bool = True) -> bytes:
-        """Return the uncompressed chunk; raise MissingChunk / CorruptChunk. (A folder store has no cache.)"""
+    chunk_cache_bytes = 0  # a folder store has no cache: use_cache and keep mean nothing here
+
+    def read_chunk(
+        self, chunk_hash: str, expected_length: int | None = None, *, use_cache: bool = True, keep: bool = True
+    ) -> bytes:
+        """Return the uncompressed chunk; raise MissingChunk / CorruptChunk."""
         check_hash(chunk_hash)
         path = self.chunk_path(chunk_hash)
         inode = None

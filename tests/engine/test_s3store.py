@@ -35,13 +35,22 @@ FUTURE = timedelta(days=1)
 
 
 def _requests(store: S3Store) -> dict[str, int]:
-    """Count the client's calls per operation from now on."""
+    """Count the store's requests per operation from now on: the client's and the lean chunk GETs'."""
     counts: dict[str, int] = {}
 
     def count(model, **_):
         counts[model.name] = counts.get(model.name, 0) + 1
 
     store.client.meta.events.register("before-call.s3", count)
+    getter = store.objects.getter
+    assert getter is not None  # a path-style endpoint: chunks are read by the lean GET
+    lean_get = getter.get
+
+    def counted_get(key: str):
+        counts["GetObject"] = counts.get("GetObject", 0) + 1
+        return lean_get(key)
+
+    getter.get = counted_get
     return counts
 
 
@@ -218,6 +227,28 @@ def test_restore_and_incremental_use_the_local_cache(s3_server, make_disk, snapp
     counts.clear()
     backup_snapshot(again, item="vm1", point_id="p3", snapshot=snapper({"os": disk}), time=T0, base=None)
     assert counts.get("ListObjectsV2", 0) >= 1 and verify(again).ok
+
+
+def test_a_restore_bigger_than_half_the_chunk_cache_leaves_the_cache_alone(s3_server, make_disk, snapper, tmp_path):
+    location = f"s3://{s3_server.new_bucket()}/big"
+    options = s3_server.options(tmp_path / "cache")
+    store = init_store(location, options)
+    disk = make_disk("vm1", 4 * CS)
+    fill(disk, 0, 4 * CS, seed=3)
+    backup_snapshot(store, item="vm1", point_id="p1", snapshot=snapper({"os": disk}), time=T0, base=None)
+    small = open_store(location, dict(options, cache_dir=str(tmp_path / "small")))
+    big = open_store(location, dict(options, cache_dir=str(tmp_path / "big")))
+    assert isinstance(small, S3Store) and isinstance(big, S3Store)
+    big.cache.chunk_bytes = 7 * CS  # the point's 4 chunks are more than half of it
+    for reader, target in ((small, "s.img"), (big, "b.img")):
+        restore_point(reader, "p1", {"os": tmp_path / target})
+        reader.cache.drain()
+        assert (tmp_path / target).read_bytes() == disk.path.read_bytes()
+    assert len(list((tmp_path / "small" / "chunks").iterdir())) == 4
+    assert list((tmp_path / "big" / "chunks").iterdir()) == []
+    counts = _requests(big)
+    restore_point(big, "p1", {"os": tmp_path / "b2.img"})
+    assert counts["GetObject"] == 4  # read from the bucket again, as the cache was never filled
 
 
 def test_a_late_quarantine_leaves_a_rewritten_chunk_alone(s3_store, make_disk, snapper):
