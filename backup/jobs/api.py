@@ -1,7 +1,9 @@
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from ninja import Router, Schema, Status
+from ninja.renderers import JSONRenderer
 
 from backup.tenancy.api_errors import ErrorOut, conflict
 
@@ -43,6 +45,27 @@ class JobDetailOut(JobOut):
     subtasks: list[SubTaskOut]
 
 
+# What job_out reads: a list of jobs loads only these.
+JOB_OUT_FIELDS = (
+    "id",
+    "vault_id",
+    "item_name",
+    "item_parent",
+    "operation",
+    "status",
+    "started_at",
+    "ended_at",
+    "progress_percent",
+    "bytes_done",
+    "bytes_total",
+    "error_code",
+    "error_message",
+    "recommended_action",
+    "cancellable",
+    "result",
+)
+
+
 def job_out(job: Job) -> dict:
     return {
         "id": job.pk,
@@ -63,6 +86,14 @@ def job_out(job: Job) -> dict:
         "cancellable": job.cancellable,
         "result": job.result,
     }
+
+
+def unvalidated_json(data) -> HttpResponse:
+    """`data` rendered as ninja renders an operation's answer, without validating it against the operation's schema
+    first: for pages of jobs built by job_out, which have the schema's fields, in its order, with its types already.
+    Validating fifty jobs field by field cost more than reading them from the database; the JSON is the same."""
+    content = JSONRenderer().render(None, data, response_status=200)  # type: ignore[arg-type]
+    return HttpResponse(content, content_type=f"{JSONRenderer.media_type}; charset={JSONRenderer.charset}")
 
 
 @router.get("/jobs/{job_id}", response=JobDetailOut)
