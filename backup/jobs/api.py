@@ -88,11 +88,11 @@ def job_out(job: Job) -> dict:
     }
 
 
-def unvalidated_json(data) -> HttpResponse:
+def unvalidated_json(request, data) -> HttpResponse:
     """`data` rendered as ninja renders an operation's answer, without validating it against the operation's schema
     first: for pages of jobs built by job_out, which have the schema's fields, in its order, with its types already.
     Validating fifty jobs field by field cost more than reading them from the database; the JSON is the same."""
-    content = JSONRenderer().render(None, data, response_status=200)  # type: ignore[arg-type]
+    content = JSONRenderer().render(request, data, response_status=200)
     return HttpResponse(content, content_type=f"{JSONRenderer.media_type}; charset={JSONRenderer.charset}")
 
 

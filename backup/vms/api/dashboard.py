@@ -48,13 +48,14 @@ def vault_jobs(request, vault_id: int, filters: Query[JobFiltersIn]):
     jobs = Job.objects.for_vault_page(vault.pk, **form.filters())
     page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE, form.natural(), fields=JOB_OUT_FIELDS)
     return unvalidated_json(
+        request,
         {
             "count": page.paginator.count,
             "page": page.number,
             "pages": page.paginator.num_pages,
             "page_size": PAGE_SIZE,
             "jobs": [job_out(job) for job in page.object_list],
-        }
+        },
     )
 
 
