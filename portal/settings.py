@@ -86,7 +86,7 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            "builtins": ["portal.templatetags.portal_time"],
+            "builtins": ["portal.templatetags.portal_time", "portal.templatetags.portal_urls"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
