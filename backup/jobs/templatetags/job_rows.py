@@ -5,11 +5,11 @@ A page shows fifty rows and every running row is polled every 2 s. Drawn by the 
 Python; built here with the same markup it costs a tenth of that. Every value is escaped as the template did.
 """
 
+import html
 from functools import lru_cache
 
 from django import template
 from django.template.defaultfilters import filesizeformat
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
@@ -33,6 +33,12 @@ ROW_FIELDS = (
     "bytes_total",
     "cancellable",
 )
+
+
+def escape(value) -> str:
+    """What django.utils.html.escape returns, for the plain strings of a row: Django's wraps every call in a check
+    for lazy translations (six per row), which cost more than the escaping."""
+    return html.escape(str(value))
 
 
 # get_operation_display() and get_status_display() rebuild the field's choices into a dict on every call (two per
