@@ -1,4 +1,4 @@
-from backup.notifications.models import Notification
+from backup.notifications.services import unread_count
 
 NAVIGATION = [
     ("all", "ALL ITEMS", "home"),
@@ -16,5 +16,5 @@ def shell(request) -> dict:
     user = getattr(request, "user", None)
     unread = 0
     if user is not None and user.is_authenticated:
-        unread = Notification.objects.for_user(user).unread().count()
+        unread = unread_count(user)
     return {"navigation": NAVIGATION, "unread_notifications": unread}

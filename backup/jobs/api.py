@@ -1,7 +1,10 @@
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.utils import timezone
 from ninja import Router, Schema, Status
+from ninja.renderers import JSONRenderer
 
 from backup.tenancy.api_errors import ErrorOut, conflict
 
@@ -43,6 +46,27 @@ class JobDetailOut(JobOut):
     subtasks: list[SubTaskOut]
 
 
+# What job_out reads: a list of jobs loads only these.
+JOB_OUT_FIELDS = (
+    "id",
+    "vault_id",
+    "item_name",
+    "item_parent",
+    "operation",
+    "status",
+    "started_at",
+    "ended_at",
+    "progress_percent",
+    "bytes_done",
+    "bytes_total",
+    "error_code",
+    "error_message",
+    "recommended_action",
+    "cancellable",
+    "result",
+)
+
+
 def job_out(job: Job) -> dict:
     return {
         "id": job.pk,
@@ -63,6 +87,38 @@ def job_out(job: Job) -> dict:
         "cancellable": job.cancellable,
         "result": job.result,
     }
+
+
+def job_out_of_values(row: dict) -> dict:
+    """job_out of a row read with `.values(*JOB_OUT_FIELDS)`: the same keys, in the same order, and values."""
+    ended_at = row["ended_at"]
+    return {
+        "id": row["id"],
+        "vault_id": row["vault_id"],
+        "item_name": row["item_name"],
+        "cloud_service": row["item_parent"],
+        "operation": row["operation"],
+        "status": row["status"],
+        "started_at": row["started_at"],
+        "ended_at": ended_at,
+        "duration_s": ((ended_at or timezone.now()) - row["started_at"]).total_seconds(),
+        "progress_percent": row["progress_percent"],
+        "bytes_done": row["bytes_done"],
+        "bytes_total": row["bytes_total"],
+        "error_code": row["error_code"],
+        "error_message": row["error_message"],
+        "recommended_action": row["recommended_action"],
+        "cancellable": row["cancellable"],
+        "result": row["result"],
+    }
+
+
+def unvalidated_json(request, data) -> HttpResponse:
+    """`data` rendered as ninja renders an operation's answer, without validating it against the operation's schema
+    first: for pages of jobs built by job_out, which have the schema's fields, in its order, with its types already.
+    Validating fifty jobs field by field cost more than reading them from the database; the JSON is the same."""
+    content = JSONRenderer().render(request, data, response_status=200)
+    return HttpResponse(content, content_type=f"{JSONRenderer.media_type}; charset={JSONRenderer.charset}")
 
 
 @router.get("/jobs/{job_id}", response=JobDetailOut)

@@ -1,3 +1,4 @@
+from django.db import connections, router
 from django.utils import timezone
 
 from .models import Notification
@@ -36,6 +37,22 @@ def notify_members(subscription, title: str, **kwargs) -> None:
     """Tell every member of a subscription, for work nobody in particular started (schedules)."""
     for membership in subscription.memberships.select_related("user"):
         notify(membership.user, title, subscription=subscription, **kwargs)
+
+
+def unread_count(user) -> int:
+    """`Notification.objects.for_user(user).unread().count()`, as one plain query: the shell of every page shows
+    it, and building the COUNT through the ORM cost more CPU than the database took to answer it."""
+    if not user.is_authenticated:
+        return 0
+    connection = connections[router.db_for_read(Notification)]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {quote(Notification._meta.db_table)} "
+            f"WHERE {quote('user_id')} = %s AND {quote('read_at')} IS NULL",
+            [user.pk],
+        )
+        return cursor.fetchone()[0]
 
 
 def mark_all_read(user) -> int:

@@ -6,6 +6,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .models import ApiToken, hash_token
+from .prepared import Prepared
 
 # Sent before another user's token is revoked (owner, prefix, by, approval); a receiver refuses by raising.
 token_revoking = Signal()
@@ -36,9 +37,19 @@ def issue_token(user: User, name: str = "cli", lifetime: timedelta | None = None
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
+def _active_token(token_hash: str):
+    tokens = ApiToken.objects.active().select_related("user").filter(token_hash=token_hash)
+    return (tokens if tokens.ordered else tokens.order_by("pk"))[:1]  # as .first() orders
+
+
+# Every API request looks its token up: the SQL is built once (prepared.py).
+_ACTIVE_TOKEN = Prepared(ApiToken, _active_token, str)
+
+
 def user_for_token(raw: str):
     """The token's user, or None for an unknown or revoked token; raises TokenExpired for an expired one."""
-    token = ApiToken.objects.active().select_related("user").filter(token_hash=hash_token(raw)).first()
+    found = _ACTIVE_TOKEN(hash_token(raw))
+    token = found[0] if found else None
     if token is None or not token.user.is_active:
         return None
     if token.expired:

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from ninja import Query, Router, Schema
 
-from backup.jobs.api import JobOut, job_out
+from backup.jobs.api import JOB_OUT_FIELDS, JobOut, job_out_of_values, unvalidated_json
 from backup.jobs.filters import PAGE_SIZE, JobFilterForm
 from backup.jobs.models import Job
 from backup.tenancy.api_errors import ErrorOut, field_errors
@@ -46,14 +46,17 @@ def vault_jobs(request, vault_id: int, filters: Query[JobFiltersIn]):
     if not form.is_valid():
         return field_errors({field: list(messages) for field, messages in form.errors.items()})
     jobs = Job.objects.for_vault_page(vault.pk, **form.filters())
-    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE, form.natural())
-    return {
-        "count": page.paginator.count,
-        "page": page.number,
-        "pages": page.paginator.num_pages,
-        "page_size": PAGE_SIZE,
-        "jobs": [job_out(job) for job in page.object_list],
-    }
+    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE, form.natural(), fields=JOB_OUT_FIELDS, values=True)
+    return unvalidated_json(
+        request,
+        {
+            "count": page.paginator.count,
+            "page": page.number,
+            "pages": page.paginator.num_pages,
+            "page_size": PAGE_SIZE,
+            "jobs": [job_out_of_values(row) for row in page.object_list],
+        },
+    )
 
 
 class CopyOut(Schema):

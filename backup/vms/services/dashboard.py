@@ -49,7 +49,8 @@ def page(vault: Vault, now: datetime) -> dict:
 
 
 def summary(vault: Vault, since: datetime, by_day: dict[date, DayOfPoints] | None = None) -> dict:
-    days = (by_day if by_day is not None else points_by_day(vault)).values()
+    by_day = by_day if by_day is not None else points_by_day(vault)
+    days = by_day.values()
     items = ProtectedItem.objects.filter(vault=vault).aggregate(
         protected=Count("id", filter=~Q(status=ProtectedItem.Status.STOPPED)),
         stopped=Count("id", filter=Q(status=ProtectedItem.Status.STOPPED)),
@@ -62,7 +63,7 @@ def summary(vault: Vault, since: datetime, by_day: dict[date, DayOfPoints] | Non
         "logical_bytes": sum(day.logical for day in days),
         "stored_bytes": sum(day.stored for day in days),
         "recovery_points": sum(day.points for day in days),
-        "copies": copies_of(vault),
+        "copies": copies_of(vault, by_day),
         "replication": replication.replication_status(vault),
     }
 
@@ -74,9 +75,12 @@ class Copy:
     stored_bytes: int
 
 
-def copies_of(vault: Vault) -> list[Copy]:
+def copies_of(vault: Vault, by_day: dict[date, DayOfPoints] | None = None) -> list[Copy]:
     """What each copy of the vault holds: one for a locally redundant vault, two for a geo-redundant one. The
-    secondary holds the points copied so far, copied in the order they were made, so it stores what they added."""
+    secondary holds the points copied so far, copied in the order they were made, so it stores what they added.
+    A vault with one copy stores what its points added, which `by_day` (points_by_day) already sums."""
+    if by_day is not None and not vault.has_secondary:
+        return [Copy("Primary", vault.region, sum(day.stored for day in by_day.values()))]
     stored = RecoveryPoint.objects.filter(vault=vault).aggregate(
         primary=Sum("stored_bytes_new"), secondary=Sum("stored_bytes_new", filter=Q(replicated_at__isnull=False))
     )
