@@ -78,16 +78,17 @@ class ChunkGetter:
             if status in _RETRY_STATUS and not last:
                 time.sleep(0.05 * 2**attempt)
                 continue
-            return self._none_or_raise(status, response.data)
+            self._raise_unless_missing(status, response.data)
+            return None
         raise AssertionError("unreachable")
 
-    def _none_or_raise(self, status: int, body: bytes) -> None:
+    def _raise_unless_missing(self, status: int, body: bytes) -> None:
         match = _CODE.search(body or b"")
         code = match.group(1).decode("ascii", "replace") if match else str(status)
         if code == "NoSuchBucket":
             raise NotAStore(f"the bucket of {self.where} does not exist")
         if status == 404:
-            return None
+            return
         if code in _REFUSED or status == 403:
             raise StoreUnavailable(f"the object storage {self.where} refused the credentials ({code})")
         raise StoreUnavailable(f"the object storage {self.where} failed ({code})")
