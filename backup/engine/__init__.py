@@ -93,8 +93,8 @@ touched it meanwhile; a backup touching after the rename sees ENOENT and
 rewrites the chunk. prune()/delete_item() only delete manifests (rename to
 a trash name, unlink, dir fsync); GC frees the chunks later.
 
-Object-storage stores (s3store.py; s3objects, s3leases, s3gc, s3known, s3cache, s3get)
----------------------------------------------------------------------------------------
+Object-storage stores (s3store.py; s3connect, s3objects, s3leases, s3gc, s3known, s3cache, s3get)
+--------------------------------------------------------------------------------------------------
 locations.open_store / init_store take a path or `s3://BUCKET/PREFIX` plus options (endpoint_url, region,
 access_key_id, secret_access_key, path_style, cache_dir; boto3's environment fills what is missing). Same
 format under PREFIX: chunks/<hh>/<hash> objects with the 1-byte header, manifests/<point>.json PUT only

@@ -16,12 +16,7 @@ class PrefixObjects:
         self.getter = getter  # the lean GET where the endpoint allows it (s3get.py)
 
     def get(self, name: str) -> dict | None:
-        try:
-            return call(self.where, self.client.get_object, Bucket=self.where.bucket, Key=self.where.key(name))
-        except Exception as exc:
-            if is_not_found(exc):
-                return None
-            raise
+        return self._or_none(self.client.get_object, name)
 
     def read(self, name: str) -> tuple[bytes, str] | None:
         """(body, ETag) of an object read whole, None if there is none."""
@@ -31,8 +26,11 @@ class PrefixObjects:
         return None if obj is None else (obj["Body"].read(), obj["ETag"])
 
     def head(self, name: str) -> dict | None:
+        return self._or_none(self.client.head_object, name)
+
+    def _or_none(self, operation: Any, name: str) -> dict | None:
         try:
-            return call(self.where, self.client.head_object, Bucket=self.where.bucket, Key=self.where.key(name))
+            return call(self.where, operation, Bucket=self.where.bucket, Key=self.where.key(name))
         except Exception as exc:
             if is_not_found(exc):
                 return None

@@ -13,7 +13,8 @@ manifest names; GC removes them once its lease is stale. GC and backups exclude 
 a chunk is "touched" by existing: touch_chunk() is an existence check, safe for whoever holds a lease
 (store.lease()), since no GC can delete between the check and the manifest's commit. A writer without a
 lease (e.g. a copy between stores) is protected only by GC's grace period, for the chunks it PUT itself.
-The local cache (s3cache.py) keeps manifests, recently read chunks and the known-chunk index.
+The local cache (s3cache.py) keeps manifests, recently read chunks and the known-chunk index; reaching the
+bucket and the layout checks of opening and creating a store are s3connect.py.
 """
 
 from __future__ import annotations
@@ -21,51 +22,22 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .chunkformat import (
-    BAD_SUFFIX,
-    CHUNK_SIZE,
-    MARKER,
-    PutResult,
-    StoreStats,
-    chunk_size_of_marker,
-    marker,
-    pack,
-    unpack,
-)
+from .chunkformat import BAD_SUFFIX, CHUNK_SIZE, PutResult, StoreStats, pack, unpack
 from .errors import CorruptChunk, EngineError, MissingChunk, NotAStore
 from .leases import DEFAULT_TIMEOUT_S
 from .manifest import Manifest, check_hash, check_id
 from .pending import ChunkReservations
-from .s3cache import LocalCache, default_cache_dir
-from .s3client import (
-    S3Location,
-    call,
-    is_not_found,
-    is_precondition_failed,
-    make_client,
-    make_session,
-    parse_location,
-)
+from .s3cache import LocalCache
+from .s3client import S3Location, call, is_not_found, is_precondition_failed
+from .s3connect import GENERATION, Connection, check_bucket, connect, lay_out, marker_chunk_size
 from .s3get import ChunkGetter
 from .s3known import KnownChunks
-from .s3leases import LOCK_NAME, LeaseBook
+from .s3leases import LeaseBook
 from .s3objects import PrefixObjects
 
-GENERATION = "gc-generation"
-_KNOWN = {MARKER, "chunks", "manifests", "leases", "holds", LOCK_NAME, GENERATION}
 GC_WAIT_S = 3600.0  # how long a backup waits for a running GC before it fails
-
-
-@dataclass(frozen=True)
-class _Connection:
-    where: S3Location
-    client: Any
-    cache: LocalCache
-    getter: ChunkGetter | None
 
 
 class S3Store:
@@ -85,62 +57,25 @@ class S3Store:
 
     # --- creation -----------------------------------------------------------
     @classmethod
-    def _connect(cls, location: str, options: Mapping[str, Any] | None) -> _Connection:
-        where = parse_location(location, options)
-        session = make_session(options)
-        client = make_client(where, session, options)
-        getter = None
-        if where.endpoint_url and (options or {}).get("path_style"):
-            getter = ChunkGetter(where, session, client.meta.region_name)
-        cache_dir = (options or {}).get("cache_dir")
-        root = (
-            Path(cache_dir) if cache_dir else default_cache_dir(f"{where.endpoint_url}|{where.bucket}|{where.prefix}")
-        )
-        return _Connection(where, client, LocalCache(root), getter)
+    def _of(cls, connection: Connection, chunk_size: int) -> S3Store:
+        return cls(connection.where, connection.client, chunk_size, connection.cache, connection.getter)
 
     @classmethod
     def init(cls, location: str, options: Mapping[str, Any] | None = None) -> S3Store:
         """Create a store under the bucket prefix (idempotent). The bucket must exist; a foreign prefix is refused."""
-        connection = cls._connect(location, options)
-        where, client = connection.where, connection.client
+        connection = connect(location, options)
+        check_bucket(connection)
         try:
-            call(where, client.head_bucket, Bucket=where.bucket)
-        except Exception as exc:
-            if is_not_found(exc):  # HeadBucket has no body, so no NoSuchBucket code
-                raise NotAStore(f"the bucket of {where} does not exist") from None
-            raise
-        try:
-            return cls._open(connection)
+            return cls._of(connection, marker_chunk_size(connection))
         except NotAStore:
             pass
-        page = call(where, client.list_objects_v2, Bucket=where.bucket, Prefix=where.prefix, Delimiter="/", MaxKeys=50)
-        names = [o["Key"][len(where.prefix) :] for o in page.get("Contents", [])]
-        names += [p["Prefix"][len(where.prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
-        foreign = [n for n in names if n not in _KNOWN]
-        if foreign:
-            raise NotAStore(f"{where} is not empty and is not a vault store (found {sorted(foreign)[:3]})")
-        # A generation of its own from the start: a local index left by an earlier store at this location (deleted
-        # and made again, or a reused cache folder) must never vouch for chunks this one does not hold.
-        call(
-            where, client.put_object, Bucket=where.bucket, Key=where.key(GENERATION), Body=secrets.token_hex(8).encode()
-        )
-        call(where, client.put_object, Bucket=where.bucket, Key=where.key(MARKER), Body=marker())
-        return cls(where, client, CHUNK_SIZE, connection.cache, connection.getter)
+        lay_out(connection)
+        return cls._of(connection, CHUNK_SIZE)
 
     @classmethod
     def open(cls, location: str, options: Mapping[str, Any] | None = None) -> S3Store:
-        return cls._open(cls._connect(location, options))
-
-    @classmethod
-    def _open(cls, connection: _Connection) -> S3Store:
-        where, client = connection.where, connection.client
-        try:
-            raw = call(where, client.get_object, Bucket=where.bucket, Key=where.key(MARKER))["Body"].read()
-        except Exception as exc:
-            if is_not_found(exc):
-                raise NotAStore(f"{where} is not a vault store (no {MARKER})") from None
-            raise
-        return cls(where, client, chunk_size_of_marker(where, raw), connection.cache, connection.getter)
+        connection = connect(location, options)
+        return cls._of(connection, marker_chunk_size(connection))
 
     # --- leases, generations and the known-chunk index --------------------------
     def lease_book(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> LeaseBook:

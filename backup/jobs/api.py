@@ -68,29 +68,11 @@ JOB_OUT_FIELDS = (
 
 
 def job_out(job: Job) -> dict:
-    return {
-        "id": job.pk,
-        "vault_id": job.vault_id,
-        "item_name": job.item_name,
-        "cloud_service": job.item_parent,
-        "operation": job.operation,
-        "status": job.status,
-        "started_at": job.started_at,
-        "ended_at": job.ended_at,
-        "duration_s": job.duration.total_seconds(),
-        "progress_percent": job.progress_percent,
-        "bytes_done": job.bytes_done,
-        "bytes_total": job.bytes_total,
-        "error_code": job.error_code,
-        "error_message": job.error_message,
-        "recommended_action": job.recommended_action,
-        "cancellable": job.cancellable,
-        "result": job.result,
-    }
+    return job_out_of_values({name: getattr(job, name) for name in JOB_OUT_FIELDS})
 
 
 def job_out_of_values(row: dict) -> dict:
-    """job_out of a row read with `.values(*JOB_OUT_FIELDS)`: the same keys, in the same order, and values."""
+    """A job's JSON from its JOB_OUT_FIELDS (a row read with `.values(*JOB_OUT_FIELDS)`, or a job's attributes)."""
     ended_at = row["ended_at"]
     return {
         "id": row["id"],
