@@ -28,6 +28,9 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 _metrics_dir = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"portal-metrics-{os.getpid()}")
 )
+# Imported here, not in child_exit: that hook runs in the SIGCHLD handler, which fires again while a first
+# import is half done when several workers exit at once (at shutdown), and then finds a half-made module.
+from prometheus_client import multiprocess  # noqa: E402
 
 
 def on_starting(server) -> None:
@@ -36,6 +39,4 @@ def on_starting(server) -> None:
 
 
 def child_exit(server, worker) -> None:
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)
