@@ -5,9 +5,9 @@ Run from the repo root:  .venv/bin/python benchmarks/objectstore.py [--data-mib 
 Starts `moto_server` (pip install 'moto[server]') on a free loopback port, then measures in the same run:
 the server's ceiling (plain parallel PUTs, then GETs, of 4 MiB objects from Python with boto3, as many threads
 as the backup uses), a full backup, restores (through stores opened with empty caches, so every chunk is
-fetched; five rounds, each right after a GET ceiling, the median ratio printed), a 1% incremental, and the
-geo copy: the full point replicated to a store in a second bucket, then the incremental's (`replication_lag_s`,
-the engine's copy without a job's dispatch). Prints one `name: value` per line, like benchmarks/engine.py.
+fetched; five rounds, each right after a GET ceiling and the target's own write ceiling, the median ratios
+printed), a 1% incremental, and the geo copy: the full point replicated to a store in a second bucket, then the
+incremental's (`replication_lag_s`, the engine's copy without a job's dispatch). Prints one `name: value` per line, like benchmarks/engine.py.
 moto keeps every object in memory: keep --data-mib small.
 """
 
@@ -37,6 +37,7 @@ from engine import BLOCK, MiB, build_image, files_identical, out  # noqa: E402
 from backup.engine import (  # noqa: E402
     S3Store,
     backup_snapshot,
+    fsutil,  # noqa: E402
     init_store,
     open_store,
     replicate_point,
@@ -113,6 +114,48 @@ def get_ceiling(store: S3Store, keys: list[str], threads: int) -> float:
         return len(keys) * BLOCK / MiB / (time.perf_counter() - t)
 
 
+def write_ceiling(path: Path, nbytes: int, threads: int) -> float:
+    """MiB/s of plain parallel 4 MiB writes to a new sparse file at `path`, each range written back and dropped
+    as a restore writes it (fsutil.write_back), then one fsync: what the restore's target takes at most."""
+    n = max(threads, nbytes // BLOCK)
+    bodies = [os.urandom(BLOCK) for _ in range(min(n, 16))]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, 2 * n * BLOCK)
+
+        def write(i: int) -> None:
+            os.pwrite(fd, bodies[i % len(bodies)], 2 * i * BLOCK)  # every other block a hole, as in the image
+            fsutil.write_back(fd, 2 * i * BLOCK, BLOCK)
+
+        with ThreadPoolExecutor(threads) as pool:
+            t = time.perf_counter()
+            list(pool.map(write, range(n)))
+            os.fsync(fd)
+            return n * BLOCK / MiB / (time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+def read_path(store: S3Store, hashes: list[str], threads: int) -> float:
+    """Seconds the S3 store's read path alone takes (GET, decompress, re-hash; no cache, no target file)."""
+    t = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(lambda h: store.read_chunk(h, use_cache=False), hashes):
+            pass  # each chunk dropped once read, as a restore does
+    return time.perf_counter() - t
+
+
+def halves_side_by_side(store: S3Store, hashes: list[str], path: Path, nbytes: int, threads: int) -> float:
+    """Seconds the read path and the target's write ceiling take run at the same time by separate pools."""
+    t = time.perf_counter()
+    with ThreadPoolExecutor(1) as writer:
+        writing = writer.submit(write_ceiling, path, nbytes, threads)
+        read_path(store, hashes, threads)
+        writing.result()
+    return time.perf_counter() - t
+
+
 def per_gib(counts: dict[str, int], nbytes: int) -> str:
     total = sum(counts.values())
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -175,21 +218,18 @@ def main() -> None:
         out("s3_full_data_vs_put_ceiling", round(actual / MiB / t_full / put_rate, 3))  # disk data per second
         out("s3_full_requests_per_gib", per_gib(counts(), actual))
 
-        # The S3 store's read path alone (GET, decompress, re-hash; no cache, no target file).
         hashes = sorted({h for d in full.disks for h in d.chunks if h is not None})
-        t = time.perf_counter()
-        with ThreadPoolExecutor(threads) as pool:
-            for _ in pool.map(lambda h: store.read_chunk(h, use_cache=False), hashes):
-                pass  # each chunk dropped once read, as a restore does
-        out("s3_read_chunk_get_mib_s", round(stored / MiB / (time.perf_counter() - t), 1))
+        out("s3_read_chunk_get_mib_s", round(stored / MiB / read_path(store, hashes, threads), 1))
 
         # Restores through stores opened with empty caches, each right after a GET ceiling: on a small host
         # both share the cores with the server, so the ratio is taken round by round and the median printed.
         target = work / "restore" / "os.img"
         target.parent.mkdir()
-        ceilings, times, identical = [], [], True
+        ceilings, writes, side_by_side, times, identical = [], [], [], [], True
         for n in range(ROUNDS):
             ceilings.append(get_ceiling(store, ceiling_keys, threads))
+            writes.append(write_ceiling(target.with_name("ceiling.img"), actual, threads))
+            side_by_side.append(halves_side_by_side(store, hashes, target.with_name("ceiling.img"), actual, threads))
             reader = open_store("s3://bench/vault", dict(options, cache_dir=str(work / f"cache-reader-{n}")))
             assert isinstance(reader, S3Store)
             counts = counter(reader)
@@ -200,6 +240,11 @@ def main() -> None:
             target.unlink()
         store.objects.delete_many([k[len(store.where.prefix) :] for k in ceiling_keys])
         ratios = [stored / MiB / t / c for t, c in zip(times, ceilings, strict=True)]
+        # A restore can go no faster than the slower of its two halves alone: GETting the stored bytes at the
+        # server's ceiling, and writing the data at the target's; nor than its own two halves (the read path
+        # and those writes) run side by side by separate pools, where both draw on the same cores.
+        slower = [max(stored / MiB / c, actual / MiB / w) / t for c, w, t in zip(ceilings, writes, times, strict=True)]
+        paired = [s / t for s, t in zip(side_by_side, times, strict=True)]
         t_restore = statistics.median(times)
         out("s3_get_ceiling_mib_s", round(statistics.median(ceilings), 1))
         out("s3_restore_mib_s", round(actual / MiB / t_restore, 1))
@@ -207,6 +252,11 @@ def main() -> None:
         out("s3_restore_vs_get_ceiling", round(statistics.median(ratios), 3))
         out("s3_restore_vs_get_ceiling_rounds", ", ".join(f"{r:.3f}" for r in ratios))
         out("s3_restore_data_vs_get_ceiling", round(statistics.median(ratios) * actual / stored, 3))
+        out("s3_restore_target_write_ceiling_mib_s", round(statistics.median(writes), 1))
+        out("s3_restore_vs_slower_ceiling", round(statistics.median(slower), 3))
+        out("s3_restore_vs_slower_ceiling_rounds", ", ".join(f"{r:.3f}" for r in slower))
+        out("s3_restore_vs_halves_side_by_side", round(statistics.median(paired), 3))
+        out("s3_restore_vs_halves_side_by_side_rounds", ", ".join(f"{r:.3f}" for r in paired))
         out("s3_restore_requests_per_gib", per_gib(counts(), actual))
         out("s3_restore_identical", "true" if identical else "false")
 
