@@ -51,3 +51,22 @@ def sign_in(page, live_server, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
+
+
+# A style flush first: a transition starts with the style change after a resize, which the first poll could
+# otherwise run before (and find nothing moving). Endless animations (spinners) are not waited for.
+_SETTLED = """() => {
+    document.body.getBoundingClientRect();
+    return document.getAnimations()
+        .every(a => a.playState !== "running" || a.effect.getTiming().iterations === Infinity);
+}"""
+
+
+def shoot_at_widths(page, folder: Path, name: str, widths=(1366, 375), height: int = 800, full_page=False) -> None:
+    """`<name>-<width>.png` at each width, each once the layout has settled (below 768 px the navigation
+    slides away; toasts rise in), then the first width again."""
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_function(_SETTLED)
+        page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=full_page)
+    page.set_viewport_size({"width": widths[0], "height": height})

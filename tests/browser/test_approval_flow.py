@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from backup.guard.models import ApprovalRequest, ResourceGuard
 from backup.jobs.models import Job, Operation
 from backup.vms.models import PointAnomaly, RecoveryPoint
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import shoot_at_widths, sign_in
 from tests.conftest import PASSWORD
 from tests.factories import make_protected_item
 
@@ -20,11 +20,7 @@ WIDTHS = (1366, 375)
 
 
 def _shots(page, screenshots, name: str) -> None:
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.wait_for_timeout(150)
-        page.screenshot(path=str(screenshots / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1366, "height": 900})
+    shoot_at_widths(page, screenshots, name, WIDTHS, height=900, full_page=True)
 
 
 def _open_stop_dialog(page, live_server, item) -> None:

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from backup.jobs import runner
 from backup.vms.services import backup as backups
 from backup.vms.services import manage
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import shoot_at_widths, sign_in
 from tests.conftest import PASSWORD
 from tests.factories import make_protected_item, make_vault
 
@@ -27,10 +27,7 @@ def berlin_page(browser):
 
 
 def _shots(page, screenshots, name: str) -> None:
-    page.screenshot(path=str(screenshots / f"{name}-1366.png"))
-    page.set_viewport_size({"width": 375, "height": 740})
-    page.screenshot(path=str(screenshots / f"{name}-375.png"))
-    page.set_viewport_size({"width": 1366, "height": 800})
+    shoot_at_widths(page, screenshots, name)
 
 
 def test_a_poll_keeps_ticks_and_focus_while_a_row_follows_stop_protection(live_server, berlin_page, screenshots,
