@@ -6,8 +6,9 @@ Starts `moto_server` (pip install 'moto[server]') on a free loopback port, then 
 the server's ceiling (plain parallel PUTs, then GETs, of 4 MiB objects from Python with boto3, as many threads
 as the backup uses), a full backup, restores (through stores opened with empty caches, so every chunk is
 fetched; five rounds, each right after a GET ceiling and the target's own write ceiling, the median ratios
-printed), a 1% incremental, and the geo copy: the full point replicated to a store in a second bucket, then the
-incremental's (`replication_lag_s`, the engine's copy without a job's dispatch). Prints one `name: value` per line, like benchmarks/engine.py.
+printed), a 1% incremental, and the geo copy: the full point replicated to a store in a second bucket, then
+the incremental's (`replication_lag_s`, the engine's copy without a job's dispatch). Prints one
+`name: value` per line, like benchmarks/engine.py.
 moto keeps every object in memory: keep --data-mib small.
 """
 
