@@ -38,7 +38,7 @@ from engine import BLOCK, MiB, build_image, files_identical, out  # noqa: E402
 from backup.engine import (  # noqa: E402
     S3Store,
     backup_snapshot,
-    fsutil,  # noqa: E402
+    fsutil,
     init_store,
     open_store,
     replicate_point,

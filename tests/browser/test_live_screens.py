@@ -35,10 +35,6 @@ def jobs_stay_queued(monkeypatch):
     monkeypatch.setattr(jobs_services, "enqueue", lambda job_id: True)
 
 
-def _shots(page, screenshots, name: str) -> None:
-    shoot_at_widths(page, screenshots, name)
-
-
 def test_a_poll_keeps_ticks_and_focus_while_a_row_follows_stop_protection(live_server, berlin_page, screenshots,
                                                                            alice, alpha, jobs_stay_queued):
     page = berlin_page
@@ -59,14 +55,14 @@ def test_a_poll_keeps_ticks_and_focus_while_a_row_follows_stop_protection(live_s
             pass
     expect(box).to_be_checked()
     expect(box).to_be_focused()
-    _shots(page, screenshots, "protected-live")
+    shoot_at_widths(page, screenshots, "protected-live")
 
     runner.run(job.pk)  # the job ends, as a worker would end it
     expect(row).to_contain_text("Protection stopped")
     expect(row).not_to_contain_text("in progress")
     expect(box).to_be_checked()
     assert page.evaluate("window.__notReloaded === true")
-    _shots(page, screenshots, "protected-live-ended")
+    shoot_at_widths(page, screenshots, "protected-live-ended")
 
 
 def test_a_job_started_elsewhere_appears_at_the_top_in_local_time(live_server, berlin_page, screenshots, alice,
@@ -88,13 +84,13 @@ def test_a_job_started_elsewhere_appears_at_the_top_in_local_time(live_server, b
     local = re.compile(r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2} [AP]M UTC\+01:00$")
     expect(row.locator("time")).to_have_text(local)
     assert page.evaluate("window.__notReloaded === true")
-    _shots(page, screenshots, "jobs-live-new")
+    shoot_at_widths(page, screenshots, "jobs-live-new")
 
     row.locator("a").first.click()
     dialog = page.locator(".job-modal")
     expect(dialog).to_contain_text("UTC+01:00")
     expect(dialog).to_contain_text("CLOUD SERVICE")
-    _shots(page, screenshots, "job-details-live")
+    shoot_at_widths(page, screenshots, "job-details-live")
 
 
 def test_an_ended_jobs_figures_stay_and_a_cancelled_job_is_calm(live_server, berlin_page, screenshots, alice, alpha):
@@ -114,14 +110,14 @@ def test_an_ended_jobs_figures_stay_and_a_cancelled_job_is_calm(live_server, ber
     page.goto(f"{live_server.url}/vaults/{vault.pk}/jobs/")
     expect(page.locator(f"#job-row-{done.pk} .progress-last")).to_have_text(re.compile(r"100% · 13.0\sMB of 13.0\sMB"))
     expect(page.locator(f"#job-row-{cancelled.pk} .status")).to_have_text("Cancelled")
-    _shots(page, screenshots, "jobs-ended")
+    shoot_at_widths(page, screenshots, "jobs-ended")
     page.goto(f"{live_server.url}/jobs/{cancelled.pk}/")
     expect(page.locator("#job-cancelled")).to_be_visible()
     expect(page.locator(".job-error")).to_have_count(0)
-    _shots(page, screenshots, "job-cancelled")
+    shoot_at_widths(page, screenshots, "job-cancelled")
     page.goto(f"{live_server.url}/jobs/{done.pk}/")
     expect(page.locator("#job-detail")).to_contain_text("BACKUP SIZE")
-    _shots(page, screenshots, "job-completed")
+    shoot_at_widths(page, screenshots, "job-completed")
 
 
 def test_toasts_stay_clear_of_the_vault_tabs_and_the_command_bar(live_server, page, screenshots, alice, alpha):
