@@ -238,3 +238,18 @@ def test_job_links_built_by_formatting_match_the_url_patterns():
     assert job.detail_url == reverse("job-detail", args=[42])
     assert job.row_url == reverse("job-row", args=[42])
     assert job.cancel_url == reverse("job-cancel", args=[42])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("order", [("-started_at", "-id"), ("started_at", "id"), ("operation", "-started_at")])
+def test_every_page_holds_the_rows_of_its_place_in_the_order_from_either_end(vault, order):
+    now = timezone.now()
+    for i in range(23):  # ties in the start time: the id decides
+        _job(vault, f"vm-{i}", operation=Operation.RESTORE if i % 3 else Operation.BACKUP,
+             age=timedelta(minutes=i // 4))
+    jobs = Job.objects.for_vault_page(vault.pk, since=now - timedelta(days=1), order=order)
+    expected = list(jobs.values_list("id", flat=True))
+    assert len(expected) == 23
+    for number in range(1, 6):
+        page = Job.objects.page_of(jobs, number, 5, fields=("id", "item_name"))
+        assert [job.pk for job in page.object_list] == expected[(number - 1) * 5 : number * 5], number
