@@ -88,11 +88,10 @@ class JobQuerySet(SubscriptionScopedQuerySet):
     ):
         """Paginate by id (an index-only scan, from whichever end of the order is nearer the page), and read the
         page's rows in the same query: `id IN (the page's ids)`, the ids a LIMIT/OFFSET subquery. The count is the
-        paginator's. `fields`
-        loads only those (what a page shows; reading another would cost a query per row). `natural` (a text
-        field, descending) sorts by that field naturally instead (cap-2 before cap-10). `values` gives the rows as
-        dicts of `fields` instead of model instances (the API's page: building fifty instances cost more than
-        reading them)."""
+        paginator's. `fields` loads only those (what a page shows; reading another would cost a query per row).
+        `natural` (a text field, descending) sorts by that field naturally instead (cap-2 before cap-10). `values`
+        gives the rows as dicts of `fields` instead of model instances (the API's page: building fifty instances
+        cost more than reading them)."""
         from django.core.paginator import Paginator
 
         rows: Any = self.only(*fields) if fields else self.defer("params")
@@ -116,7 +115,7 @@ class JobQuerySet(SubscriptionScopedQuerySet):
             return page
         order = jobs.query.order_by or self.model._meta.ordering
         skipped_from_end = count - page.end_index()
-        if skipped_from_end < page.start_index() - 1 and str(order[-1]).lstrip("-") in ("id", "pk"):
+        if order and skipped_from_end < page.start_index() - 1 and str(order[-1]).lstrip("-") in ("id", "pk"):
             # Nearer the end than the start (the oldest jobs): the same ids by an offset from the other end of the
             # index, read backwards, as the order is total. A vault's last page then skips a few rows, not 35,000.
             from_end = jobs.reverse().values_list("id", flat=True)
