@@ -58,7 +58,7 @@ class JobQuerySet(SubscriptionScopedQuerySet):
     ) -> "JobQuerySet":
         """A vault's Jobs page, newest first unless `order` says otherwise. Each filter but the item matches an
         index (vault_id + field + started_at); the item is any part of its name, in any case, which a trigram index
-        of the name answers on PostgreSQL (migration 0008). "In progress" includes Cancelling, as both are still
+        of the name answers on PostgreSQL (job_item_name_trgm). "In progress" includes Cancelling, as both are still
         running; maintenance jobs only when asked for (or chosen as the operation). The JSON params are left out."""
         jobs = self.filter(vault_id=vault_id)
         if operation:
