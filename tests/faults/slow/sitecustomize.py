@@ -7,6 +7,9 @@ FAULT_SLOW_CHUNK_READ_S (each chunk read of a restore sleeps first), FAULT_SLOW_
 between hiding a chunk and unlinking it), FAULT_SLOW_AFTER_COMMIT_S (a backup sleeps once the store has
 committed its manifest, before the portal records the point) or FAULT_SLOW_SNAPSHOT_DELETE_S (deleting a
 snapshot sleeps first).
+
+It also lets a test know when the session's worker is idle: with TEST_WORKER_BUSY_DIR set, the worker keeps a
+file there for each task it runs or queues, until that task ends (see tests/worker.py, worker_is_done).
 """
 
 import os
@@ -78,3 +81,25 @@ if _unlink_s:
 
     _gc.os = types.SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
     _gc.os.unlink = _slow_unlink
+
+if os.environ.get("TEST_WORKER_BUSY_DIR"):
+    from pathlib import Path as _Path
+
+    from celery import signals as _signals
+
+    _busy = _Path(os.environ["TEST_WORKER_BUSY_DIR"])
+
+    # A task this worker queues is marked before the task queueing it ends, so the folder is never empty
+    # between a task and the one it hands on to.
+    @_signals.after_task_publish.connect(weak=False)
+    def _queued(headers=None, **_):
+        if headers and headers.get("id") and not headers.get("eta"):
+            (_busy / headers["id"]).touch()
+
+    @_signals.task_prerun.connect(weak=False)
+    def _started(task_id=None, **_):
+        (_busy / task_id).touch()
+
+    @_signals.task_postrun.connect(weak=False)
+    def _ended(task_id=None, **_):
+        (_busy / task_id).unlink(missing_ok=True)
