@@ -3,8 +3,11 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from backup.jobs.online_indexes import AddIndexOnline, RemoveIndexOnline
+
 
 class Migration(migrations.Migration):
+    atomic = False  # the indexes build CONCURRENTLY on PostgreSQL (backup/jobs/online_indexes.py)
 
     dependencies = [
         ('jobs', '0008_job_item_name_trigram'),
@@ -13,12 +16,12 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveIndex(
-            model_name='job',
-            name='job_vault_started_id_nomaint',
-        ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='job',
             index=models.Index(condition=models.Q(('operation__in', ('prune', 'garbage_collection', 'replicate')), _negated=True), fields=['vault_id', '-started_at', '-id'], include=('status',), name='job_vault_started_nomaint_st'),
+        ),
+        RemoveIndexOnline(
+            model_name='job',
+            name='job_vault_started_id_nomaint',
         ),
     ]
