@@ -2,16 +2,12 @@
 
 A plain CREATE INDEX locks the table against writes for the whole build: on a portal with millions of jobs, every
 worker's progress, heartbeat and final status would wait for the migration. On PostgreSQL these build and drop
-CONCURRENTLY instead (the migration must be `atomic = False`, as PostgreSQL requires); elsewhere (SQLite) they do
-what Django's own operations do. A concurrent build that was interrupted leaves an invalid index of that name
-behind, which a second try drops first instead of failing on it.
+CONCURRENTLY instead (the migration must be `atomic = False`, as PostgreSQL requires); elsewhere (SQLite) they are
+Django's own operations. A concurrent build that was interrupted leaves an invalid index of that name behind,
+which a second try drops first instead of failing on it.
 """
 
 from django.db.migrations.operations import AddIndex, RemoveIndex
-
-
-def _is_postgresql(schema_editor) -> bool:
-    return schema_editor.connection.vendor == "postgresql"
 
 
 def drop_invalid_index(schema_editor, name: str) -> None:
@@ -26,39 +22,38 @@ def drop_invalid_index(schema_editor, name: str) -> None:
         schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
 
 
-def _add(schema_editor, model, index) -> None:
-    drop_invalid_index(schema_editor, index.name)
-    schema_editor.add_index(model, index, concurrently=True)
+class _Concurrently:
+    """A PostgreSQL schema editor whose index changes run CONCURRENTLY; everything else is the editor's own."""
+
+    def __init__(self, schema_editor) -> None:
+        self._editor = schema_editor
+
+    def __getattr__(self, name):
+        return getattr(self._editor, name)
+
+    def add_index(self, model, index) -> None:
+        drop_invalid_index(self._editor, index.name)
+        self._editor.add_index(model, index, concurrently=True)
+
+    def remove_index(self, model, index) -> None:
+        self._editor.remove_index(model, index, concurrently=True)
+
+
+def _online(schema_editor):
+    return _Concurrently(schema_editor) if schema_editor.connection.vendor == "postgresql" else schema_editor
 
 
 class AddIndexOnline(AddIndex):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if not _is_postgresql(schema_editor):
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            _add(schema_editor, model, self.index)
+        super().database_forwards(app_label, _online(schema_editor), from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if not _is_postgresql(schema_editor):
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.remove_index(model, self.index, concurrently=True)
+        super().database_backwards(app_label, _online(schema_editor), from_state, to_state)
 
 
 class RemoveIndexOnline(RemoveIndex):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if not _is_postgresql(schema_editor):
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.remove_index(model, index, concurrently=True)
+        super().database_forwards(app_label, _online(schema_editor), from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if not _is_postgresql(schema_editor):
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            _add(schema_editor, model, to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name))
+        super().database_backwards(app_label, _online(schema_editor), from_state, to_state)
