@@ -13,8 +13,9 @@ from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # not in the stubs
 
-# Placeholder values, one per parameter, found again in the compiled query's parameters.
-_INT_PLACEHOLDERS = (-7_390_101_001, -7_390_101_002, -7_390_101_003)
+# Placeholder values, one per parameter, found again in the compiled query's parameters. The ints fit a 32-bit
+# column: the ORM finds nothing for a value outside its field's range and would compile no SQL.
+_INT_PLACEHOLDERS = (-739_010_101, -739_010_102, -739_010_103)
 _STR_PLACEHOLDERS = ("\x01prepared-a\x01", "\x01prepared-b\x01", "\x01prepared-c\x01")
 
 
