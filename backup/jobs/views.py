@@ -1,22 +1,15 @@
-from datetime import UTC, datetime
-
 from django.contrib.auth.decorators import login_required
-from django.db.models import DateTimeField, Subquery, Value
-from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from . import services
+from . import pages, services
 from .access import get_job_for_user
 from .errors import Refused
 from .filters import PAGE_SIZE, JobFilterForm
-from .models import Job
 from .templatetags.job_rows import ROW_FIELDS
-
-_EPOCH = Value(datetime(1970, 1, 1, tzinfo=UTC), output_field=DateTimeField())
 
 
 def render_vault_jobs(request, vault, **context):
@@ -25,14 +18,14 @@ def render_vault_jobs(request, vault, **context):
     form = JobFilterForm(request.GET or None)
     if form.is_bound:
         form.is_valid()  # errors are shown at their fields; the valid filters still apply
-    jobs = Job.objects.for_vault_page(vault.pk, **form.filters())
+    filters = form.filters()
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("newer_than", None)
     newer_than = (getattr(form, "cleaned_data", None) or {}).get("newer_than")
     if request.htmx and newer_than is not None:
-        return _new_jobs(request, jobs, newer_than, query.urlencode())
-    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE, form.natural(), fields=ROW_FIELDS)
+        return _new_jobs(request, vault.pk, filters, newer_than, query.urlencode())
+    page = pages.vault_page(vault.pk, filters, form.page_number(), PAGE_SIZE, form.natural(), fields=ROW_FIELDS)
     newest = max((job.pk for job in page.object_list), default=0)
     context = {
         "vault": vault,
@@ -50,15 +43,11 @@ def render_vault_jobs(request, vault, **context):
     return render(request, template, context)
 
 
-def _new_jobs(request, jobs, newer_than: int, query: str):
+def _new_jobs(request, vault_id: int, filters: dict, newer_than: int, query: str):
     """The first page's poll: the jobs started since it was drawn (any tab, the scheduler, the CLI), newest first,
     under the same filters, with the poller that asks for the ones after them. Nothing new (most polls) answers
     204 No Content: htmx swaps nothing and the poller asks again with the same `newer_than`."""
-    # The start of the newest job shown bounds the index scan (nothing newer means reading no rows at all); it is
-    # read in the same query, and a job that is gone (or none shown: 0) bounds nothing.
-    newest_start = Subquery(Job.objects.filter(pk=newer_than).values("started_at")[:1])
-    fresh_jobs = jobs.filter(pk__gt=newer_than, started_at__gte=Coalesce(newest_start, _EPOCH))
-    fresh = list(fresh_jobs.only(*ROW_FIELDS)[:PAGE_SIZE])
+    fresh = pages.jobs_since(vault_id, filters, newer_than, ROW_FIELDS, PAGE_SIZE)
     if not fresh:
         return HttpResponse(status=204)
     newest = max((job.pk for job in fresh), default=newer_than)

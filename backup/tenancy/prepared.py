@@ -13,7 +13,10 @@ from typing import Generic, TypeVar
 
 from django.db import connections, router
 from django.db.models import Model, QuerySet
-from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # not in the stubs
+from django.db.models.query import (  # type: ignore[attr-defined]  # not in the stubs
+    ModelIterable,
+    get_related_populators,
+)
 
 # Placeholder values, one per parameter, found again in the compiled query's parameters. The ints fit a 32-bit
 # column: the ORM finds nothing for a value outside its field's range and would compile no SQL.
@@ -63,7 +66,8 @@ class Prepared(Generic[M]):
         if sorted(at[0] for at in order if at is not None) != list(range(len(placeholders))):
             raise ValueError("a prepared queryset must use each of its values once, unchanged")
         klass_info, select = compiler.klass_info, compiler.select
-        if klass_info is None:  # values_list(): rows, not instances
+        compiled: tuple
+        if queryset._iterable_class is not ModelIterable:  # values_list(): rows, not instances
             compiled = (compiler, sql, list(params), order, None, 0, 0, [], [])
         else:
             start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1

@@ -7,7 +7,7 @@ from ninja import Query, Router, Schema
 
 from backup.jobs.api import JOB_OUT_FIELDS, JobOut, job_out_of_values, unvalidated_json
 from backup.jobs.filters import PAGE_SIZE, JobFilterForm
-from backup.jobs.models import Job
+from backup.jobs.pages import vault_page
 from backup.tenancy.api_errors import ErrorOut, field_errors
 from backup.vaults.access import get_vault_for_user
 
@@ -45,8 +45,7 @@ def vault_jobs(request, vault_id: int, filters: Query[JobFiltersIn]):
     form = JobFilterForm({k: v for k, v in filters.dict().items() if v not in ("", None)})
     if not form.is_valid():
         return field_errors({field: list(messages) for field, messages in form.errors.items()})
-    jobs = Job.objects.for_vault_page(vault.pk, **form.filters())
-    page = Job.objects.page_of(jobs, form.page_number(), PAGE_SIZE, form.natural(), fields=JOB_OUT_FIELDS, values=True)
+    page = vault_page(vault.pk, form.filters(), form.page_number(), PAGE_SIZE, form.natural(), JOB_OUT_FIELDS, True)
     return unvalidated_json(
         request,
         {
