@@ -43,6 +43,17 @@ MAINTENANCE_OPERATIONS = (Operation.PRUNE, Operation.GARBAGE_COLLECTION, Operati
 FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
+def id_window(page, order) -> tuple[int, int, bool]:
+    """Where a page's ids are read: (offset, limit, backwards). Nearer the end of its order than the start (the
+    oldest jobs), from the other end of the index, read backwards, when the order is total (ends in the id): a
+    vault's last page then skips a few rows, not 35,000."""
+    offset, limit = page.start_index() - 1, page.end_index() - page.start_index() + 1
+    skipped_from_end = page.paginator.count - page.end_index()
+    if order and skipped_from_end < offset and str(order[-1]).lstrip("-") in ("id", "pk"):
+        return skipped_from_end, limit, True
+    return offset, limit, False
+
+
 class JobQuerySet(SubscriptionScopedQuerySet):
     def active(self) -> "JobQuerySet":
         return self.filter(status__in=ACTIVE_STATUSES)
@@ -117,12 +128,10 @@ class JobQuerySet(SubscriptionScopedQuerySet):
             page.object_list = []
             return page
         order = jobs.query.order_by or self.model._meta.ordering
-        skipped_from_end = count - page.end_index()
-        if order and skipped_from_end < page.start_index() - 1 and str(order[-1]).lstrip("-") in ("id", "pk"):
-            # Nearer the end than the start (the oldest jobs): the same ids by an offset from the other end of the
-            # index, read backwards, as the order is total. A vault's last page then skips a few rows, not 35,000.
+        offset, limit, backwards = id_window(page, order)
+        if backwards:
             from_end = jobs.reverse().values_list("id", flat=True)
-            page.object_list = from_end[skipped_from_end : count - page.start_index() + 1]
+            page.object_list = from_end[offset : offset + limit]
         page.object_list = list(rows.filter(pk__in=page.object_list).order_by(*order))
         return page
 

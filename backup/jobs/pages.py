@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 
 from backup.tenancy.prepared import Prepared
 
-from .models import Job, JobStatus
+from .models import Job, JobStatus, id_window
 
 # Shapes of filters x offsets: a few dozen in use; forgotten all at once past this (each is a query built again).
 _MAX_PREPARED = 512
@@ -115,14 +115,10 @@ def vault_page(
 
     counted = _query(("count", shape), count, kinds)(*args)
     page = Paginator(_Counted(counted[0][0] if counted else 0), per_page).get_page(number)
-    count_of_jobs = page.paginator.count
-    if not count_of_jobs:
+    if not page.paginator.count:
         page.object_list = []
         return page
-    # The page's ids, as page_of reads them: from the end of an order ending in the id (a total one) when nearer.
-    offset, limit, backwards = page.start_index() - 1, page.end_index() - page.start_index() + 1, False
-    if count_of_jobs - page.end_index() < offset and shape[5][-1].lstrip("-") in ("id", "pk"):
-        offset, backwards = count_of_jobs - page.end_index(), True
+    offset, limit, backwards = id_window(page, shape[5])
 
     def rows(*given):
         jobs = _jobs(shape, given)
