@@ -55,7 +55,9 @@ class S3Server:
 @pytest.fixture(scope="session")
 def s3_server():
     """A real S3-compatible server (moto_server) on a free loopback port, as a process of its own."""
-    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    # The pinned one beside this interpreter first: another moto_server on PATH may be another version.
+    own = Path(sys.executable).with_name("moto_server")
+    exe = str(own) if own.exists() else shutil.which("moto_server") or str(own)
     if not os.path.exists(exe):
         if os.environ.get("CI"):
             pytest.fail("moto_server is not installed (pip install -r requirements.txt)")
