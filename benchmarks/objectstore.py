@@ -46,15 +46,14 @@ from backup.engine import (  # noqa: E402
 )
 from backup.engine.backup import IO_THREADS_PER_WORKER  # noqa: E402
 from backup.fabric.snapshots import take_snapshot  # noqa: E402
+from tests.s3server import moto_server_exe  # noqa: E402
 
 GiB = 1024 * MiB
 ROUNDS = 5  # GET ceiling + restore pairs
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    # The pinned one beside this interpreter first: another moto_server on PATH may be another version.
-    own = Path(sys.executable).with_name("moto_server")
-    exe = str(own) if own.exists() else shutil.which("moto_server") or str(own)
+    exe = moto_server_exe()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

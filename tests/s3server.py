@@ -22,6 +22,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def moto_server_exe() -> str:
+    """The moto_server beside this interpreter (requirements.txt's pin), else the first on PATH: another one on
+    PATH may be another version. benchmarks/objectstore.py starts the same one."""
+    own = Path(sys.executable).with_name("moto_server")
+    return str(own) if own.exists() else shutil.which("moto_server") or str(own)
+
+
 @dataclass
 class S3Server:
     endpoint_url: str
@@ -55,9 +62,7 @@ class S3Server:
 @pytest.fixture(scope="session")
 def s3_server():
     """A real S3-compatible server (moto_server) on a free loopback port, as a process of its own."""
-    # The pinned one beside this interpreter first: another moto_server on PATH may be another version.
-    own = Path(sys.executable).with_name("moto_server")
-    exe = str(own) if own.exists() else shutil.which("moto_server") or str(own)
+    exe = moto_server_exe()
     if not os.path.exists(exe):
         if os.environ.get("CI"):
             pytest.fail("moto_server is not installed (pip install -r requirements.txt)")
